@@ -1,0 +1,117 @@
+//! Block files on disk: `blocks/<first byte hex>/<hash hex>`. A block is written to a
+//! temporary file, fsynced, then renamed into place, so a visible block file is always
+//! complete. Blocks being written by requests that have not committed yet are "pending":
+//! garbage collection never removes a pending block.
+
+use crate::error::{Error, Result};
+use crate::records::BlockHash;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub struct BlockFiles {
+    root: PathBuf,
+    tmp: PathBuf,
+    pending: Mutex<HashMap<BlockHash, u32>>,
+}
+
+impl BlockFiles {
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        let root = data_dir.join("blocks");
+        let tmp = data_dir.join("tmp");
+        for i in 0..=255u8 {
+            fs::create_dir_all(root.join(format!("{i:02x}")))?;
+        }
+        // Whatever is in tmp/ belongs to writes a crash interrupted.
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp)?;
+        Ok(BlockFiles {
+            root,
+            tmp,
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn path(&self, hash: &BlockHash) -> PathBuf {
+        let hex = hash.to_hex();
+        self.root.join(&hex[..2]).join(hex)
+    }
+
+    /// Marks a block as in use by an uncommitted write. Must happen before the write
+    /// relies on the file existing, so that GC cannot remove it in between.
+    pub fn pin(&self, hash: BlockHash) {
+        *self.pending_lock().entry(hash).or_insert(0) += 1;
+    }
+
+    pub fn unpin(&self, hash: &BlockHash) {
+        let mut p = self.pending_lock();
+        if let Some(n) = p.get_mut(hash) {
+            *n -= 1;
+            if *n == 0 {
+                p.remove(hash);
+            }
+        }
+    }
+
+    pub(crate) fn pending_lock(&self) -> MutexGuard<'_, HashMap<BlockHash, u32>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes a block durably unless an identical one is already stored.
+    /// The caller has pinned `hash`.
+    pub fn write(&self, hash: &BlockHash, data: &[u8]) -> Result<()> {
+        let path = self.path(hash);
+        if path.exists() {
+            return Ok(());
+        }
+        let tmp_path = self.tmp.join(format!("{}.{}", hash.to_hex(), uuid::Uuid::new_v4()));
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp_path, &path)?;
+        // The rename is durable only once the directory entry is.
+        File::open(path.parent().expect("block path has a parent"))?.sync_all()?;
+        Ok(())
+    }
+
+    pub fn read(&self, hash: &BlockHash) -> Result<Vec<u8>> {
+        let mut f = File::open(self.path(hash)).map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Error::BlockCorrupt(hash.to_hex()),
+            _ => Error::Io(e),
+        })?;
+        let mut buf = Vec::with_capacity(f.metadata().map(|m| m.len() as usize).unwrap_or(0));
+        f.read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Removes a block file; a block already gone is not an error.
+    pub(crate) fn remove(&self, hash: &BlockHash) -> Result<()> {
+        match fs::remove_file(self.path(hash)) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every block file on disk, for the start-up scan.
+    pub(crate) fn all(&self) -> Result<Vec<BlockHash>> {
+        let mut out = Vec::new();
+        for dir in fs::read_dir(&self.root)? {
+            for entry in fs::read_dir(dir?.path())? {
+                let name = entry?.file_name();
+                let mut bytes = [0u8; 32];
+                if hex::decode_to_slice(name.to_string_lossy().as_bytes(), &mut bytes).is_ok() {
+                    out.push(BlockHash(bytes));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub fn hash_block(data: &[u8]) -> BlockHash {
+    BlockHash(Sha256::digest(data).into())
+}

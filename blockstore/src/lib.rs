@@ -1,0 +1,27 @@
+//! The storage engine of one Strata site: objects split into content-addressed blocks
+//! (SHA-256) plus a manifest; users, buckets, manifests and multipart state in sled; an
+//! ordered, durable change log written in the same transaction as every change.
+//! No HTTP here.
+
+mod blocks;
+mod buckets;
+mod error;
+mod gc;
+mod hlc;
+mod listing;
+mod meta;
+mod multipart;
+mod objects;
+mod records;
+mod store;
+mod users;
+mod writer;
+
+pub use error::{Error, Result};
+pub use gc::GcStats;
+pub use hlc::{now_millis, Hlc};
+pub use listing::{ListEntry, ListPage, ListQuery};
+pub use multipart::UploadPage;
+pub use records::*;
+pub use store::{Store, StoreConfig};
+pub use writer::{ObjectWriter, WrittenData};

@@ -1,0 +1,287 @@
+//! The metadata store: sled trees behind a small typed API. Only this module touches
+//! sled, so the metadata engine can be swapped in one place.
+//!
+//! Every change goes through [`Meta::commit`]: one mutex orders commits (so the change
+//! log's sequence is the commit order), one sled transaction makes the data change and
+//! its change-log entry atomic, and a flush after the lock is released makes it durable.
+//! Concurrent flushes coalesce inside sled, which is how many small writes share a sync.
+
+use crate::error::{Error, Result};
+use crate::records::{BlockRef, Change};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+use std::cell::Cell;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
+
+pub(crate) fn abort<T>(e: Error) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
+}
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    bincode::serialize(v).expect("records always serialize")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
+    Ok(bincode::deserialize(b)?)
+}
+
+/// The trees, one per record kind.
+pub(crate) struct Trees {
+    pub users: sled::Tree,
+    pub buckets: sled::Tree,
+    /// `bucket/key` -> Manifest (live versions and tombstones).
+    pub objects: sled::Tree,
+    /// `bucket/key\0upload_id` -> Upload.
+    pub uploads: sled::Tree,
+    /// `upload_id` + part number (u32 BE) -> Part.
+    pub parts: sled::Tree,
+    /// block hash -> reference count (u64 BE).
+    pub refs: sled::Tree,
+    /// block hash -> ms when it became unreferenced: GC candidates.
+    pub gc: sled::Tree,
+    /// sequence (u64 BE) -> Change: the ordered change log.
+    pub changes: sled::Tree,
+    pub meta: sled::Tree,
+}
+
+pub(crate) struct Meta {
+    db: sled::Db,
+    pub t: Trees,
+    commit_lock: Mutex<()>,
+    last_seq: AtomicU64,
+}
+
+/// A transaction over every tree, with typed helpers.
+pub(crate) struct Tx<'a> {
+    pub users: &'a TransactionalTree,
+    pub buckets: &'a TransactionalTree,
+    pub objects: &'a TransactionalTree,
+    pub uploads: &'a TransactionalTree,
+    pub parts: &'a TransactionalTree,
+    refs: &'a TransactionalTree,
+    gc: &'a TransactionalTree,
+    changes: &'a TransactionalTree,
+    seq: Cell<u64>,
+    now_ms: u64,
+}
+
+/// Holding this, no other change commits: reads made now stay true until the commit.
+/// (Scans must happen here, before the transaction: sled blocks iteration of a tree
+/// inside a transaction over it.)
+pub(crate) struct CommitGuard<'a> {
+    _held: std::sync::MutexGuard<'a, ()>,
+}
+
+impl Tx<'_> {
+    pub fn get<T: DeserializeOwned>(&self, tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
+        match tree.get(key)? {
+            Some(v) => decode(&v).map(Some).or_else(abort),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put<T: Serialize>(&self, tree: &TransactionalTree, key: &[u8], v: &T) -> TxResult<()> {
+        tree.insert(key, encode(v))?;
+        Ok(())
+    }
+
+    pub fn remove(&self, tree: &TransactionalTree, key: &[u8]) -> TxResult<()> {
+        tree.remove(key)?;
+        Ok(())
+    }
+
+    /// Appends to the change log, in the same transaction as the change.
+    pub fn log(&self, change: &Change) -> TxResult<()> {
+        let seq = self.seq.get() + 1;
+        self.seq.set(seq);
+        self.changes.insert(&seq.to_be_bytes(), encode(change))?;
+        Ok(())
+    }
+
+    pub fn add_refs(&self, blocks: &[BlockRef]) -> TxResult<()> {
+        for b in blocks {
+            let n = self.refs.get(b.hash.0)?.map(|v| be_u64(&v)).unwrap_or(0);
+            self.refs.insert(&b.hash.0, &(n + 1).to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Drops one reference per listed block; a block left with none becomes a GC candidate.
+    pub fn release_refs(&self, blocks: &[BlockRef]) -> TxResult<()> {
+        for b in blocks {
+            let n = self.refs.get(b.hash.0)?.map(|v| be_u64(&v)).unwrap_or(0);
+            if n <= 1 {
+                self.refs.remove(&b.hash.0)?;
+                self.gc.insert(&b.hash.0, &self.now_ms.to_be_bytes())?;
+            } else {
+                self.refs.insert(&b.hash.0, &(n - 1).to_be_bytes())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn be_u64(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[..n].copy_from_slice(&v[..n]);
+    u64::from_be_bytes(b)
+}
+
+impl Meta {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
+        let db = sled::Config::new().path(dir).cache_capacity(cache_bytes).open()?;
+        let t = Trees {
+            users: db.open_tree("users")?,
+            buckets: db.open_tree("buckets")?,
+            objects: db.open_tree("objects")?,
+            uploads: db.open_tree("uploads")?,
+            parts: db.open_tree("parts")?,
+            refs: db.open_tree("refs")?,
+            gc: db.open_tree("gc")?,
+            changes: db.open_tree("changes")?,
+            meta: db.open_tree("meta")?,
+        };
+        let logged = t.changes.last()?.map(|(k, _)| be_u64(&k)).unwrap_or(0);
+        let recorded = t.meta.get("last_seq")?.map(|v| be_u64(&v)).unwrap_or(0);
+        Ok(Meta {
+            db,
+            t,
+            commit_lock: Mutex::new(()),
+            last_seq: AtomicU64::new(logged.max(recorded)),
+        })
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::SeqCst)
+    }
+
+    pub fn lock(&self) -> CommitGuard<'_> {
+        CommitGuard {
+            _held: self.commit_lock.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Runs `f` as one atomic transaction, in commit order, and returns once it is durable.
+    pub fn commit<T>(&self, now_ms: u64, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T> {
+        self.commit_locked(self.lock(), now_ms, f)
+    }
+
+    /// [`Meta::commit`] for a caller that took the lock first to scan.
+    pub fn commit_locked<T>(&self, guard: CommitGuard, now_ms: u64, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T> {
+        let start = self.last_seq.load(Ordering::SeqCst);
+        let t = &self.t;
+        let (out, seq) = (
+            &t.users, &t.buckets, &t.objects, &t.uploads, &t.parts, &t.refs, &t.gc, &t.changes, &t.meta,
+        )
+            .transaction(|(users, buckets, objects, uploads, parts, refs, gc, changes, meta)| {
+                let tx = Tx {
+                    users,
+                    buckets,
+                    objects,
+                    uploads,
+                    parts,
+                    refs,
+                    gc,
+                    changes,
+                    seq: Cell::new(start),
+                    now_ms,
+                };
+                let out = f(&tx)?;
+                let seq = tx.seq.get();
+                if seq != start {
+                    meta.insert("last_seq", &seq.to_be_bytes())?;
+                }
+                Ok((out, seq))
+            })?;
+        self.last_seq.store(seq, Ordering::SeqCst);
+        drop(guard);
+        self.db.flush()?;
+        Ok(out)
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
+        tree.get(key)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Every record under a key prefix, decoded, with its key.
+    pub fn scan<T: DeserializeOwned>(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<(sled::IVec, T)>> {
+        tree.scan_prefix(prefix)
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((k, decode(&v)?))
+            })
+            .collect()
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.t.meta.get(key)?.map(|v| v.to_vec()))
+    }
+
+    pub fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.t.meta.insert(key, value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Changes after `after`, in order, at most `limit`.
+    pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Change)>> {
+        self.t
+            .changes
+            .range((after + 1).to_be_bytes()..)
+            .take(limit)
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((be_u64(&k), decode(&v)?))
+            })
+            .collect()
+    }
+
+    pub fn is_referenced(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self.t.refs.contains_key(hash)?)
+    }
+
+    /// Queues blocks nobody references for GC (outside any commit: losing this on a
+    /// crash is harmless, the start-up scan finds such blocks again).
+    pub fn queue_unreferenced(&self, hashes: &[[u8; 32]], now_ms: u64) -> Result<()> {
+        for h in hashes {
+            if !self.t.refs.contains_key(h)? {
+                self.t.gc.insert(h, &now_ms.to_be_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn gc_candidates(&self, older_than_ms: u64) -> Result<Vec<[u8; 32]>> {
+        let mut out = Vec::new();
+        for r in self.t.gc.iter() {
+            let (k, v) = r?;
+            if be_u64(&v) <= older_than_ms && k.len() == 32 {
+                let mut h = [0u8; 32];
+                h.copy_from_slice(&k);
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn gc_forget(&self, hash: &[u8; 32]) -> Result<()> {
+        self.t.gc.remove(hash)?;
+        Ok(())
+    }
+
+    pub fn is_gc_candidate(&self, hash: &[u8; 32]) -> Result<bool> {
+        Ok(self.t.gc.contains_key(hash)?)
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,154 @@
+//! The records kept in the metadata store. Every record that replicates carries the HLC
+//! timestamp of its last change and the id of the site that made it.
+
+use crate::hlc::Hlc;
+use serde::{Deserialize, Serialize};
+
+/// Identifies a site; the tie-breaker when two sites write the same key at the same HLC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SiteId(pub u64);
+
+impl std::fmt::Display for SiteId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// The SHA-256 of a block's bytes, which is also its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BlockHash(pub [u8; 32]);
+
+impl BlockHash {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    pub hash: BlockHash,
+    pub len: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserStatus {
+    Active,
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub status: UserStatus,
+    pub created_ms: u64,
+    pub hlc: Hlc,
+    pub site: SiteId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub name: String,
+    /// Name of the owning user: the S3 owner id.
+    pub owner: String,
+    pub created_ms: u64,
+    pub hlc: Hlc,
+    pub site: SiteId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectState {
+    Active,
+    /// A delete tombstone: kept so that the delete can replicate and win or lose by
+    /// last-writer-wins like any other write.
+    Deleted,
+}
+
+/// Where one part of a multipart object lies in the block list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartSpan {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub block_count: u32,
+}
+
+/// What the client sent with the object and gets back on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    pub content_type: Option<String>,
+    /// Other standard headers (content-encoding, content-disposition, cache-control,
+    /// expires, content-language), lowercase names.
+    pub standard: Vec<(String, String)>,
+    /// `x-amz-meta-*` headers, names lowercase and without the prefix.
+    pub user_meta: Vec<(String, String)>,
+    /// A full-object checksum the client supplied: (algorithm, base64 value).
+    pub checksum: Option<(String, String)>,
+}
+
+/// One version of an object: its data as a list of blocks, and everything S3 returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: String,
+    pub state: ObjectState,
+    pub size: u64,
+    /// Hex MD5 (single PUT) or `md5-of-md5s-N` (multipart), without quotes.
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub headers: ObjectHeaders,
+    pub block_size: u32,
+    pub blocks: Vec<BlockRef>,
+    /// Part boundaries for multipart objects; empty otherwise.
+    pub parts: Vec<PartSpan>,
+    pub hlc: Hlc,
+    pub site: SiteId,
+}
+
+impl Manifest {
+    pub fn is_live(&self) -> bool {
+        self.state == ObjectState::Active
+    }
+}
+
+/// An in-progress multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub id: String,
+    pub bucket: String,
+    pub key: String,
+    pub owner: String,
+    pub initiated_ms: u64,
+    pub headers: ObjectHeaders,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub number: u32,
+    pub size: u64,
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub blocks: Vec<BlockRef>,
+}
+
+/// One committed change, in the order the site committed it. This is what realtime
+/// replication streams.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    User(User),
+    UserDeleted {
+        name: String,
+        hlc: Hlc,
+        site: SiteId,
+    },
+    Bucket(Bucket),
+    BucketDeleted {
+        name: String,
+        hlc: Hlc,
+        site: SiteId,
+    },
+    /// A new version of an object, or a delete tombstone.
+    Object(Box<Manifest>),
+}

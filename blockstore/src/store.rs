@@ -1,0 +1,127 @@
+//! The storage engine of one site. Its methods block (disk I/O, fsync): call them from
+//! blocking threads, never from an async task directly.
+
+use crate::blocks::BlockFiles;
+use crate::error::Result;
+use crate::hlc::{now_millis, Clock};
+use crate::meta::Meta;
+use crate::records::{BlockHash, Change, SiteId};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Largest block an object is split into.
+    pub block_size: u32,
+    /// How long an unreferenced block is kept before GC removes it.
+    pub gc_grace: Duration,
+    /// The smallest a multipart part other than the last may be.
+    pub min_part_size: u64,
+    /// Memory sled may use for its page cache.
+    pub meta_cache_bytes: u64,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            block_size: 1 << 20,
+            gc_grace: Duration::from_secs(3600),
+            min_part_size: 5 << 20,
+            meta_cache_bytes: 64 << 20,
+        }
+    }
+}
+
+pub struct Store {
+    pub(crate) cfg: StoreConfig,
+    pub(crate) meta: Meta,
+    pub(crate) blocks: BlockFiles,
+    pub(crate) clock: Clock,
+    site: SiteId,
+}
+
+impl Store {
+    /// Opens (or creates) the store and cleans up what an interrupted run left behind:
+    /// temporary block files are removed and block files no manifest or part references
+    /// are queued for garbage collection.
+    pub fn open(cfg: StoreConfig) -> Result<Arc<Store>> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let meta = Meta::open(&cfg.data_dir.join("meta"), cfg.meta_cache_bytes)?;
+        let blocks = BlockFiles::open(&cfg.data_dir)?;
+        let site = match meta.meta_get("site_id")? {
+            Some(v) => SiteId(crate::meta::be_u64(&v)),
+            None => {
+                let id = uuid::Uuid::new_v4().as_u64_pair().0;
+                meta.meta_put("site_id", &id.to_be_bytes())?;
+                SiteId(id)
+            }
+        };
+        let clock = Clock::default();
+        if let Some((_, change)) = meta.changes_after(meta.last_seq().saturating_sub(1), 1)?.pop() {
+            clock.observe(change_hlc(&change));
+        }
+        let store = Store {
+            cfg,
+            meta,
+            blocks,
+            clock,
+            site,
+        };
+        let orphans = store.queue_orphan_blocks()?;
+        if orphans > 0 {
+            tracing::info!(orphans, "queued unreferenced blocks left by an interrupted run for GC");
+        }
+        Ok(Arc::new(store))
+    }
+
+    pub fn site_id(&self) -> SiteId {
+        self.site
+    }
+
+    pub fn block_size(&self) -> u32 {
+        self.cfg.block_size
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    /// Sequence number of the newest committed change.
+    pub fn last_seq(&self) -> u64 {
+        self.meta.last_seq()
+    }
+
+    /// Committed changes after `after`, in commit order.
+    pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Change)>> {
+        self.meta.changes_after(after, limit)
+    }
+
+    /// Reads one block whole (a block is at most `block_size`).
+    pub fn read_block(&self, hash: &BlockHash) -> Result<Vec<u8>> {
+        self.blocks.read(hash)
+    }
+
+    fn queue_orphan_blocks(&self) -> Result<usize> {
+        let mut orphans = Vec::new();
+        for h in self.blocks.all()? {
+            if !self.meta.is_referenced(&h.0)? && !self.meta.is_gc_candidate(&h.0)? {
+                orphans.push(h.0);
+            }
+        }
+        self.meta.queue_unreferenced(&orphans, now_millis())?;
+        self.meta.flush()?;
+        Ok(orphans.len())
+    }
+}
+
+fn change_hlc(c: &Change) -> crate::hlc::Hlc {
+    match c {
+        Change::User(u) => u.hlc,
+        Change::UserDeleted { hlc, .. } | Change::BucketDeleted { hlc, .. } => *hlc,
+        Change::Bucket(b) => b.hlc,
+        Change::Object(m) => m.hlc,
+    }
+}

@@ -1,0 +1,89 @@
+//! Users: the credentials S3 requests are signed with.
+
+use crate::error::{Error, Result};
+use crate::hlc::now_millis;
+use crate::meta::decode;
+use crate::records::{Change, User, UserStatus};
+use crate::store::Store;
+
+fn random_hex(len: usize) -> String {
+    let mut s = String::new();
+    while s.len() < len {
+        s.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    s.truncate(len);
+    s
+}
+
+impl Store {
+    /// Creates a user, with the given keys or freshly generated ones.
+    pub fn create_user(&self, name: &str, access_key: Option<&str>, secret_key: Option<&str>) -> Result<User> {
+        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(Error::InvalidArgument(
+                "user names are 1 to 64 of A-Z a-z 0-9 - _ .".into(),
+            ));
+        }
+        let access_key = access_key
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("STRATA{}", random_hex(14).to_uppercase()));
+        let secret_key = secret_key.map(str::to_owned).unwrap_or_else(|| random_hex(40));
+        if access_key.len() < 3 || secret_key.len() < 8 {
+            return Err(Error::InvalidArgument(
+                "access key needs 3+ characters, secret key 8+".into(),
+            ));
+        }
+        let now = now_millis();
+        let user = User {
+            name: name.to_owned(),
+            access_key,
+            secret_key,
+            status: UserStatus::Active,
+            created_ms: now,
+            hlc: self.clock.now(),
+            site: self.site_id(),
+        };
+        let guard = self.meta.lock();
+        if self
+            .list_users()?
+            .iter()
+            .any(|u| u.name == user.name || u.access_key == user.access_key)
+        {
+            return Err(Error::UserExists);
+        }
+        self.meta.commit_locked(guard, now, |tx| {
+            tx.put(tx.users, user.access_key.as_bytes(), &user)?;
+            tx.log(&Change::User(user.clone()))
+        })?;
+        Ok(user)
+    }
+
+    pub fn user_by_access_key(&self, access_key: &str) -> Result<Option<User>> {
+        self.meta.get(&self.meta.t.users, access_key.as_bytes())
+    }
+
+    pub fn list_users(&self) -> Result<Vec<User>> {
+        let mut users: Vec<User> = self.meta.t.users.iter().map(|r| decode(&r?.1)).collect::<Result<_>>()?;
+        users.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(users)
+    }
+
+    /// Deletes a user's credentials. Buckets they own stay, and stay theirs if the name
+    /// is created again.
+    pub fn delete_user(&self, name: &str) -> Result<()> {
+        let user = self
+            .list_users()?
+            .into_iter()
+            .find(|u| u.name == name)
+            .ok_or(Error::NoSuchUser)?;
+        let hlc = self.clock.now();
+        let site = self.site_id();
+        self.meta.commit(now_millis(), |tx| {
+            tx.remove(tx.users, user.access_key.as_bytes())?;
+            tx.log(&Change::UserDeleted {
+                name: user.name.clone(),
+                hlc,
+                site,
+            })
+        })
+    }
+}

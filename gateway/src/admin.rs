@@ -1,0 +1,139 @@
+//! The admin API: a small JSON API on its own port, behind a bearer token, that the
+//! `strata admin` commands talk to.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use strata_blockstore::{Error as StoreError, Store, User};
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Arc<Store>,
+    pub token: String,
+    pub site_name: String,
+}
+
+/// A user as the admin API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView {
+            name: u.name,
+            access_key: u.access_key,
+            secret_key: u.secret_key,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CreateUser {
+    pub name: String,
+    #[serde(default)]
+    pub access_key: Option<String>,
+    #[serde(default)]
+    pub secret_key: Option<String>,
+}
+
+pub fn service(state: AdminState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/users", get(list_users).post(create_user))
+        .route("/v1/users/{name}", delete(delete_user))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+async fn require_token(State(s): State<AdminState>, req: Request, next: axum::middleware::Next) -> Response {
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given != Some(s.token.as_str()) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
+    }
+    next.run(req).await
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+fn json<T: Serialize>(status: StatusCode, v: &T) -> Response {
+    let mut r = Response::new(Body::from(serde_json::to_vec(v).unwrap_or_default()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().expect("static header"));
+    r
+}
+
+fn store_error(e: StoreError) -> Response {
+    let status = match e {
+        StoreError::UserExists => StatusCode::CONFLICT,
+        StoreError::NoSuchUser => StatusCode::NOT_FOUND,
+        StoreError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, &e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(
+    s: &AdminState,
+    f: impl FnOnce(&Store) -> strata_blockstore::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let store = s.store.clone();
+    match tokio::task::spawn_blocking(move || f(&store)).await {
+        Ok(r) => r.map_err(store_error),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
+    }
+}
+
+async fn health(State(s): State<AdminState>) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "site": s.site_name, "site_id": s.store.site_id().to_string() }),
+    )
+}
+
+async fn list_users(State(s): State<AdminState>) -> Response {
+    match blocking(&s, |st| st.list_users()).await {
+        Ok(users) => json(
+            StatusCode::OK,
+            &users.into_iter().map(UserView::from).collect::<Vec<_>>(),
+        ),
+        Err(r) => r,
+    }
+}
+
+async fn create_user(State(s): State<AdminState>, body: axum::body::Bytes) -> Response {
+    let req: CreateUser = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    match blocking(&s, move |st| {
+        st.create_user(&req.name, req.access_key.as_deref(), req.secret_key.as_deref())
+    })
+    .await
+    {
+        Ok(u) => json(StatusCode::CREATED, &UserView::from(u)),
+        Err(r) => r,
+    }
+}
+
+async fn delete_user(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
+    match blocking(&s, move |st| st.delete_user(&name)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}

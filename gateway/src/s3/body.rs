@@ -1,0 +1,259 @@
+//! The ingest pipeline for object data. An async pump reads the request body frame by
+//! frame (undoing `aws-chunked` framing and checking chunk signatures as it goes) and
+//! hands the bytes over a small bounded channel to a blocking thread, which hashes them
+//! and writes blocks. Memory stays at a few frames plus one block, whatever the size.
+
+use crate::s3::checksum::{Algorithm, BodyHashes, Expected};
+use crate::s3::error::{S3Error, S3Result};
+use crate::s3::sigv4::{ChunkVerifier, Payload};
+use axum::body::{Body, BodyDataStream};
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::StreamExt;
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use strata_blockstore::{ObjectWriter, Store, WrittenData};
+use tokio::sync::mpsc;
+
+/// The largest object a single PUT (or part) may carry, as in S3.
+pub const MAX_PUT_SIZE: u64 = 5 << 30;
+/// Frames in flight between the pump and the writer thread.
+const CHANNEL_FRAMES: usize = 16;
+const MAX_CHUNK_LINE: usize = 4096;
+
+pub struct Ingested {
+    pub data: WrittenData,
+    /// The verified additional checksum, to store and return.
+    pub checksum: Option<(Algorithm, String)>,
+}
+
+/// Streams a request body into blocks and checks every digest the client supplied.
+/// Nothing is committed here: the caller commits `data` or drops it.
+pub async fn ingest(
+    store: Arc<Store>,
+    body: Body,
+    headers: &HeaderMap,
+    payload: &Payload,
+    chunks: Option<ChunkVerifier>,
+) -> S3Result<Ingested> {
+    let mut expected = Expected::from_headers(headers)?;
+    if let Payload::Sha256(h) = payload {
+        expected.payload_sha256 = Some(h.clone());
+    }
+    let header_u64 = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let chunked = matches!(payload, Payload::Chunked { .. })
+        || headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("aws-chunked"));
+    let declared = if chunked {
+        header_u64("x-amz-decoded-content-length")
+    } else {
+        header_u64("content-length")
+    };
+    if declared.is_none() && !chunked {
+        return Err(S3Error::MissingContentLength);
+    }
+    if declared.is_some_and(|n| n > MAX_PUT_SIZE) {
+        return Err(S3Error::EntityTooLarge);
+    }
+
+    let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
+    let writer = tokio::task::spawn_blocking(move || -> S3Result<(WrittenData, BodyHashes)> {
+        let mut w = ObjectWriter::new(store);
+        let mut hashes = BodyHashes::new(expected);
+        while let Some(b) = rx.blocking_recv() {
+            hashes.update(&b);
+            w.write(&b)?;
+        }
+        Ok((w.finish()?, hashes))
+    });
+
+    let mut src = Source {
+        stream: body.into_data_stream(),
+        buf: BytesMut::new(),
+        sent: 0,
+        limit: declared.unwrap_or(MAX_PUT_SIZE),
+    };
+    let pumped = if chunked {
+        pump_chunked(
+            &mut src,
+            &tx,
+            chunks,
+            matches!(payload, Payload::Chunked { trailer: true, .. }),
+        )
+        .await
+    } else {
+        pump_plain(&mut src, &tx).await.map(|_| None)
+    };
+    drop(tx);
+    let written = writer
+        .await
+        .map_err(|e| S3Error::Internal(format!("writer thread: {e}")))?;
+    // A pump error explains a writer error (the channel closed early), so it goes first.
+    let trailer = pumped?;
+    let (data, hashes) = written?;
+    if declared.is_some_and(|n| n != data.size) {
+        return Err(S3Error::IncompleteBody);
+    }
+    let checksum = hashes.finish(&data.md5, trailer)?;
+    Ok(Ingested { data, checksum })
+}
+
+/// Reads a body to its end into memory; only for small XML request documents.
+pub async fn read_small(body: Body, limit: usize) -> S3Result<Bytes> {
+    let mut stream = body.into_data_stream();
+    let mut out = BytesMut::new();
+    while let Some(frame) = stream.next().await {
+        out.extend_from_slice(&frame.map_err(|_| S3Error::IncompleteBody)?);
+        if out.len() > limit {
+            return Err(S3Error::InvalidRequest(format!(
+                "request body larger than {limit} bytes"
+            )));
+        }
+    }
+    Ok(out.freeze())
+}
+
+struct Source {
+    stream: BodyDataStream,
+    buf: BytesMut,
+    sent: u64,
+    limit: u64,
+}
+
+impl Source {
+    /// Pulls the next frame into the buffer; false at the end of the body.
+    async fn fill(&mut self) -> S3Result<bool> {
+        match self.stream.next().await {
+            Some(Ok(b)) => {
+                self.buf.extend_from_slice(&b);
+                Ok(true)
+            }
+            Some(Err(_)) => Err(S3Error::IncompleteBody),
+            None => Ok(false),
+        }
+    }
+
+    async fn send(&mut self, tx: &mpsc::Sender<Bytes>, data: Bytes) -> S3Result<()> {
+        self.sent += data.len() as u64;
+        if self.sent > self.limit {
+            return Err(if self.limit == MAX_PUT_SIZE {
+                S3Error::EntityTooLarge
+            } else {
+                S3Error::IncompleteBody
+            });
+        }
+        // The writer only hangs up after an error of its own, which it reports.
+        let _ = tx.send(data).await;
+        Ok(())
+    }
+
+    /// One CRLF-terminated line of chunk framing, without the CRLF.
+    async fn line(&mut self) -> S3Result<String> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf.split_to(i);
+                self.buf.advance(2);
+                return String::from_utf8(line.to_vec()).map_err(|_| S3Error::IncompleteBody);
+            }
+            if self.buf.len() > MAX_CHUNK_LINE {
+                return Err(S3Error::InvalidRequest("aws-chunked framing line too long".into()));
+            }
+            if !self.fill().await? {
+                return Err(S3Error::IncompleteBody);
+            }
+        }
+    }
+}
+
+async fn pump_plain(src: &mut Source, tx: &mpsc::Sender<Bytes>) -> S3Result<()> {
+    loop {
+        match src.stream.next().await {
+            Some(Ok(b)) => src.send(tx, b).await?,
+            Some(Err(_)) => return Err(S3Error::IncompleteBody),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Decodes `aws-chunked`: `<hex size>[;chunk-signature=<sig>]\r\n<data>\r\n` repeated,
+/// a zero-size chunk, then optional trailing headers and a blank line. Returns the
+/// checksum trailer, if one was sent.
+async fn pump_chunked(
+    src: &mut Source,
+    tx: &mpsc::Sender<Bytes>,
+    mut verifier: Option<ChunkVerifier>,
+    expect_trailer: bool,
+) -> S3Result<Option<(Algorithm, String)>> {
+    let bad = |m: &str| S3Error::InvalidRequest(format!("malformed aws-chunked body: {m}"));
+    loop {
+        let line = src.line().await?;
+        let (size_hex, ext) = line.split_once(';').unwrap_or((line.as_str(), ""));
+        let size = u64::from_str_radix(size_hex.trim(), 16).map_err(|_| bad("chunk size"))?;
+        let signature = ext.trim().strip_prefix("chunk-signature=");
+        if verifier.is_some() && signature.is_none() {
+            return Err(S3Error::SignatureDoesNotMatch);
+        }
+        let mut hasher = verifier.as_ref().map(|_| Sha256::new());
+        let mut remaining = size;
+        while remaining > 0 {
+            if src.buf.is_empty() && !src.fill().await? {
+                return Err(S3Error::IncompleteBody);
+            }
+            let n = remaining.min(src.buf.len() as u64) as usize;
+            let data = src.buf.split_to(n).freeze();
+            if let Some(h) = &mut hasher {
+                h.update(&data);
+            }
+            src.send(tx, data).await?;
+            remaining -= n as u64;
+        }
+        if let (Some(v), Some(h), Some(sig)) = (&mut verifier, hasher, signature) {
+            v.verify_chunk(sig, &h.finalize())?;
+        }
+        if size == 0 {
+            break;
+        }
+        if !src.line().await?.is_empty() {
+            return Err(bad("chunk data longer than its size"));
+        }
+    }
+    // Trailing headers, then a blank line. Some clients end right after the last chunk.
+    let mut checksum = None;
+    let mut canonical = String::new();
+    let mut trailer_signature = None;
+    loop {
+        if src.buf.is_empty() && !src.fill().await? {
+            break;
+        }
+        let line = src.line().await?;
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').ok_or_else(|| bad("trailer line"))?;
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+        if name == "x-amz-trailer-signature" {
+            trailer_signature = Some(value);
+            continue;
+        }
+        canonical.push_str(&format!("{name}:{value}\n"));
+        if let Some(alg) = name.strip_prefix("x-amz-checksum-").and_then(Algorithm::from_name) {
+            checksum = Some((alg, value));
+        }
+    }
+    if let Some(v) = &mut verifier {
+        if expect_trailer {
+            v.verify_trailer(
+                trailer_signature.as_deref().ok_or(S3Error::SignatureDoesNotMatch)?,
+                &canonical,
+            )?;
+        }
+    }
+    Ok(checksum)
+}

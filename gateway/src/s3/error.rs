@@ -1,0 +1,116 @@
+//! S3 errors: every failure a request can meet, and the one match that turns each into
+//! the code, status and message AWS S3 would answer with.
+
+use crate::s3::xml::XmlWriter;
+use http::StatusCode;
+use strata_blockstore::Error as StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("AccessDenied: {0}")]
+    AccessDenied(&'static str),
+    #[error("InvalidAccessKeyId")]
+    InvalidAccessKeyId,
+    #[error("SignatureDoesNotMatch")]
+    SignatureDoesNotMatch,
+    #[error("RequestTimeTooSkewed")]
+    RequestTimeTooSkewed,
+    #[error("AuthorizationHeaderMalformed: {0}")]
+    AuthorizationHeaderMalformed(String),
+    #[error("AuthorizationQueryParametersError: {0}")]
+    AuthorizationQueryParametersError(String),
+    #[error("InvalidBucketName")]
+    InvalidBucketName,
+    #[error("KeyTooLongError")]
+    KeyTooLong,
+    #[error("BadDigest: {0}")]
+    BadDigest(&'static str),
+    #[error("InvalidDigest")]
+    InvalidDigest,
+    #[error("XAmzContentSHA256Mismatch")]
+    ContentSha256Mismatch,
+    #[error("IncompleteBody")]
+    IncompleteBody,
+    #[error("EntityTooLarge")]
+    EntityTooLarge,
+    #[error("MalformedXML")]
+    MalformedXml,
+    #[error("MetadataTooLarge")]
+    MetadataTooLarge,
+    #[error("InvalidRange")]
+    InvalidRange { size: u64 },
+    #[error("InvalidArgument: {0}")]
+    InvalidArgument(String),
+    #[error("InvalidRequest: {0}")]
+    InvalidRequest(String),
+    #[error("MissingContentLength")]
+    MissingContentLength,
+    #[error("NotImplemented: {0}")]
+    NotImplemented(String),
+    #[error("InternalError: {0}")]
+    Internal(String),
+}
+
+impl S3Error {
+    /// The S3 code, HTTP status and message, in one place.
+    pub fn parts(&self) -> (&'static str, StatusCode, String) {
+        use StatusCode as S;
+        let (code, status, msg): (&str, StatusCode, String) = match self {
+            S3Error::Store(e) => match e {
+                StoreError::NoSuchBucket => ("NoSuchBucket", S::NOT_FOUND, "The specified bucket does not exist".into()),
+                StoreError::NoSuchKey => ("NoSuchKey", S::NOT_FOUND, "The specified key does not exist.".into()),
+                StoreError::NoSuchUpload => ("NoSuchUpload", S::NOT_FOUND, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.".into()),
+                StoreError::BucketAlreadyExists => ("BucketAlreadyExists", S::CONFLICT, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.".into()),
+                StoreError::BucketAlreadyOwnedByYou => ("BucketAlreadyOwnedByYou", S::CONFLICT, "Your previous request to create the named bucket succeeded and you already own it.".into()),
+                StoreError::BucketNotEmpty => ("BucketNotEmpty", S::CONFLICT, "The bucket you tried to delete is not empty".into()),
+                StoreError::InvalidPart(n) => ("InvalidPart", S::BAD_REQUEST, format!("One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag. (part {n})")),
+                StoreError::InvalidPartOrder => ("InvalidPartOrder", S::BAD_REQUEST, "The list of parts was not in ascending order. Parts must be ordered by part number.".into()),
+                StoreError::EntityTooSmall(n) => ("EntityTooSmall", S::BAD_REQUEST, format!("Your proposed upload is smaller than the minimum allowed object size. (part {n})")),
+                StoreError::InvalidArgument(m) => ("InvalidArgument", S::BAD_REQUEST, m.clone()),
+                StoreError::NoSuchUser | StoreError::UserExists => ("InvalidArgument", S::BAD_REQUEST, e.to_string()),
+                StoreError::Io(_) | StoreError::Db(_) | StoreError::Codec(_) | StoreError::BlockCorrupt(_) => {
+                    ("InternalError", S::INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.".into())
+                }
+            },
+            S3Error::AccessDenied(m) => ("AccessDenied", S::FORBIDDEN, (*m).into()),
+            S3Error::InvalidAccessKeyId => ("InvalidAccessKeyId", S::FORBIDDEN, "The AWS Access Key Id you provided does not exist in our records.".into()),
+            S3Error::SignatureDoesNotMatch => ("SignatureDoesNotMatch", S::FORBIDDEN, "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into()),
+            S3Error::RequestTimeTooSkewed => ("RequestTimeTooSkewed", S::FORBIDDEN, "The difference between the request time and the current time is too large.".into()),
+            S3Error::AuthorizationHeaderMalformed(m) => ("AuthorizationHeaderMalformed", S::BAD_REQUEST, m.clone()),
+            S3Error::AuthorizationQueryParametersError(m) => ("AuthorizationQueryParametersError", S::BAD_REQUEST, m.clone()),
+            S3Error::InvalidBucketName => ("InvalidBucketName", S::BAD_REQUEST, "The specified bucket is not valid.".into()),
+            S3Error::KeyTooLong => ("KeyTooLongError", S::BAD_REQUEST, "Your key is too long".into()),
+            S3Error::BadDigest(m) => ("BadDigest", S::BAD_REQUEST, (*m).into()),
+            S3Error::InvalidDigest => ("InvalidDigest", S::BAD_REQUEST, "The Content-MD5 you specified is not valid.".into()),
+            S3Error::ContentSha256Mismatch => ("XAmzContentSHA256Mismatch", S::BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.".into()),
+            S3Error::IncompleteBody => ("IncompleteBody", S::BAD_REQUEST, "You did not provide the number of bytes specified by the Content-Length HTTP header.".into()),
+            S3Error::EntityTooLarge => ("EntityTooLarge", S::BAD_REQUEST, "Your proposed upload exceeds the maximum allowed object size.".into()),
+            S3Error::MalformedXml => ("MalformedXML", S::BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema.".into()),
+            S3Error::MetadataTooLarge => ("MetadataTooLarge", S::BAD_REQUEST, "Your metadata headers exceed the maximum allowed metadata size.".into()),
+            S3Error::InvalidRange { .. } => ("InvalidRange", S::RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable".into()),
+            S3Error::InvalidArgument(m) => ("InvalidArgument", S::BAD_REQUEST, m.clone()),
+            S3Error::InvalidRequest(m) => ("InvalidRequest", S::BAD_REQUEST, m.clone()),
+            S3Error::MissingContentLength => ("MissingContentLength", S::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.".into()),
+            S3Error::NotImplemented(m) => ("NotImplemented", S::NOT_IMPLEMENTED, format!("A header or query you provided implies functionality that is not implemented: {m}")),
+            S3Error::Internal(_) => ("InternalError", S::INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.".into()),
+        };
+        (code, status, msg)
+    }
+
+    /// The XML error document S3 sends.
+    pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
+        let (code, _, message) = self.parts();
+        let mut x = XmlWriter::new();
+        x.open("Error");
+        x.elem("Code", code);
+        x.elem("Message", &message);
+        x.elem("Resource", resource);
+        x.elem("RequestId", request_id);
+        x.close("Error");
+        x.finish()
+    }
+}
+
+pub type S3Result<T> = Result<T, S3Error>;

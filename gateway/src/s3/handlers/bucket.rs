@@ -1,0 +1,75 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+//! GetBucketLocation.
+
+use crate::s3::access::owned_bucket;
+use crate::s3::body::read_small;
+use crate::s3::error::{S3Error, S3Result};
+use crate::s3::request::{valid_bucket_name, S3Request};
+use crate::s3::response::{empty, set, xml};
+use crate::s3::state::S3State;
+use crate::s3::xml::XmlWriter;
+use crate::timefmt::iso8601;
+use axum::response::Response;
+use http::StatusCode;
+
+pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<Response> {
+    let owner = req.user.name.clone();
+    let buckets = state.run(move |s| s.list_buckets(&owner)).await?;
+    let mut x = XmlWriter::new();
+    x.root("ListAllMyBucketsResult");
+    x.open("Owner");
+    x.elem("ID", &req.user.name);
+    x.elem("DisplayName", &req.user.name);
+    x.close("Owner");
+    x.open("Buckets");
+    for b in buckets {
+        x.open("Bucket");
+        x.elem("Name", &b.name);
+        x.elem("CreationDate", &iso8601(b.created_ms));
+        x.close("Bucket");
+    }
+    x.close("Buckets");
+    x.close("ListAllMyBucketsResult");
+    Ok(xml(StatusCode::OK, x.finish()))
+}
+
+pub async fn create_bucket(state: &S3State, req: S3Request) -> S3Result<Response> {
+    let name = req.bucket().to_owned();
+    if !valid_bucket_name(&name) {
+        return Err(S3Error::InvalidBucketName);
+    }
+    // The optional CreateBucketConfiguration only names a location; one site has one.
+    read_small(req.body, 64 << 10).await?;
+    let owner = req.user.name.clone();
+    let n = name.clone();
+    state.run(move |s| s.create_bucket(&n, &owner)).await?;
+    let mut r = empty(StatusCode::OK);
+    set(&mut r, "location", &format!("/{name}"));
+    Ok(r)
+}
+
+pub async fn head_bucket(state: &S3State, req: S3Request) -> S3Result<Response> {
+    owned_bucket(state, &req).await?;
+    let mut r = empty(StatusCode::OK);
+    set(&mut r, "x-amz-bucket-region", &state.region);
+    Ok(r)
+}
+
+pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<Response> {
+    owned_bucket(state, &req).await?;
+    let name = req.bucket().to_owned();
+    state.run(move |s| s.delete_bucket(&name)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn get_location(state: &S3State, req: S3Request) -> S3Result<Response> {
+    owned_bucket(state, &req).await?;
+    // S3 reports us-east-1 as an empty constraint.
+    let region = if state.region == "us-east-1" { "" } else { &state.region };
+    let mut x = XmlWriter::new();
+    x.root("LocationConstraint");
+    let mut doc = x.finish();
+    doc.push_str(region);
+    doc.push_str("</LocationConstraint>");
+    Ok(xml(StatusCode::OK, doc))
+}

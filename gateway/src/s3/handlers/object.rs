@@ -1,0 +1,193 @@
+//! Object operations: PutObject, GetObject (with Range), HeadObject, DeleteObject.
+
+use crate::s3::access::owned_bucket;
+use crate::s3::body::ingest;
+use crate::s3::error::{S3Error, S3Result};
+use crate::s3::request::S3Request;
+use crate::s3::response::{empty, object_body, object_headers, quoted, set};
+use crate::s3::state::S3State;
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use strata_blockstore::ObjectHeaders;
+
+/// Standard headers stored with an object and returned on GET and HEAD.
+const STORED_HEADERS: &[&str] = &[
+    "content-encoding",
+    "content-disposition",
+    "cache-control",
+    "expires",
+    "content-language",
+];
+/// S3's limit on the total size of user metadata.
+const MAX_USER_META: usize = 2048;
+
+/// The headers of a PUT or CreateMultipartUpload that are kept with the object.
+pub fn stored_headers(h: &HeaderMap) -> S3Result<ObjectHeaders> {
+    let text = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+    let mut out = ObjectHeaders {
+        content_type: h.get("content-type").map(text),
+        ..Default::default()
+    };
+    for name in STORED_HEADERS {
+        if let Some(v) = h.get(*name) {
+            let v = text(v);
+            // aws-chunked is transfer framing, not how the object is encoded.
+            let v = if *name == "content-encoding" {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|e| *e != "aws-chunked")
+                    .collect::<Vec<_>>()
+                    .join(",")
+            } else {
+                v
+            };
+            if !v.is_empty() {
+                out.standard.push((name.to_string(), v));
+            }
+        }
+    }
+    let mut meta_size = 0;
+    for (name, v) in h {
+        if let Some(m) = name.as_str().strip_prefix("x-amz-meta-") {
+            let v = text(v);
+            meta_size += m.len() + v.len();
+            out.user_meta.push((m.to_owned(), v));
+        }
+    }
+    if meta_size > MAX_USER_META {
+        return Err(S3Error::MetadataTooLarge);
+    }
+    Ok(out)
+}
+
+pub async fn put_object(state: &S3State, req: S3Request) -> S3Result<Response> {
+    owned_bucket(state, &req).await?;
+    let mut headers = stored_headers(&req.headers)?;
+    let ingested = ingest(state.store.clone(), req.body, &req.headers, &req.payload, req.chunks).await?;
+    headers.checksum = ingested.checksum.map(|(alg, v)| (alg.name().to_owned(), v));
+    let checksum = headers.checksum.clone();
+    let (bucket, key) = (req.bucket.unwrap_or_default(), req.key.unwrap_or_default());
+    let m = state
+        .run(move |s| s.put_object(&bucket, &key, headers, ingested.data))
+        .await?;
+    let mut r = empty(StatusCode::OK);
+    set(&mut r, "etag", &quoted(&m.etag));
+    if let Some((alg, v)) = checksum {
+        set(&mut r, checksum_header(&alg), &v);
+    }
+    Ok(r)
+}
+
+fn checksum_header(alg: &str) -> &'static str {
+    crate::s3::checksum::Algorithm::from_name(alg)
+        .map(|a| a.header())
+        .unwrap_or("x-amz-checksum-crc32")
+}
+
+/// A byte range request, resolved against the object size: `[start, end)`.
+fn parse_range(header: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // S3 serves the whole object when several ranges are asked for.
+        return Ok(None);
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.parse::<u64>(), b.parse::<u64>()) {
+        (Ok(start), Ok(last)) if a.bytes().all(|c| c.is_ascii_digit()) && last >= start => {
+            (start, last.saturating_add(1).min(size))
+        }
+        (Ok(start), Err(_)) if b.is_empty() => (start, size),
+        (Err(_), Ok(n)) if a.is_empty() => {
+            if n == 0 {
+                return Err(S3Error::InvalidRange { size });
+            }
+            (size.saturating_sub(n), size)
+        }
+        _ => return Ok(None),
+    };
+    if range.0 >= size {
+        return Err(S3Error::InvalidRange { size });
+    }
+    Ok(Some(range))
+}
+
+/// GET and HEAD. Response overrides (`response-content-type` and friends) apply to both.
+pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result<Response> {
+    owned_bucket(state, &req).await?;
+    let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
+    let m = state.run(move |s| s.object(&bucket, &key)).await?;
+    let range = match req.header("range") {
+        Some(h) => parse_range(h, m.size)?,
+        None => None,
+    };
+    let (start, end) = range.unwrap_or((0, m.size));
+    let body = if head {
+        axum::body::Body::empty()
+    } else {
+        object_body(state.store.clone(), m.blocks.clone(), start, end)
+    };
+    let mut r = Response::new(body);
+    object_headers(&mut r, &m);
+    set(&mut r, "content-length", &(end - start).to_string());
+    if range.is_some() {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        set(
+            &mut r,
+            "content-range",
+            &format!("bytes {start}-{}/{}", end - 1, m.size),
+        );
+    } else if req
+        .header("x-amz-checksum-mode")
+        .is_some_and(|v| v.eq_ignore_ascii_case("enabled"))
+    {
+        if let Some((alg, v)) = &m.headers.checksum {
+            set(&mut r, checksum_header(alg), v);
+        }
+    }
+    for (param, header) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(v) = req.q(param) {
+            set(&mut r, header, v);
+        }
+    }
+    Ok(r)
+}
+
+pub async fn delete_object(state: &S3State, req: S3Request) -> S3Result<Response> {
+    owned_bucket(state, &req).await?;
+    let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
+    state.run(move |s| s.delete_object(&bucket, &key)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 10)));
+        assert_eq!(parse_range("bytes=90-200", 100).unwrap(), Some((90, 100)));
+        assert_eq!(parse_range("bytes=95-", 100).unwrap(), Some((95, 100)));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 100)));
+        assert_eq!(parse_range("bytes=-200", 100).unwrap(), Some((0, 100)));
+        assert_eq!(parse_range("bytes=5-1", 100).unwrap(), None);
+        assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+        assert!(matches!(
+            parse_range("bytes=100-", 100),
+            Err(S3Error::InvalidRange { size: 100 })
+        ));
+        assert!(matches!(parse_range("bytes=0-0", 0), Err(S3Error::InvalidRange { .. })));
+    }
+}

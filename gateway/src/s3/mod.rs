@@ -1,0 +1,20 @@
+//! The S3 API.
+
+mod access;
+mod body;
+mod checksum;
+pub mod error;
+mod handlers;
+mod request;
+mod response;
+mod router;
+mod sigv4;
+mod state;
+mod xml;
+
+pub use state::S3State;
+
+/// The S3 service: every path and method goes to the S3 router.
+pub fn service(state: S3State) -> axum::Router {
+    axum::Router::new().fallback(router::handle).with_state(state)
+}

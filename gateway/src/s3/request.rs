@@ -1,0 +1,167 @@
+//! An authenticated S3 request, addressed: which bucket and key it names (path-style or
+//! virtual-host-style) and its query parameters.
+
+use crate::s3::error::{S3Error, S3Result};
+use crate::s3::sigv4::{query_pairs, ChunkVerifier, Payload};
+use axum::body::Body;
+use http::{HeaderMap, Method};
+use percent_encoding::percent_decode_str;
+use strata_blockstore::User;
+
+pub const MAX_KEY_BYTES: usize = 1024;
+
+pub struct S3Request {
+    pub method: Method,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub user: User,
+    pub payload: Payload,
+    pub chunks: Option<ChunkVerifier>,
+    pub body: Body,
+}
+
+impl S3Request {
+    pub fn q(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.query.iter().any(|(k, _)| k == name)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn bucket(&self) -> &str {
+        self.bucket.as_deref().unwrap_or_default()
+    }
+
+    pub fn key(&self) -> &str {
+        self.key.as_deref().unwrap_or_default()
+    }
+
+    /// Query parameters other than the ones an operation knows and the ones every
+    /// request may carry; used to answer NotImplemented for subresources we lack.
+    pub fn unknown_params(&self, known: &[&str]) -> Option<&str> {
+        const ALWAYS: &[&str] = &["x-id"];
+        self.query
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| !known.contains(k) && !ALWAYS.contains(k) && !k.starts_with("X-Amz-"))
+    }
+}
+
+/// Splits a request into (bucket, key) from its Host and path.
+pub fn address(
+    host: Option<&str>,
+    raw_path: &str,
+    root_domain: Option<&str>,
+) -> S3Result<(Option<String>, Option<String>)> {
+    let path = percent_decode_str(raw_path)
+        .decode_utf8()
+        .map_err(|_| S3Error::InvalidArgument("the request path is not valid UTF-8".into()))?;
+    let path = path.strip_prefix('/').unwrap_or(&path);
+    let host = host.map(|h| {
+        h.rsplit_once(':').map_or(h, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                h
+            }
+        })
+    });
+    let vhost_bucket = match (host, root_domain) {
+        (Some(h), Some(root)) => h
+            .strip_suffix(root)
+            .and_then(|b| b.strip_suffix('.'))
+            .filter(|b| !b.is_empty()),
+        _ => None,
+    };
+    let (bucket, key) = match vhost_bucket {
+        Some(b) => (Some(b.to_owned()), (!path.is_empty()).then(|| path.to_owned())),
+        None => match path.split_once('/') {
+            Some((b, k)) => (Some(b.to_owned()), (!k.is_empty()).then(|| k.to_owned())),
+            None => ((!path.is_empty()).then(|| path.to_owned()), None),
+        },
+    };
+    if let Some(k) = &key {
+        if k.len() > MAX_KEY_BYTES {
+            return Err(S3Error::KeyTooLong);
+        }
+        if k.contains('\0') {
+            return Err(S3Error::InvalidArgument("object keys may not contain U+0000".into()));
+        }
+    }
+    Ok((bucket, key))
+}
+
+/// Decoded query parameters.
+pub fn parse_query(raw: &str) -> Vec<(String, String)> {
+    query_pairs(raw)
+}
+
+/// S3's bucket naming rules (the ones for new general purpose buckets).
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
+        && !name.starts_with("xn--")
+        && !name.starts_with("sthree-")
+        && !name.ends_with("-s3alias")
+        && !name.ends_with("--ol-s3")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addressing() {
+        let a = |h, p, r| address(h, p, r).unwrap();
+        assert_eq!(a(None, "/", None), (None, None));
+        assert_eq!(a(None, "/b", None), (Some("b".into()), None));
+        assert_eq!(a(None, "/b/", None), (Some("b".into()), None));
+        assert_eq!(a(None, "/b/a%20b/c", None), (Some("b".into()), Some("a b/c".into())));
+        assert_eq!(
+            a(Some("b.localhost:9000"), "/k", Some("localhost")),
+            (Some("b".into()), Some("k".into()))
+        );
+        assert_eq!(
+            a(Some("localhost:9000"), "/b/k", Some("localhost")),
+            (Some("b".into()), Some("k".into()))
+        );
+        assert!(matches!(
+            address(None, &format!("/b/{}", "k".repeat(1025)), None),
+            Err(S3Error::KeyTooLong)
+        ));
+        assert!(address(None, "/b/a%00b", None).is_err());
+    }
+
+    #[test]
+    fn bucket_names() {
+        for ok in ["abc", "my-bucket.1", "a1b"] {
+            assert!(valid_bucket_name(ok), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "a_b",
+            &"a".repeat(64),
+            "xn--abc",
+        ] {
+            assert!(!valid_bucket_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Running a site: open the store, serve S3 and the admin API, collect garbage.
+
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::s3::{self, S3State};
+use std::sync::Arc;
+use std::time::Duration;
+use strata_blockstore::{Store, StoreConfig};
+
+pub fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
+    let mut sc = StoreConfig::new(&cfg.data_dir);
+    sc.block_size = cfg.block_size;
+    sc.gc_grace = Duration::from_secs(cfg.gc.grace_secs);
+    Store::open(sc)
+}
+
+/// Serves until Ctrl-C or SIGTERM. `ready` runs once both listeners are bound.
+pub async fn serve(cfg: Config, store: Arc<Store>, ready: impl FnOnce(&Config)) -> std::io::Result<()> {
+    let s3_listener = tokio::net::TcpListener::bind(cfg.s3.listen).await?;
+    let admin_listener = tokio::net::TcpListener::bind(cfg.admin.listen).await?;
+    let s3_app = s3::service(S3State {
+        store: store.clone(),
+        region: cfg.s3.region.clone(),
+        root_domain: cfg.s3.root_domain.clone(),
+    });
+    let admin_app = admin::service(AdminState {
+        store: store.clone(),
+        token: cfg.admin.token.clone(),
+        site_name: cfg.site_name.clone(),
+    });
+    tracing::info!(site = %cfg.site_name, s3 = %cfg.s3.listen, admin = %cfg.admin.listen, site_id = %store.site_id(), "site started");
+    ready(&cfg);
+
+    let gc_store = store.clone();
+    let interval = Duration::from_secs(cfg.gc.interval_secs.max(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let s = gc_store.clone();
+            match tokio::task::spawn_blocking(move || s.collect_garbage()).await {
+                Ok(Ok(stats)) if stats.removed > 0 => {
+                    tracing::info!(removed = stats.removed, "garbage collected blocks")
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
+                _ => {}
+            }
+        }
+    });
+
+    let admin_task = tokio::spawn(async move { axum::serve(admin_listener, admin_app).await });
+    axum::serve(s3_listener, s3_app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    admin_task.abort();
+    tracing::info!("site stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
