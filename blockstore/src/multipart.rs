@@ -177,13 +177,18 @@ impl Store {
             let mut m = template.clone();
             m.headers = upload.headers.clone();
             let mut md5s = Md5::new();
-            for (i, (number, etag)) in chosen.iter().enumerate() {
+            // Every listed part must exist before sizes are judged, as S3 answers.
+            let mut found = Vec::with_capacity(chosen.len());
+            for (number, etag) in chosen {
                 let etag = etag.trim_matches('"');
-                let Some(p) = parts.iter().find(|p| p.number == *number && p.etag == etag) else {
-                    return abort(Error::InvalidPart(*number));
-                };
+                match parts.iter().find(|p| p.number == *number && p.etag == etag) {
+                    Some(p) => found.push(p),
+                    None => return abort(Error::InvalidPart(*number)),
+                }
+            }
+            for (i, p) in found.into_iter().enumerate() {
                 if i + 1 < chosen.len() && p.size < min_part {
-                    return abort(Error::EntityTooSmall(*number));
+                    return abort(Error::EntityTooSmall(p.number));
                 }
                 md5s.update(hex::decode(&p.etag).unwrap_or_default());
                 m.size += p.size;
