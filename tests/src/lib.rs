@@ -309,6 +309,19 @@ pub fn signed_head(
     payload: &str,
     amz_date: &str,
 ) -> String {
+    signed_head_and_key(site, method, path, query, extra, payload, amz_date).0
+}
+
+/// [`signed_head`], plus the signature and signing key, to sign aws-chunked chunks with.
+pub fn signed_head_and_key(
+    site: &Site,
+    method: &str,
+    path: &str,
+    query: &str,
+    extra: &[(&str, &str)],
+    payload: &str,
+    amz_date: &str,
+) -> (String, String, Vec<u8>) {
     use hmac::{Hmac, Mac};
     use sha2::{Digest, Sha256};
     let hmac = |k: &[u8], d: &str| {
@@ -362,7 +375,21 @@ pub fn signed_head(
     head.push_str(&format!(
         "authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={signed}, Signature={sig}\r\nconnection: close\r\n"
     ));
-    head
+    (head, sig, k)
+}
+
+/// The signature of one aws-chunked chunk, chained from the previous one.
+pub fn chunk_signature(key: &[u8], amz_date: &str, previous: &str, data: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let scope = format!("{}/us-east-1/s3/aws4_request", &amz_date[..8]);
+    let sts = format!(
+        "AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{EMPTY_SHA256}\n{}",
+        hex::encode(Sha256::digest(data))
+    );
+    let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    m.update(sts.as_bytes());
+    hex::encode(m.finalize().into_bytes())
 }
 
 /// Now, as SigV4's `YYYYMMDDTHHMMSSZ`, shifted by `offset_secs`.

@@ -45,6 +45,8 @@ pub enum S3Error {
     InvalidArgument(String),
     #[error("InvalidRequest: {0}")]
     InvalidRequest(String),
+    #[error("RequestHeaderSectionTooLarge")]
+    HeadersTooLarge,
     #[error("MissingContentLength")]
     MissingContentLength,
     #[error("NotImplemented: {0}")]
@@ -92,6 +94,7 @@ impl S3Error {
             S3Error::InvalidRange { .. } => ("InvalidRange", S::RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable".into()),
             S3Error::InvalidArgument(m) => ("InvalidArgument", S::BAD_REQUEST, m.clone()),
             S3Error::InvalidRequest(m) => ("InvalidRequest", S::BAD_REQUEST, m.clone()),
+            S3Error::HeadersTooLarge => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({} bytes).", crate::s3::request::MAX_HEADER_BYTES)),
             S3Error::MissingContentLength => ("MissingContentLength", S::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.".into()),
             S3Error::NotImplemented(m) => ("NotImplemented", S::NOT_IMPLEMENTED, format!("A header or query you provided implies functionality that is not implemented: {m}")),
             S3Error::Internal(_) => ("InternalError", S::INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.".into()),

@@ -9,6 +9,17 @@ use percent_encoding::percent_decode_str;
 use strata_blockstore::User;
 
 pub const MAX_KEY_BYTES: usize = 1024;
+/// S3 allows 8 KiB of request headers; we allow twice that before refusing.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers together exceed [`MAX_HEADER_BYTES`].
+pub fn check_header_size(h: &HeaderMap) -> S3Result<()> {
+    let total: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if total > MAX_HEADER_BYTES {
+        return Err(S3Error::HeadersTooLarge);
+    }
+    Ok(())
+}
 
 pub struct S3Request {
     pub method: Method,

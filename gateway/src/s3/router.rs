@@ -4,7 +4,7 @@
 
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::handlers::{bucket, list, multipart, object};
-use crate::s3::request::{address, parse_query, S3Request};
+use crate::s3::request::{address, check_header_size, parse_query, S3Request};
 use crate::s3::response::set;
 use crate::s3::sigv4::{verify, SignedRequest};
 use crate::s3::state::S3State;
@@ -51,6 +51,7 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
 
 async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
     let (parts, body) = req.into_parts();
+    check_header_size(&parts.headers)?;
     let raw_query = parts.uri.query().unwrap_or_default();
     let now = (strata_blockstore::now_millis() / 1000) as i64;
     let signed = SignedRequest {

@@ -232,21 +232,16 @@ fn verify_header(
             ))
         }
     };
-    let canonical = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        uri_encode(&decode(req.path), true),
+    let key = signing_key(&secret, &cred);
+    let scope = format!("{}/{}/{}/aws4_request", cred.date, cred.region, cred.service);
+    let rest = format!(
+        "{}\n{}\n{}\n{}",
         canonical_query(req.query, false),
         canonical_headers(req.headers, signed)?,
         signed,
         payload_text
     );
-    let key = signing_key(&secret, &cred);
-    let scope = format!("{}/{}/{}/aws4_request", cred.date, cred.region, cred.service);
-    let expected = hex::encode(hmac(&key, string_to_sign(&amz_date, &scope, &canonical).as_bytes()));
-    if !same(&expected, sig) {
-        return Err(S3Error::SignatureDoesNotMatch);
-    }
+    let expected = matching_signature(req, &key, &amz_date, &scope, &rest, sig)?;
     let chunks = matches!(payload, Payload::Chunked { signed: true, .. }).then(|| ChunkVerifier {
         key,
         amz_date,
@@ -258,6 +253,31 @@ fn verify_header(
         payload,
         chunks,
     })
+}
+
+/// Checks `sig` against the canonical request, and returns it. Clients sign the path
+/// exactly as they send it, so that is tried first; a client that encoded the path
+/// differently from SigV4's canonical form signed the canonical form instead.
+fn matching_signature(
+    req: &SignedRequest,
+    key: &[u8; 32],
+    amz_date: &str,
+    scope: &str,
+    rest: &str,
+    sig: &str,
+) -> S3Result<String> {
+    let normalized = uri_encode(&decode(req.path), true);
+    for path in [req.path, normalized.as_str()] {
+        let canonical = format!("{}\n{path}\n{rest}", req.method);
+        let expected = hex::encode(hmac(key, string_to_sign(amz_date, scope, &canonical).as_bytes()));
+        if same(&expected, sig) {
+            return Ok(expected);
+        }
+        if path == normalized {
+            break;
+        }
+    }
+    Err(S3Error::SignatureDoesNotMatch)
 }
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical: &str) -> String {
@@ -296,21 +316,16 @@ fn verify_presigned(
     let sig = get("X-Amz-Signature").unwrap_or_default();
     let secret = secret_of(cred.access_key).ok_or(S3Error::InvalidAccessKeyId)?;
     let payload_text = get("X-Amz-Content-Sha256").unwrap_or("UNSIGNED-PAYLOAD");
-    let canonical = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        uri_encode(&decode(req.path), true),
+    let key = signing_key(&secret, &cred);
+    let scope = format!("{}/{}/{}/aws4_request", cred.date, cred.region, cred.service);
+    let rest = format!(
+        "{}\n{}\n{}\n{}",
         canonical_query(req.query, true),
         canonical_headers(req.headers, signed)?,
         signed,
         payload_text
     );
-    let key = signing_key(&secret, &cred);
-    let scope = format!("{}/{}/{}/aws4_request", cred.date, cred.region, cred.service);
-    let expected = hex::encode(hmac(&key, string_to_sign(amz_date, &scope, &canonical).as_bytes()));
-    if !same(&expected, sig) {
-        return Err(S3Error::SignatureDoesNotMatch);
-    }
+    matching_signature(req, &key, amz_date, &scope, &rest, sig)?;
     Ok(Verified {
         access_key: cred.access_key.to_owned(),
         payload: Payload::Unsigned,
