@@ -191,7 +191,7 @@ impl Drop for Site {
 }
 
 /// An aws-sdk-s3 client with its default behaviour (checksums, chunked uploads), over
-/// plain HTTP.
+/// plain HTTP, without retries.
 pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str, path_style: bool) -> Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -199,6 +199,8 @@ pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str, path_style
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
         .force_path_style(path_style)
+        // A retry would hide a server error from the test; a test wants to see it.
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     Client::from_conf(conf)
