@@ -97,7 +97,16 @@ async fn authentication_failures() {
         "GET /bkt/keep HTTP/1.1\r\nHost: {}\r\nAuthorization: AWS AKID:c2lnbmF0dXJl\r\nConnection: close\r\n\r\n",
         site.s3
     );
-    expect(&raw(site.s3, v2.as_bytes(), false), 400, "InvalidRequest");
+    // Signature Version 2 (boto3's default for presigned URLs): undated, then forged.
+    expect(&raw(site.s3, v2.as_bytes(), false), 403, "AccessDenied");
+    let forged = format!(
+        "GET /bkt/keep?AWSAccessKeyId={}&Expires=9999999999&Signature=c2lnbmF0dXJl HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        strata_tests::ACCESS_KEY,
+        site.s3
+    );
+    expect(&raw(site.s3, forged.as_bytes(), false), 403, "SignatureDoesNotMatch");
+    let expired = forged.replace("9999999999", "1000");
+    expect(&raw(site.s3, expired.as_bytes(), false), 403, "AccessDenied");
     let garbage = format!(
         "GET /bkt/keep HTTP/1.1\r\nHost: {}\r\nAuthorization: AWS4-HMAC-SHA256 nonsense\r\nConnection: close\r\n\r\n",
         site.s3

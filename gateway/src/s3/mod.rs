@@ -8,6 +8,7 @@ mod handlers;
 mod request;
 mod response;
 mod router;
+mod sigv2;
 mod sigv4;
 mod state;
 mod xml;

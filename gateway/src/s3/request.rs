@@ -57,7 +57,8 @@ impl S3Request {
     /// Query parameters other than the ones an operation knows and the ones every
     /// request may carry; used to answer NotImplemented for subresources we lack.
     pub fn unknown_params(&self, known: &[&str]) -> Option<&str> {
-        const ALWAYS: &[&str] = &["x-id"];
+        // x-id is the SDKs' operation hint; the rest are SigV2 query authentication.
+        const ALWAYS: &[&str] = &["x-id", "AWSAccessKeyId", "Expires", "Signature"];
         self.query
             .iter()
             .map(|(k, _)| k.as_str())
@@ -65,12 +66,17 @@ impl S3Request {
     }
 }
 
-/// Splits a request into (bucket, key) from its Host and path.
-pub fn address(
-    host: Option<&str>,
-    raw_path: &str,
-    root_domain: Option<&str>,
-) -> S3Result<(Option<String>, Option<String>)> {
+/// What a request addresses.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Address {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    /// The bucket came from the Host header (virtual-host style).
+    pub vhost: bool,
+}
+
+/// Works out the bucket and key of a request from its Host and path.
+pub fn address(host: Option<&str>, raw_path: &str, root_domain: Option<&str>) -> S3Result<Address> {
     let path = percent_decode_str(raw_path)
         .decode_utf8()
         .map_err(|_| S3Error::InvalidArgument("the request path is not valid UTF-8".into()))?;
@@ -106,7 +112,11 @@ pub fn address(
             return Err(S3Error::InvalidArgument("object keys may not contain U+0000".into()));
         }
     }
-    Ok((bucket, key))
+    Ok(Address {
+        bucket,
+        key,
+        vhost: vhost_bucket.is_some(),
+    })
 }
 
 /// Decoded query parameters.
@@ -136,7 +146,10 @@ mod tests {
 
     #[test]
     fn addressing() {
-        let a = |h, p, r| address(h, p, r).unwrap();
+        let a = |h, p, r| {
+            let a = address(h, p, r).unwrap();
+            (a.bucket, a.key)
+        };
         assert_eq!(a(None, "/", None), (None, None));
         assert_eq!(a(None, "/b", None), (Some("b".into()), None));
         assert_eq!(a(None, "/b/", None), (Some("b".into()), None));

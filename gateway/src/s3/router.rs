@@ -60,8 +60,15 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         query: raw_query,
         headers: &parts.headers,
     };
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .or(parts.uri.host());
+    let addr = address(host, parts.uri.path(), state.root_domain.as_deref())?;
+    let vhost_bucket = addr.bucket.as_deref().filter(|_| addr.vhost);
     let store = state.store.clone();
-    let verified = verify(&signed, now, |ak| {
+    let verified = verify(&signed, now, vhost_bucket, |ak| {
         store
             .user_by_access_key(ak)
             .ok()
@@ -73,16 +80,10 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         .store
         .user_by_access_key(&verified.access_key)?
         .ok_or(S3Error::InvalidAccessKeyId)?;
-    let host = parts
-        .headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .or(parts.uri.host());
-    let (bucket, key) = address(host, parts.uri.path(), state.root_domain.as_deref())?;
     let req = S3Request {
         method: parts.method,
-        bucket,
-        key,
+        bucket: addr.bucket,
+        key: addr.key,
         query: parse_query(raw_query),
         headers: parts.headers,
         user,

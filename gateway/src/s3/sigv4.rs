@@ -3,6 +3,7 @@
 //! Reference: the AWS SigV4 documentation for S3 ("Authenticating Requests").
 
 use crate::s3::error::{S3Error, S3Result};
+use crate::s3::sigv2;
 use crate::timefmt::{parse_amz_date, parse_http_date};
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
@@ -150,17 +151,20 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Finds the signature in the request (header or query) and checks it. `secret_of`
 /// looks up the secret key of an access key (None: unknown key).
-pub fn verify(req: &SignedRequest, now_secs: i64, secret_of: impl Fn(&str) -> Option<String>) -> S3Result<Verified> {
-    if let Some(auth) = header(req.headers, "authorization") {
-        verify_header(req, auth, now_secs, secret_of)
-    } else if req.query.contains("X-Amz-Signature=") {
-        verify_presigned(req, now_secs, secret_of)
-    } else if req.query.contains("Signature=") || req.query.contains("AWSAccessKeyId=") {
-        Err(S3Error::InvalidRequest(
-            "Signature Version 2 is not supported; use Signature Version 4".into(),
-        ))
-    } else {
-        Err(S3Error::AccessDenied("Anonymous access is not allowed"))
+/// `vhost_bucket` is the bucket a virtual-host-style request named in its Host (SigV2
+/// signs it as part of the resource).
+pub fn verify(
+    req: &SignedRequest,
+    now_secs: i64,
+    vhost_bucket: Option<&str>,
+    secret_of: impl Fn(&str) -> Option<String>,
+) -> S3Result<Verified> {
+    match header(req.headers, "authorization") {
+        Some(auth) if auth.starts_with("AWS ") => sigv2::verify_header(req, auth, now_secs, vhost_bucket, secret_of),
+        Some(auth) => verify_header(req, auth, now_secs, secret_of),
+        None if req.query.contains("X-Amz-Signature=") => verify_presigned(req, now_secs, secret_of),
+        None if req.query.contains("AWSAccessKeyId=") => sigv2::verify_query(req, now_secs, vhost_bucket, secret_of),
+        None => Err(S3Error::AccessDenied("Anonymous access is not allowed")),
     }
 }
 
@@ -171,11 +175,6 @@ fn verify_header(
     secret_of: impl Fn(&str) -> Option<String>,
 ) -> S3Result<Verified> {
     let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 ") else {
-        if auth.starts_with("AWS ") {
-            return Err(S3Error::InvalidRequest(
-                "Signature Version 2 is not supported; use Signature Version 4".into(),
-            ));
-        }
         return Err(S3Error::AuthorizationHeaderMalformed(
             "unsupported authorization type".into(),
         ));
@@ -404,18 +403,21 @@ mod tests {
         let now = parse_amz_date("20130524T000100Z").unwrap();
         let secret =
             |k: &str| (k == "AKIAIOSFODNN7EXAMPLE").then(|| "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_string());
-        let v = verify(&req, now, secret).unwrap();
+        let v = verify(&req, now, None, secret).unwrap();
         assert_eq!(v.access_key, "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(v.payload, Payload::Sha256(EMPTY_SHA256.into()));
 
         let wrong = |_: &str| Some("not-the-secret".to_string());
-        assert!(matches!(verify(&req, now, wrong), Err(S3Error::SignatureDoesNotMatch)));
         assert!(matches!(
-            verify(&req, now, |_: &str| None),
+            verify(&req, now, None, wrong),
+            Err(S3Error::SignatureDoesNotMatch)
+        ));
+        assert!(matches!(
+            verify(&req, now, None, |_: &str| None),
             Err(S3Error::InvalidAccessKeyId)
         ));
         assert!(matches!(
-            verify(&req, now + 3600, secret),
+            verify(&req, now + 3600, None, secret),
             Err(S3Error::RequestTimeTooSkewed)
         ));
     }

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Client-compatibility scenarios: pinned aws-cli (v1), s3cmd and boto3 against a real
+Strata site, each with its default settings (checksums, multipart sizes, signing).
+
+Usage: run.py STRATA_BINARY [--large-mib 200]
+
+Starts a fresh site on free loopback ports, runs every scenario, prints PASS/FAIL per
+scenario and a closing "N passed, M failed" line; exits non-zero on any failure.
+"""
+import argparse
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VENV_BIN = os.path.join(HERE, ".venv", "bin")
+ACCESS_KEY = "STRATACOMPATKEY00001"
+SECRET_KEY = "strata-compat-secret-000000000000000000001"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Site:
+    def __init__(self, binary, workdir):
+        self.binary = binary
+        self.dir = workdir
+        self.s3_port, self.admin_port = free_port(), free_port()
+        self.endpoint = f"http://127.0.0.1:{self.s3_port}"
+        self.config = os.path.join(workdir, "strata.toml")
+        with open(self.config, "w") as f:
+            f.write(
+                f'site_name = "compat"\ndata_dir = "data"\n[s3]\nlisten = "127.0.0.1:{self.s3_port}"\n'
+                f'[admin]\nlisten = "127.0.0.1:{self.admin_port}"\ntoken = "compat-admin-token-000000"\n'
+            )
+        self.log = open(os.path.join(workdir, "strata.log"), "w")
+        self.proc = subprocess.Popen([binary, "serve", "--config", self.config], stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.time() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.s3_port), 0.2).close()
+                socket.create_connection(("127.0.0.1", self.admin_port), 0.2).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("strata did not start; see " + self.log.name)
+                time.sleep(0.05)
+        subprocess.run(
+            [binary, "admin", "--config", self.config, "user", "create", "compat",
+             "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY],
+            check=True, stdout=subprocess.DEVNULL,
+        )
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_file(path, size, seed):
+    """Pseudo-random bytes (incompressible, reproducible) without holding them all."""
+    block = hashlib.sha256(str(seed).encode()).digest() * 32768  # 1 MiB
+    with open(path, "wb") as f:
+        left = size
+        i = 0
+        while left > 0:
+            chunk = hashlib.sha256(block[:64] + i.to_bytes(8, "big")).digest() + block[32:]
+            f.write(chunk[: min(left, len(chunk))])
+            left -= min(left, len(chunk))
+            i += 1
+    return path
+
+
+class Runner:
+    def __init__(self):
+        self.passed, self.failed = 0, []
+
+    def run(self, name, fn):
+        start = time.time()
+        try:
+            fn()
+            self.passed += 1
+            print(f"PASS {name} ({time.time() - start:.1f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001 - a scenario failure of any kind is reported
+            self.failed.append(name)
+            print(f"FAIL {name}: {e}", flush=True)
+            traceback.print_exc()
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def sh(args, env=None, capture=True):
+    r = subprocess.run(args, env=env, capture_output=capture, text=True)
+    if r.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {r.returncode}: {r.stderr.strip()[-2000:]}")
+    return r.stdout
+
+
+# ---------------------------------------------------------------- aws-cli
+
+def aws_scenarios(r, site, work, files):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
+    def aws(*args):
+        # Transfers print progress unless told not to; other commands have no such flag.
+        quiet = ["--only-show-errors"] if args[:2] in (("s3", "cp"), ("s3", "sync"), ("s3", "rm")) else []
+        return sh([os.path.join(VENV_BIN, "aws"), "--endpoint-url", site.endpoint, *args, *quiet], env)
+
+    def mb():
+        aws("s3", "mb", "s3://awscli")
+        check("awscli" in aws("s3", "ls"), "bucket not listed")
+    r.run("aws-cli: mb", mb)
+
+    for label, path in files:
+        def put_get(label=label, path=path):
+            aws("s3", "cp", path, f"s3://awscli/objects/{label}")
+            back = os.path.join(work, f"aws-back-{label}")
+            aws("s3", "cp", f"s3://awscli/objects/{label}", back)
+            check(sha256_file(back) == sha256_file(path), f"{label} differs after round trip")
+            os.remove(back)
+        r.run(f"aws-cli: put+get {label}", put_get)
+
+    def ls_prefix():
+        out = aws("s3", "ls", "s3://awscli/objects/")
+        for label, _ in files:
+            check(label in out, f"{label} missing from ls: {out}")
+        out = aws("s3", "ls", "s3://awscli/")
+        check("PRE objects/" in out, f"common prefix missing: {out}")
+        out = aws("s3", "ls", "s3://awscli/objects/sm")
+        check("small" in out and "20mib" not in out, f"prefix filter wrong: {out}")
+    r.run("aws-cli: ls with prefixes", ls_prefix)
+
+    def sync():
+        tree = os.path.join(work, "tree")
+        for i in range(300):
+            d = os.path.join(tree, f"d{i % 7}", f"e{i % 3}")
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, f"f{i:03}.txt"), "wb") as f:
+                f.write(hashlib.sha256(str(i).encode()).hexdigest().encode() * (1 + i % 50))
+        aws("s3", "sync", tree, "s3://awscli/tree")
+        listed = [l for l in aws("s3", "ls", "--recursive", "s3://awscli/tree/").splitlines() if l.strip()]
+        check(len(listed) == 300, f"{len(listed)} objects after sync, want 300")
+        # A second sync finds nothing to do; a sync down reproduces the tree.
+        again = aws("s3", "sync", tree, "s3://awscli/tree")
+        check(again.strip() == "", f"second sync copied again: {again[:200]}")
+        down = os.path.join(work, "tree-down")
+        aws("s3", "sync", "s3://awscli/tree", down)
+        for root, _, names in os.walk(tree):
+            for n in names:
+                a = os.path.join(root, n)
+                b = os.path.join(down, os.path.relpath(a, tree))
+                check(os.path.exists(b) and sha256_file(a) == sha256_file(b), f"{b} differs")
+        shutil.rmtree(down)
+    r.run("aws-cli: sync of a 300-file tree", sync)
+
+    def presign():
+        url = aws("s3", "presign", "s3://awscli/objects/small", "--expires-in", "300").strip()
+        out = os.path.join(work, "presigned")
+        sh(["curl", "-sSf", "-o", out, url])
+        check(sha256_file(out) == sha256_file(files[0][1]), "presigned GET returned other bytes")
+        os.remove(out)
+    r.run("aws-cli: presigned GET with curl", presign)
+
+    def rm_rb():
+        aws("s3", "rm", "--recursive", "s3://awscli/")
+        check(aws("s3", "ls", "--recursive", "s3://awscli/").strip() == "", "objects left after rm")
+        aws("s3", "rb", "s3://awscli")
+        check("awscli" not in aws("s3", "ls"), "bucket still listed after rb")
+    r.run("aws-cli: rm and rb", rm_rb)
+
+
+# ---------------------------------------------------------------- s3cmd
+
+def s3cmd_scenarios(r, site, work, files):
+    cfg = os.path.join(work, "s3cmd.cfg")
+    host = f"127.0.0.1:{site.s3_port}"
+    with open(cfg, "w") as f:
+        f.write(f"[default]\naccess_key = {ACCESS_KEY}\nsecret_key = {SECRET_KEY}\nhost_base = {host}\n"
+                f"host_bucket = {host}\nuse_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n")
+
+    def s3cmd(*args):
+        return sh([os.path.join(VENV_BIN, "python"), os.path.join(VENV_BIN, "s3cmd"), "-c", cfg, "--no-progress", *args])
+
+    r.run("s3cmd: mb", lambda: s3cmd("mb", "s3://s3cmd-bucket"))
+    for label, path in files:
+        def put_get(label=label, path=path):
+            s3cmd("put", path, f"s3://s3cmd-bucket/objects/{label}")
+            back = os.path.join(work, f"s3cmd-back-{label}")
+            s3cmd("get", "--force", f"s3://s3cmd-bucket/objects/{label}", back)
+            check(sha256_file(back) == sha256_file(path), f"{label} differs after round trip")
+            os.remove(back)
+        r.run(f"s3cmd: put+get {label}", put_get)
+
+    def ls():
+        out = s3cmd("ls", "s3://s3cmd-bucket/objects/")
+        for label, _ in files:
+            check(f"objects/{label}" in out, f"{label} missing from ls: {out}")
+        check("DIR" in s3cmd("ls", "s3://s3cmd-bucket/") and "objects/" in s3cmd("ls", "s3://s3cmd-bucket/"), "prefix missing")
+    r.run("s3cmd: ls with prefixes", ls)
+
+    def rm_rb():
+        for label, _ in files:
+            s3cmd("del", f"s3://s3cmd-bucket/objects/{label}")
+        check(s3cmd("ls", "--recursive", "s3://s3cmd-bucket/").strip() == "", "objects left after del")
+        s3cmd("rb", "s3://s3cmd-bucket")
+        check("s3cmd-bucket" not in s3cmd("ls"), "bucket still listed after rb")
+    r.run("s3cmd: del and rb", rm_rb)
+
+
+# ---------------------------------------------------------------- boto3
+
+def boto3_scenarios(r, site, work, files):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client("s3", endpoint_url=site.endpoint, aws_access_key_id=ACCESS_KEY,
+                      aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+
+    r.run("boto3: create_bucket", lambda: s3.create_bucket(Bucket="boto3-bucket"))
+    for label, path in files:
+        def put_get(label=label, path=path):
+            s3.upload_file(path, "boto3-bucket", f"objects/{label}")
+            back = os.path.join(work, f"boto3-back-{label}")
+            s3.download_file("boto3-bucket", f"objects/{label}", back)
+            check(sha256_file(back) == sha256_file(path), f"{label} differs after round trip")
+            os.remove(back)
+        r.run(f"boto3: upload_file+download_file {label}", put_get)
+
+    def put_get_object():
+        body = os.urandom(100_000)
+        s3.put_object(Bucket="boto3-bucket", Key="direct/a b+c", Body=body, Metadata={"k": "v"}, ContentType="text/x")
+        got = s3.get_object(Bucket="boto3-bucket", Key="direct/a b+c")
+        check(got["Body"].read() == body, "put_object bytes differ")
+        check(got["Metadata"] == {"k": "v"} and got["ContentType"] == "text/x", f"headers: {got['Metadata']}")
+        part = s3.get_object(Bucket="boto3-bucket", Key="direct/a b+c", Range="bytes=10-19")["Body"].read()
+        check(part == body[10:20], "range read differs")
+    r.run("boto3: put_object/get_object with metadata and range", put_get_object)
+
+    def listing():
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="boto3-bucket", Prefix="objects/", PaginationConfig={"PageSize": 1})
+        keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
+        check(keys == sorted(f"objects/{l}" for l, _ in files), f"paginated keys: {keys}")
+        top = s3.list_objects_v2(Bucket="boto3-bucket", Delimiter="/")
+        check([p["Prefix"] for p in top.get("CommonPrefixes", [])] == ["direct/", "objects/"], f"prefixes: {top}")
+        # botocore asks for encoding-type=url on its own and decodes the answer.
+        v1 = s3.list_objects(Bucket="boto3-bucket", Prefix="direct/")
+        check([o["Key"] for o in v1["Contents"]] == ["direct/a b+c"], f"url-decoded keys: {v1['Contents']}")
+    r.run("boto3: list_objects_v2 pagination, delimiter, encoding-type", listing)
+
+    def presigned():
+        # boto3's default for S3 presigned URLs is still Signature Version 2.
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "boto3-bucket", "Key": "objects/small"}, ExpiresIn=300)
+        out = os.path.join(work, "boto3-presigned")
+        sh(["curl", "-sSf", "-o", out, url])
+        check(sha256_file(out) == sha256_file(files[0][1]), "presigned GET returned other bytes")
+    r.run("boto3: presigned GET with curl", presigned)
+
+    def errors():
+        for call, want in [
+            (lambda: s3.get_object(Bucket="boto3-bucket", Key="missing"), "NoSuchKey"),
+            (lambda: s3.get_object(Bucket="no-such-bucket", Key="k"), "NoSuchBucket"),
+            (lambda: s3.delete_bucket(Bucket="boto3-bucket"), "BucketNotEmpty"),
+        ]:
+            try:
+                call()
+                raise AssertionError(f"expected {want}")
+            except ClientError as e:
+                check(e.response["Error"]["Code"] == want, f"got {e.response['Error']['Code']}, want {want}")
+    r.run("boto3: error codes", errors)
+
+    def cleanup():
+        for o in s3.list_objects_v2(Bucket="boto3-bucket").get("Contents", []):
+            s3.delete_object(Bucket="boto3-bucket", Key=o["Key"])
+        s3.delete_bucket(Bucket="boto3-bucket")
+        check("boto3-bucket" not in [b["Name"] for b in s3.list_buckets()["Buckets"]], "bucket still listed")
+    r.run("boto3: delete objects and bucket", cleanup)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--large-mib", type=int, default=200)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="strata-compat-")
+    site = Site(os.path.abspath(args.binary), work)
+    files = [
+        ("small", make_file(os.path.join(work, "small"), 1000, 1)),
+        ("20mib", make_file(os.path.join(work, "20mib"), 20 << 20, 2)),
+        (f"{args.large_mib}mib", make_file(os.path.join(work, "large"), args.large_mib << 20, 3)),
+    ]
+    r = Runner()
+    try:
+        aws_scenarios(r, site, work, files)
+        s3cmd_scenarios(r, site, work, files)
+        boto3_scenarios(r, site, work, files)
+    finally:
+        site.stop()
+    if r.failed:
+        print("server log:\n" + open(os.path.join(work, "strata.log")).read()[-5000:])
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"s3-compat: {r.passed} passed, {len(r.failed)} failed")
+    sys.exit(1 if r.failed else 0)
+
+
+if __name__ == "__main__":
+    main()

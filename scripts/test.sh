@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, the Rust unit and integration tests (real strata
+# processes driven by aws-sdk-s3), then the client-compatibility suite with pinned
+# aws-cli, boto3 and s3cmd. Installs what it needs; works on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "build"
+# Builds the strata binary too: the integration tests start it as a real process.
+cargo build --workspace --all-targets
+
+step "unit and integration tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --no-fail-fast
+else
+    cargo test --workspace --no-fail-fast
+fi
+
+step "client compatibility (aws-cli, s3cmd, boto3)"
+s3-compat/setup.sh
+s3-compat/.venv/bin/python s3-compat/run.py target/debug/strata
