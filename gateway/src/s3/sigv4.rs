@@ -231,16 +231,14 @@ fn verify_header(
             ))
         }
     };
-    let key = signing_key(&secret, &cred);
-    let scope = format!("{}/{}/{}/aws4_request", cred.date, cred.region, cred.service);
-    let rest = format!(
-        "{}\n{}\n{}\n{}",
-        canonical_query(req.query, false),
-        canonical_headers(req.headers, signed)?,
-        signed,
-        payload_text
-    );
-    let expected = matching_signature(req, &key, &amz_date, &scope, &rest, sig)?;
+    let signing = Signing {
+        secret: &secret,
+        cred: &cred,
+        amz_date: &amz_date,
+        signed_headers: signed,
+        payload: payload_text,
+    };
+    let (expected, key, scope) = signing.check(req, false, sig)?;
     let chunks = matches!(payload, Payload::Chunked { signed: true, .. }).then(|| ChunkVerifier {
         key,
         amz_date,
@@ -254,29 +252,47 @@ fn verify_header(
     })
 }
 
-/// Checks `sig` against the canonical request, and returns it. Clients sign the path
-/// exactly as they send it, so that is tried first; a client that encoded the path
-/// differently from SigV4's canonical form signed the canonical form instead.
-fn matching_signature(
-    req: &SignedRequest,
-    key: &[u8; 32],
-    amz_date: &str,
-    scope: &str,
-    rest: &str,
-    sig: &str,
-) -> S3Result<String> {
-    let normalized = uri_encode(&decode(req.path), true);
-    for path in [req.path, normalized.as_str()] {
-        let canonical = format!("{}\n{path}\n{rest}", req.method);
-        let expected = hex::encode(hmac(key, string_to_sign(amz_date, scope, &canonical).as_bytes()));
-        if same(&expected, sig) {
-            return Ok(expected);
+/// What a SigV4 signature covers besides the request itself.
+struct Signing<'a> {
+    secret: &'a str,
+    cred: &'a Credential<'a>,
+    amz_date: &'a str,
+    signed_headers: &'a str,
+    payload: &'a str,
+}
+
+impl Signing<'_> {
+    /// Checks `sig` against the canonical request; returns it with the signing key and
+    /// scope, which chunk signatures chain from. Clients sign the path exactly as they
+    /// send it, so that is tried first; a client that encoded the path differently from
+    /// SigV4's canonical form signed the canonical form instead. `presigned` leaves the
+    /// signature itself out of the canonical query.
+    fn check(&self, req: &SignedRequest, presigned: bool, sig: &str) -> S3Result<(String, [u8; 32], String)> {
+        let key = signing_key(self.secret, self.cred);
+        let c = self.cred;
+        let scope = format!("{}/{}/{}/aws4_request", c.date, c.region, c.service);
+        let rest = format!(
+            "{}\n{}\n{}\n{}",
+            canonical_query(req.query, presigned),
+            canonical_headers(req.headers, self.signed_headers)?,
+            self.signed_headers,
+            self.payload
+        );
+        let normalized = uri_encode(&decode(req.path), true);
+        let paths: &[&str] = if normalized == req.path {
+            &[req.path]
+        } else {
+            &[req.path, &normalized]
+        };
+        for path in paths {
+            let canonical = format!("{}\n{path}\n{rest}", req.method);
+            let expected = hex::encode(hmac(&key, string_to_sign(self.amz_date, &scope, &canonical).as_bytes()));
+            if same(&expected, sig) {
+                return Ok((expected, key, scope));
+            }
         }
-        if path == normalized {
-            break;
-        }
+        Err(S3Error::SignatureDoesNotMatch)
     }
-    Err(S3Error::SignatureDoesNotMatch)
 }
 
 fn string_to_sign(amz_date: &str, scope: &str, canonical: &str) -> String {
@@ -315,16 +331,14 @@ fn verify_presigned(
     let sig = get("X-Amz-Signature").unwrap_or_default();
     let secret = secret_of(cred.access_key).ok_or(S3Error::InvalidAccessKeyId)?;
     let payload_text = get("X-Amz-Content-Sha256").unwrap_or("UNSIGNED-PAYLOAD");
-    let key = signing_key(&secret, &cred);
-    let scope = format!("{}/{}/{}/aws4_request", cred.date, cred.region, cred.service);
-    let rest = format!(
-        "{}\n{}\n{}\n{}",
-        canonical_query(req.query, true),
-        canonical_headers(req.headers, signed)?,
-        signed,
-        payload_text
-    );
-    matching_signature(req, &key, amz_date, &scope, &rest, sig)?;
+    let signing = Signing {
+        secret: &secret,
+        cred: &cred,
+        amz_date,
+        signed_headers: signed,
+        payload: payload_text,
+    };
+    signing.check(req, true, sig)?;
     Ok(Verified {
         access_key: cred.access_key.to_owned(),
         payload: Payload::Unsigned,

@@ -47,6 +47,15 @@ impl XmlWriter {
         self.close(name);
     }
 
+    /// `<name><ID>id</ID><DisplayName>id</DisplayName></name>`: owners and initiators,
+    /// whose display name is their id here.
+    pub fn owner(&mut self, name: &str, id: &str) {
+        self.open(name);
+        self.elem("ID", id);
+        self.elem("DisplayName", id);
+        self.close(name);
+    }
+
     pub fn finish(self) -> String {
         self.out
     }

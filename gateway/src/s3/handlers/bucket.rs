@@ -17,10 +17,7 @@ pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<Response>
     let buckets = state.run(move |s| s.list_buckets(&owner)).await?;
     let mut x = XmlWriter::new();
     x.root("ListAllMyBucketsResult");
-    x.open("Owner");
-    x.elem("ID", &req.user.name);
-    x.elem("DisplayName", &req.user.name);
-    x.close("Owner");
+    x.owner("Owner", &req.user.name);
     x.open("Buckets");
     for b in buckets {
         x.open("Bucket");

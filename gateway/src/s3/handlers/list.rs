@@ -43,10 +43,7 @@ fn contents(x: &mut XmlWriter, m: &Manifest, key: &str, owner: Option<&str>) {
     x.elem("Size", &m.size.to_string());
     x.elem("StorageClass", "STANDARD");
     if let Some(owner) = owner {
-        x.open("Owner");
-        x.elem("ID", owner);
-        x.elem("DisplayName", owner);
-        x.close("Owner");
+        x.owner("Owner", owner);
     }
     x.close("Contents");
 }

@@ -125,14 +125,8 @@ pub async fn list_parts(state: &S3State, req: S3Request) -> S3Result<Response> {
     x.elem("Bucket", &bucket);
     x.elem("Key", &enc(&key));
     x.elem("UploadId", &id);
-    x.open("Initiator");
-    x.elem("ID", &upload.owner);
-    x.elem("DisplayName", &upload.owner);
-    x.close("Initiator");
-    x.open("Owner");
-    x.elem("ID", &upload.owner);
-    x.elem("DisplayName", &upload.owner);
-    x.close("Owner");
+    x.owner("Initiator", &upload.owner);
+    x.owner("Owner", &upload.owner);
     x.elem("StorageClass", "STANDARD");
     x.elem("PartNumberMarker", &marker.to_string());
     if let Some(last) = page.last() {
@@ -181,14 +175,8 @@ pub async fn list_uploads(state: &S3State, req: S3Request) -> S3Result<Response>
         x.open("Upload");
         x.elem("Key", &enc(&u.key));
         x.elem("UploadId", &u.id);
-        x.open("Initiator");
-        x.elem("ID", &u.owner);
-        x.elem("DisplayName", &u.owner);
-        x.close("Initiator");
-        x.open("Owner");
-        x.elem("ID", &u.owner);
-        x.elem("DisplayName", &u.owner);
-        x.close("Owner");
+        x.owner("Initiator", &u.owner);
+        x.owner("Owner", &u.owner);
         x.elem("StorageClass", "STANDARD");
         x.elem("Initiated", &iso8601(u.initiated_ms));
         x.close("Upload");
