@@ -21,6 +21,8 @@ impl Store {
             name: name.to_owned(),
             owner: owner.to_owned(),
             created_ms: now,
+            tags: Vec::new(),
+            cors: None,
             hlc: self.clock.now(),
             site: self.site_id(),
         };
@@ -40,6 +42,23 @@ impl Store {
 
     pub fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
         self.meta.get(&self.meta.t.buckets, name.as_bytes())
+    }
+
+    /// Changes a bucket's settings (tags, CORS) and logs the new record.
+    pub fn update_bucket(&self, name: &str, change: impl Fn(&mut Bucket)) -> Result<Bucket> {
+        let hlc = self.clock.now();
+        let site = self.site_id();
+        self.meta.commit(now_millis(), |tx| {
+            let Some(mut b) = tx.get::<Bucket>(tx.buckets, name.as_bytes())? else {
+                return abort(Error::NoSuchBucket);
+            };
+            change(&mut b);
+            b.hlc = hlc;
+            b.site = site;
+            tx.put(tx.buckets, name.as_bytes(), &b)?;
+            tx.log(&Change::Bucket(b.clone()))?;
+            Ok(b)
+        })
     }
 
     /// Buckets owned by `owner`, by name.

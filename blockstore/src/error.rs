@@ -34,6 +34,10 @@ pub enum Error {
     InvalidPartOrder,
     #[error("part {0} is smaller than the minimum part size")]
     EntityTooSmall(u32),
+    #[error("a write precondition does not hold")]
+    PreconditionFailed,
+    #[error("the source object changed while it was being copied")]
+    Conflict,
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }

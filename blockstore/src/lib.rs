@@ -22,6 +22,7 @@ pub use gc::GcStats;
 pub use hlc::{now_millis, Hlc};
 pub use listing::{ListEntry, ListPage, ListQuery};
 pub use multipart::UploadPage;
+pub use objects::Precondition;
 pub use records::*;
 pub use store::{Store, StoreConfig};
-pub use writer::{ObjectWriter, WrittenData};
+pub use writer::{copy_range, ObjectWriter, WrittenData};

@@ -6,6 +6,7 @@ use crate::buckets::object_key;
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::meta::{abort, decode, Tx, TxResult};
+use crate::objects::Precondition;
 use crate::records::{Manifest, ObjectHeaders, Part, PartSpan, Upload};
 use crate::store::Store;
 use crate::writer::WrittenData;
@@ -161,6 +162,7 @@ impl Store {
         key: &str,
         upload_id: &str,
         chosen: &[(u32, String)],
+        cond: &Precondition,
     ) -> Result<Manifest> {
         if chosen.is_empty() {
             return Err(Error::InvalidArgument("you must specify at least one part".into()));
@@ -174,6 +176,7 @@ impl Store {
         let parts = self.parts_of(upload_id)?;
         self.meta.commit_locked(guard, template.last_modified_ms, |tx| {
             let upload = tx.upload(bucket, key, upload_id)?;
+            tx.check(bucket, key, cond)?;
             let mut m = template.clone();
             m.headers = upload.headers.clone();
             let mut md5s = Md5::new();

@@ -9,7 +9,35 @@ use crate::records::{Change, Manifest, ObjectHeaders, ObjectState};
 use crate::store::Store;
 use crate::writer::WrittenData;
 
+/// A condition a write must meet when it commits, checked in the same transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Precondition {
+    #[default]
+    None,
+    /// `If-None-Match: *`: the key must have no live object.
+    Absent,
+    /// `If-Match: <etag>`: the live object must have this ETag.
+    ETag(String),
+}
+
 impl Tx<'_> {
+    pub(crate) fn check(&self, bucket: &str, key: &str, cond: &Precondition) -> TxResult<()> {
+        if *cond == Precondition::None {
+            return Ok(());
+        }
+        let current = self
+            .get::<Manifest>(self.objects, &object_key(bucket, key))?
+            .filter(|m| m.is_live());
+        match (cond, current) {
+            (Precondition::Absent, Some(_)) => abort(Error::PreconditionFailed),
+            (Precondition::ETag(_), None) => abort(Error::NoSuchKey),
+            (Precondition::ETag(e), Some(m)) if e.trim_matches('"') != m.etag && e != "*" => {
+                abort(Error::PreconditionFailed)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Makes `m` the current version of its key: it takes references on its blocks, the
     /// version it replaces releases its own, and the change is logged.
     pub(crate) fn install_manifest(&self, m: &Manifest) -> TxResult<()> {
@@ -46,14 +74,97 @@ impl Store {
     }
 
     /// Commits written data as the new version of `bucket/key`; durable on return.
-    pub fn put_object(&self, bucket: &str, key: &str, headers: ObjectHeaders, data: WrittenData) -> Result<Manifest> {
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: ObjectHeaders,
+        data: WrittenData,
+        cond: &Precondition,
+    ) -> Result<Manifest> {
         let mut m = self.new_manifest(bucket, key, headers);
         m.size = data.size;
         m.etag = data.etag();
         m.blocks = data.blocks.clone();
-        self.meta.commit(m.last_modified_ms, |tx| tx.install_manifest(&m))?;
+        self.meta.commit(m.last_modified_ms, |tx| {
+            tx.check(bucket, key, cond)?;
+            tx.install_manifest(&m)
+        })?;
         data.mark_committed();
         Ok(m)
+    }
+
+    /// Copies `src` (as read by the caller, who checked its conditions) to `bucket/key`.
+    /// The copy shares the source's blocks: no data moves. `headers` replaces the
+    /// source's headers when given. Fails with `Conflict` if the source changed since.
+    pub fn copy_object(
+        &self,
+        src: &Manifest,
+        bucket: &str,
+        key: &str,
+        headers: Option<ObjectHeaders>,
+        cond: &Precondition,
+    ) -> Result<Manifest> {
+        let mut m = self.new_manifest(bucket, key, headers.unwrap_or_else(|| src.headers.clone()));
+        m.size = src.size;
+        m.etag = src.etag.clone();
+        m.block_size = src.block_size;
+        m.blocks = src.blocks.clone();
+        m.parts = src.parts.clone();
+        self.meta.commit(m.last_modified_ms, |tx| {
+            match tx.get::<Manifest>(tx.objects, &object_key(&src.bucket, &src.key))? {
+                Some(now) if now.version_id == src.version_id && now.is_live() => {}
+                _ => return abort(Error::Conflict),
+            }
+            tx.check(bucket, key, cond)?;
+            tx.install_manifest(&m)
+        })?;
+        Ok(m)
+    }
+
+    /// Replaces an object's tags. The object keeps its version, ETag and
+    /// modification time; the change is logged with a new timestamp.
+    pub fn set_object_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<Manifest> {
+        let hlc = self.clock.now();
+        let site = self.site_id();
+        self.meta.commit(now_millis(), |tx| {
+            let k = object_key(bucket, key);
+            let Some(mut m) = tx.get::<Manifest>(tx.objects, &k)?.filter(|m| m.is_live()) else {
+                return abort(Error::NoSuchKey);
+            };
+            m.headers.tags = tags.clone();
+            m.hlc = hlc;
+            m.site = site;
+            tx.put(tx.objects, &k, &m)?;
+            tx.log(&Change::Object(Box::new(m.clone())))?;
+            Ok(m)
+        })
+    }
+
+    /// Deletes many keys in one commit (DeleteObjects). Missing keys are not errors.
+    pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<()> {
+        let tombs: Vec<Manifest> = keys
+            .iter()
+            .map(|k| {
+                let mut t = self.new_manifest(bucket, k, ObjectHeaders::default());
+                t.state = ObjectState::Deleted;
+                t
+            })
+            .collect();
+        self.meta.commit(now_millis(), |tx| {
+            if tx.buckets.get(bucket.as_bytes())?.is_none() {
+                return abort(Error::NoSuchBucket);
+            }
+            for t in &tombs {
+                if tx
+                    .get::<Manifest>(tx.objects, &object_key(bucket, &t.key))?
+                    .is_some_and(|m| m.is_live())
+                {
+                    tx.install_manifest(t)?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The live version of a key.

@@ -53,8 +53,21 @@ pub struct Bucket {
     /// Name of the owning user: the S3 owner id.
     pub owner: String,
     pub created_ms: u64,
+    pub tags: Vec<(String, String)>,
+    pub cors: Option<Vec<CorsRule>>,
     pub hlc: Hlc,
     pub site: SiteId,
+}
+
+/// One rule of a bucket's CORS configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    pub id: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_secs: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +98,9 @@ pub struct ObjectHeaders {
     pub user_meta: Vec<(String, String)>,
     /// A full-object checksum the client supplied: (algorithm, base64 value).
     pub checksum: Option<(String, String)>,
+    /// Object tags. They travel with the headers (`x-amz-tagging` on write) but, unlike
+    /// them, can be replaced later by PutObjectTagging.
+    pub tags: Vec<(String, String)>,
 }
 
 /// One version of an object: its data as a list of blocks, and everything S3 returns.

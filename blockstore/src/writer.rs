@@ -128,3 +128,25 @@ impl WrittenData {
         self.pins.committed = true;
     }
 }
+
+/// Writes bytes `[start, end)` of an existing object (its block list) as new data, one
+/// block in memory at a time: UploadPartCopy with a source range.
+pub fn copy_range(store: Arc<Store>, src: &[BlockRef], start: u64, end: u64) -> Result<WrittenData> {
+    let mut w = ObjectWriter::new(store.clone());
+    let mut offset = 0u64;
+    for b in src {
+        let (b_start, b_end) = (offset, offset + b.len as u64);
+        offset = b_end;
+        if b_end <= start {
+            continue;
+        }
+        if b_start >= end {
+            break;
+        }
+        let data = store.read_block(&b.hash)?;
+        let from = start.saturating_sub(b_start) as usize;
+        let to = (end.min(b_end) - b_start) as usize;
+        w.write(&data[from..to])?;
+    }
+    w.finish()
+}

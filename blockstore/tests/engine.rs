@@ -1,7 +1,7 @@
 //! Engine invariants seen through the public API: the change log, reopen, GC and pins.
 
 use std::time::Duration;
-use strata_blockstore::{Change, ObjectHeaders, ObjectState, ObjectWriter, Store, StoreConfig};
+use strata_blockstore::{Change, ObjectHeaders, ObjectState, ObjectWriter, Precondition, Store, StoreConfig};
 
 fn open(dir: &std::path::Path) -> std::sync::Arc<Store> {
     let mut cfg = StoreConfig::new(dir);
@@ -35,10 +35,22 @@ fn every_change_is_logged_in_commit_order_and_survives_reopen() {
         .unwrap();
     store.create_bucket("photos", "alice").unwrap();
     let a = store
-        .put_object("photos", "k", ObjectHeaders::default(), write(&store, b"one"))
+        .put_object(
+            "photos",
+            "k",
+            ObjectHeaders::default(),
+            write(&store, b"one"),
+            &Precondition::None,
+        )
         .unwrap();
     let b = store
-        .put_object("photos", "k", ObjectHeaders::default(), write(&store, b"two"))
+        .put_object(
+            "photos",
+            "k",
+            ObjectHeaders::default(),
+            write(&store, b"two"),
+            &Precondition::None,
+        )
         .unwrap();
     store.delete_object("photos", "k").unwrap();
     // Deleting what is already gone changes nothing, so logs nothing.
@@ -96,10 +108,22 @@ fn pinned_blocks_survive_gc_and_abandoned_ones_are_collected() {
 
     // Two objects sharing blocks: deleting one keeps them for the other.
     store
-        .put_object("bkt", "a", ObjectHeaders::default(), write(&store, &bytes))
+        .put_object(
+            "bkt",
+            "a",
+            ObjectHeaders::default(),
+            write(&store, &bytes),
+            &Precondition::None,
+        )
         .unwrap();
     store
-        .put_object("bkt", "b", ObjectHeaders::default(), write(&store, &bytes))
+        .put_object(
+            "bkt",
+            "b",
+            ObjectHeaders::default(),
+            write(&store, &bytes),
+            &Precondition::None,
+        )
         .unwrap();
     store.delete_object("bkt", "a").unwrap();
     store.collect_garbage().unwrap();

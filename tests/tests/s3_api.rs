@@ -831,22 +831,27 @@ async fn unimplemented_operations_answer_501() {
     let site = Site::start();
     let c = site.client();
     c.create_bucket().bucket("bkt").send().await.unwrap();
-    let e = c
-        .get_bucket_versioning()
-        .bucket("bkt")
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert_eq!(code(e), "NotImplemented");
-    let e = c
-        .get_bucket_tagging()
-        .bucket("bkt")
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
-    assert_eq!(code(e), "NotImplemented");
+    assert_eq!(
+        refused(c.get_bucket_policy().bucket("bkt").send().await),
+        "NotImplemented"
+    );
+    assert_eq!(
+        refused(c.get_bucket_lifecycle_configuration().bucket("bkt").send().await),
+        "NotImplemented"
+    );
+    let v = aws_sdk_s3::types::VersioningConfiguration::builder()
+        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+        .build();
+    assert_eq!(
+        refused(
+            c.put_bucket_versioning()
+                .bucket("bkt")
+                .versioning_configuration(v)
+                .send()
+                .await
+        ),
+        "NotImplemented"
+    );
 }
 
 #[tokio::test]

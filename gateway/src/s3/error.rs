@@ -45,6 +45,22 @@ pub enum S3Error {
     InvalidArgument(String),
     #[error("InvalidRequest: {0}")]
     InvalidRequest(String),
+    #[error("PreconditionFailed")]
+    PreconditionFailed,
+    #[error("InvalidTag: {0}")]
+    InvalidTag(String),
+    #[error("NoSuchTagSet")]
+    NoSuchTagSet,
+    #[error("NoSuchCORSConfiguration")]
+    NoSuchCorsConfiguration,
+    #[error("CORS request not allowed")]
+    CorsForbidden,
+    #[error("AccessControlListNotSupported")]
+    AclNotSupported,
+    #[error("InvalidBucketAclWithObjectOwnership")]
+    InvalidBucketAclWithObjectOwnership,
+    #[error("InvalidPartNumber")]
+    InvalidPartNumber,
     #[error("RequestHeaderSectionTooLarge")]
     HeadersTooLarge,
     #[error("MissingContentLength")]
@@ -71,6 +87,8 @@ impl S3Error {
                 StoreError::InvalidPartOrder => ("InvalidPartOrder", S::BAD_REQUEST, "The list of parts was not in ascending order. Parts must be ordered by part number.".into()),
                 StoreError::EntityTooSmall(n) => ("EntityTooSmall", S::BAD_REQUEST, format!("Your proposed upload is smaller than the minimum allowed object size. (part {n})")),
                 StoreError::InvalidArgument(m) => ("InvalidArgument", S::BAD_REQUEST, m.clone()),
+                StoreError::PreconditionFailed => ("PreconditionFailed", S::PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold".into()),
+                StoreError::Conflict => ("OperationAborted", S::CONFLICT, "A conflicting conditional operation is currently in progress against this resource. Please try again.".into()),
                 StoreError::NoSuchUser | StoreError::UserExists => ("InvalidArgument", S::BAD_REQUEST, e.to_string()),
                 StoreError::Io(_) | StoreError::Db(_) | StoreError::Codec(_) | StoreError::BlockCorrupt(_) => {
                     ("InternalError", S::INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.".into())
@@ -94,6 +112,14 @@ impl S3Error {
             S3Error::InvalidRange { .. } => ("InvalidRange", S::RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable".into()),
             S3Error::InvalidArgument(m) => ("InvalidArgument", S::BAD_REQUEST, m.clone()),
             S3Error::InvalidRequest(m) => ("InvalidRequest", S::BAD_REQUEST, m.clone()),
+            S3Error::PreconditionFailed => ("PreconditionFailed", S::PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold".into()),
+            S3Error::InvalidTag(m) => ("InvalidTag", S::BAD_REQUEST, m.clone()),
+            S3Error::NoSuchTagSet => ("NoSuchTagSet", S::NOT_FOUND, "The TagSet does not exist".into()),
+            S3Error::NoSuchCorsConfiguration => ("NoSuchCORSConfiguration", S::NOT_FOUND, "The CORS configuration does not exist".into()),
+            S3Error::CorsForbidden => ("AccessForbidden", S::FORBIDDEN, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.".into()),
+            S3Error::AclNotSupported => ("AccessControlListNotSupported", S::BAD_REQUEST, "The bucket does not allow ACLs".into()),
+            S3Error::InvalidBucketAclWithObjectOwnership => ("InvalidBucketAclWithObjectOwnership", S::BAD_REQUEST, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting".into()),
+            S3Error::InvalidPartNumber => ("InvalidPartNumber", S::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable".into()),
             S3Error::HeadersTooLarge => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({} bytes).", crate::s3::request::MAX_HEADER_BYTES)),
             S3Error::MissingContentLength => ("MissingContentLength", S::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.".into()),
             S3Error::NotImplemented(m) => ("NotImplemented", S::NOT_IMPLEMENTED, format!("A header or query you provided implies functionality that is not implemented: {m}")),

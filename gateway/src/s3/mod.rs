@@ -3,6 +3,7 @@
 mod access;
 mod body;
 mod checksum;
+mod conditions;
 pub mod error;
 mod handlers;
 mod request;

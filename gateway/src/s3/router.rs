@@ -3,7 +3,7 @@
 //! handlers, never the other way round.
 
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::handlers::{bucket, list, multipart, object};
+use crate::s3::handlers::{acl, batch, bucket, copy, cors, list, multipart, object, tagging, versioning};
 use crate::s3::request::{address, check_header_size, parse_query, S3Request};
 use crate::s3::response::set;
 use crate::s3::sigv4::{verify, SignedRequest};
@@ -52,6 +52,22 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
 async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
     let (parts, body) = req.into_parts();
     check_header_size(&parts.headers)?;
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .or(parts.uri.host());
+    let addr = address(host, parts.uri.path(), state.root_domain.as_deref())?;
+    // A CORS preflight carries no credentials: it is answered from the bucket's rules.
+    if parts.method == Method::OPTIONS {
+        return cors::preflight(state, addr.bucket, &parts.headers).await;
+    }
+    let origin = parts
+        .headers
+        .get("origin")
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    let (bucket, method) = (addr.bucket.clone(), parts.method.clone());
     let raw_query = parts.uri.query().unwrap_or_default();
     let now = (strata_blockstore::now_millis() / 1000) as i64;
     let signed = SignedRequest {
@@ -91,7 +107,11 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         chunks: verified.chunks,
         body,
     };
-    dispatch(state, req).await
+    let mut resp = dispatch(state, req).await?;
+    if let (Some(origin), Some(bucket)) = (origin, bucket) {
+        cors::decorate(state, &bucket, &origin, method.as_str(), &mut resp).await;
+    }
+    Ok(resp)
 }
 
 const LIST_V1: &[&str] = &["prefix", "delimiter", "marker", "max-keys", "encoding-type"];
@@ -114,6 +134,15 @@ const LIST_UPLOADS: &[&str] = &[
     "max-uploads",
     "encoding-type",
 ];
+const LIST_VERSIONS: &[&str] = &[
+    "versions",
+    "prefix",
+    "delimiter",
+    "key-marker",
+    "version-id-marker",
+    "max-keys",
+    "encoding-type",
+];
 const GET_OBJECT: &[&str] = &[
     "response-content-type",
     "response-content-language",
@@ -121,11 +150,17 @@ const GET_OBJECT: &[&str] = &[
     "response-cache-control",
     "response-content-disposition",
     "response-content-encoding",
+    "partNumber",
+    "versionId",
 ];
 const LIST_PARTS: &[&str] = &["uploadId", "max-parts", "part-number-marker", "encoding-type"];
 
 async fn dispatch(state: &S3State, req: S3Request) -> S3Result<Response> {
     let unsupported = |what: &str| Err(S3Error::NotImplemented(what.to_owned()));
+    // Buckets here are never versioned: the only version of an object is "null".
+    if req.q("versionId").is_some_and(|v| v != "null") {
+        return Err(S3Error::InvalidArgument("Invalid version id specified".into()));
+    }
     let m = req.method.clone();
     match (req.bucket.is_some(), req.key.is_some()) {
         (false, _) => match m {
@@ -141,6 +176,26 @@ async fn dispatch(state: &S3State, req: S3Request) -> S3Result<Response> {
                 only(&req, LIST_UPLOADS)?;
                 multipart::list_uploads(state, req).await
             }
+            Method::GET if req.has("versions") => {
+                only(&req, LIST_VERSIONS)?;
+                versioning::list_versions(state, req).await
+            }
+            Method::GET if req.has("versioning") => {
+                only(&req, &["versioning"])?;
+                versioning::get_versioning(state, req).await
+            }
+            Method::GET if req.has("tagging") => {
+                only(&req, &["tagging"])?;
+                tagging::get_bucket_tagging(state, req).await
+            }
+            Method::GET if req.has("acl") => {
+                only(&req, &["acl"])?;
+                acl::get_acl(state, req).await
+            }
+            Method::GET if req.has("cors") => {
+                only(&req, &["cors"])?;
+                cors::get_cors(state, req).await
+            }
             Method::GET if req.q("list-type") == Some("2") => {
                 only(&req, LIST_V2)?;
                 list::list_objects(state, req, true).await
@@ -149,22 +204,61 @@ async fn dispatch(state: &S3State, req: S3Request) -> S3Result<Response> {
                 only(&req, LIST_V1)?;
                 list::list_objects(state, req, false).await
             }
+            Method::PUT if req.has("tagging") => {
+                only(&req, &["tagging"])?;
+                tagging::put_bucket_tagging(state, req).await
+            }
+            Method::PUT if req.has("acl") => {
+                only(&req, &["acl"])?;
+                acl::put_acl(state, req).await
+            }
+            Method::PUT if req.has("cors") => {
+                only(&req, &["cors"])?;
+                cors::put_cors(state, req).await
+            }
             Method::PUT => {
                 only(&req, &[])?;
                 bucket::create_bucket(state, req).await
             }
             Method::HEAD => bucket::head_bucket(state, req).await,
+            Method::DELETE if req.has("tagging") => {
+                only(&req, &["tagging"])?;
+                tagging::delete_bucket_tagging(state, req).await
+            }
+            Method::DELETE if req.has("cors") => {
+                only(&req, &["cors"])?;
+                cors::delete_cors(state, req).await
+            }
             Method::DELETE => {
                 only(&req, &[])?;
                 bucket::delete_bucket(state, req).await
             }
+            Method::POST if req.has("delete") => {
+                only(&req, &["delete"])?;
+                batch::delete_objects(state, req).await
+            }
             _ => unsupported(&format!("{m} on a bucket")),
         },
         (true, true) => match m {
-            Method::PUT if req.headers.contains_key("x-amz-copy-source") => unsupported("CopyObject / UploadPartCopy"),
+            Method::PUT if req.has("uploadId") && req.headers.contains_key("x-amz-copy-source") => {
+                only(&req, &["uploadId", "partNumber"])?;
+                copy::upload_part_copy(state, req).await
+            }
             Method::PUT if req.has("uploadId") => {
                 only(&req, &["uploadId", "partNumber"])?;
                 multipart::upload_part(state, req).await
+            }
+            Method::PUT if req.has("tagging") => {
+                only(&req, &["tagging", "versionId"])?;
+                tagging::put_object_tagging(state, req).await
+            }
+            Method::PUT if req.has("acl") => {
+                only(&req, &["acl", "versionId"])?;
+                acl::put_acl(state, req).await
+            }
+            Method::PUT if req.headers.contains_key("x-amz-copy-source") => {
+                only(&req, &[])?;
+                copy::copy_object(state, req).await
             }
             Method::PUT => {
                 only(&req, &[])?;
@@ -173,6 +267,18 @@ async fn dispatch(state: &S3State, req: S3Request) -> S3Result<Response> {
             Method::GET if req.has("uploadId") => {
                 only(&req, LIST_PARTS)?;
                 multipart::list_parts(state, req).await
+            }
+            Method::GET if req.has("tagging") => {
+                only(&req, &["tagging", "versionId"])?;
+                tagging::get_object_tagging(state, req).await
+            }
+            Method::GET if req.has("acl") => {
+                only(&req, &["acl", "versionId"])?;
+                acl::get_acl(state, req).await
+            }
+            Method::GET if req.has("attributes") => {
+                only(&req, &["attributes", "versionId"])?;
+                object::get_object_attributes(state, req).await
             }
             Method::GET => {
                 only(&req, GET_OBJECT)?;
@@ -194,8 +300,12 @@ async fn dispatch(state: &S3State, req: S3Request) -> S3Result<Response> {
                 only(&req, &["uploadId"])?;
                 multipart::abort(state, req).await
             }
+            Method::DELETE if req.has("tagging") => {
+                only(&req, &["tagging", "versionId"])?;
+                tagging::delete_object_tagging(state, req).await
+            }
             Method::DELETE => {
-                only(&req, &[])?;
+                only(&req, &["versionId"])?;
                 object::delete_object(state, req).await
             }
             _ => unsupported(&format!("{m} on an object")),

@@ -24,6 +24,11 @@ impl XmlWriter {
         }
     }
 
+    /// A writer without the XML declaration, to continue a document.
+    pub fn fragment() -> Self {
+        XmlWriter { out: String::new() }
+    }
+
     /// Opens the root element, in the S3 namespace.
     pub fn root(&mut self, name: &str) {
         self.out.push_str(&format!("<{name} xmlns=\"{S3_NS}\">"));
@@ -76,51 +81,98 @@ fn escape_into(out: &mut String, text: &str) {
     }
 }
 
-/// `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"…"</ETag></Part>…`
-pub fn parse_complete_upload(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
+/// An element of a parsed request document: name (namespace dropped), text, children.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Element {
+    pub name: String,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The trimmed text of a child element.
+    pub fn text_of(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.trim())
+    }
+}
+
+/// Parses a request document whose root must be `root`. Anything that is not
+/// well-formed XML with that root is MalformedXML.
+pub fn parse(body: &[u8], root: &str) -> Result<Element, S3Error> {
     let mut reader = Reader::from_reader(body);
-    let mut parts = Vec::new();
-    let mut path: Vec<String> = Vec::new();
-    let (mut number, mut etag): (Option<u32>, Option<String>) = (None, None);
-    let mut saw_root = false;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut done: Option<Element> = None;
     loop {
         match reader.read_event().map_err(|_| S3Error::MalformedXml)? {
             Event::Start(e) => {
+                if done.is_some() {
+                    return Err(S3Error::MalformedXml);
+                }
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-                if path.is_empty() {
-                    if name != "CompleteMultipartUpload" {
-                        return Err(S3Error::MalformedXml);
-                    }
-                    saw_root = true;
-                }
-                if name == "Part" {
-                    number = None;
-                    etag = None;
-                }
-                path.push(name);
+                stack.push(Element {
+                    name,
+                    ..Default::default()
+                });
             }
-            Event::End(_) if path.pop().as_deref() == Some("Part") => match (number.take(), etag.take()) {
-                (Some(n), Some(t)) => parts.push((n, t)),
-                _ => return Err(S3Error::MalformedXml),
-            },
+            Event::Empty(e) => {
+                let el = Element {
+                    name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+                    ..Default::default()
+                };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None if done.is_none() => done = Some(el),
+                    None => return Err(S3Error::MalformedXml),
+                }
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or(S3Error::MalformedXml)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => done = Some(el),
+                }
+            }
             Event::Text(t) => {
-                let text = t.unescape().map_err(|_| S3Error::MalformedXml)?.into_owned();
-                match path.last().map(String::as_str) {
-                    Some("PartNumber") if path.len() == 3 => {
-                        number = Some(text.trim().parse().map_err(|_| S3Error::MalformedXml)?)
-                    }
-                    Some("ETag") if path.len() == 3 => etag = Some(text.trim().trim_matches('"').to_owned()),
-                    _ => {}
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&t.unescape().map_err(|_| S3Error::MalformedXml)?);
+                }
+            }
+            Event::CData(t) => {
+                if let Some(el) = stack.last_mut() {
+                    el.text.push_str(&String::from_utf8_lossy(&t));
                 }
             }
             Event::Eof => break,
             _ => {}
         }
     }
-    if !saw_root || !path.is_empty() {
-        return Err(S3Error::MalformedXml);
+    match done {
+        Some(el) if stack.is_empty() && el.name == root => Ok(el),
+        _ => Err(S3Error::MalformedXml),
     }
-    Ok(parts)
+}
+
+/// `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"…"</ETag></Part>…`
+pub fn parse_complete_upload(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
+    let doc = parse(body, "CompleteMultipartUpload")?;
+    doc.all("Part")
+        .map(|p| {
+            let n = p
+                .text_of("PartNumber")
+                .and_then(|n| n.parse().ok())
+                .ok_or(S3Error::MalformedXml)?;
+            let etag = p.text_of("ETag").ok_or(S3Error::MalformedXml)?;
+            Ok((n, etag.trim_matches('"').to_owned()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -137,6 +189,8 @@ mod tests {
         assert!(parse_complete_upload(b"<Foo/>").is_err());
         assert!(parse_complete_upload(b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber>").is_err());
         assert!(parse_complete_upload(b"not xml at all").is_err());
+        assert!(parse_complete_upload(b"<CompleteMultipartUpload></CompleteMultipartUpload><Extra/>").is_err());
+        assert_eq!(parse_complete_upload(b"<CompleteMultipartUpload/>").unwrap(), vec![]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::s3::access::owned_bucket;
 use crate::s3::body::read_small;
 use crate::s3::error::{S3Error, S3Result};
+use crate::s3::handlers::acl::check_acl_headers;
 use crate::s3::request::{valid_bucket_name, S3Request};
 use crate::s3::response::{empty, set, xml};
 use crate::s3::state::S3State;
@@ -34,6 +35,11 @@ pub async fn create_bucket(state: &S3State, req: S3Request) -> S3Result<Response
     let name = req.bucket().to_owned();
     if !valid_bucket_name(&name) {
         return Err(S3Error::InvalidBucketName);
+    }
+    // New buckets own their objects outright (S3's default): ACLs that grant others
+    // cannot be set.
+    if check_acl_headers(&req.headers).is_err() {
+        return Err(S3Error::InvalidBucketAclWithObjectOwnership);
     }
     // The optional CreateBucketConfiguration only names a location; one site has one.
     read_small(req.body, 64 << 10).await?;

@@ -3,9 +3,12 @@
 
 use crate::s3::access::owned_bucket;
 use crate::s3::body::{ingest, read_small};
+use crate::s3::conditions::write_precondition;
 use crate::s3::error::{S3Error, S3Result};
+use crate::s3::handlers::acl::check_acl_headers;
 use crate::s3::handlers::list::{encoder, max_param};
 use crate::s3::handlers::object::stored_headers;
+use crate::s3::handlers::tagging;
 use crate::s3::request::S3Request;
 use crate::s3::response::{empty, quoted, set, xml};
 use crate::s3::state::S3State;
@@ -22,7 +25,9 @@ fn upload_id(req: &S3Request) -> String {
 
 pub async fn create(state: &S3State, req: S3Request) -> S3Result<Response> {
     owned_bucket(state, &req).await?;
-    let headers = stored_headers(&req.headers)?;
+    check_acl_headers(&req.headers)?;
+    let mut headers = stored_headers(&req.headers)?;
+    headers.tags = tagging::from_header(&req)?;
     let (bucket, key, owner) = (req.bucket().to_owned(), req.key().to_owned(), req.user.name.clone());
     let upload = state
         .run(move |s| s.create_upload(&bucket, &key, &owner, headers))
@@ -66,6 +71,7 @@ pub async fn upload_part(state: &S3State, req: S3Request) -> S3Result<Response> 
 
 pub async fn complete(state: &S3State, req: S3Request) -> S3Result<Response> {
     owned_bucket(state, &req).await?;
+    let cond = write_precondition(&req.headers)?;
     let body = read_small(req.body, 4 << 20).await?;
     let parts = parse_complete_upload(&body)?;
     if parts.is_empty() {
@@ -81,7 +87,7 @@ pub async fn complete(state: &S3State, req: S3Request) -> S3Result<Response> {
             .unwrap_or_default(),
     );
     let m = state
-        .run(move |s| s.complete_upload(&bucket, &key, &id, &parts))
+        .run(move |s| s.complete_upload(&bucket, &key, &id, &parts, &cond))
         .await?;
     let mut x = XmlWriter::new();
     x.root("CompleteMultipartUploadResult");

@@ -2,10 +2,14 @@
 
 use crate::s3::access::owned_bucket;
 use crate::s3::body::ingest;
+use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
+use crate::s3::handlers::acl::check_acl_headers;
+use crate::s3::handlers::tagging;
 use crate::s3::request::S3Request;
-use crate::s3::response::{empty, object_body, object_headers, quoted, set};
+use crate::s3::response::{empty, object_body, object_headers, quoted, set, xml};
 use crate::s3::state::S3State;
+use crate::s3::xml::XmlWriter;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use strata_blockstore::ObjectHeaders;
@@ -62,13 +66,16 @@ pub fn stored_headers(h: &HeaderMap) -> S3Result<ObjectHeaders> {
 
 pub async fn put_object(state: &S3State, req: S3Request) -> S3Result<Response> {
     owned_bucket(state, &req).await?;
+    check_acl_headers(&req.headers)?;
     let mut headers = stored_headers(&req.headers)?;
+    headers.tags = tagging::from_header(&req)?;
+    let cond = write_precondition(&req.headers)?;
     let ingested = ingest(state.store.clone(), req.body, &req.headers, &req.payload, req.chunks).await?;
     headers.checksum = ingested.checksum.map(|(alg, v)| (alg.name().to_owned(), v));
     let checksum = headers.checksum.clone();
     let (bucket, key) = (req.bucket.unwrap_or_default(), req.key.unwrap_or_default());
     let m = state
-        .run(move |s| s.put_object(&bucket, &key, headers, ingested.data))
+        .run(move |s| s.put_object(&bucket, &key, headers, ingested.data, &cond))
         .await?;
     let mut r = empty(StatusCode::OK);
     set(&mut r, "etag", &quoted(&m.etag));
@@ -121,9 +128,25 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
     owned_bucket(state, &req).await?;
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
     let m = state.run(move |s| s.object(&bucket, &key)).await?;
-    let range = match req.header("range") {
-        Some(h) => parse_range(h, m.size)?,
-        None => None,
+    match evaluate(&req.headers, "", &m.etag, m.last_modified_ms) {
+        Verdict::Proceed => {}
+        Verdict::Failed => return Err(S3Error::PreconditionFailed),
+        Verdict::NotModified => {
+            let mut r = empty(StatusCode::NOT_MODIFIED);
+            set(&mut r, "etag", &quoted(&m.etag));
+            set(&mut r, "last-modified", &crate::timefmt::http_date(m.last_modified_ms));
+            return Ok(r);
+        }
+    }
+    let range = match (req.q("partNumber"), req.header("range")) {
+        (Some(_), Some(_)) => {
+            return Err(S3Error::InvalidRequest(
+                "Cannot specify both Range header and partNumber query parameter".into(),
+            ))
+        }
+        (Some(n), None) => Some(part_range(&m, n)?),
+        (None, Some(h)) => parse_range(h, m.size)?,
+        (None, None) => None,
     };
     let (start, end) = range.unwrap_or((0, m.size));
     let body = if head {
@@ -134,7 +157,13 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
     let mut r = Response::new(body);
     object_headers(&mut r, &m);
     set(&mut r, "content-length", &(end - start).to_string());
-    if range.is_some() {
+    if !m.headers.tags.is_empty() {
+        set(&mut r, "x-amz-tagging-count", &m.headers.tags.len().to_string());
+    }
+    if req.q("partNumber").is_some() {
+        set(&mut r, "x-amz-mp-parts-count", &m.parts.len().max(1).to_string());
+    }
+    if range.is_some() && m.size > 0 {
         *r.status_mut() = StatusCode::PARTIAL_CONTENT;
         set(
             &mut r,
@@ -161,6 +190,79 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
             set(&mut r, header, v);
         }
     }
+    Ok(r)
+}
+
+/// The byte range of part `n` (`partNumber`). An object uploaded in one piece is its
+/// own part 1.
+fn part_range(m: &strata_blockstore::Manifest, n: &str) -> S3Result<(u64, u64)> {
+    let n: u32 = n.parse().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+        S3Error::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into())
+    })?;
+    if m.parts.is_empty() {
+        return if n == 1 {
+            Ok((0, m.size))
+        } else {
+            Err(S3Error::InvalidPartNumber)
+        };
+    }
+    let idx = (n - 1) as usize;
+    let part = m.parts.get(idx).ok_or(S3Error::InvalidPartNumber)?;
+    let start: u64 = m.parts[..idx].iter().map(|p| p.size).sum();
+    Ok((start, start + part.size))
+}
+
+/// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
+pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<Response> {
+    owned_bucket(state, &req).await?;
+    let wanted: Vec<String> = req
+        .header("x-amz-object-attributes")
+        .unwrap_or_default()
+        .split(',')
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect();
+    const KNOWN: &[&str] = &["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"];
+    if wanted.is_empty() || wanted.iter().any(|a| !KNOWN.contains(&a.as_str())) {
+        return Err(S3Error::InvalidArgument("Invalid attribute name specified.".into()));
+    }
+    let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
+    let m = state.run(move |s| s.object(&bucket, &key)).await?;
+    let has = |a: &str| wanted.iter().any(|w| w == a);
+    let mut x = XmlWriter::new();
+    x.root("GetObjectAttributesResponse");
+    if has("ETag") {
+        x.elem("ETag", &m.etag);
+    }
+    if let (true, Some((alg, v))) = (has("Checksum"), &m.headers.checksum) {
+        x.open("Checksum");
+        x.elem(&format!("Checksum{alg}"), v);
+        x.close("Checksum");
+    }
+    if has("ObjectParts") && !m.parts.is_empty() {
+        x.open("ObjectParts");
+        x.elem("TotalPartsCount", &m.parts.len().to_string());
+        x.elem("PartNumberMarker", "0");
+        x.elem("NextPartNumberMarker", &m.parts.len().to_string());
+        x.elem("MaxParts", "1000");
+        x.elem("IsTruncated", "false");
+        for p in &m.parts {
+            x.open("Part");
+            x.elem("PartNumber", &p.number.to_string());
+            x.elem("Size", &p.size.to_string());
+            x.close("Part");
+        }
+        x.close("ObjectParts");
+    }
+    if has("StorageClass") {
+        x.elem("StorageClass", "STANDARD");
+    }
+    if has("ObjectSize") {
+        x.elem("ObjectSize", &m.size.to_string());
+    }
+    x.close("GetObjectAttributesResponse");
+    let mut r = xml(StatusCode::OK, x.finish());
+    set(&mut r, "last-modified", &crate::timefmt::http_date(m.last_modified_ms));
     Ok(r)
 }
 
