@@ -215,10 +215,13 @@ fn part_range(m: &strata_blockstore::Manifest, n: &str) -> S3Result<(u64, u64)> 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
 pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<Response> {
     owned_bucket(state, &req).await?;
+    // Clients send the list as one comma-separated value or as repeated headers.
     let wanted: Vec<String> = req
-        .header("x-amz-object-attributes")
-        .unwrap_or_default()
-        .split(',')
+        .headers
+        .get_all("x-amz-object-attributes")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
         .map(|a| a.trim().to_owned())
         .filter(|a| !a.is_empty())
         .collect();
@@ -230,7 +233,7 @@ pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<
     let m = state.run(move |s| s.object(&bucket, &key)).await?;
     let has = |a: &str| wanted.iter().any(|w| w == a);
     let mut x = XmlWriter::new();
-    x.root("GetObjectAttributesResponse");
+    x.root("GetObjectAttributesOutput");
     if has("ETag") {
         x.elem("ETag", &m.etag);
     }
@@ -241,7 +244,7 @@ pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<
     }
     if has("ObjectParts") && !m.parts.is_empty() {
         x.open("ObjectParts");
-        x.elem("TotalPartsCount", &m.parts.len().to_string());
+        x.elem("PartsCount", &m.parts.len().to_string());
         x.elem("PartNumberMarker", "0");
         x.elem("NextPartNumberMarker", &m.parts.len().to_string());
         x.elem("MaxParts", "1000");
@@ -260,7 +263,7 @@ pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<
     if has("ObjectSize") {
         x.elem("ObjectSize", &m.size.to_string());
     }
-    x.close("GetObjectAttributesResponse");
+    x.close("GetObjectAttributesOutput");
     let mut r = xml(StatusCode::OK, x.finish());
     set(&mut r, "last-modified", &crate::timefmt::http_date(m.last_modified_ms));
     Ok(r)
