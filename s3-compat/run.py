@@ -303,23 +303,153 @@ def boto3_scenarios(r, site, work, files):
     r.run("boto3: delete objects and bucket", cleanup)
 
 
+# ---------------------------------------------------------------- rclone
+
+def rclone_scenarios(r, site, work, big):
+    env = dict(os.environ, RCLONE_CONFIG_STRATA_TYPE="s3", RCLONE_CONFIG_STRATA_PROVIDER="Other",
+               RCLONE_CONFIG_STRATA_ACCESS_KEY_ID=ACCESS_KEY, RCLONE_CONFIG_STRATA_SECRET_ACCESS_KEY=SECRET_KEY,
+               RCLONE_CONFIG_STRATA_ENDPOINT=site.endpoint, RCLONE_CONFIG_STRATA_REGION="us-east-1",
+               RCLONE_CONFIG=os.path.join(work, "rclone.conf"))
+
+    def rclone(*args):
+        return sh(["rclone", "--transfers", "8", "--checkers", "8", "-q", *args], env)
+
+    tree = os.path.join(work, "rclone-tree")
+
+    def sync_up_and_down():
+        for i in range(1000):
+            d = os.path.join(tree, f"d{i % 10}", f"e{i % 4}")
+            os.makedirs(d, exist_ok=True)
+            with open(os.path.join(d, f"f{i:04}.bin"), "wb") as f:
+                f.write(hashlib.sha256(str(i).encode()).digest() * (1 + i % 64))
+        rclone("mkdir", "strata:rclone-bucket")
+        rclone("sync", tree, "strata:rclone-bucket/tree")
+        rclone("check", tree, "strata:rclone-bucket/tree")
+        down = os.path.join(work, "rclone-down")
+        rclone("sync", "strata:rclone-bucket/tree", down)
+        count = 0
+        for root, _, names in os.walk(tree):
+            for n in names:
+                a = os.path.join(root, n)
+                b = os.path.join(down, os.path.relpath(a, tree))
+                check(os.path.exists(b) and sha256_file(a) == sha256_file(b), f"{b} differs")
+                count += 1
+        check(count == 1000, f"{count} files compared")
+        # A change on one side is found by check, then repaired by sync.
+        with open(os.path.join(tree, "d0", "e0", "f0000.bin"), "ab") as f:
+            f.write(b"changed")
+        try:
+            rclone("check", tree, "strata:rclone-bucket/tree")
+            raise AssertionError("rclone check missed a changed file")
+        except AssertionError as e:
+            check("exited" in str(e), str(e))
+        rclone("sync", tree, "strata:rclone-bucket/tree")
+        rclone("check", tree, "strata:rclone-bucket/tree")
+        shutil.rmtree(down)
+    r.run("rclone: sync of a 1000-file tree up and back, check", sync_up_and_down)
+
+    def copy_big():
+        rclone("copy", big, "strata:rclone-bucket/big")
+        rclone("check", os.path.dirname(big), "strata:rclone-bucket/big", "--include", os.path.basename(big))
+        back = os.path.join(work, "rclone-big-back")
+        rclone("copyto", f"strata:rclone-bucket/big/{os.path.basename(big)}", back)
+        check(sha256_file(back) == sha256_file(big), "big file differs after round trip")
+        os.remove(back)
+    r.run(f"rclone: copy of a {os.path.getsize(big) >> 20} MiB file", copy_big)
+
+    def server_side_copy_and_purge():
+        rclone("copyto", "strata:rclone-bucket/tree/d1/e1/f0001.bin", "strata:rclone-bucket/moved/one.bin")
+        back = os.path.join(work, "rclone-moved")
+        rclone("copyto", "strata:rclone-bucket/moved/one.bin", back)
+        check(sha256_file(back) == sha256_file(os.path.join(tree, "d1", "e1", "f0001.bin")), "server-side copy differs")
+        rclone("purge", "strata:rclone-bucket")
+        check("rclone-bucket" not in rclone("lsd", "strata:"), "bucket left after purge")
+    r.run("rclone: server-side copy and purge", server_side_copy_and_purge)
+
+
+def boto3_surface_scenarios(r, site):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client("s3", endpoint_url=site.endpoint, aws_access_key_id=ACCESS_KEY,
+                      aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+    s3.create_bucket(Bucket="boto3-more")
+
+    def code_of(call):
+        try:
+            call()
+        except ClientError as e:
+            return e.response["Error"]["Code"]
+        return None
+
+    def copy():
+        body = os.urandom(50_000)
+        s3.put_object(Bucket="boto3-more", Key="src", Body=body, Metadata={"a": "1"})
+        s3.copy_object(Bucket="boto3-more", Key="dst", CopySource={"Bucket": "boto3-more", "Key": "src"})
+        check(s3.get_object(Bucket="boto3-more", Key="dst")["Body"].read() == body, "copy bytes differ")
+        s3.copy_object(Bucket="boto3-more", Key="src", CopySource="boto3-more/src", MetadataDirective="REPLACE",
+                       Metadata={"b": "2"})
+        check(s3.head_object(Bucket="boto3-more", Key="src")["Metadata"] == {"b": "2"}, "metadata not replaced")
+        s3.copy({"Bucket": "boto3-more", "Key": "src"}, "boto3-more", "managed-copy")  # the transfer manager
+        check(s3.get_object(Bucket="boto3-more", Key="managed-copy")["Body"].read() == body, "managed copy differs")
+    r.run("boto3: copy_object (COPY, REPLACE onto itself) and managed copy", copy)
+
+    def conditional():
+        etag = s3.put_object(Bucket="boto3-more", Key="c", Body=b"1")["ETag"]
+        check(code_of(lambda: s3.get_object(Bucket="boto3-more", Key="c", IfMatch='"x"')) == "PreconditionFailed", "If-Match")
+        check(code_of(lambda: s3.get_object(Bucket="boto3-more", Key="c", IfNoneMatch=etag)) == "304", "If-None-Match")
+        check(code_of(lambda: s3.put_object(Bucket="boto3-more", Key="c", Body=b"2", IfNoneMatch="*")) == "PreconditionFailed",
+              "conditional put")
+        check(s3.get_object(Bucket="boto3-more", Key="c")["Body"].read() == b"1", "conditional put wrote")
+    r.run("boto3: conditional get and put", conditional)
+
+    def tagging():
+        s3.put_object(Bucket="boto3-more", Key="t", Body=b"x", Tagging="k=v")
+        check(s3.get_object_tagging(Bucket="boto3-more", Key="t")["TagSet"] == [{"Key": "k", "Value": "v"}], "tags")
+        s3.put_object_tagging(Bucket="boto3-more", Key="t", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+        check(s3.get_object_tagging(Bucket="boto3-more", Key="t")["TagSet"] == [{"Key": "a", "Value": "b"}], "retag")
+        s3.put_bucket_tagging(Bucket="boto3-more", Tagging={"TagSet": [{"Key": "team", "Value": "x"}]})
+        check(s3.get_bucket_tagging(Bucket="boto3-more")["TagSet"][0]["Key"] == "team", "bucket tags")
+    r.run("boto3: object and bucket tagging", tagging)
+
+    def batch_delete():
+        for i in range(50):
+            s3.put_object(Bucket="boto3-more", Key=f"batch/{i}", Body=b"x")
+        keys = [{"Key": f"batch/{i}"} for i in range(50)]
+        out = s3.delete_objects(Bucket="boto3-more", Delete={"Objects": keys})
+        check(len(out["Deleted"]) == 50 and not out.get("Errors"), f"delete_objects: {out}")
+        check(s3.list_objects_v2(Bucket="boto3-more", Prefix="batch/")["KeyCount"] == 0, "keys left")
+        # The cleanup many test suites run: versions, then a batch delete, then the bucket.
+        versions = s3.list_object_versions(Bucket="boto3-more").get("Versions", [])
+        s3.delete_objects(Bucket="boto3-more", Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]})
+        s3.delete_bucket(Bucket="boto3-more")
+    r.run("boto3: delete_objects and versioned-style cleanup", batch_delete)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--large-mib", type=int, default=200)
+    ap.add_argument("--rclone-mib", type=int, default=300)
     args = ap.parse_args()
+    # Every client runs with its defaults: nothing from the host's AWS settings (a CA
+    # bundle, a profile, a region) may leak in.
+    for k in [k for k in os.environ if k.startswith("AWS_")]:
+        del os.environ[k]
     work = tempfile.mkdtemp(prefix="strata-compat-")
     site = Site(os.path.abspath(args.binary), work)
     files = [
         ("small", make_file(os.path.join(work, "small"), 1000, 1)),
         ("20mib", make_file(os.path.join(work, "20mib"), 20 << 20, 2)),
-        (f"{args.large_mib}mib", make_file(os.path.join(work, "large"), args.large_mib << 20, 3)),
+        (f"large-{args.large_mib}mib", make_file(os.path.join(work, "large"), args.large_mib << 20, 3)),
     ]
     r = Runner()
     try:
         aws_scenarios(r, site, work, files)
         s3cmd_scenarios(r, site, work, files)
         boto3_scenarios(r, site, work, files)
+        boto3_surface_scenarios(r, site)
+        rclone_scenarios(r, site, work, make_file(os.path.join(work, "rclone-300mib"), args.rclone_mib << 20, 4))
     finally:
         site.stop()
     if r.failed:
