@@ -18,6 +18,8 @@ import tempfile
 import time
 import traceback
 
+from operations import operation_scenarios
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_BIN = os.path.join(HERE, ".venv", "bin")
 ACCESS_KEY = "STRATACOMPATKEY00001"
@@ -426,6 +428,12 @@ def boto3_surface_scenarios(r, site):
     r.run("boto3: delete_objects and versioned-style cleanup", batch_delete)
 
 
+def boto3_client(site):
+    import boto3
+    return boto3.client("s3", endpoint_url=site.endpoint, aws_access_key_id=ACCESS_KEY,
+                        aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -449,6 +457,7 @@ def main():
         s3cmd_scenarios(r, site, work, files)
         boto3_scenarios(r, site, work, files)
         boto3_surface_scenarios(r, site)
+        operation_scenarios(r, site, os.path.join(HERE, "..", "docs", "s3-compatibility.md"), lambda: boto3_client(site))
         rclone_scenarios(r, site, work, make_file(os.path.join(work, "rclone-300mib"), args.rclone_mib << 20, 4))
     finally:
         site.stop()
