@@ -12,7 +12,7 @@ use axum::response::Response;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use http::StatusCode;
-use strata_blockstore::{ListEntry, ListQuery, Manifest};
+use strata_blockstore::{ListEntry, ListPage, ListQuery, Manifest};
 
 const MAX_KEYS: usize = 1000;
 
@@ -33,6 +33,47 @@ pub fn max_param(req: &S3Request, name: &str) -> S3Result<usize> {
 pub fn encoder(req: &S3Request) -> impl Fn(&str) -> String {
     let url = req.q("encoding-type") == Some("url");
     move |s: &str| if url { uri_encode(s, true) } else { s.to_owned() }
+}
+
+/// One page of a bucket's keys, read on a blocking thread.
+pub async fn list_page(
+    state: &S3State,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    after: &str,
+    max: usize,
+) -> S3Result<ListPage> {
+    let (b, p, d, a) = (
+        bucket.to_owned(),
+        prefix.to_owned(),
+        delimiter.map(str::to_owned),
+        after.to_owned(),
+    );
+    state
+        .run(move |s| {
+            s.list_objects(
+                &b,
+                &ListQuery {
+                    prefix: &p,
+                    delimiter: d.as_deref(),
+                    after: &a,
+                    max,
+                },
+            )
+        })
+        .await
+}
+
+/// The `<CommonPrefixes>` of a listing page.
+pub fn common_prefixes(x: &mut XmlWriter, page: &ListPage, enc: &impl Fn(&str) -> String) {
+    for e in &page.entries {
+        if let ListEntry::Prefix(p) = e {
+            x.open("CommonPrefixes");
+            x.elem("Prefix", &enc(p));
+            x.close("CommonPrefixes");
+        }
+    }
 }
 
 fn contents(x: &mut XmlWriter, m: &Manifest, key: &str, owner: Option<&str>) {
@@ -72,20 +113,7 @@ pub async fn list_objects(state: &S3State, req: S3Request, v2: bool) -> S3Result
         (None, true) => req.q("start-after").unwrap_or_default().to_owned(),
         (None, false) => req.q("marker").unwrap_or_default().to_owned(),
     };
-    let (b, p, d, a) = (bucket.name.clone(), prefix.clone(), delimiter.clone(), after.clone());
-    let page = state
-        .run(move |s| {
-            s.list_objects(
-                &b,
-                &ListQuery {
-                    prefix: &p,
-                    delimiter: d.as_deref(),
-                    after: &a,
-                    max,
-                },
-            )
-        })
-        .await?;
+    let page = list_page(state, &bucket.name, &prefix, delimiter.as_deref(), &after, max).await?;
 
     let enc = encoder(&req);
     let mut x = XmlWriter::new();
@@ -125,13 +153,7 @@ pub async fn list_objects(state: &S3State, req: S3Request, v2: bool) -> S3Result
             contents(&mut x, m, &enc(&m.key), owner);
         }
     }
-    for e in &page.entries {
-        if let ListEntry::Prefix(p) = e {
-            x.open("CommonPrefixes");
-            x.elem("Prefix", &enc(p));
-            x.close("CommonPrefixes");
-        }
-    }
+    common_prefixes(&mut x, &page, &enc);
     x.close("ListBucketResult");
     Ok(xml(StatusCode::OK, x.finish()))
 }

@@ -4,7 +4,7 @@
 
 use crate::s3::access::owned_bucket;
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::handlers::list::{encoder, max_param};
+use crate::s3::handlers::list::{common_prefixes, encoder, list_page, max_param};
 use crate::s3::request::S3Request;
 use crate::s3::response::{quoted, xml};
 use crate::s3::state::S3State;
@@ -12,7 +12,7 @@ use crate::s3::xml::XmlWriter;
 use crate::timefmt::iso8601;
 use axum::response::Response;
 use http::StatusCode;
-use strata_blockstore::{ListEntry, ListQuery};
+use strata_blockstore::ListEntry;
 
 pub async fn get_versioning(state: &S3State, req: S3Request) -> S3Result<Response> {
     owned_bucket(state, &req).await?;
@@ -31,25 +31,7 @@ pub async fn list_versions(state: &S3State, req: S3Request) -> S3Result<Response
     if req.q("version-id-marker").is_some_and(|v| !v.is_empty() && v != "null") {
         return Err(S3Error::InvalidArgument("Invalid version id specified".into()));
     }
-    let (b, p, d, a) = (
-        bucket.name.clone(),
-        prefix.clone(),
-        delimiter.clone(),
-        key_marker.clone(),
-    );
-    let page = state
-        .run(move |s| {
-            s.list_objects(
-                &b,
-                &ListQuery {
-                    prefix: &p,
-                    delimiter: d.as_deref(),
-                    after: &a,
-                    max,
-                },
-            )
-        })
-        .await?;
+    let page = list_page(state, &bucket.name, &prefix, delimiter.as_deref(), &key_marker, max).await?;
     let enc = encoder(&req);
     let mut x = XmlWriter::new();
     x.root("ListVersionsResult");
@@ -83,13 +65,7 @@ pub async fn list_versions(state: &S3State, req: S3Request) -> S3Result<Response
             x.close("Version");
         }
     }
-    for e in &page.entries {
-        if let ListEntry::Prefix(p) = e {
-            x.open("CommonPrefixes");
-            x.elem("Prefix", &enc(p));
-            x.close("CommonPrefixes");
-        }
-    }
+    common_prefixes(&mut x, &page, &enc);
     x.close("ListVersionsResult");
     Ok(xml(StatusCode::OK, x.finish()))
 }
