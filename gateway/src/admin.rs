@@ -1,6 +1,7 @@
 //! The admin API: a small JSON API on its own port, behind a bearer token, that the
 //! `strata admin` commands talk to.
 
+use crate::metrics::Metrics;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -14,6 +15,7 @@ use strata_blockstore::{Error as StoreError, Store, User};
 #[derive(Clone)]
 pub struct AdminState {
     pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
     pub token: String,
     pub site_name: String,
 }
@@ -48,6 +50,7 @@ pub struct CreateUser {
 pub fn service(state: AdminState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
+        .route("/v1/metrics", get(metrics))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{name}", delete(delete_user))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
@@ -103,6 +106,13 @@ async fn health(State(s): State<AdminState>) -> Response {
     json(
         StatusCode::OK,
         &serde_json::json!({ "site": s.site_name, "site_id": s.store.site_id().to_string() }),
+    )
+}
+
+async fn metrics(State(s): State<AdminState>) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "operations": s.metrics.snapshot() }),
     )
 }
 

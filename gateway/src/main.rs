@@ -2,7 +2,9 @@
 
 mod admin;
 mod admin_client;
+mod bench;
 mod config;
+mod metrics;
 mod s3;
 mod server;
 mod timefmt;
@@ -43,6 +45,8 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Load-test any S3 endpoint: ops/s, MiB/s and latency percentiles per operation.
+    Bench(bench::BenchArgs),
     /// Start a local site with a ready user, for trying Strata out.
     Dev {
         /// Where the dev site keeps its config and data.
@@ -61,6 +65,8 @@ enum AdminCommand {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Requests served since start, per S3 operation, as JSON.
+    Metrics,
 }
 
 #[derive(Subcommand)]
@@ -111,17 +117,29 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
             let store = server::open_store(&cfg)?;
             server::serve(cfg, store, |_| {}).await?;
         }
-        Command::Admin {
-            config,
-            command: AdminCommand::User { command },
-        } => {
+        Command::Admin { config, command } => {
             let cfg = Config::load(&config)?;
-            user_command(&cfg, command).await?;
+            match command {
+                AdminCommand::User { command } => user_command(&cfg, command).await?,
+                AdminCommand::Metrics => {
+                    let body = admin_client::call(&cfg, "GET", "/v1/metrics", None).await?;
+                    println!("{}", String::from_utf8_lossy(&body));
+                }
+            }
         }
         Command::Config {
             command: ConfigCommand::Example,
         } => print!("{}", config::EXAMPLE),
         Command::Dev { dir, port } => dev(&dir, port).await?,
+        Command::Bench(args) => {
+            let json = args.json;
+            let report = bench::run(args).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                report.print_table();
+            }
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::s3::{self, S3State};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,13 +19,16 @@ pub fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
 pub async fn serve(cfg: Config, store: Arc<Store>, ready: impl FnOnce(&Config)) -> std::io::Result<()> {
     let s3_listener = tokio::net::TcpListener::bind(cfg.s3.listen).await?;
     let admin_listener = tokio::net::TcpListener::bind(cfg.admin.listen).await?;
+    let metrics = Arc::new(Metrics::default());
     let s3_app = s3::service(S3State {
         store: store.clone(),
+        metrics: metrics.clone(),
         region: cfg.s3.region.clone(),
         root_domain: cfg.s3.root_domain.clone(),
     });
     let admin_app = admin::service(AdminState {
         store: store.clone(),
+        metrics,
         token: cfg.admin.token.clone(),
         site_name: cfg.site_name.clone(),
     });

@@ -107,7 +107,13 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         chunks: verified.chunks,
         body,
     };
-    let mut resp = dispatch(state, req).await?;
+    let op = operation(&req)?;
+    let result = run(op, state, req).await;
+    state.metrics.record(
+        op.name(),
+        result.as_ref().map(|r| r.status()).unwrap_or_else(|e| e.parts().1),
+    );
+    let mut resp = result?;
     if let (Some(origin), Some(bucket)) = (origin, bucket) {
         cors::decorate(state, &bucket, &origin, method.as_str(), &mut resp).await;
     }
@@ -155,7 +161,94 @@ const GET_OBJECT: &[&str] = &[
 ];
 const LIST_PARTS: &[&str] = &["uploadId", "max-parts", "part-number-marker", "encoding-type"];
 
-async fn dispatch(state: &S3State, req: S3Request) -> S3Result<Response> {
+/// Every S3 operation this site serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ListBuckets,
+    GetBucketLocation,
+    ListMultipartUploads,
+    ListObjectVersions,
+    GetBucketVersioning,
+    GetBucketTagging,
+    GetBucketAcl,
+    GetBucketCors,
+    ListObjectsV2,
+    ListObjects,
+    PutBucketTagging,
+    PutBucketAcl,
+    PutBucketCors,
+    CreateBucket,
+    HeadBucket,
+    DeleteBucketTagging,
+    DeleteBucketCors,
+    DeleteBucket,
+    DeleteObjects,
+    UploadPartCopy,
+    UploadPart,
+    PutObjectTagging,
+    PutObjectAcl,
+    CopyObject,
+    PutObject,
+    ListParts,
+    GetObjectTagging,
+    GetObjectAcl,
+    GetObjectAttributes,
+    GetObject,
+    HeadObject,
+    CreateMultipartUpload,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    DeleteObjectTagging,
+    DeleteObject,
+}
+
+impl Operation {
+    /// The operation's name in the S3 API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::ListBuckets => "ListBuckets",
+            Operation::GetBucketLocation => "GetBucketLocation",
+            Operation::ListMultipartUploads => "ListMultipartUploads",
+            Operation::ListObjectVersions => "ListObjectVersions",
+            Operation::GetBucketVersioning => "GetBucketVersioning",
+            Operation::GetBucketTagging => "GetBucketTagging",
+            Operation::GetBucketAcl => "GetBucketAcl",
+            Operation::GetBucketCors => "GetBucketCors",
+            Operation::ListObjectsV2 => "ListObjectsV2",
+            Operation::ListObjects => "ListObjects",
+            Operation::PutBucketTagging => "PutBucketTagging",
+            Operation::PutBucketAcl => "PutBucketAcl",
+            Operation::PutBucketCors => "PutBucketCors",
+            Operation::CreateBucket => "CreateBucket",
+            Operation::HeadBucket => "HeadBucket",
+            Operation::DeleteBucketTagging => "DeleteBucketTagging",
+            Operation::DeleteBucketCors => "DeleteBucketCors",
+            Operation::DeleteBucket => "DeleteBucket",
+            Operation::DeleteObjects => "DeleteObjects",
+            Operation::UploadPartCopy => "UploadPartCopy",
+            Operation::UploadPart => "UploadPart",
+            Operation::PutObjectTagging => "PutObjectTagging",
+            Operation::PutObjectAcl => "PutObjectAcl",
+            Operation::CopyObject => "CopyObject",
+            Operation::PutObject => "PutObject",
+            Operation::ListParts => "ListParts",
+            Operation::GetObjectTagging => "GetObjectTagging",
+            Operation::GetObjectAcl => "GetObjectAcl",
+            Operation::GetObjectAttributes => "GetObjectAttributes",
+            Operation::GetObject => "GetObject",
+            Operation::HeadObject => "HeadObject",
+            Operation::CreateMultipartUpload => "CreateMultipartUpload",
+            Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
+            Operation::AbortMultipartUpload => "AbortMultipartUpload",
+            Operation::DeleteObjectTagging => "DeleteObjectTagging",
+            Operation::DeleteObject => "DeleteObject",
+        }
+    }
+}
+
+/// Which operation a request asks for. Query parameters an operation does not know
+/// answer 501 rather than being taken for another operation.
+fn operation(req: &S3Request) -> S3Result<Operation> {
     let unsupported = |what: &str| Err(S3Error::NotImplemented(what.to_owned()));
     // Buckets here are never versioned: the only version of an object is "null".
     if req.q("versionId").is_some_and(|v| v != "null") {
@@ -164,152 +257,193 @@ async fn dispatch(state: &S3State, req: S3Request) -> S3Result<Response> {
     let m = req.method.clone();
     match (req.bucket.is_some(), req.key.is_some()) {
         (false, _) => match m {
-            Method::GET => bucket::list_buckets(state, req).await,
+            Method::GET => Ok(Operation::ListBuckets),
             _ => unsupported(&format!("{m} on the service")),
         },
         (true, false) => match m {
             Method::GET if req.has("location") => {
-                only(&req, &["location"])?;
-                bucket::get_location(state, req).await
+                only(req, &["location"])?;
+                Ok(Operation::GetBucketLocation)
             }
             Method::GET if req.has("uploads") => {
-                only(&req, LIST_UPLOADS)?;
-                multipart::list_uploads(state, req).await
+                only(req, LIST_UPLOADS)?;
+                Ok(Operation::ListMultipartUploads)
             }
             Method::GET if req.has("versions") => {
-                only(&req, LIST_VERSIONS)?;
-                versioning::list_versions(state, req).await
+                only(req, LIST_VERSIONS)?;
+                Ok(Operation::ListObjectVersions)
             }
             Method::GET if req.has("versioning") => {
-                only(&req, &["versioning"])?;
-                versioning::get_versioning(state, req).await
+                only(req, &["versioning"])?;
+                Ok(Operation::GetBucketVersioning)
             }
             Method::GET if req.has("tagging") => {
-                only(&req, &["tagging"])?;
-                tagging::get_bucket_tagging(state, req).await
+                only(req, &["tagging"])?;
+                Ok(Operation::GetBucketTagging)
             }
             Method::GET if req.has("acl") => {
-                only(&req, &["acl"])?;
-                acl::get_acl(state, req).await
+                only(req, &["acl"])?;
+                Ok(Operation::GetBucketAcl)
             }
             Method::GET if req.has("cors") => {
-                only(&req, &["cors"])?;
-                cors::get_cors(state, req).await
+                only(req, &["cors"])?;
+                Ok(Operation::GetBucketCors)
             }
             Method::GET if req.q("list-type") == Some("2") => {
-                only(&req, LIST_V2)?;
-                list::list_objects(state, req, true).await
+                only(req, LIST_V2)?;
+                Ok(Operation::ListObjectsV2)
             }
             Method::GET => {
-                only(&req, LIST_V1)?;
-                list::list_objects(state, req, false).await
+                only(req, LIST_V1)?;
+                Ok(Operation::ListObjects)
             }
             Method::PUT if req.has("tagging") => {
-                only(&req, &["tagging"])?;
-                tagging::put_bucket_tagging(state, req).await
+                only(req, &["tagging"])?;
+                Ok(Operation::PutBucketTagging)
             }
             Method::PUT if req.has("acl") => {
-                only(&req, &["acl"])?;
-                acl::put_acl(state, req).await
+                only(req, &["acl"])?;
+                Ok(Operation::PutBucketAcl)
             }
             Method::PUT if req.has("cors") => {
-                only(&req, &["cors"])?;
-                cors::put_cors(state, req).await
+                only(req, &["cors"])?;
+                Ok(Operation::PutBucketCors)
             }
             Method::PUT => {
-                only(&req, &[])?;
-                bucket::create_bucket(state, req).await
+                only(req, &[])?;
+                Ok(Operation::CreateBucket)
             }
-            Method::HEAD => bucket::head_bucket(state, req).await,
+            Method::HEAD => Ok(Operation::HeadBucket),
             Method::DELETE if req.has("tagging") => {
-                only(&req, &["tagging"])?;
-                tagging::delete_bucket_tagging(state, req).await
+                only(req, &["tagging"])?;
+                Ok(Operation::DeleteBucketTagging)
             }
             Method::DELETE if req.has("cors") => {
-                only(&req, &["cors"])?;
-                cors::delete_cors(state, req).await
+                only(req, &["cors"])?;
+                Ok(Operation::DeleteBucketCors)
             }
             Method::DELETE => {
-                only(&req, &[])?;
-                bucket::delete_bucket(state, req).await
+                only(req, &[])?;
+                Ok(Operation::DeleteBucket)
             }
             Method::POST if req.has("delete") => {
-                only(&req, &["delete"])?;
-                batch::delete_objects(state, req).await
+                only(req, &["delete"])?;
+                Ok(Operation::DeleteObjects)
             }
             _ => unsupported(&format!("{m} on a bucket")),
         },
         (true, true) => match m {
             Method::PUT if req.has("uploadId") && req.headers.contains_key("x-amz-copy-source") => {
-                only(&req, &["uploadId", "partNumber"])?;
-                copy::upload_part_copy(state, req).await
+                only(req, &["uploadId", "partNumber"])?;
+                Ok(Operation::UploadPartCopy)
             }
             Method::PUT if req.has("uploadId") => {
-                only(&req, &["uploadId", "partNumber"])?;
-                multipart::upload_part(state, req).await
+                only(req, &["uploadId", "partNumber"])?;
+                Ok(Operation::UploadPart)
             }
             Method::PUT if req.has("tagging") => {
-                only(&req, &["tagging", "versionId"])?;
-                tagging::put_object_tagging(state, req).await
+                only(req, &["tagging", "versionId"])?;
+                Ok(Operation::PutObjectTagging)
             }
             Method::PUT if req.has("acl") => {
-                only(&req, &["acl", "versionId"])?;
-                acl::put_acl(state, req).await
+                only(req, &["acl", "versionId"])?;
+                Ok(Operation::PutObjectAcl)
             }
             Method::PUT if req.headers.contains_key("x-amz-copy-source") => {
-                only(&req, &[])?;
-                copy::copy_object(state, req).await
+                only(req, &[])?;
+                Ok(Operation::CopyObject)
             }
             Method::PUT => {
-                only(&req, &[])?;
-                object::put_object(state, req).await
+                only(req, &[])?;
+                Ok(Operation::PutObject)
             }
             Method::GET if req.has("uploadId") => {
-                only(&req, LIST_PARTS)?;
-                multipart::list_parts(state, req).await
+                only(req, LIST_PARTS)?;
+                Ok(Operation::ListParts)
             }
             Method::GET if req.has("tagging") => {
-                only(&req, &["tagging", "versionId"])?;
-                tagging::get_object_tagging(state, req).await
+                only(req, &["tagging", "versionId"])?;
+                Ok(Operation::GetObjectTagging)
             }
             Method::GET if req.has("acl") => {
-                only(&req, &["acl", "versionId"])?;
-                acl::get_acl(state, req).await
+                only(req, &["acl", "versionId"])?;
+                Ok(Operation::GetObjectAcl)
             }
             Method::GET if req.has("attributes") => {
-                only(&req, &["attributes", "versionId"])?;
-                object::get_object_attributes(state, req).await
+                only(req, &["attributes", "versionId"])?;
+                Ok(Operation::GetObjectAttributes)
             }
             Method::GET => {
-                only(&req, GET_OBJECT)?;
-                object::get_object(state, req, false).await
+                only(req, GET_OBJECT)?;
+                Ok(Operation::GetObject)
             }
             Method::HEAD => {
-                only(&req, GET_OBJECT)?;
-                object::get_object(state, req, true).await
+                only(req, GET_OBJECT)?;
+                Ok(Operation::HeadObject)
             }
             Method::POST if req.has("uploads") => {
-                only(&req, &["uploads"])?;
-                multipart::create(state, req).await
+                only(req, &["uploads"])?;
+                Ok(Operation::CreateMultipartUpload)
             }
             Method::POST if req.has("uploadId") => {
-                only(&req, &["uploadId"])?;
-                multipart::complete(state, req).await
+                only(req, &["uploadId"])?;
+                Ok(Operation::CompleteMultipartUpload)
             }
             Method::DELETE if req.has("uploadId") => {
-                only(&req, &["uploadId"])?;
-                multipart::abort(state, req).await
+                only(req, &["uploadId"])?;
+                Ok(Operation::AbortMultipartUpload)
             }
             Method::DELETE if req.has("tagging") => {
-                only(&req, &["tagging", "versionId"])?;
-                tagging::delete_object_tagging(state, req).await
+                only(req, &["tagging", "versionId"])?;
+                Ok(Operation::DeleteObjectTagging)
             }
             Method::DELETE => {
-                only(&req, &["versionId"])?;
-                object::delete_object(state, req).await
+                only(req, &["versionId"])?;
+                Ok(Operation::DeleteObject)
             }
             _ => unsupported(&format!("{m} on an object")),
         },
+    }
+}
+
+async fn run(op: Operation, state: &S3State, req: S3Request) -> S3Result<Response> {
+    match op {
+        Operation::ListBuckets => bucket::list_buckets(state, req).await,
+        Operation::GetBucketLocation => bucket::get_location(state, req).await,
+        Operation::ListMultipartUploads => multipart::list_uploads(state, req).await,
+        Operation::ListObjectVersions => versioning::list_versions(state, req).await,
+        Operation::GetBucketVersioning => versioning::get_versioning(state, req).await,
+        Operation::GetBucketTagging => tagging::get_bucket_tagging(state, req).await,
+        Operation::GetBucketAcl => acl::get_acl(state, req).await,
+        Operation::GetBucketCors => cors::get_cors(state, req).await,
+        Operation::ListObjectsV2 => list::list_objects(state, req, true).await,
+        Operation::ListObjects => list::list_objects(state, req, false).await,
+        Operation::PutBucketTagging => tagging::put_bucket_tagging(state, req).await,
+        Operation::PutBucketAcl => acl::put_acl(state, req).await,
+        Operation::PutBucketCors => cors::put_cors(state, req).await,
+        Operation::CreateBucket => bucket::create_bucket(state, req).await,
+        Operation::HeadBucket => bucket::head_bucket(state, req).await,
+        Operation::DeleteBucketTagging => tagging::delete_bucket_tagging(state, req).await,
+        Operation::DeleteBucketCors => cors::delete_cors(state, req).await,
+        Operation::DeleteBucket => bucket::delete_bucket(state, req).await,
+        Operation::DeleteObjects => batch::delete_objects(state, req).await,
+        Operation::UploadPartCopy => copy::upload_part_copy(state, req).await,
+        Operation::UploadPart => multipart::upload_part(state, req).await,
+        Operation::PutObjectTagging => tagging::put_object_tagging(state, req).await,
+        Operation::PutObjectAcl => acl::put_acl(state, req).await,
+        Operation::CopyObject => copy::copy_object(state, req).await,
+        Operation::PutObject => object::put_object(state, req).await,
+        Operation::ListParts => multipart::list_parts(state, req).await,
+        Operation::GetObjectTagging => tagging::get_object_tagging(state, req).await,
+        Operation::GetObjectAcl => acl::get_acl(state, req).await,
+        Operation::GetObjectAttributes => object::get_object_attributes(state, req).await,
+        Operation::GetObject => object::get_object(state, req, false).await,
+        Operation::HeadObject => object::get_object(state, req, true).await,
+        Operation::CreateMultipartUpload => multipart::create(state, req).await,
+        Operation::CompleteMultipartUpload => multipart::complete(state, req).await,
+        Operation::AbortMultipartUpload => multipart::abort(state, req).await,
+        Operation::DeleteObjectTagging => tagging::delete_object_tagging(state, req).await,
+        Operation::DeleteObject => object::delete_object(state, req).await,
     }
 }
 

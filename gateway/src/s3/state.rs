@@ -1,5 +1,6 @@
 //! What every S3 handler shares: the store and the site's S3 settings.
 
+use crate::metrics::Metrics;
 use crate::s3::error::{S3Error, S3Result};
 use std::sync::Arc;
 use strata_blockstore::Store;
@@ -7,6 +8,7 @@ use strata_blockstore::Store;
 #[derive(Clone)]
 pub struct S3State {
     pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
     pub region: String,
     pub root_domain: Option<String>,
 }
