@@ -4,6 +4,7 @@ use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::s3::{self, S3State};
+use axum::serve::ListenerExt;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_blockstore::{Store, StoreConfig};
@@ -52,6 +53,13 @@ pub async fn serve(cfg: Config, store: Arc<Store>, ready: impl FnOnce(&Config)) 
     });
 
     let admin_task = tokio::spawn(async move { axum::serve(admin_listener, admin_app).await });
+    // Without TCP_NODELAY a small response written as headers then body waits for the
+    // client's delayed ACK: tens of milliseconds per small GET.
+    let s3_listener = s3_listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(s3_listener, s3_app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
