@@ -63,9 +63,19 @@ impl BlockFiles {
     /// Writes a block durably unless an identical one is already stored.
     /// The caller has pinned `hash`.
     pub fn write(&self, hash: &BlockHash, data: &[u8]) -> Result<()> {
+        if let Some(dir) = self.write_file(hash, data)? {
+            sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a block file (data fsynced, then renamed into place) and returns the
+    /// directory whose entry still needs an fsync, so a writer of many blocks can sync
+    /// each directory once at the end. `None` when the block was already stored.
+    pub fn write_file(&self, hash: &BlockHash, data: &[u8]) -> Result<Option<PathBuf>> {
         let path = self.path(hash);
         if path.exists() {
-            return Ok(());
+            return Ok(None);
         }
         let tmp_path = self.tmp.join(format!("{}.{}", hash.to_hex(), uuid::Uuid::new_v4()));
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
@@ -73,9 +83,7 @@ impl BlockFiles {
         f.sync_all()?;
         drop(f);
         fs::rename(&tmp_path, &path)?;
-        // The rename is durable only once the directory entry is.
-        File::open(path.parent().expect("block path has a parent"))?.sync_all()?;
-        Ok(())
+        Ok(path.parent().map(Path::to_path_buf))
     }
 
     pub fn read(&self, hash: &BlockHash) -> Result<Vec<u8>> {
@@ -110,6 +118,12 @@ impl BlockFiles {
         }
         Ok(out)
     }
+}
+
+/// A rename is durable only once the directory entry is.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 pub fn hash_block(data: &[u8]) -> BlockHash {

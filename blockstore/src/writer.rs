@@ -1,14 +1,22 @@
 //! The streaming write path: bytes in, durable blocks out. The MD5 (the S3 ETag) is
-//! computed as bytes arrive, each full block is named by its SHA-256 and written, and
-//! nothing larger than one block is ever held.
+//! computed as bytes arrive on the caller's thread; full blocks go to block-writer
+//! threads that name each by its SHA-256, write it and fsync it, so hashing and disk
+//! work overlap. An object of one block never starts them. Memory per write is the
+//! block being filled, `IN_FLIGHT` blocks queued and one per writer thread.
 
-use crate::blocks::hash_block;
-use crate::error::Result;
+use crate::blocks::{hash_block, sync_dir};
+use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::records::{BlockHash, BlockRef};
 use crate::store::Store;
 use md5::{Digest, Md5};
+use std::collections::BTreeSet;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Full blocks queued for the block-writer thread.
+const IN_FLIGHT: usize = 4;
 
 pub struct ObjectWriter {
     store: Arc<Store>,
@@ -16,7 +24,12 @@ pub struct ObjectWriter {
     block_size: usize,
     md5: Md5,
     size: u64,
-    blocks: Vec<BlockRef>,
+    /// The first full block, held back until a second one shows the object needs the
+    /// block-writer thread.
+    first: Option<Vec<u8>>,
+    pipeline: Option<Pipeline>,
+    /// Blocks written on the caller's thread (objects of at most one full block).
+    inline: Vec<BlockRef>,
     pins: Pins,
 }
 
@@ -36,6 +49,16 @@ pub(crate) struct Pins {
     pub committed: bool,
 }
 
+impl Pins {
+    fn new(store: Arc<Store>) -> Self {
+        Pins {
+            store,
+            hashes: Vec::new(),
+            committed: false,
+        }
+    }
+}
+
 impl Drop for Pins {
     fn drop(&mut self) {
         for h in &self.hashes {
@@ -50,21 +73,113 @@ impl Drop for Pins {
     }
 }
 
+/// What the block-writer thread did: every block it pinned, in order, and the first
+/// error it met (after which it only drains the queue).
+struct BlockWrites {
+    refs: Vec<(usize, BlockRef)>,
+    error: Option<Error>,
+}
+
+struct Pipeline {
+    tx: SyncSender<(usize, Vec<u8>)>,
+    threads: Vec<JoinHandle<BlockWrites>>,
+    sent: usize,
+}
+
+/// Block-writer threads per write. Each block's fsync waits on the disk, so two
+/// writers keep it busy while one hashes (measured: 1 MiB synchronous writes alone run
+/// at ~400 MB/s here, about half of what the disk takes in large batches).
+const WRITERS: usize = 2;
+
+impl Pipeline {
+    fn start(store: Arc<Store>) -> Result<Self> {
+        let (tx, rx) = sync_channel::<(usize, Vec<u8>)>(IN_FLIGHT);
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let mut threads = Vec::with_capacity(WRITERS);
+        for _ in 0..WRITERS {
+            let (store, rx) = (store.clone(), rx.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("strata-blocks".into())
+                    .spawn(move || {
+                        let (mut refs, mut dirs, mut error) = (Vec::new(), BTreeSet::new(), None);
+                        loop {
+                            // Hold the lock only to take the next block, not while writing it.
+                            let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                            let Ok((index, buf)) = next else { break };
+                            if error.is_some() {
+                                continue;
+                            }
+                            let hash = hash_block(&buf);
+                            store.blocks.pin(hash);
+                            refs.push((
+                                index,
+                                BlockRef {
+                                    hash,
+                                    len: buf.len() as u32,
+                                },
+                            ));
+                            match store.blocks.write_file(&hash, &buf) {
+                                Ok(Some(dir)) => {
+                                    dirs.insert(dir);
+                                }
+                                Ok(None) => {}
+                                Err(e) => error = Some(e),
+                            }
+                        }
+                        // Each directory's new entries become durable with one fsync, at the end.
+                        if error.is_none() {
+                            error = dirs.iter().find_map(|d| sync_dir(d).err());
+                        }
+                        BlockWrites { refs, error }
+                    })?,
+            );
+        }
+        Ok(Pipeline { tx, threads, sent: 0 })
+    }
+
+    fn send(&mut self, block: Vec<u8>) -> Result<()> {
+        // The threads drain until the sender is dropped; a failed send means they died.
+        self.tx
+            .send((self.sent, block))
+            .map_err(|_| Error::Io(std::io::Error::other("block writer threads stopped")))?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Waits for the writers; the blocks they pinned, in object order.
+    fn finish(self) -> BlockWrites {
+        drop(self.tx);
+        let mut all = BlockWrites {
+            refs: Vec::new(),
+            error: None,
+        };
+        for t in self.threads {
+            let done = t.join().unwrap_or_else(|_| BlockWrites {
+                refs: Vec::new(),
+                error: Some(Error::Io(std::io::Error::other("block writer thread panicked"))),
+            });
+            all.refs.extend(done.refs);
+            all.error = all.error.or(done.error);
+        }
+        all.refs.sort_by_key(|(i, _)| *i);
+        all
+    }
+}
+
 impl ObjectWriter {
     pub fn new(store: Arc<Store>) -> Self {
         let block_size = store.block_size() as usize;
         ObjectWriter {
-            pins: Pins {
-                store: store.clone(),
-                hashes: Vec::new(),
-                committed: false,
-            },
+            pins: Pins::new(store.clone()),
             store,
             buf: Vec::with_capacity(block_size),
             block_size,
             md5: Md5::new(),
             size: 0,
-            blocks: Vec::new(),
+            first: None,
+            pipeline: None,
+            inline: Vec::new(),
         }
     }
 
@@ -77,45 +192,89 @@ impl ObjectWriter {
             self.buf.extend_from_slice(&data[..n]);
             data = &data[n..];
             if self.buf.len() == self.block_size {
-                self.flush_block()?;
+                let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.block_size));
+                self.full_block(full)?;
             }
         }
         Ok(())
     }
 
-    fn flush_block(&mut self) -> Result<()> {
-        let hash = hash_block(&self.buf);
+    fn full_block(&mut self, block: Vec<u8>) -> Result<()> {
+        if let Some(p) = &mut self.pipeline {
+            return p.send(block);
+        }
+        match self.first.take() {
+            None => self.first = Some(block),
+            Some(first) => {
+                let mut p = Pipeline::start(self.store.clone())?;
+                p.send(first)?;
+                p.send(block)?;
+                self.pipeline = Some(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a block on this thread (small objects).
+    fn write_inline(&mut self, block: &[u8]) -> Result<()> {
+        let hash = hash_block(block);
         self.store.blocks.pin(hash);
         self.pins.hashes.push(hash);
-        self.store.blocks.write(&hash, &self.buf)?;
-        self.blocks.push(BlockRef {
+        self.store.blocks.write(&hash, block)?;
+        self.inline.push(BlockRef {
             hash,
-            len: self.buf.len() as u32,
+            len: block.len() as u32,
         });
-        self.buf.clear();
         Ok(())
+    }
+
+    /// Collects what the block-writer thread pinned, so the pins are released whatever
+    /// happens next.
+    fn join_pipeline(&mut self) -> Result<Vec<BlockRef>> {
+        let Some(p) = self.pipeline.take() else {
+            return Ok(Vec::new());
+        };
+        let done = p.finish();
+        self.pins.hashes.extend(done.refs.iter().map(|(_, r)| r.hash));
+        match done.error {
+            Some(e) => Err(e),
+            None => Ok(done.refs.into_iter().map(|(_, r)| r).collect()),
+        }
     }
 
     /// Writes the last partial block and returns what was written, durable on disk.
     pub fn finish(mut self) -> Result<WrittenData> {
-        if !self.buf.is_empty() {
-            self.flush_block()?;
-        }
+        let tail = std::mem::take(&mut self.buf);
+        let blocks = if self.pipeline.is_some() {
+            if !tail.is_empty() {
+                self.pipeline.as_mut().expect("checked").send(tail)?;
+            }
+            self.join_pipeline()?
+        } else {
+            if let Some(first) = self.first.take() {
+                self.write_inline(&first)?;
+            }
+            if !tail.is_empty() {
+                self.write_inline(&tail)?;
+            }
+            std::mem::take(&mut self.inline)
+        };
         let md5 = std::mem::take(&mut self.md5).finalize().into();
-        let pins = std::mem::replace(
-            &mut self.pins,
-            Pins {
-                store: self.store.clone(),
-                hashes: Vec::new(),
-                committed: false,
-            },
-        );
+        let pins = std::mem::replace(&mut self.pins, Pins::new(self.store.clone()));
         Ok(WrittenData {
             size: self.size,
             md5,
-            blocks: std::mem::take(&mut self.blocks),
+            blocks,
             pins,
         })
+    }
+}
+
+impl Drop for ObjectWriter {
+    /// An abandoned write (a body that broke off, a failed check) still owns what the
+    /// block-writer thread pinned: collect it so the pins drop with the writer.
+    fn drop(&mut self) {
+        let _ = self.join_pipeline();
     }
 }
 
