@@ -25,4 +25,4 @@ pub use multipart::UploadPage;
 pub use objects::Precondition;
 pub use records::*;
 pub use store::{Store, StoreConfig};
-pub use writer::{copy_range, ObjectWriter, WrittenData};
+pub use writer::{copy_range, ObjectWriter, WrittenData, INLINE_MAX};

@@ -79,6 +79,10 @@ impl Store {
 
     /// Commits a part, replacing any earlier part with the same number.
     pub fn put_part(&self, bucket: &str, key: &str, upload_id: &str, number: u32, data: WrittenData) -> Result<Part> {
+        if data.inline.is_some() {
+            // Complete concatenates block lists: a part must be written with `for_part`.
+            return Err(Error::InvalidArgument("a multipart part was written inline".into()));
+        }
         let now = now_millis();
         let part = Part {
             number,

@@ -67,6 +67,7 @@ impl Store {
             headers,
             block_size: self.block_size(),
             blocks: Vec::new(),
+            inline: None,
             parts: Vec::new(),
             hlc: self.clock.now(),
             site: self.site_id(),
@@ -86,6 +87,7 @@ impl Store {
         m.size = data.size;
         m.etag = data.etag();
         m.blocks = data.blocks.clone();
+        m.inline = data.inline.clone();
         self.meta.commit(m.last_modified_ms, |tx| {
             tx.check(bucket, key, cond)?;
             tx.install_manifest(&m)
@@ -110,6 +112,7 @@ impl Store {
         m.etag = src.etag.clone();
         m.block_size = src.block_size;
         m.blocks = src.blocks.clone();
+        m.inline = src.inline.clone();
         m.parts = src.parts.clone();
         self.meta.commit(m.last_modified_ms, |tx| {
             match tx.get::<Manifest>(tx.objects, &object_key(&src.bucket, &src.key))? {

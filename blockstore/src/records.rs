@@ -117,6 +117,10 @@ pub struct Manifest {
     pub headers: ObjectHeaders,
     pub block_size: u32,
     pub blocks: Vec<BlockRef>,
+    /// A small object's bytes, kept in the manifest instead of a block file (`blocks` is
+    /// then empty): a small PUT creates no file, and replicating the manifest carries
+    /// the data.
+    pub inline: Option<Vec<u8>>,
     /// Part boundaries for multipart objects; empty otherwise.
     pub parts: Vec<PartSpan>,
     pub hlc: Hlc,

@@ -7,7 +7,7 @@
 use crate::blocks::{hash_block, sync_dir};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
-use crate::records::{BlockHash, BlockRef};
+use crate::records::{BlockHash, BlockRef, Manifest};
 use crate::store::Store;
 use md5::{Digest, Md5};
 use std::collections::BTreeSet;
@@ -17,6 +17,8 @@ use std::thread::JoinHandle;
 
 /// Full blocks queued for the block-writer thread.
 const IN_FLIGHT: usize = 4;
+/// Objects up to this size live in their manifest, not in a block file.
+pub const INLINE_MAX: usize = 16 * 1024;
 
 pub struct ObjectWriter {
     store: Arc<Store>,
@@ -29,7 +31,10 @@ pub struct ObjectWriter {
     first: Option<Vec<u8>>,
     pipeline: Option<Pipeline>,
     /// Blocks written on the caller's thread (objects of at most one full block).
-    inline: Vec<BlockRef>,
+    direct: Vec<BlockRef>,
+    /// The largest object kept in its manifest; 0 for multipart parts, whose blocks are
+    /// concatenated when the upload completes.
+    inline_max: usize,
     pins: Pins,
 }
 
@@ -39,6 +44,8 @@ pub struct WrittenData {
     pub size: u64,
     pub md5: [u8; 16],
     pub blocks: Vec<BlockRef>,
+    /// The bytes of a small object, which has no blocks.
+    pub inline: Option<Vec<u8>>,
     pub(crate) pins: Pins,
 }
 
@@ -168,9 +175,20 @@ impl Pipeline {
 }
 
 impl ObjectWriter {
+    /// A writer for an object: small ones end up inline in the manifest.
     pub fn new(store: Arc<Store>) -> Self {
+        Self::with_inline_max(store, INLINE_MAX)
+    }
+
+    /// A writer for a multipart part: always blocks.
+    pub fn for_part(store: Arc<Store>) -> Self {
+        Self::with_inline_max(store, 0)
+    }
+
+    fn with_inline_max(store: Arc<Store>, inline_max: usize) -> Self {
         let block_size = store.block_size() as usize;
         ObjectWriter {
+            inline_max,
             pins: Pins::new(store.clone()),
             store,
             buf: Vec::with_capacity(block_size),
@@ -179,7 +197,7 @@ impl ObjectWriter {
             size: 0,
             first: None,
             pipeline: None,
-            inline: Vec::new(),
+            direct: Vec::new(),
         }
     }
 
@@ -216,12 +234,12 @@ impl ObjectWriter {
     }
 
     /// Writes a block on this thread (small objects).
-    fn write_inline(&mut self, block: &[u8]) -> Result<()> {
+    fn write_direct(&mut self, block: &[u8]) -> Result<()> {
         let hash = hash_block(block);
         self.store.blocks.pin(hash);
         self.pins.hashes.push(hash);
         self.store.blocks.write(&hash, block)?;
-        self.inline.push(BlockRef {
+        self.direct.push(BlockRef {
             hash,
             len: block.len() as u32,
         });
@@ -245,6 +263,17 @@ impl ObjectWriter {
     /// Writes the last partial block and returns what was written, durable on disk.
     pub fn finish(mut self) -> Result<WrittenData> {
         let tail = std::mem::take(&mut self.buf);
+        let md5: [u8; 16] = std::mem::take(&mut self.md5).finalize().into();
+        if self.pipeline.is_none() && self.first.is_none() && !tail.is_empty() && tail.len() <= self.inline_max {
+            let pins = std::mem::replace(&mut self.pins, Pins::new(self.store.clone()));
+            return Ok(WrittenData {
+                size: self.size,
+                md5,
+                blocks: Vec::new(),
+                inline: Some(tail),
+                pins,
+            });
+        }
         let blocks = if self.pipeline.is_some() {
             if !tail.is_empty() {
                 self.pipeline.as_mut().expect("checked").send(tail)?;
@@ -252,19 +281,19 @@ impl ObjectWriter {
             self.join_pipeline()?
         } else {
             if let Some(first) = self.first.take() {
-                self.write_inline(&first)?;
+                self.write_direct(&first)?;
             }
             if !tail.is_empty() {
-                self.write_inline(&tail)?;
+                self.write_direct(&tail)?;
             }
-            std::mem::take(&mut self.inline)
+            std::mem::take(&mut self.direct)
         };
-        let md5 = std::mem::take(&mut self.md5).finalize().into();
         let pins = std::mem::replace(&mut self.pins, Pins::new(self.store.clone()));
         Ok(WrittenData {
             size: self.size,
             md5,
             blocks,
+            inline: None,
             pins,
         })
     }
@@ -288,12 +317,16 @@ impl WrittenData {
     }
 }
 
-/// Writes bytes `[start, end)` of an existing object (its block list) as new data, one
-/// block in memory at a time: UploadPartCopy with a source range.
-pub fn copy_range(store: Arc<Store>, src: &[BlockRef], start: u64, end: u64) -> Result<WrittenData> {
-    let mut w = ObjectWriter::new(store.clone());
+/// Writes bytes `[start, end)` of an existing object as new part data, one block in
+/// memory at a time: UploadPartCopy with a source range.
+pub fn copy_range(store: Arc<Store>, src: &Manifest, start: u64, end: u64) -> Result<WrittenData> {
+    let mut w = ObjectWriter::for_part(store.clone());
+    if let Some(bytes) = &src.inline {
+        w.write(&bytes[start as usize..end as usize])?;
+        return w.finish();
+    }
     let mut offset = 0u64;
-    for b in src {
+    for b in &src.blocks {
         let (b_start, b_end) = (offset, offset + b.len as u64);
         offset = b_end;
         if b_end <= start {

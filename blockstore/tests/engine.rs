@@ -159,3 +159,70 @@ fn sha256_hex(b: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(b))
 }
+
+#[test]
+fn small_objects_live_in_their_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("bkt", "u").unwrap();
+    let small = vec![5u8; 3000];
+    let m = store
+        .put_object(
+            "bkt",
+            "small",
+            ObjectHeaders::default(),
+            write(&store, &small),
+            &Precondition::None,
+        )
+        .unwrap();
+    assert_eq!((m.inline.as_deref(), m.blocks.len()), (Some(&small[..]), 0));
+    assert_eq!(block_files(dir.path()), 0, "a small PUT creates no block file");
+    assert_eq!(
+        store.object("bkt", "small").unwrap().inline.as_deref(),
+        Some(&small[..])
+    );
+
+    // A copy carries the bytes; overwriting with a large object and back works both ways.
+    let src = store.object("bkt", "small").unwrap();
+    let copy = store
+        .copy_object(&src, "bkt", "copy", None, &Precondition::None)
+        .unwrap();
+    assert_eq!(copy.inline.as_deref(), Some(&small[..]));
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    store
+        .put_object(
+            "bkt",
+            "small",
+            ObjectHeaders::default(),
+            write(&store, &big),
+            &Precondition::None,
+        )
+        .unwrap();
+    assert_eq!(block_files(dir.path()), 5);
+    store
+        .put_object(
+            "bkt",
+            "small",
+            ObjectHeaders::default(),
+            write(&store, &small),
+            &Precondition::None,
+        )
+        .unwrap();
+    assert_eq!(store.collect_garbage().unwrap().removed, 5);
+    assert_eq!(store.object("bkt", "copy").unwrap().inline.as_deref(), Some(&small[..]));
+
+    // Parts never go inline: completing an upload concatenates block lists.
+    let up = store.create_upload("bkt", "mp", "u", ObjectHeaders::default()).unwrap();
+    let mut w = ObjectWriter::for_part(store.clone());
+    w.write(&small).unwrap();
+    let part = store.put_part("bkt", "mp", &up.id, 1, w.finish().unwrap()).unwrap();
+    assert_eq!(part.blocks.len(), 1);
+    let inline_part = store.put_part("bkt", "mp", &up.id, 2, write(&store, &small));
+    assert!(inline_part.is_err(), "an inline write is refused as a part");
+    let done = store
+        .complete_upload("bkt", "mp", &up.id, &[(1, part.etag.clone())], &Precondition::None)
+        .unwrap();
+    assert!(done.inline.is_none() && done.blocks.len() == 1);
+    let back = store.read_block(&done.blocks[0].hash).unwrap();
+    assert_eq!(back, small);
+}

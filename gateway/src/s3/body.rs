@@ -29,12 +29,15 @@ pub struct Ingested {
 
 /// Streams a request body into blocks and checks every digest the client supplied.
 /// Nothing is committed here: the caller commits `data` or drops it.
+/// `part` marks a multipart part, which is always stored in blocks (small objects
+/// otherwise end up inline in their manifest).
 pub async fn ingest(
     store: Arc<Store>,
     body: Body,
     headers: &HeaderMap,
     payload: &Payload,
     chunks: Option<ChunkVerifier>,
+    part: bool,
 ) -> S3Result<Ingested> {
     let mut expected = Expected::from_headers(headers)?;
     if let Payload::Sha256(h) = payload {
@@ -65,7 +68,11 @@ pub async fn ingest(
 
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
     let writer = tokio::task::spawn_blocking(move || -> S3Result<(WrittenData, BodyHashes)> {
-        let mut w = ObjectWriter::new(store);
+        let mut w = if part {
+            ObjectWriter::for_part(store)
+        } else {
+            ObjectWriter::new(store)
+        };
         let mut hashes = BodyHashes::new(expected);
         while let Some(b) = rx.blocking_recv() {
             hashes.update(&b);

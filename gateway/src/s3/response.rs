@@ -62,8 +62,13 @@ pub fn object_headers(r: &mut Response, m: &Manifest) {
 }
 
 /// Streams bytes `[start, end)` of an object, one block at a time, reading each block on
-/// a blocking thread only when the client is ready for it.
-pub fn object_body(store: Arc<Store>, blocks: Vec<BlockRef>, start: u64, end: u64) -> Body {
+/// a blocking thread only when the client is ready for it. Inline objects are answered
+/// from the manifest.
+pub fn object_body(store: Arc<Store>, m: &Manifest, start: u64, end: u64) -> Body {
+    if let Some(bytes) = &m.inline {
+        return Body::from(Bytes::copy_from_slice(&bytes[start as usize..end as usize]));
+    }
+    let blocks = m.blocks.clone();
     // Find the first block the range touches.
     let mut offset = 0u64;
     let mut first = blocks.len();

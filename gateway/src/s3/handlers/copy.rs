@@ -164,7 +164,7 @@ pub async fn upload_part_copy(state: &S3State, req: S3Request) -> S3Result<Respo
     let store = state.store.clone();
     let part = state
         .run(move |s| {
-            let data = strata_blockstore::copy_range(store, &src.blocks, start, end)?;
+            let data = strata_blockstore::copy_range(store, &src, start, end)?;
             s.put_part(&bucket, &key, &id, number, data)
         })
         .await?;

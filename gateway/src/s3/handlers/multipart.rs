@@ -56,7 +56,15 @@ pub async fn upload_part(state: &S3State, req: S3Request) -> S3Result<Response> 
         let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
         state.run(move |s| s.upload(&b, &k, &i)).await?;
     }
-    let ingested = ingest(state.store.clone(), req.body, &req.headers, &req.payload, req.chunks).await?;
+    let ingested = ingest(
+        state.store.clone(),
+        req.body,
+        &req.headers,
+        &req.payload,
+        req.chunks,
+        true,
+    )
+    .await?;
     let checksum = ingested.checksum;
     let part = state
         .run(move |s| s.put_part(&bucket, &key, &id, number, ingested.data))

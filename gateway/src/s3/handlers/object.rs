@@ -70,7 +70,15 @@ pub async fn put_object(state: &S3State, req: S3Request) -> S3Result<Response> {
     let mut headers = stored_headers(&req.headers)?;
     headers.tags = tagging::from_header(&req)?;
     let cond = write_precondition(&req.headers)?;
-    let ingested = ingest(state.store.clone(), req.body, &req.headers, &req.payload, req.chunks).await?;
+    let ingested = ingest(
+        state.store.clone(),
+        req.body,
+        &req.headers,
+        &req.payload,
+        req.chunks,
+        false,
+    )
+    .await?;
     headers.checksum = ingested.checksum.map(|(alg, v)| (alg.name().to_owned(), v));
     let checksum = headers.checksum.clone();
     let (bucket, key) = (req.bucket.unwrap_or_default(), req.key.unwrap_or_default());
@@ -152,7 +160,7 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
     let body = if head {
         axum::body::Body::empty()
     } else {
-        object_body(state.store.clone(), m.blocks.clone(), start, end)
+        object_body(state.store.clone(), &m, start, end)
     };
     let mut r = Response::new(body);
     object_headers(&mut r, &m);
