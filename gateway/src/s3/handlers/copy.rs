@@ -5,6 +5,7 @@ use crate::s3::access::owned_bucket;
 use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::handlers::acl::check_acl_headers;
+use crate::s3::handlers::multipart::require_upload;
 use crate::s3::handlers::object::stored_headers;
 use crate::s3::handlers::tagging;
 use crate::s3::request::S3Request;
@@ -152,10 +153,7 @@ pub async fn upload_part_copy(state: &S3State, req: S3Request) -> S3Result<Respo
         req.key().to_owned(),
         req.q("uploadId").unwrap_or_default().to_owned(),
     );
-    {
-        let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-        state.run(move |s| s.upload(&b, &k, &i)).await?;
-    }
+    require_upload(state, &bucket, &key, &id).await?;
     let src = source(state, &req.headers, &req.user.name).await?;
     let (start, end) = source_range(&req, src.size)?;
     if end - start > MAX_COPY {

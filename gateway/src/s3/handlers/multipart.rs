@@ -41,6 +41,14 @@ pub async fn create(state: &S3State, req: S3Request) -> S3Result<Response> {
     Ok(xml(StatusCode::OK, x.finish()))
 }
 
+/// Refuses early, before reading a body that has nowhere to go, when the upload is
+/// unknown (NoSuchUpload). The part's commit checks again.
+pub async fn require_upload(state: &S3State, bucket: &str, key: &str, id: &str) -> S3Result<()> {
+    let (b, k, i) = (bucket.to_owned(), key.to_owned(), id.to_owned());
+    state.run(move |s| s.upload(&b, &k, &i)).await?;
+    Ok(())
+}
+
 pub async fn upload_part(state: &S3State, req: S3Request) -> S3Result<Response> {
     owned_bucket(state, &req).await?;
     let number: u32 = req
@@ -51,11 +59,7 @@ pub async fn upload_part(state: &S3State, req: S3Request) -> S3Result<Response> 
             S3Error::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into())
         })?;
     let (bucket, key, id) = (req.bucket().to_owned(), req.key().to_owned(), upload_id(&req));
-    // Refuse early, before reading a body that has nowhere to go.
-    {
-        let (b, k, i) = (bucket.clone(), key.clone(), id.clone());
-        state.run(move |s| s.upload(&b, &k, &i)).await?;
-    }
+    require_upload(state, &bucket, &key, &id).await?;
     let ingested = ingest(
         state.store.clone(),
         req.body,
