@@ -76,25 +76,23 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         query: raw_query,
         headers: &parts.headers,
     };
-    let host = parts
-        .headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .or(parts.uri.host());
-    let addr = address(host, parts.uri.path(), state.root_domain.as_deref())?;
     let vhost_bucket = addr.bucket.as_deref().filter(|_| addr.vhost);
-    let store = state.store.clone();
+    // The user read to find the secret is the one the request runs as: read it once.
+    let signer = std::cell::RefCell::new(None);
     let verified = verify(&signed, now, vhost_bucket, |ak| {
-        store
+        let user = state
+            .store
             .user_by_access_key(ak)
             .ok()
             .flatten()
-            .filter(|u| u.status == UserStatus::Active)
-            .map(|u| u.secret_key)
+            .filter(|u| u.status == UserStatus::Active)?;
+        let secret = user.secret_key.clone();
+        *signer.borrow_mut() = Some(user);
+        Some(secret)
     })?;
-    let user = state
-        .store
-        .user_by_access_key(&verified.access_key)?
+    let user = signer
+        .into_inner()
+        .filter(|u| u.access_key == verified.access_key)
         .ok_or(S3Error::InvalidAccessKeyId)?;
     let req = S3Request {
         method: parts.method,

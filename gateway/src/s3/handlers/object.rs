@@ -1,6 +1,6 @@
 //! Object operations: PutObject, GetObject (with Range), HeadObject, DeleteObject.
 
-use crate::s3::access::owned_bucket;
+use crate::s3::access::{owned_bucket, owned_object};
 use crate::s3::body::ingest;
 use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
@@ -133,9 +133,7 @@ fn parse_range(header: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
 
 /// GET and HEAD. Response overrides (`response-content-type` and friends) apply to both.
 pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
-    let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
-    let m = state.run(move |s| s.object(&bucket, &key)).await?;
+    let (_, m) = owned_object(state, &req).await?;
     match evaluate(&req.headers, "", &m.etag, m.last_modified_ms) {
         Verdict::Proceed => {}
         Verdict::Failed => return Err(S3Error::PreconditionFailed),

@@ -1,6 +1,6 @@
 //! Object and bucket tagging: Put/Get/Delete, and the `x-amz-tagging` header on writes.
 
-use crate::s3::access::owned_bucket;
+use crate::s3::access::{owned_bucket, owned_object};
 use crate::s3::body::read_small;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::request::S3Request;
@@ -86,9 +86,7 @@ pub async fn put_object_tagging(state: &S3State, req: S3Request) -> S3Result<Res
 }
 
 pub async fn get_object_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
-    let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
-    let m = state.run(move |s| s.object(&bucket, &key)).await?;
+    let (_, m) = owned_object(state, &req).await?;
     Ok(xml(StatusCode::OK, tagging_doc(&m.headers.tags)))
 }
 
