@@ -86,6 +86,10 @@ impl BlockFiles {
         Ok(path.parent().map(Path::to_path_buf))
     }
 
+    pub fn exists(&self, hash: &BlockHash) -> bool {
+        self.path(hash).exists()
+    }
+
     pub fn read(&self, hash: &BlockHash) -> Result<Vec<u8>> {
         let mut f = File::open(self.path(hash)).map_err(|e| match e.kind() {
             ErrorKind::NotFound => Error::BlockCorrupt(hash.to_hex()),

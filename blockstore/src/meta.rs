@@ -45,9 +45,24 @@ pub(crate) struct Trees {
     pub refs: sled::Tree,
     /// block hash -> ms when it became unreferenced: GC candidates.
     pub gc: sled::Tree,
-    /// sequence (u64 BE) -> Change: the ordered change log.
+    /// sequence (u64 BE) -> log position (u64 BE) + Change: the ordered change log.
+    /// The position is the log's size in bytes up to and including the entry, so the
+    /// bytes between two entries are one subtraction.
     pub changes: sled::Tree,
     pub meta: sled::Tree,
+    /// Replication settings and cursors, opaque to the engine.
+    pub repl: sled::Tree,
+    /// Per sink: keys whose changes overflowed its bounded log (`sink\0key`).
+    pub dirty: sled::Tree,
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub seq: u64,
+    /// Bytes logged up to and including this entry.
+    pub position: u64,
+    pub change: Change,
 }
 
 pub(crate) struct Meta {
@@ -55,6 +70,8 @@ pub(crate) struct Meta {
     pub t: Trees,
     commit_lock: Mutex<()>,
     last_seq: AtomicU64,
+    log_bytes: AtomicU64,
+    on_commit: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
 /// A transaction over every tree, with typed helpers.
@@ -68,6 +85,7 @@ pub(crate) struct Tx<'a> {
     gc: &'a TransactionalTree,
     changes: &'a TransactionalTree,
     seq: Cell<u64>,
+    bytes: Cell<u64>,
     now_ms: u64,
 }
 
@@ -100,7 +118,13 @@ impl Tx<'_> {
     pub fn log(&self, change: &Change) -> TxResult<()> {
         let seq = self.seq.get() + 1;
         self.seq.set(seq);
-        self.changes.insert(&seq.to_be_bytes(), encode(change))?;
+        let body = encode(change);
+        let position = self.bytes.get() + body.len() as u64;
+        self.bytes.set(position);
+        let mut v = Vec::with_capacity(8 + body.len());
+        v.extend_from_slice(&position.to_be_bytes());
+        v.extend_from_slice(&body);
+        self.changes.insert(&seq.to_be_bytes(), v)?;
         Ok(())
     }
 
@@ -147,19 +171,39 @@ impl Meta {
             gc: db.open_tree("gc")?,
             changes: db.open_tree("changes")?,
             meta: db.open_tree("meta")?,
+            repl: db.open_tree("repl")?,
+            dirty: db.open_tree("dirty")?,
         };
-        let logged = t.changes.last()?.map(|(k, _)| be_u64(&k)).unwrap_or(0);
+        let (logged, logged_bytes) = t
+            .changes
+            .last()?
+            .map(|(k, v)| (be_u64(&k), be_u64(&v)))
+            .unwrap_or((0, 0));
         let recorded = t.meta.get("last_seq")?.map(|v| be_u64(&v)).unwrap_or(0);
+        let recorded_bytes = t.meta.get("log_bytes")?.map(|v| be_u64(&v)).unwrap_or(0);
         Ok(Meta {
             db,
             t,
             commit_lock: Mutex::new(()),
             last_seq: AtomicU64::new(logged.max(recorded)),
+            log_bytes: AtomicU64::new(logged_bytes.max(recorded_bytes)),
+            on_commit: std::sync::OnceLock::new(),
         })
     }
 
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(Ordering::SeqCst)
+    }
+
+    /// Bytes logged so far: the position of the newest entry.
+    pub fn log_bytes(&self) -> u64 {
+        self.log_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Calls `f` with the newest sequence number after every durable commit that logged
+    /// a change. Set once (replication uses it to wake its senders).
+    pub fn set_commit_listener(&self, f: Box<dyn Fn(u64) + Send + Sync>) {
+        let _ = self.on_commit.set(f);
     }
 
     pub fn lock(&self) -> CommitGuard<'_> {
@@ -176,8 +220,9 @@ impl Meta {
     /// [`Meta::commit`] for a caller that took the lock first to scan.
     pub fn commit_locked<T>(&self, guard: CommitGuard, now_ms: u64, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T> {
         let start = self.last_seq.load(Ordering::SeqCst);
+        let start_bytes = self.log_bytes.load(Ordering::SeqCst);
         let t = &self.t;
-        let (out, seq) = (
+        let (out, seq, bytes) = (
             &t.users, &t.buckets, &t.objects, &t.uploads, &t.parts, &t.refs, &t.gc, &t.changes, &t.meta,
         )
             .transaction(|(users, buckets, objects, uploads, parts, refs, gc, changes, meta)| {
@@ -191,18 +236,27 @@ impl Meta {
                     gc,
                     changes,
                     seq: Cell::new(start),
+                    bytes: Cell::new(start_bytes),
                     now_ms,
                 };
                 let out = f(&tx)?;
                 let seq = tx.seq.get();
                 if seq != start {
+                    // Kept beside the log so trimming it whole forgets neither.
                     meta.insert("last_seq", &seq.to_be_bytes())?;
+                    meta.insert("log_bytes", &tx.bytes.get().to_be_bytes())?;
                 }
-                Ok((out, seq))
+                Ok((out, seq, tx.bytes.get()))
             })?;
         self.last_seq.store(seq, Ordering::SeqCst);
+        self.log_bytes.store(bytes, Ordering::SeqCst);
         drop(guard);
         self.db.flush()?;
+        if seq != start {
+            if let Some(f) = self.on_commit.get() {
+                f(seq);
+            }
+        }
         Ok(out)
     }
 
@@ -230,17 +284,53 @@ impl Meta {
         Ok(())
     }
 
-    /// Changes after `after`, in order, at most `limit`.
-    pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Change)>> {
-        self.t
-            .changes
-            .range((after + 1).to_be_bytes()..)
-            .take(limit)
-            .map(|r| {
-                let (k, v) = r?;
-                Ok((be_u64(&k), decode(&v)?))
-            })
-            .collect()
+    /// Log entries after `after`, in order, at most `limit` entries and (past the
+    /// first) `max_bytes` bytes.
+    pub fn changes_after(&self, after: u64, limit: usize, max_bytes: u64) -> Result<Vec<LogEntry>> {
+        let mut out: Vec<LogEntry> = Vec::new();
+        let mut first_position = None;
+        for r in self.t.changes.range((after + 1).to_be_bytes()..).take(limit) {
+            let (k, v) = r?;
+            let position = be_u64(&v);
+            let start = *first_position.get_or_insert(position - (v.len() as u64 - 8));
+            if !out.is_empty() && position - start > max_bytes {
+                break;
+            }
+            out.push(LogEntry {
+                seq: be_u64(&k),
+                position,
+                change: decode(&v[8..])?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The log position (bytes logged through it) of entry `seq`, if still kept.
+    pub fn log_position(&self, seq: u64) -> Result<Option<u64>> {
+        Ok(self.t.changes.get(seq.to_be_bytes())?.map(|v| be_u64(&v)))
+    }
+
+    /// The oldest entry still kept.
+    pub fn first_change(&self) -> Result<Option<LogEntry>> {
+        Ok(self.changes_after(0, 1, 0)?.pop())
+    }
+
+    /// Forgets log entries up to and including `upto`; returns how many.
+    pub fn trim_changes(&self, upto: u64) -> Result<usize> {
+        let mut n = 0;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0;
+            for r in self.t.changes.range(..=upto.to_be_bytes()).keys().take(4096) {
+                batch.remove(r?);
+                in_batch += 1;
+            }
+            if in_batch == 0 {
+                return Ok(n);
+            }
+            self.t.changes.apply_batch(batch)?;
+            n += in_batch;
+        }
     }
 
     pub fn is_referenced(&self, hash: &[u8; 32]) -> Result<bool> {

@@ -172,3 +172,31 @@ pub enum Change {
     /// A new version of an object, or a delete tombstone.
     Object(Box<Manifest>),
 }
+
+impl Change {
+    /// The timestamp and site that decide last-writer-wins for this change.
+    pub fn version(&self) -> (crate::hlc::Hlc, SiteId) {
+        match self {
+            Change::User(u) => (u.hlc, u.site),
+            Change::UserDeleted { hlc, site, .. } | Change::BucketDeleted { hlc, site, .. } => (*hlc, *site),
+            Change::Bucket(b) => (b.hlc, b.site),
+            Change::Object(m) => (m.hlc, m.site),
+        }
+    }
+
+    /// The site where the change was first made.
+    pub fn origin(&self) -> SiteId {
+        self.version().1
+    }
+
+    /// The record the change is to, as one string: what a dirty set remembers.
+    pub fn key(&self) -> String {
+        match self {
+            Change::User(u) => format!("user/{}", u.name),
+            Change::UserDeleted { name, .. } => format!("user/{name}"),
+            Change::Bucket(b) => format!("bucket/{}", b.name),
+            Change::BucketDeleted { name, .. } => format!("bucket/{name}"),
+            Change::Object(m) => format!("object/{}/{}", m.bucket, m.key),
+        }
+    }
+}

@@ -5,7 +5,7 @@ use crate::blocks::BlockFiles;
 use crate::error::Result;
 use crate::hlc::{now_millis, Clock};
 use crate::meta::Meta;
-use crate::records::{BlockHash, Change, SiteId};
+use crate::records::{BlockHash, SiteId};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,9 @@ pub struct StoreConfig {
     pub min_part_size: u64,
     /// Memory sled may use for its page cache.
     pub meta_cache_bytes: u64,
+    /// The site's id, if configured; otherwise one is chosen at random on first start.
+    /// Records are tagged with it, so a store refuses to open under a different id.
+    pub site_id: Option<SiteId>,
 }
 
 impl StoreConfig {
@@ -31,6 +34,7 @@ impl StoreConfig {
             gc_grace: Duration::from_secs(3600),
             min_part_size: 5 << 20,
             meta_cache_bytes: 64 << 20,
+            site_id: None,
         }
     }
 }
@@ -51,17 +55,26 @@ impl Store {
         std::fs::create_dir_all(&cfg.data_dir)?;
         let meta = Meta::open(&cfg.data_dir.join("meta"), cfg.meta_cache_bytes)?;
         let blocks = BlockFiles::open(&cfg.data_dir)?;
-        let site = match meta.meta_get("site_id")? {
-            Some(v) => SiteId(crate::meta::be_u64(&v)),
-            None => {
-                let id = uuid::Uuid::new_v4().as_u64_pair().0;
-                meta.meta_put("site_id", &id.to_be_bytes())?;
-                SiteId(id)
+        let site = match (meta.meta_get("site_id")?, cfg.site_id) {
+            (Some(v), configured) => {
+                let stored = SiteId(crate::meta::be_u64(&v));
+                if configured.is_some_and(|c| c != stored) {
+                    return Err(crate::Error::InvalidArgument(format!(
+                        "this data directory belongs to site id {stored}, not the configured {}",
+                        configured.unwrap_or(stored)
+                    )));
+                }
+                stored
+            }
+            (None, configured) => {
+                let id = configured.unwrap_or_else(|| SiteId(uuid::Uuid::new_v4().as_u64_pair().0));
+                meta.meta_put("site_id", &id.0.to_be_bytes())?;
+                id
             }
         };
         let clock = Clock::default();
-        if let Some((_, change)) = meta.changes_after(meta.last_seq().saturating_sub(1), 1)?.pop() {
-            clock.observe(change_hlc(&change));
+        if let Some(e) = meta.changes_after(meta.last_seq().saturating_sub(1), 1, 0)?.pop() {
+            clock.observe(e.change.version().0);
         }
         let store = Store {
             cfg,
@@ -89,16 +102,6 @@ impl Store {
         &self.cfg
     }
 
-    /// Sequence number of the newest committed change.
-    pub fn last_seq(&self) -> u64 {
-        self.meta.last_seq()
-    }
-
-    /// Committed changes after `after`, in commit order.
-    pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Change)>> {
-        self.meta.changes_after(after, limit)
-    }
-
     /// Reads one block whole (a block is at most `block_size`).
     pub fn read_block(&self, hash: &BlockHash) -> Result<Vec<u8>> {
         self.blocks.read(hash)
@@ -114,14 +117,5 @@ impl Store {
         self.meta.queue_unreferenced(&orphans, now_millis())?;
         self.meta.flush()?;
         Ok(orphans.len())
-    }
-}
-
-fn change_hlc(c: &Change) -> crate::hlc::Hlc {
-    match c {
-        Change::User(u) => u.hlc,
-        Change::UserDeleted { hlc, .. } | Change::BucketDeleted { hlc, .. } => *hlc,
-        Change::Bucket(b) => b.hlc,
-        Change::Object(m) => m.hlc,
     }
 }

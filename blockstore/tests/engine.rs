@@ -56,21 +56,25 @@ fn every_change_is_logged_in_commit_order_and_survives_reopen() {
     // Deleting what is already gone changes nothing, so logs nothing.
     store.delete_object("photos", "k").unwrap();
 
-    let log = store.changes_after(0, 100).unwrap();
-    let seqs: Vec<u64> = log.iter().map(|(s, _)| *s).collect();
+    let log = store.changes_after(0, 100, u64::MAX).unwrap();
+    let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    assert!(matches!(&log[0].1, Change::User(u) if u.name == "alice"));
-    assert!(matches!(&log[1].1, Change::Bucket(b) if b.name == "photos" && b.owner == "alice"));
-    assert!(matches!(&log[2].1, Change::Object(m) if m.version_id == a.version_id));
-    assert!(matches!(&log[3].1, Change::Object(m) if m.version_id == b.version_id));
-    let Change::Object(tomb) = &log[4].1 else {
+    assert!(log.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(log[4].position, store.log_bytes());
+    assert!(matches!(&log[0].change, Change::User(u) if u.name == "alice"));
+    assert!(matches!(&log[1].change, Change::Bucket(b) if b.name == "photos" && b.owner == "alice"));
+    assert!(matches!(&log[2].change, Change::Object(m) if m.version_id == a.version_id));
+    assert!(matches!(&log[3].change, Change::Object(m) if m.version_id == b.version_id));
+    let Change::Object(tomb) = &log[4].change else {
         panic!("expected a tombstone")
     };
     assert_eq!((tomb.state, tomb.key.as_str()), (ObjectState::Deleted, "k"));
     // Timestamps only move forward, and every record names this site.
     assert!(a.hlc < b.hlc && b.hlc < tomb.hlc);
     assert!(tomb.site == store.site_id() && a.site == store.site_id());
-    assert_eq!(store.changes_after(3, 1).unwrap()[0].0, 4);
+    assert_eq!(store.changes_after(3, 1, u64::MAX).unwrap()[0].seq, 4);
+    // A byte budget smaller than one entry still returns that entry: progress is certain.
+    assert_eq!(store.changes_after(1, 100, 1).unwrap().len(), 1);
 
     let site = store.site_id();
     drop(store);
@@ -78,8 +82,8 @@ fn every_change_is_logged_in_commit_order_and_survives_reopen() {
     assert_eq!(store.site_id(), site, "site id must persist");
     assert_eq!(store.last_seq(), 5);
     store.create_bucket("more", "alice").unwrap();
-    assert_eq!(store.changes_after(5, 10).unwrap()[0].0, 6);
-    let Change::Bucket(more) = &store.changes_after(5, 10).unwrap()[0].1 else {
+    assert_eq!(store.changes_after(5, 10, u64::MAX).unwrap()[0].seq, 6);
+    let Change::Bucket(more) = &store.changes_after(5, 10, u64::MAX).unwrap()[0].change else {
         panic!()
     };
     assert!(more.hlc > tomb.hlc, "the clock must not step back across a restart");
@@ -225,4 +229,169 @@ fn small_objects_live_in_their_manifest() {
     assert!(done.inline.is_none() && done.blocks.len() == 1);
     let back = store.read_block(&done.blocks[0].hash).unwrap();
     assert_eq!(back, small);
+}
+
+fn put(store: &std::sync::Arc<Store>, bucket: &str, key: &str, bytes: &[u8]) -> strata_blockstore::Manifest {
+    store
+        .put_object(
+            bucket,
+            key,
+            ObjectHeaders::default(),
+            write(store, bytes),
+            &Precondition::None,
+        )
+        .unwrap()
+}
+
+/// Everything `store` logged, as another site would receive it.
+fn log_of(store: &Store) -> Vec<Change> {
+    store
+        .changes_after(0, usize::MAX, u64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.change)
+        .collect()
+}
+
+#[test]
+fn remote_changes_apply_once_and_last_writer_wins() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(da.path()), open(db.path()));
+    a.create_user("alice", Some("AKALICE"), Some("alice-secret")).unwrap();
+    a.create_bucket("photos", "alice").unwrap();
+    put(&a, "photos", "k", b"from a, first");
+    put(&a, "photos", "gone", b"deleted later");
+    a.delete_object("photos", "gone").unwrap();
+    let changes = log_of(&a);
+
+    let first = b.apply_changes(&changes).unwrap();
+    assert_eq!((first.applied, first.stale, first.skipped), (5, 0, 0));
+    // Applying the same stream again (a resend after a lost ack) changes nothing.
+    let again = b.apply_changes(&changes).unwrap();
+    assert_eq!((again.applied, again.stale), (0, 5));
+    assert_eq!(
+        b.user_by_access_key("AKALICE").unwrap().unwrap().secret_key,
+        "alice-secret"
+    );
+    let m = b.object("photos", "k").unwrap();
+    assert_eq!(
+        (m.inline.as_deref(), m.site),
+        (Some(&b"from a, first"[..]), a.site_id())
+    );
+    assert!(matches!(
+        b.object("photos", "gone"),
+        Err(strata_blockstore::Error::NoSuchKey)
+    ));
+    // What b applied is in b's own log, stamped with a's site: it can travel on, and a
+    // sender to a can recognise it as a's own.
+    assert!(log_of(&b).iter().all(|c| c.origin() == a.site_id()));
+
+    // b writes the key after a did: b's version is newer and survives a's older one.
+    let newer = put(&b, "photos", "k", b"from b, later");
+    assert_eq!(b.apply_changes(&changes[2..3]).unwrap().stale, 1);
+    assert_eq!(b.object("photos", "k").unwrap().version_id, newer.version_id);
+    // ...and wins on a too, so both sites agree.
+    let from_b: Vec<Change> = log_of(&b).into_iter().filter(|c| c.origin() == b.site_id()).collect();
+    assert_eq!(a.apply_changes(&from_b).unwrap().applied, 1);
+    assert_eq!(
+        a.object("photos", "k").unwrap().inline.as_deref(),
+        Some(&b"from b, later"[..])
+    );
+
+    // An object for a bucket the site does not have is skipped, not an error.
+    let mut orphan = newer.clone();
+    orphan.bucket = "nowhere".into();
+    orphan.hlc = strata_blockstore::Hlc(orphan.hlc.0 + 1);
+    assert_eq!(b.apply_changes(&[Change::Object(Box::new(orphan))]).unwrap().skipped, 1);
+}
+
+#[test]
+fn a_remote_bucket_delete_loses_to_newer_local_objects() {
+    let (da, db, dc) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (a, b, c) = (open(da.path()), open(db.path()), open(dc.path()));
+    a.create_bucket("shared", "alice").unwrap();
+    put(&a, "shared", "x", &[1u8; 10_000]);
+    a.delete_object("shared", "x").unwrap();
+    a.delete_bucket("shared").unwrap();
+    let log = log_of(&a);
+    let (create, put_x, delete) = (&log[0], &log[1], &log[3]);
+    assert!(matches!(delete, Change::BucketDeleted { .. }));
+
+    // b wrote into the bucket after a deleted it: the delete must not take that away.
+    b.apply_changes(std::slice::from_ref(create)).unwrap();
+    put(&b, "shared", "kept", b"written after the delete");
+    assert_eq!(b.apply_changes(std::slice::from_ref(delete)).unwrap().stale, 1);
+    assert!(b.object("shared", "kept").is_ok());
+
+    // c holds only objects older than the delete (it missed x's tombstone): the delete
+    // applies and takes them with the bucket.
+    c.apply_changes(&[create.clone(), put_x.clone()]).unwrap();
+    assert!(c.object("shared", "x").is_ok());
+    assert_eq!(c.apply_changes(std::slice::from_ref(delete)).unwrap().applied, 1);
+    assert!(c.bucket("shared").unwrap().is_none());
+}
+
+#[test]
+fn the_log_trims_and_keeps_its_byte_positions_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("b", "alice").unwrap();
+    for i in 0..10 {
+        put(&store, "b", &format!("k{i}"), b"x");
+    }
+    let bytes = store.log_bytes();
+    assert_eq!(store.trim_changes(6).unwrap(), 6);
+    assert_eq!(store.first_change().unwrap().unwrap().seq, 7);
+    assert_eq!(store.log_position(11).unwrap(), Some(bytes));
+    assert_eq!(store.trim_changes(11).unwrap(), 5);
+    drop(store);
+    // An empty log still knows where it stands: new entries continue the numbering.
+    let store = open(dir.path());
+    assert_eq!((store.last_seq(), store.log_bytes()), (11, bytes));
+    put(&store, "b", "k", b"y");
+    let e = store.changes_after(0, 10, u64::MAX).unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].seq, 12);
+    assert!(e[0].position > bytes);
+}
+
+#[test]
+fn dirty_sets_count_each_key_once_per_sink_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let keys: Vec<String> = ["object/b/1", "object/b/2", "object/b/1"].map(String::from).to_vec();
+    assert_eq!(store.add_dirty("site-b", &keys).unwrap(), 2);
+    assert_eq!(store.add_dirty("site-b", &keys[..1]).unwrap(), 2);
+    assert_eq!(store.add_dirty("site-c", &keys[1..2]).unwrap(), 1);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.dirty_count("site-b").unwrap(), 2);
+    assert_eq!(store.dirty_keys("site-b", 10).unwrap(), ["object/b/1", "object/b/2"]);
+    store.clear_dirty("site-b").unwrap();
+    assert_eq!(store.dirty_count("site-b").unwrap(), 0);
+    assert_eq!(store.dirty_count("site-c").unwrap(), 1);
+}
+
+#[test]
+fn received_blocks_are_checked_against_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let data = vec![7u8; 5000];
+    let hash = strata_blockstore::BlockHash(sha2_of(&data));
+    assert!(!store.has_block(&hash));
+    assert!(store.store_block(&hash, &data[1..]).is_err());
+    assert!(!store.has_block(&hash));
+    store.store_block(&hash, &data).unwrap();
+    assert!(store.has_block(&hash));
+    assert_eq!(store.read_block(&hash).unwrap(), data);
+}
+
+fn sha2_of(b: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(sha256_hex(b), &mut out).unwrap();
+    out
 }

@@ -1,0 +1,329 @@
+//! What replication needs from the engine: changes from other sites applied by
+//! last-writer-wins, blocks received from them, the change log read and trimmed, and
+//! small persistent records (settings, cursors, dirty keys) kept for the `repl` crate.
+
+use crate::blocks::hash_block;
+use crate::buckets::object_key;
+use crate::error::{Error, Result};
+use crate::hlc::now_millis;
+use crate::meta::{be_u64, LogEntry, Tx, TxResult};
+use crate::records::{BlockHash, Bucket, Change, Manifest, Part, Upload, User};
+use crate::store::Store;
+
+/// What applying a batch of remote changes did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Changes that won last-writer-wins and are now the local state.
+    pub applied: u64,
+    /// Changes older than what the site holds (or already applied): ignored.
+    pub stale: u64,
+    /// Object changes for a bucket this site does not have: ignored and logged.
+    pub skipped: u64,
+}
+
+impl Applied {
+    fn add(&mut self, o: Applied) {
+        self.applied += o.applied;
+        self.stale += o.stale;
+        self.skipped += o.skipped;
+    }
+}
+
+const APPLIED: Applied = Applied {
+    applied: 1,
+    stale: 0,
+    skipped: 0,
+};
+const STALE: Applied = Applied {
+    applied: 0,
+    stale: 1,
+    skipped: 0,
+};
+
+impl Tx<'_> {
+    /// Applies one user, bucket or object change if it is newer than what is stored.
+    fn apply_record(&self, c: &Change) -> TxResult<Applied> {
+        let incoming = c.version();
+        match c {
+            Change::User(u) => {
+                let current = self.get::<User>(self.users, u.access_key.as_bytes())?;
+                if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
+                    return Ok(STALE);
+                }
+                self.put(self.users, u.access_key.as_bytes(), u)?;
+            }
+            Change::Bucket(b) => {
+                let current = self.get::<Bucket>(self.buckets, b.name.as_bytes())?;
+                if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
+                    return Ok(STALE);
+                }
+                self.put(self.buckets, b.name.as_bytes(), b)?;
+            }
+            Change::Object(m) => {
+                if self.buckets.get(m.bucket.as_bytes())?.is_none() {
+                    return Ok(Applied {
+                        skipped: 1,
+                        ..Applied::default()
+                    });
+                }
+                let current = self.get::<Manifest>(self.objects, &object_key(&m.bucket, &m.key))?;
+                if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
+                    return Ok(STALE);
+                }
+                // Logs the change itself, so it travels on to this site's own sinks.
+                self.install_manifest(m)?;
+                return Ok(APPLIED);
+            }
+            Change::UserDeleted { .. } | Change::BucketDeleted { .. } => {
+                unreachable!("deletes are applied by Store::apply_delete")
+            }
+        }
+        self.log(c)?;
+        Ok(APPLIED)
+    }
+}
+
+impl Store {
+    /// Applies changes received from another site, in order, durably: each wins or
+    /// loses against the local record by (HLC, site id), so applying a change twice, or
+    /// an old one after a newer, changes nothing. Applied changes enter this site's
+    /// change log with their original timestamp and site.
+    pub fn apply_changes(&self, changes: &[Change]) -> Result<Applied> {
+        let mut total = Applied::default();
+        if let Some(newest) = changes.iter().map(|c| c.version().0).max() {
+            self.clock.observe(newest);
+        }
+        // Runs of record changes commit together; a delete needs a scan under the lock
+        // first, so it commits on its own.
+        let mut rest = changes;
+        while !rest.is_empty() {
+            let n = rest
+                .iter()
+                .position(|c| matches!(c, Change::UserDeleted { .. } | Change::BucketDeleted { .. }))
+                .unwrap_or(rest.len());
+            if n == 0 {
+                total.add(self.apply_delete(&rest[0])?);
+                rest = &rest[1..];
+                continue;
+            }
+            let (run, tail) = rest.split_at(n);
+            total.add(self.meta.commit(now_millis(), |tx| {
+                let mut a = Applied::default();
+                for c in run {
+                    a.add(tx.apply_record(c)?);
+                }
+                Ok(a)
+            })?);
+            rest = tail;
+        }
+        Ok(total)
+    }
+
+    fn apply_delete(&self, c: &Change) -> Result<Applied> {
+        let incoming = c.version();
+        let guard = self.meta.lock();
+        match c {
+            Change::UserDeleted { name, .. } => {
+                let Some(user) = self.list_users()?.into_iter().find(|u| &u.name == name) else {
+                    return Ok(STALE);
+                };
+                if (user.hlc, user.site) >= incoming {
+                    return Ok(STALE);
+                }
+                self.meta.commit_locked(guard, now_millis(), |tx| {
+                    tx.remove(tx.users, user.access_key.as_bytes())?;
+                    tx.log(c)?;
+                    Ok(APPLIED)
+                })
+            }
+            Change::BucketDeleted { name, .. } => {
+                let Some(bucket) = self.bucket(name)? else {
+                    return Ok(STALE);
+                };
+                let prefix = object_key(name, "");
+                let objects = self.meta.scan::<Manifest>(&self.meta.t.objects, &prefix)?;
+                // Objects written here after the delete keep the bucket alive.
+                let newer = objects.iter().any(|(_, m)| m.is_live() && (m.hlc, m.site) > incoming);
+                if (bucket.hlc, bucket.site) >= incoming || newer {
+                    return Ok(STALE);
+                }
+                let uploads = self.meta.scan::<Upload>(&self.meta.t.uploads, &prefix)?;
+                let mut parts = Vec::new();
+                for (_, u) in &uploads {
+                    parts.extend(self.meta.scan::<Part>(&self.meta.t.parts, u.id.as_bytes())?);
+                }
+                self.meta.commit_locked(guard, now_millis(), |tx| {
+                    for (k, m) in &objects {
+                        tx.release_refs(&m.blocks)?;
+                        tx.objects.remove(k)?;
+                    }
+                    for (k, part) in &parts {
+                        tx.release_refs(&part.blocks)?;
+                        tx.parts.remove(k)?;
+                    }
+                    for (k, _) in &uploads {
+                        tx.uploads.remove(k)?;
+                    }
+                    tx.remove(tx.buckets, name.as_bytes())?;
+                    tx.log(c)?;
+                    Ok(APPLIED)
+                })
+            }
+            _ => unreachable!("only deletes come here"),
+        }
+    }
+
+    pub fn has_block(&self, hash: &BlockHash) -> bool {
+        self.blocks.exists(hash)
+    }
+
+    /// Stores a block received from another site, after checking its bytes hash to its
+    /// name. Durable on return. Until a manifest references it, it is a GC candidate
+    /// like any unreferenced block (the grace period covers the wait for the manifest).
+    pub fn store_block(&self, hash: &BlockHash, data: &[u8]) -> Result<()> {
+        if hash_block(data) != *hash {
+            return Err(Error::BlockCorrupt(hash.to_hex()));
+        }
+        self.blocks.pin(*hash);
+        let written = self.blocks.write(hash, data);
+        self.blocks.unpin(hash);
+        written?;
+        self.meta.queue_unreferenced(&[hash.0], now_millis())
+    }
+
+    /// Sequence number of the newest committed change.
+    pub fn last_seq(&self) -> u64 {
+        self.meta.last_seq()
+    }
+
+    /// Bytes ever logged: the log position of the newest change.
+    pub fn log_bytes(&self) -> u64 {
+        self.meta.log_bytes()
+    }
+
+    /// Committed changes after `after`, in commit order: at most `limit` entries and,
+    /// past the first, about `max_bytes` bytes.
+    pub fn changes_after(&self, after: u64, limit: usize, max_bytes: u64) -> Result<Vec<LogEntry>> {
+        self.meta.changes_after(after, limit, max_bytes)
+    }
+
+    /// The log position of entry `seq`, if the log still holds it.
+    pub fn log_position(&self, seq: u64) -> Result<Option<u64>> {
+        self.meta.log_position(seq)
+    }
+
+    /// The oldest entry the log still holds.
+    pub fn first_change(&self) -> Result<Option<LogEntry>> {
+        self.meta.first_change()
+    }
+
+    /// Forgets change-log entries up to `upto` (every sink has them or gave them up).
+    pub fn trim_changes(&self, upto: u64) -> Result<usize> {
+        self.meta.trim_changes(upto)
+    }
+
+    /// Registers the one function called after each durable commit that logged changes,
+    /// with the newest sequence number.
+    pub fn set_commit_listener(&self, f: impl Fn(u64) + Send + Sync + 'static) {
+        self.meta.set_commit_listener(Box::new(f));
+    }
+
+    /// A small record kept for replication (settings, cursors); durable on return.
+    pub fn repl_put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.meta.t.repl.insert(key, value)?;
+        self.meta.flush()
+    }
+
+    pub fn repl_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.meta.t.repl.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// Every replication record under a key prefix.
+    pub fn repl_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        self.meta
+            .t
+            .repl
+            .scan_prefix(prefix)
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Removes every replication record under a key prefix; durable on return.
+    pub fn repl_remove_prefix(&self, prefix: &str) -> Result<()> {
+        for k in self.meta.t.repl.scan_prefix(prefix).keys() {
+            self.meta.t.repl.remove(k?)?;
+        }
+        self.meta.flush()
+    }
+
+    /// Remembers keys whose changes a sink will not get by realtime; durable on return.
+    /// Returns how many keys the sink's dirty set holds now.
+    pub fn add_dirty(&self, sink: &str, keys: &[String]) -> Result<u64> {
+        let count_key = dirty_count_key(sink);
+        let total = self.meta.t.dirty.transaction(|t| {
+            let mut n = t.get(&count_key)?.map(|v| be_u64(&v)).unwrap_or(0);
+            for k in keys {
+                if t.insert(dirty_key(sink, k), &[])?.is_none() {
+                    n += 1;
+                }
+            }
+            t.insert(count_key.as_slice(), &n.to_be_bytes())?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(n)
+        })?;
+        self.meta.flush()?;
+        Ok(total)
+    }
+
+    pub fn dirty_count(&self, sink: &str) -> Result<u64> {
+        Ok(self
+            .meta
+            .t
+            .dirty
+            .get(dirty_count_key(sink))?
+            .map(|v| be_u64(&v))
+            .unwrap_or(0))
+    }
+
+    /// Up to `limit` of a sink's dirty keys, in key order.
+    pub fn dirty_keys(&self, sink: &str, limit: usize) -> Result<Vec<String>> {
+        let prefix = dirty_key(sink, "");
+        self.meta
+            .t
+            .dirty
+            .scan_prefix(&prefix)
+            .keys()
+            .take(limit)
+            .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))
+            .collect()
+    }
+
+    /// Forgets a sink's dirty set (the sink was disconnected).
+    pub fn clear_dirty(&self, sink: &str) -> Result<()> {
+        for k in self.meta.t.dirty.scan_prefix(sink_prefix(sink)).keys() {
+            self.meta.t.dirty.remove(k?)?;
+        }
+        self.meta.flush()
+    }
+}
+
+fn sink_prefix(sink: &str) -> Vec<u8> {
+    let mut k = sink.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+fn dirty_key(sink: &str, key: &str) -> Vec<u8> {
+    let mut k = sink_prefix(sink);
+    k.push(b'k');
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn dirty_count_key(sink: &str) -> Vec<u8> {
+    let mut k = sink_prefix(sink);
+    k.push(b'n');
+    k
+}
