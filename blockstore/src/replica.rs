@@ -251,11 +251,9 @@ impl Store {
             .collect()
     }
 
-    /// Removes every replication record under a key prefix; durable on return.
-    pub fn repl_remove_prefix(&self, prefix: &str) -> Result<()> {
-        for k in self.meta.t.repl.scan_prefix(prefix).keys() {
-            self.meta.t.repl.remove(k?)?;
-        }
+    /// Removes a replication record; durable on return.
+    pub fn repl_remove(&self, key: &str) -> Result<()> {
+        self.meta.t.repl.remove(key)?;
         self.meta.flush()
     }
 

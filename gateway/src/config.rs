@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub site_name: String,
+    /// 16 hex digits; chosen at random on first start when absent.
+    #[serde(default)]
+    pub site_id: Option<String>,
     pub data_dir: PathBuf,
     #[serde(default = "default_block_size")]
     pub block_size: u32,
@@ -16,6 +19,27 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub gc: GcConfig,
+    /// Without it the site does not replicate.
+    #[serde(default)]
+    pub repl: Option<ReplSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplSection {
+    pub listen: SocketAddr,
+    /// The address peers reach this site's replication port at, if not `listen`.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// The replication credential, the same on every site that replicates together.
+    pub access_key: String,
+    pub secret_key: String,
+    #[serde(default = "default_realtime_max_bytes")]
+    pub realtime_max_bytes: u64,
+}
+
+fn default_realtime_max_bytes() -> u64 {
+    256 << 20
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,8 +117,28 @@ impl Config {
                 "admin.token must be at least 16 characters".into(),
             ));
         }
-        if cfg.site_name.is_empty() {
-            return Err(ConfigError::Invalid(path.into(), "site_name must not be empty".into()));
+        let name_ok = |n: &str| {
+            !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        if !name_ok(&cfg.site_name) {
+            return Err(ConfigError::Invalid(
+                path.into(),
+                "site_name must be 1 to 64 of A-Z a-z 0-9 - _ .".into(),
+            ));
+        }
+        if cfg.site_id.as_deref().is_some_and(|id| parse_site_id(id).is_none()) {
+            return Err(ConfigError::Invalid(
+                path.into(),
+                "site_id must be 16 hex digits, not all zero".into(),
+            ));
+        }
+        if let Some(r) = &cfg.repl {
+            if r.access_key.len() < 3 || r.secret_key.len() < 16 {
+                return Err(ConfigError::Invalid(
+                    path.into(),
+                    "repl.access_key needs 3+ characters and repl.secret_key 16+".into(),
+                ));
+            }
         }
         // A relative data_dir is relative to the config file, not to wherever strata runs.
         if cfg.data_dir.is_relative() {
@@ -104,11 +148,30 @@ impl Config {
     }
 }
 
+pub fn parse_site_id(s: &str) -> Option<strata_blockstore::SiteId> {
+    if s.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(s, 16)
+        .ok()
+        .filter(|&id| id != 0)
+        .map(strata_blockstore::SiteId)
+}
+
+impl Config {
+    pub fn site_id(&self) -> Option<strata_blockstore::SiteId> {
+        self.site_id.as_deref().and_then(parse_site_id)
+    }
+}
+
 /// `strata config example`: every field, with what it means.
 pub const EXAMPLE: &str = r#"# Strata site configuration. Every field is described in docs/configuration.md.
 
-# Name of this site, shown to operators and (later) to peer sites.
+# Name of this site, shown to operators and to peer sites (A-Z a-z 0-9 - _ .).
 site_name = "site-a"
+# Id of this site: 16 hex digits, unique among the sites that replicate together. It
+# breaks ties in last-writer-wins. Optional: chosen at random on first start.
+site_id = "00000000000000a1"
 # Where blocks and metadata live. A relative path is relative to this file.
 data_dir = "data/site-a"
 # Largest block objects are split into, in bytes (4 KiB to 64 MiB). Default 1 MiB.
@@ -134,6 +197,20 @@ token = "change-me-to-a-long-random-token"
 grace_secs = 3600
 # How often garbage collection runs.
 interval_secs = 300
+
+# Replication with other sites. Without this section the site does not replicate.
+[repl]
+# Address of the replication port other sites connect to.
+listen = "127.0.0.1:9002"
+# The address peers should use for this site, if not `listen` (e.g. behind NAT).
+# advertise = "site-a.example.net:9002"
+# The replication credential: the same on every site that replicates together. Every
+# replication request is signed with it; a request signed otherwise is refused.
+access_key = "strata-repl"
+secret_key = "change-me-to-a-long-random-secret"
+# Change-log bytes kept for one sink that is behind or down. Past it, the oldest
+# changes are recorded as dirty keys (repaired by fullsync) instead. Default 256 MiB.
+realtime_max_bytes = 268435456
 "#;
 
 #[cfg(test)]

@@ -4,7 +4,10 @@ mod admin;
 mod admin_client;
 mod bench;
 mod config;
+mod dev;
 mod metrics;
+mod repl_auth;
+mod repl_cli;
 mod s3;
 mod server;
 mod timefmt;
@@ -12,7 +15,7 @@ mod timefmt;
 use admin::{CreateUser, UserView};
 use clap::{Parser, Subcommand};
 use config::Config;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -40,6 +43,13 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Replication with other sites, through the local site's admin API.
+    Repl {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: repl_cli::ReplCommand,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -47,12 +57,13 @@ enum Command {
     },
     /// Load-test any S3 endpoint: ops/s, MiB/s and latency percentiles per operation.
     Bench(bench::BenchArgs),
-    /// Start a local site with a ready user, for trying Strata out.
+    /// Start two local sites replicating to each other, with a ready user.
     Dev {
-        /// Where the dev site keeps its config and data.
+        /// Where the dev sites keep their configs and data.
         #[arg(long, default_value = ".strata-dev")]
         dir: PathBuf,
-        /// Port of the S3 API; the admin API uses the next one.
+        /// S3 port of site-a; its admin and replication ports are the next two.
+        /// site-b uses the same three ports plus 10.
         #[arg(long, default_value_t = 9000)]
         port: u16,
     },
@@ -108,14 +119,14 @@ fn main() -> ExitCode {
     }
 }
 
-type AnyError = Box<dyn std::error::Error + Send + Sync>;
+use server::AnyError;
 
 async fn run(cmd: Command) -> Result<(), AnyError> {
     match cmd {
         Command::Serve { config } => {
             let cfg = Config::load(&config)?;
             let store = server::open_store(&cfg)?;
-            server::serve(cfg, store, |_| {}).await?;
+            server::serve(cfg, store, |_, _| {}).await?;
         }
         Command::Admin { config, command } => {
             let cfg = Config::load(&config)?;
@@ -127,10 +138,14 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
                 }
             }
         }
+        Command::Repl { config, command } => {
+            let cfg = Config::load(&config)?;
+            repl_cli::run(&cfg, command).await?;
+        }
         Command::Config {
             command: ConfigCommand::Example,
         } => print!("{}", config::EXAMPLE),
-        Command::Dev { dir, port } => dev(&dir, port).await?,
+        Command::Dev { dir, port } => dev::run(&dir, port).await?,
         Command::Bench(args) => {
             let json = args.json;
             let report = bench::run(args).await?;
@@ -175,40 +190,5 @@ async fn user_command(cfg: &Config, cmd: UserCommand) -> Result<(), AnyError> {
             println!("deleted user {name}");
         }
     }
-    Ok(())
-}
-
-/// A one-command local site: writes a config on first use, makes a `dev` user, prints
-/// how to reach it, and serves.
-async fn dev(dir: &Path, port: u16) -> Result<(), AnyError> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("strata.toml");
-    if !path.exists() {
-        let token = format!("{:032x}", rand::random::<u128>());
-        std::fs::write(
-            &path,
-            format!(
-                "site_name = \"dev\"\ndata_dir = \"data\"\n\n[s3]\nlisten = \"127.0.0.1:{port}\"\nroot_domain = \"localhost\"\n\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"{token}\"\n",
-                port + 1
-            ),
-        )?;
-    }
-    let cfg = Config::load(&path)?;
-    let store = server::open_store(&cfg)?;
-    let user = match store.list_users()?.into_iter().find(|u| u.name == "dev") {
-        Some(u) => u,
-        None => store.create_user("dev", None, None)?,
-    };
-    let config_path = path.display().to_string();
-    server::serve(cfg, store, move |cfg| {
-        println!(
-            "Strata dev site is up.\n\n  endpoint:   http://{s3}\n  access key: {ak}\n  secret key: {sk}\n  config:     {config_path}\n\nTry it:\n  export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url http://{s3} s3 mb s3://demo\n  aws --endpoint-url http://{s3} s3 cp README.md s3://demo/\n  aws --endpoint-url http://{s3} s3 ls s3://demo\n\nCtrl-C stops the site; data stays in {dir}.",
-            s3 = cfg.s3.listen,
-            ak = user.access_key,
-            sk = user.secret_key,
-            dir = cfg.data_dir.display(),
-        );
-    })
-    .await?;
     Ok(())
 }

@@ -3,23 +3,60 @@
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::repl_auth::ReplAuth;
 use crate::s3::{self, S3State};
 use axum::serve::ListenerExt;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_blockstore::{Store, StoreConfig};
+use strata_repl::{ReplConfig, Replication};
 
 pub fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
     let mut sc = StoreConfig::new(&cfg.data_dir);
     sc.block_size = cfg.block_size;
     sc.gc_grace = Duration::from_secs(cfg.gc.grace_secs);
+    sc.site_id = cfg.site_id();
     Store::open(sc)
 }
 
-/// Serves until Ctrl-C or SIGTERM. `ready` runs once both listeners are bound.
-pub async fn serve(cfg: Config, store: Arc<Store>, ready: impl FnOnce(&Config)) -> std::io::Result<()> {
+fn open_replication(cfg: &Config, store: &Arc<Store>) -> Result<Option<Arc<Replication>>, AnyError> {
+    let Some(r) = &cfg.repl else { return Ok(None) };
+    let rc = ReplConfig {
+        site_name: cfg.site_name.clone(),
+        advertise: r.advertise.clone().unwrap_or_else(|| r.listen.to_string()),
+        access_key: r.access_key.clone(),
+        secret_key: r.secret_key.clone(),
+        realtime_max_bytes: r.realtime_max_bytes,
+    };
+    Ok(Some(Replication::open(store.clone(), &rc)?))
+}
+
+pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves until Ctrl-C or SIGTERM. `ready` runs once every listener is bound and
+/// replication (if configured) has started.
+pub async fn serve(
+    cfg: Config,
+    store: Arc<Store>,
+    ready: impl FnOnce(&Config, Option<Arc<Replication>>),
+) -> Result<(), AnyError> {
     let s3_listener = tokio::net::TcpListener::bind(cfg.s3.listen).await?;
     let admin_listener = tokio::net::TcpListener::bind(cfg.admin.listen).await?;
+    let repl = open_replication(&cfg, &store)?;
+    let mut repl_task = None;
+    if let (Some(repl), Some(section)) = (&repl, &cfg.repl) {
+        let listener = tokio::net::TcpListener::bind(section.listen).await?;
+        let auth = Arc::new(ReplAuth {
+            access_key: section.access_key.clone(),
+            secret_key: section.secret_key.clone(),
+        });
+        let app = repl.router(auth);
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        repl_task = Some(tokio::spawn(async move { axum::serve(listener, app).await }));
+        repl.start();
+    }
     let metrics = Arc::new(Metrics::default());
     let s3_app = s3::service(S3State {
         store: store.clone(),
@@ -32,9 +69,17 @@ pub async fn serve(cfg: Config, store: Arc<Store>, ready: impl FnOnce(&Config)) 
         metrics,
         token: cfg.admin.token.clone(),
         site_name: cfg.site_name.clone(),
+        repl: repl.clone(),
     });
-    tracing::info!(site = %cfg.site_name, s3 = %cfg.s3.listen, admin = %cfg.admin.listen, site_id = %store.site_id(), "site started");
-    ready(&cfg);
+    tracing::info!(
+        site = %cfg.site_name,
+        s3 = %cfg.s3.listen,
+        admin = %cfg.admin.listen,
+        repl = ?cfg.repl.as_ref().map(|r| r.listen),
+        site_id = %store.site_id(),
+        "site started"
+    );
+    ready(&cfg, repl);
 
     let gc_store = store.clone();
     let interval = Duration::from_secs(cfg.gc.interval_secs.max(1));
@@ -64,6 +109,9 @@ pub async fn serve(cfg: Config, store: Arc<Store>, ready: impl FnOnce(&Config)) 
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     admin_task.abort();
+    if let Some(t) = repl_task {
+        t.abort();
+    }
     tracing::info!("site stopped");
     Ok(())
 }

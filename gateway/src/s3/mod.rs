@@ -10,7 +10,7 @@ mod request;
 mod response;
 mod router;
 mod sigv2;
-mod sigv4;
+pub mod sigv4;
 mod state;
 mod xml;
 

@@ -1,24 +1,21 @@
 //! The admin API: a small JSON API on its own port, behind a bearer token, that the
 //! `strata admin` commands talk to.
 
-use crate::metrics::Metrics;
-use axum::body::Body;
+mod repl;
+mod reply;
+mod state;
+
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
+use reply::{error, json};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use strata_blockstore::{Error as StoreError, Store, User};
 
-#[derive(Clone)]
-pub struct AdminState {
-    pub store: Arc<Store>,
-    pub metrics: Arc<Metrics>,
-    pub token: String,
-    pub site_name: String,
-}
+pub use repl::{ConnectRequest, RealtimeRequest};
+pub use state::AdminState;
 
 /// A user as the admin API shows it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -53,6 +50,11 @@ pub fn service(state: AdminState) -> Router {
         .route("/v1/metrics", get(metrics))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{name}", delete(delete_user))
+        .route("/v1/repl/connections", get(repl::connections).post(repl::connect))
+        .route("/v1/repl/connections/{site}", delete(repl::disconnect))
+        .route("/v1/repl/realtime/{site}/{op}", post(repl::realtime))
+        .route("/v1/repl/status", get(repl::status))
+        .route("/metrics", get(repl::prometheus))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -67,18 +69,6 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: axum::mi
         return error(StatusCode::UNAUTHORIZED, "missing or wrong admin token");
     }
     next.run(req).await
-}
-
-fn error(status: StatusCode, message: &str) -> Response {
-    json(status, &serde_json::json!({ "error": message }))
-}
-
-fn json<T: Serialize>(status: StatusCode, v: &T) -> Response {
-    let mut r = Response::new(Body::from(serde_json::to_vec(v).unwrap_or_default()));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", "application/json".parse().expect("static header"));
-    r
 }
 
 fn store_error(e: StoreError) -> Response {

@@ -1,0 +1,129 @@
+//! Admin endpoints for replication: connections, realtime commands, status (JSON and
+//! Prometheus text).
+
+use crate::admin::reply::{error, json, text};
+use crate::admin::state::AdminState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use strata_repl::{RealtimeOp, ReplError};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConnectRequest {
+    pub address: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RealtimeRequest {
+    /// For enable: stream blocks with the manifests (default true).
+    #[serde(default)]
+    pub blocks: Option<bool>,
+}
+
+fn repl_error(e: ReplError) -> Response {
+    let status = match &e {
+        ReplError::UnknownPeer(_) => StatusCode::NOT_FOUND,
+        ReplError::Invalid(_) => StatusCode::CONFLICT,
+        ReplError::Connect(..)
+        | ReplError::Http(..)
+        | ReplError::Timeout(..)
+        | ReplError::Refused { .. }
+        | ReplError::Protocol(_) => StatusCode::BAD_GATEWAY,
+        ReplError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, &e.to_string())
+}
+
+fn not_configured() -> Response {
+    error(
+        StatusCode::CONFLICT,
+        "replication is not configured on this site: add a [repl] section to its config",
+    )
+}
+
+pub async fn connections(State(s): State<AdminState>) -> Response {
+    match &s.repl {
+        Some(r) => json(StatusCode::OK, &r.connections()),
+        None => not_configured(),
+    }
+}
+
+pub async fn connect(State(s): State<AdminState>, body: axum::body::Bytes) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    let req: ConnectRequest = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    match r.connect(&req.address).await {
+        Ok(peer) => json(StatusCode::OK, &peer),
+        Err(e) => repl_error(e),
+    }
+}
+
+pub async fn disconnect(State(s): State<AdminState>, Path(site): Path<String>) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    match r.disconnect(&site).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => repl_error(e),
+    }
+}
+
+pub async fn realtime(
+    State(s): State<AdminState>,
+    Path((site, op)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    let req: RealtimeRequest = if body.is_empty() {
+        RealtimeRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    };
+    let op = match op.as_str() {
+        "enable" => RealtimeOp::Enable {
+            blocks: req.blocks.unwrap_or(true),
+        },
+        "disable" => RealtimeOp::Disable,
+        "start" => RealtimeOp::Start,
+        "stop" => RealtimeOp::Stop,
+        other => return error(StatusCode::NOT_FOUND, &format!("no realtime command {other:?}")),
+    };
+    match r.realtime(&site, op).await {
+        Ok(peer) => json(StatusCode::OK, &peer),
+        Err(e) => repl_error(e),
+    }
+}
+
+pub async fn status(State(s): State<AdminState>) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    match r.status().await {
+        Ok(peers) => json(
+            StatusCode::OK,
+            &serde_json::json!({ "site": r.me().name, "site_id": r.me().id.to_string(), "peers": peers }),
+        ),
+        Err(e) => repl_error(e),
+    }
+}
+
+/// Prometheus text: replication figures when replication is configured.
+pub async fn prometheus(State(s): State<AdminState>) -> Response {
+    match &s.repl {
+        Some(r) => match r.prometheus().await {
+            Ok(t) => text(t),
+            Err(e) => repl_error(e),
+        },
+        None => text(String::new()),
+    }
+}

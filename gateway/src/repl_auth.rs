@@ -1,0 +1,38 @@
+//! Checks the signatures of replication requests with the S3 API's SigV4 verifier, so
+//! Strata has one SigV4 implementation. Only the replication credential is accepted,
+//! and only header signatures that cover the body's SHA-256.
+
+use crate::s3::error::S3Error;
+use crate::s3::sigv4::{self, Payload, SignedRequest};
+
+pub struct ReplAuth {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl strata_repl::Verifier for ReplAuth {
+    fn verify(&self, parts: &http::request::Parts) -> Result<String, String> {
+        if !parts.headers.contains_key("authorization") {
+            return Err("the request is not signed".into());
+        }
+        let req = SignedRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+        };
+        let now = strata_blockstore::now_millis() as i64 / 1000;
+        let secret_of = |ak: &str| (ak == self.access_key).then(|| self.secret_key.clone());
+        match sigv4::verify(&req, now, None, secret_of) {
+            Ok(v) => match v.payload {
+                Payload::Sha256(h) => Ok(h),
+                _ => Err("replication requests must sign their body's SHA-256".into()),
+            },
+            Err(S3Error::InvalidAccessKeyId) => Err("unknown replication access key".into()),
+            Err(S3Error::SignatureDoesNotMatch) => {
+                Err("the signature does not match (wrong replication secret?)".into())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `strata repl ...`: the operator's replication commands, spoken to the local site's
+//! admin API.
+
+use crate::admin::{ConnectRequest, RealtimeRequest};
+use crate::admin_client;
+use crate::config::Config;
+use crate::server::AnyError;
+use clap::Subcommand;
+use strata_repl::{PeerRecord, PeerStatus};
+
+#[derive(Subcommand)]
+pub enum ReplCommand {
+    /// Make the site at <host:port> (its [repl] listen address) a sink of this site.
+    Connect { address: String },
+    /// Stop replicating to and from a peer site and forget it.
+    Disconnect { site: String },
+    /// The peer sites this site knows, with their realtime settings.
+    Connections,
+    /// Realtime streaming of changes to a sink.
+    Realtime {
+        #[command(subcommand)]
+        command: RealtimeCommand,
+    },
+    /// Per peer: state, lag, pending entries and bytes, dirty keys, traffic, last error.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RealtimeCommand {
+    /// Start recording changes for the sink (from now on).
+    Enable {
+        sink: String,
+        /// Stream only metadata; blocks come later by fullsync or proxy-get.
+        #[arg(long)]
+        metadata_only: bool,
+    },
+    /// Stop recording changes for the sink (and stop streaming).
+    Disable { sink: String },
+    /// Open the stream to the sink.
+    Start { sink: String },
+    /// Close the stream; changes keep being recorded (up to realtime_max_bytes).
+    Stop { sink: String },
+}
+
+pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
+    match cmd {
+        ReplCommand::Connect { address } => {
+            let body = serde_json::to_string(&ConnectRequest { address })?;
+            let out = admin_client::call(cfg, "POST", "/v1/repl/connections", Some(body)).await?;
+            let peer: PeerRecord = serde_json::from_slice(&out)?;
+            println!(
+                "connected to site {} ({}) at {}; realtime is disabled until `strata repl realtime enable {}`",
+                peer.info.name, peer.info.id, peer.addr, peer.info.name
+            );
+        }
+        ReplCommand::Disconnect { site } => {
+            admin_client::call(cfg, "DELETE", &format!("/v1/repl/connections/{site}"), None).await?;
+            println!("disconnected {site}");
+        }
+        ReplCommand::Connections => {
+            let out = admin_client::call(cfg, "GET", "/v1/repl/connections", None).await?;
+            let peers: Vec<PeerRecord> = serde_json::from_slice(&out)?;
+            println!("{:<16} {:<18} {:<22} {:<8} REALTIME", "SITE", "ID", "ADDRESS", "ROLE");
+            for p in peers {
+                let realtime = match p.sink {
+                    Some(s) => format!(
+                        "{}, {}{}",
+                        if s.enabled { "enabled" } else { "disabled" },
+                        if s.started { "started" } else { "stopped" },
+                        if s.blocks { "" } else { ", metadata only" }
+                    ),
+                    None => "-".into(),
+                };
+                println!(
+                    "{:<16} {:<18} {:<22} {:<8} {realtime}",
+                    p.info.name,
+                    p.info.id.to_string(),
+                    p.addr,
+                    roles(p.sink.is_some(), p.source)
+                );
+            }
+        }
+        ReplCommand::Realtime { command } => {
+            let (sink, op, body) = match command {
+                RealtimeCommand::Enable { sink, metadata_only } => {
+                    let body = serde_json::to_string(&RealtimeRequest {
+                        blocks: Some(!metadata_only),
+                    })?;
+                    (sink, "enable", Some(body))
+                }
+                RealtimeCommand::Disable { sink } => (sink, "disable", None),
+                RealtimeCommand::Start { sink } => (sink, "start", None),
+                RealtimeCommand::Stop { sink } => (sink, "stop", None),
+            };
+            admin_client::call(cfg, "POST", &format!("/v1/repl/realtime/{sink}/{op}"), body).await?;
+            println!("realtime {op}: {sink}");
+        }
+        ReplCommand::Status { json } => {
+            let out = admin_client::call(cfg, "GET", "/v1/repl/status", None).await?;
+            if json {
+                println!("{}", String::from_utf8_lossy(&out));
+            } else {
+                let v: serde_json::Value = serde_json::from_slice(&out)?;
+                let peers: Vec<PeerStatus> = serde_json::from_value(v["peers"].clone())?;
+                print_status(&peers);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn roles(sink: bool, source: bool) -> &'static str {
+    match (sink, source) {
+        (true, true) => "both",
+        (true, false) => "sink",
+        (false, true) => "source",
+        (false, false) => "-",
+    }
+}
+
+fn print_status(peers: &[PeerStatus]) {
+    println!(
+        "{:<16} {:<7} {:<11} {:>9} {:>9} {:>11} {:>7} {:>22}  LAST ERROR / REASON",
+        "PEER", "ROLE", "STATE", "LAG", "PENDING", "PENDING_B", "DIRTY", "OBJECTS/BYTES"
+    );
+    for p in peers {
+        if let Some(s) = &p.sink {
+            println!(
+                "{:<16} {:<7} {:<11} {:>7}ms {:>9} {:>11} {:>7} {:>22}  {}",
+                p.site,
+                "sink",
+                s.state,
+                s.lag_ms,
+                s.pending_entries,
+                s.pending_bytes,
+                s.dirty_keys,
+                format!("sent {}/{}", s.sent.objects, s.sent.bytes),
+                s.reason.as_deref().or(s.last_error.as_deref()).unwrap_or("")
+            );
+        }
+        if let Some(s) = &p.source {
+            let latency = s
+                .latency
+                .map(|l| format!("apply delay p50 {} ms, p99 {} ms", l.p50_ms, l.p99_ms))
+                .unwrap_or_default();
+            println!(
+                "{:<16} {:<7} {:<11} {:>9} {:>9} {:>11} {:>7} {:>22}  {latency}",
+                p.site,
+                "source",
+                "receiving",
+                "-",
+                "-",
+                "-",
+                "-",
+                format!("recv {}/{}", s.received.objects, s.received.bytes),
+            );
+        }
+    }
+}

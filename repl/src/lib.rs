@@ -1,0 +1,25 @@
+//! Everything that crosses sites: site identity, the signed link between sites,
+//! realtime streaming of the change log with per-sink cursors, the bounded log with its
+//! dirty sets, and replication status.
+//!
+//! A source streams every committed change to each sink in commit order; the sink
+//! applies it idempotently by last-writer-wins (HLC, then site id), durably, then acks;
+//! the source's cursor moves only on ack and is persisted.
+
+mod auth;
+mod error;
+mod link;
+mod peer;
+mod protocol;
+mod queue;
+mod replication;
+mod sender;
+mod server;
+mod status;
+
+pub use auth::{Verifier, REGION, SERVICE};
+pub use error::{ReplError, Result};
+pub use peer::{PeerRecord, SinkSettings};
+pub use protocol::{SiteInfo, PROTOCOL_VERSION};
+pub use replication::{RealtimeOp, ReplConfig, Replication};
+pub use status::{Latency, PeerStatus, SinkStatus, SourceStatus, Traffic};

@@ -1,0 +1,90 @@
+//! The client side of the link to one peer: signed requests over a few kept-alive
+//! HTTP/1 connections, each request bounded by a timeout so a dead link is noticed.
+
+use crate::auth::Signer;
+use crate::error::{ReplError, Result};
+use crate::protocol::Refusal;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Link {
+    addr: String,
+    signer: Arc<Signer>,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+impl Link {
+    pub fn new(addr: &str, signer: Arc<Signer>) -> Self {
+        Link {
+            addr: addr.to_owned(),
+            signer,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    async fn connection(&self) -> Result<SendRequest<Full<Bytes>>> {
+        loop {
+            let Some(mut c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+                break;
+            };
+            if c.ready().await.is_ok() {
+                return Ok(c);
+            }
+        }
+        let stream = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .map_err(|e| ReplError::Connect(self.addr.clone(), e))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ReplError::Http(self.addr.clone(), e))?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+
+    /// Sends one signed request and returns the body of a 2xx answer.
+    pub async fn call(&self, method: &str, path: &str, body: Bytes) -> Result<Bytes> {
+        match tokio::time::timeout(TIMEOUT, self.call_inner(method, path, body)).await {
+            Ok(r) => r,
+            Err(_) => Err(ReplError::Timeout(self.addr.clone(), TIMEOUT.as_secs())),
+        }
+    }
+
+    async fn call_inner(&self, method: &str, path: &str, body: Bytes) -> Result<Bytes> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.addr)
+            .header("content-length", body.len())
+            .body(Full::new(body.clone()))
+            .map_err(|e| ReplError::Protocol(e.to_string()))?;
+        self.signer.sign(&mut req, &body).map_err(ReplError::Protocol)?;
+        let mut conn = self.connection().await?;
+        let http_err = |e| ReplError::Http(self.addr.clone(), e);
+        let resp = conn.send_request(req).await.map_err(http_err)?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.map_err(http_err)?.to_bytes();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn);
+        if !status.is_success() {
+            let reason = serde_json::from_slice::<Refusal>(&bytes)
+                .map(|r| r.error)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(ReplError::Refused {
+                peer: self.addr.clone(),
+                status: status.as_u16(),
+                reason,
+            });
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,198 @@
+//! A peer site as this site knows it: the settings operators made (persisted, so they
+//! survive restarts), the link to it, and the live state of streaming to and from it.
+
+use crate::error::Result;
+use crate::link::Link;
+use crate::protocol::SiteInfo;
+use crate::status::{Counters, LatencyWindow};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use strata_blockstore::Store;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Realtime settings for a peer this site streams to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkSettings {
+    /// Changes are recorded for the sink (its cursor holds the log).
+    pub enabled: bool,
+    /// The stream is open (a sender runs).
+    pub started: bool,
+    /// Blocks travel with the manifests that need them.
+    pub blocks: bool,
+}
+
+impl Default for SinkSettings {
+    fn default() -> Self {
+        SinkSettings {
+            enabled: false,
+            started: false,
+            blocks: true,
+        }
+    }
+}
+
+/// What is persisted about a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// As the peer described itself at the last handshake.
+    pub info: SiteInfo,
+    /// Where this site reaches the peer (as given to `connect`: may be a proxy).
+    pub addr: String,
+    /// Present when this site is a source for the peer.
+    pub sink: Option<SinkSettings>,
+    /// The peer has connected to this site as a source.
+    pub source: bool,
+}
+
+/// How far a sink has acknowledged the change log: the last entry it has, and the log
+/// position (bytes) after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub seq: u64,
+    pub position: u64,
+}
+
+impl Cursor {
+    fn encode(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.seq.to_be_bytes());
+        b[8..].copy_from_slice(&self.position.to_be_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<Cursor> {
+        let seq = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+        let position = u64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
+        Some(Cursor { seq, position })
+    }
+}
+
+/// The sender's state, as status reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    Connecting,
+    Syncing,
+    Synced,
+    Stopped,
+}
+
+pub struct Peer {
+    pub name: String,
+    pub record: Mutex<PeerRecord>,
+    link: Mutex<Arc<Link>>,
+    cursor: Mutex<Cursor>,
+    pub state: Mutex<LinkState>,
+    pub last_error: Mutex<Option<String>>,
+    pub sent: Counters,
+    pub received: Counters,
+    pub latency: LatencyWindow,
+    /// Set to true to stop the sender; the handle is the running sender, if any.
+    pub sender: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
+}
+
+fn peer_key(name: &str) -> String {
+    format!("peer/{name}")
+}
+
+fn cursor_key(name: &str) -> String {
+    format!("cursor/{name}")
+}
+
+impl Peer {
+    pub fn new(record: PeerRecord, link: Link, cursor: Cursor) -> Peer {
+        Peer {
+            name: record.info.name.clone(),
+            record: Mutex::new(record),
+            link: Mutex::new(Arc::new(link)),
+            cursor: Mutex::new(cursor),
+            state: Mutex::new(LinkState::Stopped),
+            last_error: Mutex::new(None),
+            sent: Counters::default(),
+            received: Counters::default(),
+            latency: LatencyWindow::default(),
+            sender: Mutex::new(None),
+        }
+    }
+
+    pub fn link(&self) -> Arc<Link> {
+        lock(&self.link).clone()
+    }
+
+    pub fn set_link(&self, link: Link) {
+        *lock(&self.link) = Arc::new(link);
+    }
+
+    pub fn record(&self) -> PeerRecord {
+        lock(&self.record).clone()
+    }
+
+    pub fn sink_settings(&self) -> Option<SinkSettings> {
+        lock(&self.record).sink
+    }
+
+    pub fn cursor(&self) -> Cursor {
+        *lock(&self.cursor)
+    }
+
+    /// Moves the cursor forward (never back: an ack can arrive after overflow moved it
+    /// past the acked entries) and persists it.
+    pub fn advance(&self, store: &Store, to: Cursor) -> Result<()> {
+        let mut c = lock(&self.cursor);
+        if to.seq > c.seq {
+            store.repl_put(&cursor_key(&self.name), &to.encode())?;
+            *c = to;
+        }
+        Ok(())
+    }
+
+    /// Sets the cursor outright (realtime enable: recording starts now).
+    pub fn reset_cursor(&self, store: &Store, to: Cursor) -> Result<()> {
+        store.repl_put(&cursor_key(&self.name), &to.encode())?;
+        *lock(&self.cursor) = to;
+        Ok(())
+    }
+
+    pub fn set_state(&self, s: LinkState) {
+        *lock(&self.state) = s;
+    }
+
+    pub fn set_error(&self, e: Option<String>) {
+        *lock(&self.last_error) = e;
+    }
+
+    pub fn save(&self, store: &Store) -> Result<()> {
+        let bytes = serde_json::to_vec(&*lock(&self.record)).expect("records serialize");
+        Ok(store.repl_put(&peer_key(&self.name), &bytes)?)
+    }
+}
+
+/// Every peer record and cursor persisted in the store.
+pub fn load_all(store: &Store) -> Result<Vec<(PeerRecord, Cursor)>> {
+    let mut out = Vec::new();
+    for (_, v) in store.repl_scan("peer/")? {
+        let Ok(rec) = serde_json::from_slice::<PeerRecord>(&v) else {
+            tracing::warn!("ignoring an unreadable peer record");
+            continue;
+        };
+        let cursor = store
+            .repl_get(&cursor_key(&rec.info.name))?
+            .and_then(|b| Cursor::decode(&b))
+            .unwrap_or_default();
+        out.push((rec, cursor));
+    }
+    Ok(out)
+}
+
+/// Forgets everything persisted about a peer.
+pub fn forget(store: &Store, name: &str) -> Result<()> {
+    store.repl_remove(&peer_key(name))?;
+    store.repl_remove(&cursor_key(name))?;
+    store.clear_dirty(name)?;
+    Ok(())
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

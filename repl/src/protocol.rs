@@ -1,0 +1,51 @@
+//! What sites say to each other on the replication port. Requests are signed with the
+//! replication credential (see `auth`); bodies are JSON for the small handshake
+//! messages and bincode for change batches, which carry the engine's own records.
+
+use serde::{Deserialize, Serialize};
+use strata_blockstore::{Change, SiteId};
+
+/// Bumped when a message changes shape; a peer speaking another version is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+pub const HELLO: &str = "/repl/v1/hello";
+pub const CHANGES: &str = "/repl/v1/changes";
+pub const MISSING_BLOCKS: &str = "/repl/v1/blocks/missing";
+pub const BLOCKS: &str = "/repl/v1/blocks/";
+
+/// Who a site is: exchanged on connect and on every reconnect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteInfo {
+    pub name: String,
+    pub id: SiteId,
+    /// The address its replication port listens on.
+    pub repl_addr: String,
+    pub protocol: u32,
+}
+
+/// Changes from a source, in its commit order.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Batch {
+    pub from: SiteId,
+    pub changes: Vec<Change>,
+}
+
+/// Sent only after the batch is durably applied.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Ack {
+    pub applied: u64,
+    pub stale: u64,
+    pub skipped: u64,
+}
+
+/// Block names (hex SHA-256): asked about, or the ones the sink lacks.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct BlockList {
+    pub blocks: Vec<String>,
+}
+
+/// A refusal's body, so the other side can log why.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Refusal {
+    pub error: String,
+}

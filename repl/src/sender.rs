@@ -1,0 +1,212 @@
+//! The realtime sender for one sink: reads the change log after the sink's cursor,
+//! sends the blocks the sink lacks, then the changes, and moves the cursor only when
+//! the sink acknowledges that it applied them durably. On any failure it backs off and
+//! resumes from the cursor, so a cut link or a restart of either side resends at most
+//! the unacknowledged batch, which the sink applies idempotently.
+
+use crate::error::{ReplError, Result};
+use crate::link::Link;
+use crate::peer::{Cursor, LinkState, Peer};
+use crate::protocol::{self, Ack, Batch, BlockList, SiteInfo};
+use crate::replication::{blocking, Replication};
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use strata_blockstore::{BlockHash, Change, LogEntry};
+use tokio::sync::watch;
+
+const MAX_ENTRIES: usize = 512;
+/// Metadata bytes per batch (manifests with inline data included).
+const MAX_BATCH_BYTES: u64 = 4 << 20;
+/// Object data per batch: bounds how long one batch takes to send, hence the lag.
+const MAX_BATCH_DATA: u64 = 16 << 20;
+const PARALLEL_BLOCKS: usize = 4;
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+pub async fn run(repl: Arc<Replication>, peer: Arc<Peer>, mut stop: watch::Receiver<bool>) {
+    let mut commits = repl.commits.subscribe();
+    let mut backoff = MIN_BACKOFF;
+    let mut greeted = false;
+    peer.set_state(LinkState::Connecting);
+    while !*stop.borrow() {
+        let link = peer.link();
+        let step = async {
+            if !greeted {
+                hello(&link, &repl.me, &peer).await?;
+                greeted = true;
+            }
+            send_next(&repl, &peer, &link).await
+        };
+        match step.await {
+            Ok(true) => backoff = MIN_BACKOFF,
+            Ok(false) => {
+                peer.set_state(LinkState::Synced);
+                peer.set_error(None);
+                tokio::select! {
+                    _ = commits.changed() => {}
+                    _ = stop.changed() => {}
+                    // Also wakes for a sink's changes trimmed or skipped by the keeper.
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(e) => {
+                greeted = false;
+                tracing::warn!(sink = %peer.name, error = %e, "realtime stream interrupted; will resume from the cursor");
+                peer.set_state(LinkState::Connecting);
+                peer.set_error(Some(e.to_string()));
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    peer.set_state(LinkState::Stopped);
+}
+
+/// The handshake: tells the sink who we are; checks it is still the site we connected.
+pub async fn hello(link: &Link, me: &SiteInfo, peer: &Peer) -> Result<()> {
+    let info = say_hello(link, me).await?;
+    let expected = peer.record().info.id;
+    if info.id != expected {
+        return Err(ReplError::Protocol(format!(
+            "{} is now site {} ({}), not {} ({expected}); reconnect it deliberately",
+            link.addr(),
+            info.name,
+            info.id,
+            peer.name
+        )));
+    }
+    Ok(())
+}
+
+pub async fn say_hello(link: &Link, me: &SiteInfo) -> Result<SiteInfo> {
+    let body = serde_json::to_vec(me).expect("site info serializes");
+    let answer = link.call("POST", protocol::HELLO, body.into()).await?;
+    serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad hello answer: {e}")))
+}
+
+/// Sends the next batch after the cursor. Ok(false) when there is nothing to send.
+async fn send_next(repl: &Arc<Replication>, peer: &Arc<Peer>, link: &Link) -> Result<bool> {
+    let cursor = peer.cursor();
+    let mut entries = blocking(&repl.store, move |s| {
+        s.changes_after(cursor.seq, MAX_ENTRIES, MAX_BATCH_BYTES)
+    })
+    .await?;
+    if entries.is_empty() {
+        return Ok(false);
+    }
+    peer.set_state(LinkState::Syncing);
+    limit_data(&mut entries);
+    let last = entries.last().map(|e| Cursor {
+        seq: e.seq,
+        position: e.position,
+    });
+    let sink_id = peer.record().info.id;
+    // A change is never sent back to the site it came from.
+    let changes: Vec<Change> = entries
+        .into_iter()
+        .map(|e| e.change)
+        .filter(|c| c.origin() != sink_id)
+        .collect();
+    if !changes.is_empty() {
+        let block_bytes = if peer.sink_settings().is_some_and(|s| s.blocks) {
+            send_blocks(repl, peer, link, &changes).await?
+        } else {
+            0
+        };
+        let objects = changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
+        let n = changes.len() as u64;
+        let body = bincode::serialize(&Batch {
+            from: repl.me.id,
+            changes,
+        })
+        .expect("changes serialize");
+        let len = body.len() as u64;
+        let answer = link.call("POST", protocol::CHANGES, body.into()).await?;
+        let ack: Ack = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad ack: {e}")))?;
+        if ack.skipped > 0 {
+            tracing::warn!(sink = %peer.name, skipped = ack.skipped, "sink skipped object changes for buckets it does not have");
+        }
+        peer.sent.add(objects, n, len + block_bytes);
+    }
+    if let Some(to) = last {
+        let p = peer.clone();
+        blocking(&repl.store, move |s| p.advance(s, to)).await?;
+    }
+    Ok(true)
+}
+
+/// Keeps at least one entry, then stops before the batch's object data passes
+/// `MAX_BATCH_DATA`.
+fn limit_data(entries: &mut Vec<LogEntry>) {
+    let mut data = 0u64;
+    let keep = entries
+        .iter()
+        .position(|e| {
+            if let Change::Object(m) = &e.change {
+                data += m.blocks.iter().map(|b| u64::from(b.len)).sum::<u64>();
+            }
+            data > MAX_BATCH_DATA
+        })
+        .unwrap_or(entries.len())
+        .max(1);
+    entries.truncate(keep);
+}
+
+/// Sends the blocks of the batch's live objects that the sink does not have yet.
+/// Returns the bytes sent.
+async fn send_blocks(repl: &Arc<Replication>, peer: &Peer, link: &Link, changes: &[Change]) -> Result<u64> {
+    let mut wanted: Vec<String> = Vec::new();
+    for c in changes {
+        if let Change::Object(m) = c {
+            if m.is_live() {
+                wanted.extend(m.blocks.iter().map(|b| b.hash.to_hex()));
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    wanted.sort();
+    wanted.dedup();
+    let body = serde_json::to_vec(&BlockList { blocks: wanted }).expect("serializes");
+    let answer = link.call("POST", protocol::MISSING_BLOCKS, body.into()).await?;
+    let missing: BlockList =
+        serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad block list: {e}")))?;
+    let from = repl.me.id;
+    let sent: Vec<u64> = stream::iter(missing.blocks)
+        .map(|hex| {
+            let store = repl.store.clone();
+            async move {
+                let hash = parse_hash(&hex)?;
+                let data = match blocking(&store, move |s| s.read_block(&hash)).await {
+                    Ok(d) => d,
+                    // Gone since: the object was overwritten or deleted and GC ran. A
+                    // later change in the log supersedes this one.
+                    Err(ReplError::Store(strata_blockstore::Error::BlockCorrupt(_))) => {
+                        tracing::debug!(block = %hex, sink = %peer.name, "block gone at the source; skipped");
+                        return Ok(0);
+                    }
+                    Err(e) => return Err(e),
+                };
+                let len = data.len() as u64;
+                let path = format!("{}{hex}?from={from}", protocol::BLOCKS);
+                link.call("PUT", &path, Bytes::from(data)).await?;
+                Ok::<u64, ReplError>(len)
+            }
+        })
+        .buffer_unordered(PARALLEL_BLOCKS)
+        .try_collect()
+        .await?;
+    Ok(sent.iter().sum())
+}
+
+pub fn parse_hash(hex: &str) -> Result<BlockHash> {
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(hex, &mut b).map_err(|_| ReplError::Protocol(format!("bad block name {hex:?}")))?;
+    Ok(BlockHash(b))
+}

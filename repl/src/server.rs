@@ -1,0 +1,170 @@
+//! The replication port: what a site answers to its peers. Every request is checked
+//! against the replication credential before its body is read, and the body against
+//! its signed SHA-256 before anything in it is used.
+
+use crate::auth::Verifier;
+use crate::error::ReplError;
+use crate::protocol::{self, Ack, Batch, BlockList, Refusal, SiteInfo};
+use crate::replication::{blocking, Replication};
+use crate::sender::parse_hash;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use strata_blockstore::{now_millis, Change, SiteId};
+
+/// Largest body accepted: a change batch or one block (block_size is at most 64 MiB).
+const MAX_BODY: usize = 72 << 20;
+
+#[derive(Clone)]
+struct ServerState {
+    repl: Arc<Replication>,
+    verifier: Arc<dyn Verifier>,
+}
+
+pub fn router(repl: Arc<Replication>, verifier: Arc<dyn Verifier>) -> axum::Router {
+    axum::Router::new()
+        .fallback(handle)
+        .with_state(ServerState { repl, verifier })
+}
+
+fn answer(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().expect("static header"));
+    r
+}
+
+fn json<T: Serialize>(v: &T) -> Response {
+    answer(StatusCode::OK, serde_json::to_vec(v).expect("serializes"))
+}
+
+fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
+    let body = serde_json::to_vec(&Refusal { error: why.into() }).expect("serializes");
+    answer(status, body)
+}
+
+fn failed(e: ReplError) -> Response {
+    let status = match e {
+        ReplError::Invalid(_) | ReplError::Protocol(_) | ReplError::UnknownPeer(_) => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    refuse(status, e.to_string())
+}
+
+async fn handle(State(s): State<ServerState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let payload_sha256 = match s.verifier.verify(&parts) {
+        Ok(h) => h,
+        Err(why) => {
+            let who = parts
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("Credential=").nth(1))
+                .and_then(|v| v.split('/').next())
+                .unwrap_or("(none)");
+            tracing::warn!(path = %parts.uri.path(), access_key = who, reason = %why, "refused a replication request");
+            return refuse(StatusCode::FORBIDDEN, format!("replication credential refused: {why}"));
+        }
+    };
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")),
+    };
+    if hex::encode(Sha256::digest(&body)) != payload_sha256 {
+        return refuse(StatusCode::BAD_REQUEST, "the body does not match its signed SHA-256");
+    }
+    let path = parts.uri.path();
+    let r = match (&parts.method, path) {
+        (&Method::POST, protocol::HELLO) => hello(&s.repl, &body).await,
+        (&Method::POST, protocol::CHANGES) => changes(&s.repl, &body).await,
+        (&Method::POST, protocol::MISSING_BLOCKS) => missing_blocks(&s.repl, &body).await,
+        (&Method::PUT, p) if p.starts_with(protocol::BLOCKS) => {
+            let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
+            put_block(&s.repl, &p[protocol::BLOCKS.len()..], from, body).await
+        }
+        _ => {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("no replication endpoint {} {path}", parts.method),
+            )
+        }
+    };
+    r.unwrap_or_else(failed)
+}
+
+type Handled = Result<Response, ReplError>;
+
+fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ReplError> {
+    serde_json::from_slice(body).map_err(|e| ReplError::Protocol(format!("malformed request: {e}")))
+}
+
+async fn hello(repl: &Arc<Replication>, body: &[u8]) -> Handled {
+    let caller: SiteInfo = decode_json(body)?;
+    repl.accept_source(caller).await?;
+    Ok(json(repl.me()))
+}
+
+async fn changes(repl: &Arc<Replication>, body: &Bytes) -> Handled {
+    let batch: Batch =
+        bincode::deserialize(body).map_err(|e| ReplError::Protocol(format!("malformed change batch: {e}")))?;
+    let Some(peer) = repl.peer_by_id(batch.from).filter(|p| p.record().source) else {
+        return Err(ReplError::Protocol(format!(
+            "site {} has not said hello to this site",
+            batch.from
+        )));
+    };
+    let objects = batch.changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
+    let n = batch.changes.len() as u64;
+    let versions: Vec<u64> = batch.changes.iter().map(|c| c.version().0.millis()).collect();
+    let applied = blocking(&repl.store, move |s| s.apply_changes(&batch.changes)).await?;
+    // Durable now: only this answer lets the source move its cursor.
+    let now = now_millis();
+    for v in versions {
+        peer.latency.record(now.saturating_sub(v));
+    }
+    peer.received.add(objects, n, body.len() as u64);
+    Ok(json(&Ack {
+        applied: applied.applied,
+        stale: applied.stale,
+        skipped: applied.skipped,
+    }))
+}
+
+async fn missing_blocks(repl: &Arc<Replication>, body: &[u8]) -> Handled {
+    let asked: BlockList = decode_json(body)?;
+    let hashes = asked
+        .blocks
+        .iter()
+        .map(|h| parse_hash(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    let missing = blocking(&repl.store, move |s| {
+        Ok::<_, ReplError>(
+            hashes
+                .into_iter()
+                .filter(|h| !s.has_block(h))
+                .map(|h| h.to_hex())
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await?;
+    Ok(json(&BlockList { blocks: missing }))
+}
+
+async fn put_block(repl: &Arc<Replication>, hex: &str, from: Option<&str>, body: Bytes) -> Handled {
+    let hash = parse_hash(hex)?;
+    let len = body.len() as u64;
+    blocking(&repl.store, move |s| s.store_block(&hash, &body)).await?;
+    let sender = from
+        .and_then(|f| u64::from_str_radix(f, 16).ok())
+        .and_then(|id| repl.peer_by_id(SiteId(id)));
+    if let Some(p) = sender {
+        p.received.add(0, 0, len);
+    }
+    Ok(answer(StatusCode::NO_CONTENT, Vec::new()))
+}

@@ -1,0 +1,200 @@
+//! Replication status: counters kept while a site runs, and the per-peer view that
+//! `strata repl status`, the admin API and the Prometheus endpoint show.
+
+use crate::peer::{lock, LinkState, SinkSettings};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Objects (manifest and tombstone changes), all changes, and bytes on the wire.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub objects: AtomicU64,
+    pub changes: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(&self, objects: u64, changes: u64, bytes: u64) {
+        self.objects.fetch_add(objects, Ordering::Relaxed);
+        self.changes.fetch_add(changes, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn view(&self) -> Traffic {
+        Traffic {
+            objects: self.objects.load(Ordering::Relaxed),
+            changes: self.changes.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Traffic {
+    pub objects: u64,
+    pub changes: u64,
+    pub bytes: u64,
+}
+
+const WINDOW: usize = 8192;
+
+/// The most recent replication delays seen by a sink: from the source's commit (the
+/// change's HLC) to the durable apply here, in milliseconds.
+#[derive(Debug, Default)]
+pub struct LatencyWindow {
+    samples: Mutex<VecDeque<u64>>,
+}
+
+impl LatencyWindow {
+    pub fn record(&self, ms: u64) {
+        let mut s = lock(&self.samples);
+        if s.len() == WINDOW {
+            s.pop_front();
+        }
+        s.push_back(ms);
+    }
+
+    pub fn view(&self) -> Option<Latency> {
+        let mut v: Vec<u64> = lock(&self.samples).iter().copied().collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        Some(Latency {
+            samples: v.len(),
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: *v.last().expect("not empty"),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Latency {
+    pub samples: usize,
+    pub p50_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
+}
+
+/// This site streaming to a peer.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SinkStatus {
+    pub state: String,
+    /// Why the stream is stopped, when it is.
+    pub reason: Option<String>,
+    pub realtime_enabled: bool,
+    pub realtime_started: bool,
+    pub realtime_blocks: bool,
+    /// Age of the oldest change the sink has not acknowledged.
+    pub lag_ms: u64,
+    pub pending_entries: u64,
+    pub pending_bytes: u64,
+    /// Keys whose changes overflowed the bounded log; fullsync repairs them.
+    pub dirty_keys: u64,
+    pub sent: Traffic,
+    pub last_error: Option<String>,
+}
+
+/// A peer streaming to this site.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SourceStatus {
+    pub received: Traffic,
+    /// Commit-to-apply delay of recent changes.
+    pub latency: Option<Latency>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PeerStatus {
+    pub site: String,
+    pub site_id: String,
+    pub address: String,
+    /// Present when the peer is this site's sink.
+    pub sink: Option<SinkStatus>,
+    /// Present when the peer is a source for this site.
+    pub source: Option<SourceStatus>,
+}
+
+pub fn state_and_reason(settings: SinkSettings, state: LinkState) -> (String, Option<String>) {
+    let stopped = |why: &str| ("stopped".to_owned(), Some(why.to_owned()));
+    if !settings.enabled {
+        return stopped("realtime is not enabled");
+    }
+    if !settings.started {
+        return stopped("realtime was stopped by the operator");
+    }
+    let s = serde_json::to_value(state).ok();
+    (s.and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(), None)
+}
+
+/// The same figures as Prometheus text exposition.
+pub fn prometheus(peers: &[PeerStatus]) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, values: Vec<(String, u64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, v) in values {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    };
+    let sinks: Vec<(&PeerStatus, &SinkStatus)> = peers.iter().filter_map(|p| Some((p, p.sink.as_ref()?))).collect();
+    let sources: Vec<(&PeerStatus, &SourceStatus)> =
+        peers.iter().filter_map(|p| Some((p, p.source.as_ref()?))).collect();
+    let label = |p: &PeerStatus| format!("peer=\"{}\"", p.site.replace(['"', '\\'], "_"));
+    let per_sink = |f: &dyn Fn(&SinkStatus) -> u64| sinks.iter().map(|(p, s)| (label(p), f(s))).collect();
+    let per_source = |f: &dyn Fn(&SourceStatus) -> u64| sources.iter().map(|(p, s)| (label(p), f(s))).collect();
+    metric(
+        "strata_repl_sink_up",
+        "1 when the realtime stream to the sink is synced or syncing",
+        per_sink(&|s| u64::from(s.state == "synced" || s.state == "syncing")),
+    );
+    metric(
+        "strata_repl_lag_milliseconds",
+        "Age of the oldest unacknowledged change",
+        per_sink(&|s| s.lag_ms),
+    );
+    metric(
+        "strata_repl_pending_entries",
+        "Change-log entries not yet acknowledged",
+        per_sink(&|s| s.pending_entries),
+    );
+    metric(
+        "strata_repl_pending_bytes",
+        "Change-log bytes not yet acknowledged",
+        per_sink(&|s| s.pending_bytes),
+    );
+    metric(
+        "strata_repl_dirty_keys",
+        "Keys dropped by realtime overflow, awaiting fullsync",
+        per_sink(&|s| s.dirty_keys),
+    );
+    metric(
+        "strata_repl_sent_objects",
+        "Object changes sent",
+        per_sink(&|s| s.sent.objects),
+    );
+    metric(
+        "strata_repl_sent_bytes",
+        "Bytes sent (changes and blocks)",
+        per_sink(&|s| s.sent.bytes),
+    );
+    metric(
+        "strata_repl_received_objects",
+        "Object changes received",
+        per_source(&|s| s.received.objects),
+    );
+    metric(
+        "strata_repl_received_bytes",
+        "Bytes received (changes and blocks)",
+        per_source(&|s| s.received.bytes),
+    );
+    metric(
+        "strata_repl_apply_latency_p99_milliseconds",
+        "Commit-to-apply delay of recent changes, 99th percentile",
+        per_source(&|s| s.latency.map_or(0, |l| l.p99_ms)),
+    );
+    out
+}
