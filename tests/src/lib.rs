@@ -36,9 +36,16 @@ pub struct Site {
     pub dir: tempfile::TempDir,
     pub s3: SocketAddr,
     pub admin: SocketAddr,
+    /// The replication port, when the site replicates.
+    pub repl: Option<SocketAddr>,
+    pub name: String,
     pub config: PathBuf,
     child: Option<Child>,
 }
+
+/// The replication credential every test site shares.
+pub const REPL_ACCESS_KEY: &str = "strata-test-repl";
+pub const REPL_SECRET_KEY: &str = "strata-test-repl-secret-000000001";
 
 /// Knobs a test may turn in the site's config.
 #[derive(Clone)]
@@ -46,6 +53,21 @@ pub struct SiteOptions {
     pub block_size: u32,
     pub gc_grace_secs: u64,
     pub gc_interval_secs: u64,
+    pub name: String,
+    /// Adds a `[repl]` section with this secret (and [`REPL_ACCESS_KEY`]).
+    pub repl_secret: Option<String>,
+    pub realtime_max_bytes: u64,
+}
+
+impl SiteOptions {
+    /// A site that replicates, named `name`, with the shared test credential.
+    pub fn replicating(name: &str) -> SiteOptions {
+        SiteOptions {
+            name: name.into(),
+            repl_secret: Some(REPL_SECRET_KEY.into()),
+            ..SiteOptions::default()
+        }
+    }
 }
 
 impl Default for SiteOptions {
@@ -55,6 +77,9 @@ impl Default for SiteOptions {
             block_size: 64 * 1024,
             gc_grace_secs: 3600,
             gc_interval_secs: 3600,
+            name: "test".into(),
+            repl_secret: None,
+            realtime_max_bytes: 256 << 20,
         }
     }
 }
@@ -69,18 +94,25 @@ impl Site {
         let dir = tempfile::tempdir().unwrap();
         let (s3, admin) = (free_port(), free_port());
         let config = dir.path().join("strata.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "site_name = \"test\"\ndata_dir = \"data\"\nblock_size = {}\n[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
-                o.block_size, o.gc_grace_secs, o.gc_interval_secs
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "site_name = \"{}\"\ndata_dir = \"data\"\nblock_size = {}\n[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
+            o.name, o.block_size, o.gc_grace_secs, o.gc_interval_secs
+        );
+        let repl = o.repl_secret.as_ref().map(|secret| {
+            let port = free_port();
+            text.push_str(&format!(
+                "[repl]\nlisten = \"127.0.0.1:{port}\"\naccess_key = \"{REPL_ACCESS_KEY}\"\nsecret_key = \"{secret}\"\nrealtime_max_bytes = {}\n",
+                o.realtime_max_bytes
+            ));
+            format!("127.0.0.1:{port}").parse().unwrap()
+        });
+        std::fs::write(&config, text).unwrap();
         let mut site = Site {
             dir,
             s3: format!("127.0.0.1:{s3}").parse().unwrap(),
             admin: format!("127.0.0.1:{admin}").parse().unwrap(),
+            repl,
+            name: o.name.clone(),
             config,
             child: None,
         };
@@ -115,7 +147,8 @@ impl Site {
             .expect("spawn strata");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.s3).is_err() || TcpStream::connect(self.admin).is_err() {
+        let up = |a: Option<SocketAddr>| a.is_none_or(|a| TcpStream::connect(a).is_ok());
+        while !up(Some(self.s3)) || !up(Some(self.admin)) || !up(self.repl) {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("strata exited with {status}: {}", self.log());
             }
@@ -169,6 +202,55 @@ impl Site {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs `strata repl --config <site> <args>`: (success, stdout, stderr).
+    pub fn try_repl_cmd(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(strata_bin())
+            .arg("repl")
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `strata repl --config <site> <args>`; panics on failure.
+    pub fn repl_cmd(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.try_repl_cmd(args);
+        assert!(ok, "strata repl {args:?} failed: {err}");
+        out
+    }
+
+    /// `strata repl status --json`.
+    pub fn repl_status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.repl_cmd(&["status", "--json"])).unwrap()
+    }
+
+    /// This site's status of one peer, as sink or source.
+    pub fn peer_status(&self, peer: &str, role: &str) -> serde_json::Value {
+        let s = self.repl_status();
+        s["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["site"] == peer)
+            .map(|p| p[role].clone())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Makes `sink` (reached at `via`, or its own replication address) a started
+    /// realtime sink of this site, with the operator's commands.
+    pub fn replicate_to(&self, sink: &Site, via: Option<SocketAddr>) {
+        let addr = via.or(sink.repl).expect("the sink replicates").to_string();
+        self.repl_cmd(&["connect", &addr]);
+        self.repl_cmd(&["realtime", "enable", &sink.name]);
+        self.repl_cmd(&["realtime", "start", &sink.name]);
     }
 
     pub fn endpoint(&self) -> String {
@@ -417,3 +499,95 @@ pub fn amz_now(offset_secs: i64) -> String {
 }
 
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// Waits up to `secs` for `f` to hold, polling; panics with `what` otherwise.
+pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A TCP proxy for cutting a link: while cut, it drops every connection and refuses
+/// new ones (its port is closed).
+pub struct Proxy {
+    pub addr: SocketAddr,
+    target: SocketAddr,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// Bumped on every cut, so an accept loop from before the cut stops.
+    generation: std::sync::atomic::AtomicU64,
+    open: std::sync::Mutex<Vec<TcpStream>>,
+}
+
+impl Proxy {
+    pub fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = Proxy {
+            addr: listener.local_addr().unwrap(),
+            target,
+            state: Default::default(),
+        };
+        p.serve(listener);
+        p
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        use std::sync::atomic::Ordering::SeqCst;
+        listener.set_nonblocking(true).unwrap();
+        let (state, target) = (self.state.clone(), self.target);
+        let generation = state.generation.load(SeqCst);
+        std::thread::spawn(move || loop {
+            if state.generation.load(SeqCst) != generation {
+                return; // dropping the listener closes the port
+            }
+            let Ok((client, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            client.set_nonblocking(false).unwrap();
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
+            let mut open = state.open.lock().unwrap();
+            open.push(client.try_clone().unwrap());
+            open.push(server.try_clone().unwrap());
+            drop(open);
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+    }
+
+    /// Drops every connection and closes the port.
+    pub fn cut(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.state.generation.fetch_add(1, SeqCst);
+        for s in self.state.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        // Let the accept loop notice and drop its listener.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// Opens the port again.
+    pub fn restore(&self) {
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        self.serve(listener);
+    }
+}

@@ -1,0 +1,466 @@
+//! Realtime replication between two real sites on loopback: what a source commits
+//! reaches the sink byte for byte, through kill -9 of either side, a cut link and an
+//! overflowing backlog, with the operator's `strata repl` commands and status.
+
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use strata_tests::{data, md5_hex, raw, wait_for, Proxy, Site, SiteOptions};
+
+/// Two replicating sites, `a` streaming to `b`.
+fn pair() -> (Site, Site) {
+    let a = Site::start_with(SiteOptions::replicating("site-a"));
+    let b = Site::start_with(SiteOptions::replicating("site-b"));
+    a.replicate_to(&b, None);
+    (a, b)
+}
+
+async fn put(c: &Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+}
+
+async fn multipart(c: &Client, bucket: &str, key: &str, parts: &[Vec<u8>]) -> Result<(), String> {
+    let err = |e: String| e;
+    let up = c
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| err(format!("{e:?}")))?;
+    let id = up.upload_id().unwrap();
+    let mut done = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = i as i32 + 1;
+        let r = c
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .body(p.clone().into())
+            .send()
+            .await
+            .map_err(|e| err(format!("{e:?}")))?;
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| err(format!("{e:?}")))
+}
+
+/// Every (key, ETag, size) in a bucket, or None when the listing fails (site down).
+async fn listing(c: &Client, bucket: &str) -> Option<Vec<(String, String, i64)>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .ok()?;
+        for o in page.contents() {
+            out.push((
+                o.key().unwrap().to_owned(),
+                o.e_tag().unwrap().to_owned(),
+                o.size().unwrap(),
+            ));
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            return Some(out);
+        }
+    }
+}
+
+async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let o = c.get_object().bucket(bucket).key(key).send().await.unwrap();
+    o.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+/// Waits until the sink lists exactly what the source lists, then reads every object
+/// from the sink and compares its bytes with the source's.
+async fn assert_converges(a: &Client, b: &Client, bucket: &str, secs: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let want = listing(a, bucket).await.expect("source lists");
+    loop {
+        let got = listing(b, bucket).await;
+        if got.as_ref() == Some(&want) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let got = got.unwrap_or_default();
+            let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).take(5).collect();
+            let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).take(5).collect();
+            panic!(
+                "sink did not converge in {secs} s: {} vs {} objects; missing e.g. {missing:?}; extra e.g. {extra:?}",
+                got.len(),
+                want.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for (key, _, _) in &want {
+        let (x, y) = (get_bytes(a, bucket, key).await, get_bytes(b, bucket, key).await);
+        assert!(x == y, "{key}: the sink's bytes differ from the source's");
+    }
+    want.len()
+}
+
+fn size_for(i: usize) -> usize {
+    match i % 10 {
+        0 => 150_000 + i * 37, // several 64 KiB blocks
+        1 => 20_000,           // one block
+        _ => 100 + (i * 131) % 9_000,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_buckets_and_1000_objects_reach_the_sink_with_overwrites_and_deletes() {
+    let (a, b) = pair();
+    let out = a.admin_cmd(&[
+        "user",
+        "create",
+        "alice",
+        "--access-key",
+        "AKALICE0001",
+        "--secret-key",
+        "alice-secret-0001",
+    ]);
+    assert!(out.contains("AKALICE0001"));
+    let (ca, cb) = (
+        a.client_as("AKALICE0001", "alice-secret-0001"),
+        b.client_as("AKALICE0001", "alice-secret-0001"),
+    );
+    ca.create_bucket().bucket("photos").send().await.unwrap();
+
+    let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let keys: Vec<(String, Vec<u8>)> = (0..990)
+        .map(|i| (format!("obj/{i:04}"), data(size_for(i), i as u64)))
+        .collect();
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let mine: Vec<(String, Vec<u8>)> = keys.iter().skip(w).step_by(16).cloned().collect();
+        let c = ca.clone();
+        writers.push(tokio::spawn(async move {
+            for (k, v) in mine {
+                put(&c, "photos", &k, v).await.unwrap();
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    expected.extend(keys);
+    for i in 0..10 {
+        let parts = vec![data(5 << 20, 7000 + i), data(300_000, 8000 + i)];
+        let key = format!("multipart/{i}");
+        multipart(&ca, "photos", &key, &parts).await.unwrap();
+        expected.insert(key, parts.concat());
+    }
+    // Overwrites (also across the inline/block boundary) and deletes.
+    for i in (0..100).step_by(2) {
+        let key = format!("obj/{i:04}");
+        let v = data(size_for(i + 1), 50_000 + i as u64);
+        put(&ca, "photos", &key, v.clone()).await.unwrap();
+        expected.insert(key, v);
+    }
+    for i in (1..100).step_by(2) {
+        let key = format!("obj/{i:04}");
+        ca.delete_object().bucket("photos").key(&key).send().await.unwrap();
+        expected.remove(&key);
+    }
+
+    let n = assert_converges(&ca, &cb, "photos", 120).await;
+    assert_eq!(n, expected.len());
+    for (k, v) in expected.iter().step_by(7) {
+        assert_eq!(md5_hex(&get_bytes(&cb, "photos", k).await), md5_hex(v), "{k}");
+    }
+    // The user made on the source signs requests on the sink and owns the bucket there.
+    let buckets = cb.list_buckets().send().await.unwrap();
+    assert_eq!(buckets.buckets()[0].name(), Some("photos"));
+
+    let sink = a.peer_status("site-b", "sink");
+    assert_eq!(sink["state"], "synced", "{sink}");
+    assert_eq!(sink["pending_entries"], 0);
+    assert_eq!(sink["dirty_keys"], 0);
+    // 1000 new objects, 50 overwrites, 50 deletes.
+    assert!(sink["sent"]["objects"].as_u64().unwrap() >= 1100, "{sink}");
+    let source = b.peer_status("site-a", "source");
+    assert!(source["received"]["objects"].as_u64().unwrap() >= 1100, "{source}");
+    assert!(source["latency"]["samples"].as_u64().unwrap() > 0, "{source}");
+    // The same figures for Prometheus.
+    let prom = raw(
+        a.admin,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-admin-token-0123456789\r\nConnection: close\r\n\r\n",
+        false,
+    );
+    let text = prom.text();
+    assert_eq!(prom.status, 200, "{text}");
+    assert!(
+        text.contains("strata_repl_pending_entries{peer=\"site-b\"} 0"),
+        "{text}"
+    );
+    assert!(text.contains("strata_repl_sent_objects{peer=\"site-b\"}"), "{text}");
+}
+
+/// Writes `n` objects (mixed sizes) with 8 concurrent writers, calling `midway` once
+/// when about half are written. Returns the keys whose PUT was acknowledged.
+async fn write_during(c: &Client, bucket: &str, n: usize, midway: impl FnOnce() + Send) -> Vec<String> {
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (c, acked, next, bucket) = (c.clone(), acked.clone(), next.clone(), bucket.to_owned());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= n {
+                    return;
+                }
+                let key = format!("k/{i:05}");
+                if put(&c, &bucket, &key, data(size_for(i), i as u64)).await.is_ok() {
+                    acked.lock().unwrap().push(key);
+                } else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }));
+    }
+    while next.load(std::sync::atomic::Ordering::SeqCst) < n / 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::task::block_in_place(midway);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let keys = acked.lock().unwrap().clone();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_of_the_sink_mid_stream_loses_nothing() {
+    let (a, mut b) = pair();
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("live").send().await.unwrap();
+    let acked = write_during(&ca, "live", 400, || {
+        b.kill9();
+        std::thread::sleep(Duration::from_secs(2));
+        b.launch();
+    })
+    .await;
+    assert_eq!(acked.len(), 400, "the source stayed up: every write is acknowledged");
+    // Some deletes and overwrites after the restart, so resumed streaming carries both.
+    for i in (0..40).step_by(4) {
+        ca.delete_object()
+            .bucket("live")
+            .key(format!("k/{i:05}"))
+            .send()
+            .await
+            .unwrap();
+        put(&ca, "live", &format!("k/{:05}", i + 1), b"overwritten".to_vec())
+            .await
+            .unwrap();
+    }
+    assert_eq!(assert_converges(&ca, &cb, "live", 120).await, 390);
+    assert_eq!(a.peer_status("site-b", "sink")["dirty_keys"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_of_the_source_mid_stream_converges_and_settings_persist() {
+    let (mut a, b) = pair();
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("live").send().await.unwrap();
+    let acked = write_during(&ca, "live", 300, || {
+        a.kill9();
+        std::thread::sleep(Duration::from_millis(500));
+        a.launch();
+    })
+    .await;
+    assert!(acked.len() > 200, "most writes are acknowledged: {}", acked.len());
+    // The realtime settings were made with commands before the restart.
+    let conns = a.repl_cmd(&["connections"]);
+    assert!(
+        conns.contains("site-b") && conns.contains("enabled, started"),
+        "{conns}"
+    );
+    let n = assert_converges(&ca, &cb, "live", 120).await;
+    let listed = listing(&cb, "live").await.unwrap();
+    for k in &acked {
+        assert!(
+            listed.iter().any(|(key, _, _)| key == k),
+            "acknowledged {k} missing on the sink"
+        );
+    }
+    assert!(n >= acked.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_link_shows_lag_and_pending_then_converges() {
+    let a = Site::start_with(SiteOptions::replicating("site-a"));
+    let b = Site::start_with(SiteOptions::replicating("site-b"));
+    let proxy = Proxy::start(b.repl.unwrap());
+    a.replicate_to(&b, Some(proxy.addr));
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("cut").send().await.unwrap();
+    for i in 0..20 {
+        put(&ca, "cut", &format!("before/{i}"), data(size_for(i), i as u64))
+            .await
+            .unwrap();
+    }
+    assert_converges(&ca, &cb, "cut", 60).await;
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let mut seen = (false, false, false);
+    let mut i = 0;
+    while cut_at.elapsed() < Duration::from_secs(20) {
+        put(&ca, "cut", &format!("during/{i}"), data(size_for(i), 100 + i as u64))
+            .await
+            .unwrap();
+        i += 1;
+        if i % 10 == 0 {
+            let s = a.peer_status("site-b", "sink");
+            seen.0 |= s["state"] == "connecting" && s["last_error"].is_string();
+            seen.1 |= s["lag_ms"].as_u64().unwrap() >= 1000;
+            seen.2 |= s["pending_entries"].as_u64().unwrap() >= 10 && s["pending_bytes"].as_u64().unwrap() > 0;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen.0, "status never showed the link down with its error");
+    assert!(
+        seen.1,
+        "status never showed a lag of a second or more during a 20 s cut"
+    );
+    assert!(seen.2, "status never showed the pending entries");
+    // Nothing crossed while the link was down.
+    assert!(listing(&cb, "cut").await.unwrap().len() == 20);
+
+    proxy.restore();
+    assert_converges(&ca, &cb, "cut", 60).await;
+    wait_for(30, "the sink to be synced", || {
+        let s = a.peer_status("site-b", "sink");
+        s["state"] == "synced" && s["pending_entries"] == 0 && s["lag_ms"] == 0
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overflow_while_the_sink_is_down_is_counted_as_dirty_keys() {
+    let a = Site::start_with(SiteOptions {
+        realtime_max_bytes: 16 * 1024,
+        ..SiteOptions::replicating("site-a")
+    });
+    let mut b = Site::start_with(SiteOptions::replicating("site-b"));
+    a.replicate_to(&b, None);
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("over").send().await.unwrap();
+    wait_for(30, "the bucket on the sink", || {
+        a.peer_status("site-b", "sink")["pending_entries"] == 0
+    });
+
+    b.kill9();
+    for i in 0..200 {
+        put(&ca, "over", &format!("k/{i:03}"), data(1000, i)).await.unwrap();
+    }
+    wait_for(30, "overflow to be recorded", || {
+        let s = a.peer_status("site-b", "sink");
+        s["dirty_keys"].as_u64().unwrap() > 0 && s["pending_bytes"].as_u64().unwrap() <= 16 * 1024
+    });
+    let dirty = a.peer_status("site-b", "sink")["dirty_keys"].as_u64().unwrap();
+    assert!(dirty < 200, "the newest changes stay in the log: {dirty}");
+
+    b.launch();
+    wait_for(60, "the retained changes to reach the sink", || {
+        a.peer_status("site-b", "sink")["pending_entries"] == 0
+    });
+    let on_sink = listing(&cb, "over").await.unwrap().len() as u64;
+    // Every key is either on the sink or remembered as dirty for fullsync: none is lost.
+    assert_eq!(on_sink + dirty, 200, "{on_sink} on the sink, {dirty} dirty");
+    assert_eq!(a.peer_status("site-b", "sink")["dirty_keys"].as_u64().unwrap(), dirty);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_ways_last_writer_wins_and_nothing_is_sent_back() {
+    let (a, b) = pair();
+    b.replicate_to(&a, None);
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("both").send().await.unwrap();
+    for i in 0..30 {
+        put(&ca, "both", &format!("from-a/{i}"), data(3000, i)).await.unwrap();
+    }
+    assert_converges(&ca, &cb, "both", 60).await;
+    // b applied a's changes into its own log; none of them went back to a.
+    let back = b.peer_status("site-a", "sink");
+    assert_eq!(back["sent"]["changes"], 0, "{back}");
+    assert_eq!(back["pending_entries"], 0, "{back}");
+
+    // A conflict: both sites write the same key while the streams are stopped.
+    a.repl_cmd(&["realtime", "stop", "site-b"]);
+    b.repl_cmd(&["realtime", "stop", "site-a"]);
+    put(&ca, "both", "contested", b"written on a first".to_vec())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    put(&cb, "both", "contested", b"written on b last".to_vec())
+        .await
+        .unwrap();
+    ca.delete_object().bucket("both").key("from-a/0").send().await.unwrap();
+    put(&cb, "both", "from-a/1", b"b's overwrite".to_vec()).await.unwrap();
+    a.repl_cmd(&["realtime", "start", "site-b"]);
+    b.repl_cmd(&["realtime", "start", "site-a"]);
+
+    assert_converges(&ca, &cb, "both", 60).await;
+    assert_eq!(get_bytes(&ca, "both", "contested").await, b"written on b last");
+    assert_eq!(get_bytes(&cb, "both", "from-a/1").await, b"b's overwrite");
+    assert!(cb.head_object().bucket("both").key("from-a/0").send().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_replication_credential_is_refused_and_logged() {
+    let b = Site::start_with(SiteOptions::replicating("site-b"));
+    let intruder = Site::start_with(SiteOptions {
+        repl_secret: Some("not-the-shared-secret-0000000".into()),
+        ..SiteOptions::replicating("intruder")
+    });
+    let (ok, _, err) = intruder.try_repl_cmd(&["connect", &b.repl.unwrap().to_string()]);
+    assert!(!ok, "connecting with the wrong credential must fail");
+    assert!(err.contains("credential refused"), "{err}");
+    assert!(
+        b.log().contains("refused a replication request"),
+        "not logged on the sink"
+    );
+    // Nothing the intruder sent was recorded: the sink knows no peer.
+    assert!(!b.repl_cmd(&["connections"]).contains("intruder"));
+    // Commands on a site without [repl] say how to fix it.
+    let plain = Site::start();
+    let out = std::process::Command::new(strata_tests::strata_bin())
+        .args(["repl", "--config"])
+        .arg(&plain.config)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[repl]"));
+}
