@@ -11,14 +11,16 @@ use crate::records::{BlockHash, Bucket, Change, Manifest, Part, Upload, User};
 use crate::store::Store;
 
 /// What applying a batch of remote changes did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Applied {
     /// Changes that won last-writer-wins and are now the local state.
     pub applied: u64,
     /// Changes older than what the site holds (or already applied): ignored.
     pub stale: u64,
-    /// Object changes for a bucket this site does not have: ignored and logged.
+    /// Object changes for a bucket this site does not have: not applied.
     pub skipped: u64,
+    /// The keys of the skipped changes, for the source to remember as dirty.
+    pub skipped_keys: Vec<String>,
 }
 
 impl Applied {
@@ -26,6 +28,7 @@ impl Applied {
         self.applied += o.applied;
         self.stale += o.stale;
         self.skipped += o.skipped;
+        self.skipped_keys.extend(o.skipped_keys);
     }
 }
 
@@ -33,11 +36,13 @@ const APPLIED: Applied = Applied {
     applied: 1,
     stale: 0,
     skipped: 0,
+    skipped_keys: Vec::new(),
 };
 const STALE: Applied = Applied {
     applied: 0,
     stale: 1,
     skipped: 0,
+    skipped_keys: Vec::new(),
 };
 
 impl Tx<'_> {
@@ -63,6 +68,7 @@ impl Tx<'_> {
                 if self.buckets.get(m.bucket.as_bytes())?.is_none() {
                     return Ok(Applied {
                         skipped: 1,
+                        skipped_keys: vec![c.key()],
                         ..Applied::default()
                     });
                 }

@@ -302,7 +302,11 @@ fn remote_changes_apply_once_and_last_writer_wins() {
     let mut orphan = newer.clone();
     orphan.bucket = "nowhere".into();
     orphan.hlc = strata_blockstore::Hlc(orphan.hlc.0 + 1);
-    assert_eq!(b.apply_changes(&[Change::Object(Box::new(orphan))]).unwrap().skipped, 1);
+    let skipped = b.apply_changes(&[Change::Object(Box::new(orphan))]).unwrap();
+    assert_eq!(
+        (skipped.skipped, skipped.skipped_keys),
+        (1, vec!["object/nowhere/k".to_owned()])
+    );
 }
 
 #[test]

@@ -79,6 +79,7 @@ pub async fn serve(
         site_id = %store.site_id(),
         "site started"
     );
+    let trims_log = repl.is_none();
     ready(&cfg, repl);
 
     let gc_store = store.clone();
@@ -87,7 +88,14 @@ pub async fn serve(
         loop {
             tokio::time::sleep(interval).await;
             let s = gc_store.clone();
-            match tokio::task::spawn_blocking(move || s.collect_garbage()).await {
+            let work = move || {
+                // Without replication no sink will ever read the change log.
+                if trims_log {
+                    s.trim_changes(s.last_seq())?;
+                }
+                s.collect_garbage()
+            };
+            match tokio::task::spawn_blocking(work).await {
                 Ok(Ok(stats)) if stats.removed > 0 => {
                     tracing::info!(removed = stats.removed, "garbage collected blocks")
                 }

@@ -31,11 +31,12 @@ pub struct Batch {
 }
 
 /// Sent only after the batch is durably applied.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Ack {
     pub applied: u64,
     pub stale: u64,
-    pub skipped: u64,
+    /// Keys the sink could not apply (their bucket is missing there).
+    pub skipped_keys: Vec<String>,
 }
 
 /// Block names (hex SHA-256): asked about, or the ones the sink lacks.

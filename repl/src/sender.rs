@@ -128,8 +128,11 @@ async fn send_next(repl: &Arc<Replication>, peer: &Arc<Peer>, link: &Link) -> Re
         let len = body.len() as u64;
         let answer = link.call("POST", protocol::CHANGES, body.into()).await?;
         let ack: Ack = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad ack: {e}")))?;
-        if ack.skipped > 0 {
-            tracing::warn!(sink = %peer.name, skipped = ack.skipped, "sink skipped object changes for buckets it does not have");
+        if !ack.skipped_keys.is_empty() {
+            // Not lost: remembered for fullsync like an overflow.
+            tracing::warn!(sink = %peer.name, skipped = ack.skipped_keys.len(), "sink lacks the bucket of some object changes; recorded as dirty keys");
+            let (p, keys) = (peer.clone(), ack.skipped_keys);
+            blocking(&repl.store, move |s| s.add_dirty(&p.name, &keys)).await?;
         }
         peer.sent.add(objects, n, len + block_bytes);
     }

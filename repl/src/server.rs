@@ -132,7 +132,7 @@ async fn changes(repl: &Arc<Replication>, body: &Bytes) -> Handled {
     Ok(json(&Ack {
         applied: applied.applied,
         stale: applied.stale,
-        skipped: applied.skipped,
+        skipped_keys: applied.skipped_keys,
     }))
 }
 

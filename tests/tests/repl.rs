@@ -464,3 +464,32 @@ async fn a_wrong_replication_credential_is_refused_and_logged() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("[repl]"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_realtime_sends_manifests_without_blocks() {
+    let a = Site::start_with(SiteOptions::replicating("site-a"));
+    let b = Site::start_with(SiteOptions::replicating("site-b"));
+    a.repl_cmd(&["connect", &b.repl.unwrap().to_string()]);
+    a.repl_cmd(&["realtime", "enable", "site-b", "--metadata-only"]);
+    a.repl_cmd(&["realtime", "start", "site-b"]);
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("meta").send().await.unwrap();
+    let big = data(300_000, 1);
+    put(&ca, "meta", "big", big.clone()).await.unwrap();
+    put(&ca, "meta", "small", b"inline bytes travel in the manifest".to_vec())
+        .await
+        .unwrap();
+    wait_for(30, "the manifests on the sink", || {
+        a.peer_status("site-b", "sink")["pending_entries"] == 0
+    });
+    let head = cb.head_object().bucket("meta").key("big").send().await.unwrap();
+    assert_eq!(head.e_tag(), Some(format!("\"{}\"", md5_hex(&big)).as_str()));
+    assert_eq!(head.content_length(), Some(300_000));
+    assert_eq!(
+        get_bytes(&cb, "meta", "small").await,
+        b"inline bytes travel in the manifest"
+    );
+    assert!(a.block_files() >= 5);
+    assert_eq!(b.block_files(), 0, "no block crossed the link");
+    assert_eq!(a.peer_status("site-b", "sink")["realtime_blocks"], false);
+}
