@@ -240,6 +240,13 @@ impl Store {
         self.meta.flush()
     }
 
+    /// The same, made durable by the next flush of anything (every commit flushes)
+    /// rather than now: for records whose loss in a crash only repeats work.
+    pub fn repl_put_soon(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.meta.t.repl.insert(key, value)?;
+        Ok(())
+    }
+
     pub fn repl_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.meta.t.repl.get(key)?.map(|v| v.to_vec()))
     }

@@ -137,11 +137,13 @@ impl Peer {
     }
 
     /// Moves the cursor forward (never back: an ack can arrive after overflow moved it
-    /// past the acked entries) and persists it.
+    /// past the acked entries) and persists it. Not flushed here: the next commit's
+    /// flush carries it, and a cursor lost in a crash only resends changes the sink
+    /// already has, which it finds stale. That keeps an fsync off every batch.
     pub fn advance(&self, store: &Store, to: Cursor) -> Result<()> {
         let mut c = lock(&self.cursor);
         if to.seq > c.seq {
-            store.repl_put(&cursor_key(&self.name), &to.encode())?;
+            store.repl_put_soon(&cursor_key(&self.name), &to.encode())?;
             *c = to;
         }
         Ok(())

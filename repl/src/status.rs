@@ -39,7 +39,7 @@ pub struct Traffic {
     pub bytes: u64,
 }
 
-const WINDOW: usize = 8192;
+const WINDOW: usize = 65_536;
 
 /// The most recent replication delays seen by a sink: from the source's commit (the
 /// change's HLC) to the durable apply here, in milliseconds.

@@ -493,3 +493,58 @@ async fn metadata_only_realtime_sends_manifests_without_blocks() {
     assert_eq!(b.block_files(), 0, "no block crossed the link");
     assert_eq!(a.peer_status("site-b", "sink")["realtime_blocks"], false);
 }
+
+/// The README's main command: two sites, replicating, with a user that works on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strata_dev_starts_two_replicating_sites() {
+    use std::io::{BufRead, BufReader};
+    let base = (0..50)
+        .map(|i| 20_000 + (std::process::id() as u16 % 2000) * 10 + i * 37)
+        .find(|&p| {
+            [0, 1, 2, 10, 11, 12]
+                .iter()
+                .all(|o| std::net::TcpListener::bind(("127.0.0.1", p + o)).is_ok())
+        })
+        .expect("six free ports");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(strata_tests::strata_bin())
+        .args(["dev", "--port", &base.to_string(), "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut field = |name: &str| loop {
+        let line = lines.next().expect("strata dev printed its banner").unwrap();
+        if let Some(v) = line.trim().strip_prefix(name) {
+            return v.trim().to_owned();
+        }
+    };
+    let (ak, sk) = (field("access key:"), field("secret key:"));
+    let a = strata_tests::client_for(&format!("http://127.0.0.1:{base}"), &ak, &sk, true);
+    let b = strata_tests::client_for(&format!("http://127.0.0.1:{}", base + 10), &ak, &sk, true);
+    a.create_bucket().bucket("demo").send().await.unwrap();
+    put(&a, "demo", "hello", b"written on site-a".to_vec()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(o) = b.get_object().bucket("demo").key("hello").send().await {
+            assert_eq!(
+                o.body.collect().await.unwrap().into_bytes().as_ref(),
+                b"written on site-a"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "site-b never served the object");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And back: site-b is a source for site-a too.
+    put(&b, "demo", "reply", b"written on site-b".to_vec()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.head_object().bucket("demo").key("reply").send().await.is_err() {
+        assert!(Instant::now() < deadline, "site-a never got site-b's object");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

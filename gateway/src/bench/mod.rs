@@ -55,6 +55,10 @@ pub struct BenchArgs {
     /// Objects larger than this are uploaded with multipart, in parts of this size.
     #[arg(long, default_value = "5GiB", value_parser = parse_size)]
     pub part_size: u64,
+    /// Hold the whole run to this many operations per second (a steady load, e.g. to
+    /// measure replication lag) instead of as fast as the endpoint answers.
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// Keys per page for list.
     #[arg(long, default_value_t = 1000)]
     pub max_keys: u32,
@@ -115,6 +119,8 @@ struct Ctx {
     prepared: Vec<String>,
     max_keys: u32,
     stop: Stop,
+    /// With --rate: the time between one worker's operations.
+    pace: Option<Duration>,
 }
 
 enum Stop {
@@ -198,7 +204,14 @@ async fn worker(
     let mut token: Option<String> = None;
     let mut i = 0u64;
     let n = ctx.prepared.len().max(1);
+    // Workers start spread over one pace interval so the load is even.
+    let first = ctx
+        .pace
+        .map(|p| tokio::time::Instant::now() + p.mul_f64(w as f64 / workers as f64));
     loop {
+        if let (Some(pace), Some(first)) = (ctx.pace, first) {
+            tokio::time::sleep_until(first + pace.mul_f64(i as f64)).await;
+        }
         if op == Op::Delete && i as usize * workers + w >= ctx.prepared.len() {
             break;
         }
@@ -372,6 +385,7 @@ async fn measure(args: &BenchArgs, target: &Arc<Target>, bucket: &str, workers: 
         prepared,
         max_keys: args.max_keys,
         stop: Stop::At(Instant::now()),
+        pace: None,
     };
     {
         // Listing needs many keys, not big ones.
@@ -399,6 +413,10 @@ async fn measure(args: &BenchArgs, target: &Arc<Target>, bucket: &str, workers: 
         },
         (None, d) => Stop::At(Instant::now() + d.unwrap_or(Duration::from_secs(10))),
     };
+    ctx.pace = args
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(workers as f64 / r));
     let ctx = Arc::new(ctx);
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -446,6 +464,7 @@ impl Ctx {
             prepared: Vec::new(),
             max_keys: self.max_keys,
             stop: Stop::At(Instant::now()),
+            pace: None,
         }
     }
 }
