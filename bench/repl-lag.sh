@@ -52,7 +52,7 @@ scenario() { # label workers size rate
     ( while true; do "$bin" repl --config "$a" status --json; sleep 0.5; done ) > "$dir/lag.jsonl" 2>/dev/null &
     local sampler=$!
     "$bin" bench --endpoint "http://127.0.0.1:$s3a" --access-key BENCHKEY000000000001 \
-        --secret-key bench-secret-0000000000000000000000001 --json --op put \
+        --secret-key bench-secret-0000000000000000000000001 --json --op put --keep \
         --workers "$workers" --size "$size" ${rate:+--rate "$rate"} --duration "${secs}s" > "$dir/bench.json"
     # Let the stream drain, then read the sink's figures.
     for _ in $(seq 120); do

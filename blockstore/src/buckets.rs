@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
-use crate::meta::{abort, decode};
+use crate::meta::{abort, decode, Tx, TxResult};
 use crate::records::{Bucket, Change, Manifest, Part, Upload};
 use crate::store::Store;
 
@@ -14,7 +14,51 @@ pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// Everything a bucket holds, scanned under the commit lock: what deleting it removes.
+pub(crate) struct BucketContents {
+    /// Live objects and tombstones.
+    pub objects: Vec<(sled::IVec, Manifest)>,
+    pub uploads: Vec<(sled::IVec, Upload)>,
+    pub parts: Vec<(sled::IVec, Part)>,
+}
+
+impl Tx<'_> {
+    /// Removes a bucket and all it holds, releasing their blocks, and logs `change`.
+    /// Tombstones go too: they must not shadow a same-named bucket created later.
+    pub(crate) fn remove_bucket(&self, name: &str, contents: &BucketContents, change: &Change) -> TxResult<()> {
+        for (k, m) in &contents.objects {
+            self.release_refs(&m.blocks)?;
+            self.objects.remove(k)?;
+        }
+        for (k, part) in &contents.parts {
+            self.release_refs(&part.blocks)?;
+            self.parts.remove(k)?;
+        }
+        for (k, _) in &contents.uploads {
+            self.uploads.remove(k)?;
+        }
+        self.remove(self.buckets, name.as_bytes())?;
+        self.log(change)
+    }
+}
+
 impl Store {
+    /// Call holding the commit lock, so the answer stays true until the commit.
+    pub(crate) fn bucket_contents(&self, name: &str) -> Result<BucketContents> {
+        let prefix = object_key(name, "");
+        let objects = self.meta.scan::<Manifest>(&self.meta.t.objects, &prefix)?;
+        let uploads = self.meta.scan::<Upload>(&self.meta.t.uploads, &prefix)?;
+        let mut parts = Vec::new();
+        for (_, u) in &uploads {
+            parts.extend(self.meta.scan::<Part>(&self.meta.t.parts, u.id.as_bytes())?);
+        }
+        Ok(BucketContents {
+            objects,
+            uploads,
+            parts,
+        })
+    }
+
     pub fn create_bucket(&self, name: &str, owner: &str) -> Result<Bucket> {
         let now = now_millis();
         let bucket = Bucket {
@@ -81,34 +125,16 @@ impl Store {
         if self.bucket(name)?.is_none() {
             return Err(Error::NoSuchBucket);
         }
-        let prefix = object_key(name, "");
-        let objects = self.meta.scan::<Manifest>(&self.meta.t.objects, &prefix)?;
-        if objects.iter().any(|(_, m)| m.is_live()) {
+        let contents = self.bucket_contents(name)?;
+        if contents.objects.iter().any(|(_, m)| m.is_live()) {
             return Err(Error::BucketNotEmpty);
         }
-        let uploads = self.meta.scan::<Upload>(&self.meta.t.uploads, &prefix)?;
-        let mut parts = Vec::new();
-        for (_, u) in &uploads {
-            parts.extend(self.meta.scan::<Part>(&self.meta.t.parts, u.id.as_bytes())?);
-        }
-        self.meta.commit_locked(guard, now_millis(), |tx| {
-            // Tombstones of a deleted bucket must not shadow a same-named bucket later.
-            for (k, _) in &objects {
-                tx.objects.remove(k)?;
-            }
-            for (k, part) in &parts {
-                tx.release_refs(&part.blocks)?;
-                tx.parts.remove(k)?;
-            }
-            for (k, _) in &uploads {
-                tx.uploads.remove(k)?;
-            }
-            tx.remove(tx.buckets, name.as_bytes())?;
-            tx.log(&Change::BucketDeleted {
-                name: name.to_owned(),
-                hlc,
-                site,
-            })
-        })
+        let change = Change::BucketDeleted {
+            name: name.to_owned(),
+            hlc,
+            site,
+        };
+        self.meta
+            .commit_locked(guard, now_millis(), |tx| tx.remove_bucket(name, &contents, &change))
     }
 }

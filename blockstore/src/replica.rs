@@ -7,7 +7,7 @@ use crate::buckets::object_key;
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::meta::{be_u64, LogEntry, Tx, TxResult};
-use crate::records::{BlockHash, Bucket, Change, Manifest, Part, Upload, User};
+use crate::records::{BlockHash, Bucket, Change, Manifest, User};
 use crate::store::Store;
 
 /// What applying a batch of remote changes did.
@@ -146,32 +146,17 @@ impl Store {
                 let Some(bucket) = self.bucket(name)? else {
                     return Ok(STALE);
                 };
-                let prefix = object_key(name, "");
-                let objects = self.meta.scan::<Manifest>(&self.meta.t.objects, &prefix)?;
+                let contents = self.bucket_contents(name)?;
                 // Objects written here after the delete keep the bucket alive.
-                let newer = objects.iter().any(|(_, m)| m.is_live() && (m.hlc, m.site) > incoming);
+                let newer = contents
+                    .objects
+                    .iter()
+                    .any(|(_, m)| m.is_live() && (m.hlc, m.site) > incoming);
                 if (bucket.hlc, bucket.site) >= incoming || newer {
                     return Ok(STALE);
                 }
-                let uploads = self.meta.scan::<Upload>(&self.meta.t.uploads, &prefix)?;
-                let mut parts = Vec::new();
-                for (_, u) in &uploads {
-                    parts.extend(self.meta.scan::<Part>(&self.meta.t.parts, u.id.as_bytes())?);
-                }
                 self.meta.commit_locked(guard, now_millis(), |tx| {
-                    for (k, m) in &objects {
-                        tx.release_refs(&m.blocks)?;
-                        tx.objects.remove(k)?;
-                    }
-                    for (k, part) in &parts {
-                        tx.release_refs(&part.blocks)?;
-                        tx.parts.remove(k)?;
-                    }
-                    for (k, _) in &uploads {
-                        tx.uploads.remove(k)?;
-                    }
-                    tx.remove(tx.buckets, name.as_bytes())?;
-                    tx.log(c)?;
+                    tx.remove_bucket(name, &contents, c)?;
                     Ok(APPLIED)
                 })
             }

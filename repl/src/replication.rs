@@ -139,8 +139,15 @@ impl Replication {
         lock(&self.peers).values().find(|p| p.record().info.id == id).cloned()
     }
 
-    /// Refuses a peer that would clash with one already known: same name, other site.
+    /// Refuses a peer that speaks another protocol, is this site, or would clash with
+    /// a known peer (same name, other site, or the reverse).
     fn check_identity(&self, info: &SiteInfo) -> Result<()> {
+        if info.protocol != PROTOCOL_VERSION {
+            return Err(ReplError::Protocol(format!(
+                "{} ({}) speaks replication protocol {}, this site {PROTOCOL_VERSION}",
+                info.name, info.repl_addr, info.protocol
+            )));
+        }
         if info.id == self.me.id {
             return Err(ReplError::Invalid(format!(
                 "{} is this site ({}): a site cannot replicate to itself",
@@ -164,12 +171,6 @@ impl Replication {
     pub async fn connect(self: &Arc<Self>, addr: &str) -> Result<PeerRecord> {
         let link = Link::new(addr, self.signer.clone());
         let info = sender::say_hello(&link, &self.me).await?;
-        if info.protocol != PROTOCOL_VERSION {
-            return Err(ReplError::Protocol(format!(
-                "{addr} speaks replication protocol {}, this site {PROTOCOL_VERSION}",
-                info.protocol
-            )));
-        }
         self.check_identity(&info)?;
         let peer = {
             let mut peers = lock(&self.peers);
@@ -205,12 +206,6 @@ impl Replication {
 
     /// Records a site that connected to this one as its source (the hello handler).
     pub(crate) async fn accept_source(self: &Arc<Self>, info: SiteInfo) -> Result<()> {
-        if info.protocol != PROTOCOL_VERSION {
-            return Err(ReplError::Protocol(format!(
-                "this site speaks replication protocol {PROTOCOL_VERSION}, the caller {}",
-                info.protocol
-            )));
-        }
         self.check_identity(&info)?;
         let peer = {
             let mut peers = lock(&self.peers);

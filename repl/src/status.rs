@@ -146,55 +146,47 @@ pub fn prometheus(peers: &[PeerStatus]) -> String {
     let label = |p: &PeerStatus| format!("peer=\"{}\"", p.site.replace(['"', '\\'], "_"));
     let per_sink = |f: &dyn Fn(&SinkStatus) -> u64| sinks.iter().map(|(p, s)| (label(p), f(s))).collect();
     let per_source = |f: &dyn Fn(&SourceStatus) -> u64| sources.iter().map(|(p, s)| (label(p), f(s))).collect();
-    metric(
-        "strata_repl_sink_up",
-        "1 when the realtime stream to the sink is synced or syncing",
-        per_sink(&|s| u64::from(s.state == "synced" || s.state == "syncing")),
-    );
-    metric(
-        "strata_repl_lag_milliseconds",
-        "Age of the oldest unacknowledged change",
-        per_sink(&|s| s.lag_ms),
-    );
-    metric(
-        "strata_repl_pending_entries",
-        "Change-log entries not yet acknowledged",
-        per_sink(&|s| s.pending_entries),
-    );
-    metric(
-        "strata_repl_pending_bytes",
-        "Change-log bytes not yet acknowledged",
-        per_sink(&|s| s.pending_bytes),
-    );
-    metric(
-        "strata_repl_dirty_keys",
-        "Keys dropped by realtime overflow, awaiting fullsync",
-        per_sink(&|s| s.dirty_keys),
-    );
-    metric(
-        "strata_repl_sent_objects",
-        "Object changes sent",
-        per_sink(&|s| s.sent.objects),
-    );
-    metric(
-        "strata_repl_sent_bytes",
-        "Bytes sent (changes and blocks)",
-        per_sink(&|s| s.sent.bytes),
-    );
-    metric(
-        "strata_repl_received_objects",
-        "Object changes received",
-        per_source(&|s| s.received.objects),
-    );
-    metric(
-        "strata_repl_received_bytes",
-        "Bytes received (changes and blocks)",
-        per_source(&|s| s.received.bytes),
-    );
-    metric(
-        "strata_repl_apply_latency_p99_milliseconds",
-        "Commit-to-apply delay of recent changes, 99th percentile",
-        per_source(&|s| s.latency.map_or(0, |l| l.p99_ms)),
-    );
+    type SinkFigure = (&'static str, &'static str, fn(&SinkStatus) -> u64);
+    let sink_figures: [SinkFigure; 7] = [
+        (
+            "sink_up",
+            "1 when the realtime stream to the sink is synced or syncing",
+            |s| u64::from(s.state == "synced" || s.state == "syncing"),
+        ),
+        ("lag_milliseconds", "Age of the oldest unacknowledged change", |s| {
+            s.lag_ms
+        }),
+        ("pending_entries", "Change-log entries not yet acknowledged", |s| {
+            s.pending_entries
+        }),
+        ("pending_bytes", "Change-log bytes not yet acknowledged", |s| {
+            s.pending_bytes
+        }),
+        (
+            "dirty_keys",
+            "Keys dropped by realtime overflow, awaiting fullsync",
+            |s| s.dirty_keys,
+        ),
+        ("sent_objects", "Object changes sent", |s| s.sent.objects),
+        ("sent_bytes", "Bytes sent (changes and blocks)", |s| s.sent.bytes),
+    ];
+    type SourceFigure = (&'static str, &'static str, fn(&SourceStatus) -> u64);
+    let source_figures: [SourceFigure; 3] = [
+        ("received_objects", "Object changes received", |s| s.received.objects),
+        ("received_bytes", "Bytes received (changes and blocks)", |s| {
+            s.received.bytes
+        }),
+        (
+            "apply_latency_p99_milliseconds",
+            "Commit-to-apply delay of recent changes, 99th percentile",
+            |s| s.latency.map_or(0, |l| l.p99_ms),
+        ),
+    ];
+    for (name, help, f) in sink_figures {
+        metric(&format!("strata_repl_{name}"), help, per_sink(&f));
+    }
+    for (name, help, f) in source_figures {
+        metric(&format!("strata_repl_{name}"), help, per_source(&f));
+    }
     out
 }

@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// Keys per page for list.
     #[arg(long, default_value_t = 1000)]
     pub max_keys: u32,
+    /// Leave the bucket and its objects in place instead of removing them at the end
+    /// (for reading them afterwards, or so a replication measurement sees only the load).
+    #[arg(long)]
+    pub keep: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -354,7 +358,11 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
         .await?;
     let result = measure(&args, &target, &bucket, workers).await;
     // Clean up even after a failure, but report the failure.
-    let cleaned = cleanup(&target, &bucket).await;
+    let cleaned = if args.keep {
+        Ok(())
+    } else {
+        cleanup(&target, &bucket).await
+    };
     let report = result?;
     cleaned?;
     let requests = target
