@@ -191,7 +191,9 @@ impl ObjectWriter {
             inline_max,
             pins: Pins::new(store.clone()),
             store,
-            buf: Vec::with_capacity(block_size),
+            // Grown on demand: most objects are small, and a block-sized buffer per
+            // request would be a 1 MiB allocation (an mmap and its page faults) each.
+            buf: Vec::with_capacity(block_size.min(64 << 10)),
             block_size,
             md5: Md5::new(),
             size: 0,
