@@ -39,7 +39,13 @@ pub async fn run(repl: Arc<Replication>, peer: Arc<Peer>, mut stop: watch::Recei
             }
             send_next(&repl, &peer, &link).await
         };
-        match step.await {
+        // Stopping does not wait for a call in flight (up to the link's timeout): an
+        // abandoned batch was not acknowledged, so the cursor has not moved past it.
+        let outcome = tokio::select! {
+            r = step => r,
+            _ = stop.changed() => break,
+        };
+        match outcome {
             Ok(true) => backoff = MIN_BACKOFF,
             Ok(false) => {
                 peer.set_state(LinkState::Synced);
