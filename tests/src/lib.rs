@@ -591,3 +591,9 @@ impl Proxy {
         self.serve(listener);
     }
 }
+
+/// Hex SHA-256, as `x-amz-content-sha256` carries it.
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(b))
+}

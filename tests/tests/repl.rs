@@ -457,6 +457,20 @@ async fn a_wrong_replication_credential_is_refused_and_logged() {
     );
     // Nothing the intruder sent was recorded: the sink knows no peer.
     assert!(!b.repl_cmd(&["connections"]).contains("intruder"));
+    // A change batch with the right access key but a forged signature is refused too.
+    let body = b"not even a batch";
+    let req = format!(
+        "POST /repl/v1/changes HTTP/1.1\r\nHost: x\r\nx-amz-date: {date}\r\nx-amz-content-sha256: {sha}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={key}/{day}/strata/strata-repl/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={sig}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
+        date = strata_tests::amz_now(0),
+        day = &strata_tests::amz_now(0)[..8],
+        sha = strata_tests::sha256_hex(body),
+        key = strata_tests::REPL_ACCESS_KEY,
+        sig = "0".repeat(64),
+        len = body.len(),
+    );
+    let r = raw(b.repl.unwrap(), &[req.as_bytes(), body].concat(), false);
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("signature does not match"), "{}", r.text());
     // Commands on a site without [repl] say how to fix it.
     let plain = Site::start();
     let out = std::process::Command::new(strata_tests::strata_bin())
@@ -551,4 +565,31 @@ async fn strata_dev_starts_two_replicating_sites() {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_stops_streaming_and_forgets_the_sink() {
+    let (a, b) = pair();
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("gone").send().await.unwrap();
+    put(&ca, "gone", "before", b"streamed".to_vec()).await.unwrap();
+    assert_converges(&ca, &cb, "gone", 30).await;
+
+    a.repl_cmd(&["disconnect", "site-b"]);
+    assert!(!a.repl_cmd(&["connections"]).contains("site-b"));
+    assert!(a.repl_status()["peers"].as_array().unwrap().is_empty());
+    let (ok, _, err) = a.try_repl_cmd(&["realtime", "start", "site-b"]);
+    assert!(!ok && err.contains("no peer site named site-b"), "{err}");
+    put(&ca, "gone", "after", b"not streamed".to_vec()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(cb.head_object().bucket("gone").key("after").send().await.is_err());
+
+    // Connecting again streams from then on; what was written in between is fullsync's.
+    a.replicate_to(&b, None);
+    put(&ca, "gone", "again", b"streamed again".to_vec()).await.unwrap();
+    wait_for(30, "the new write on the sink", || {
+        a.peer_status("site-b", "sink")["pending_entries"] == 0
+    });
+    assert_eq!(get_bytes(&cb, "gone", "again").await, b"streamed again");
+    assert!(cb.head_object().bucket("gone").key("after").send().await.is_err());
 }
