@@ -133,6 +133,8 @@ pub(crate) struct Tx<'a> {
     changes: &'a TransactionalTree,
     seq: Cell<u64>,
     bytes: Cell<u64>,
+    /// The newest HLC logged in this transaction.
+    hlc_high: Cell<u64>,
     now_ms: u64,
 }
 
@@ -165,6 +167,7 @@ impl Tx<'_> {
     pub fn log(&self, change: &Change) -> TxResult<()> {
         let seq = self.seq.get() + 1;
         self.seq.set(seq);
+        self.hlc_high.set(self.hlc_high.get().max(change.version().0 .0));
         let body = encode(change);
         let position = self.bytes.get() + body.len() as u64;
         self.bytes.set(position);
@@ -289,6 +292,7 @@ impl Meta {
                     changes,
                     seq: Cell::new(start),
                     bytes: Cell::new(start_bytes),
+                    hlc_high: Cell::new(0),
                     now_ms,
                 };
                 let out = f(&tx)?;
@@ -297,6 +301,10 @@ impl Meta {
                     // Kept beside the log so trimming it whole forgets neither.
                     meta.insert("last_seq", &seq.to_be_bytes())?;
                     meta.insert("log_bytes", &tx.bytes.get().to_be_bytes())?;
+                    // The clock resumes past it after a restart, even once the log
+                    // holding these entries is trimmed.
+                    let high = be_u64(&meta.get("hlc_high")?.unwrap_or_default()).max(tx.hlc_high.get());
+                    meta.insert("hlc_high", &high.to_be_bytes())?;
                 }
                 Ok((out, seq, tx.bytes.get()))
             })?;

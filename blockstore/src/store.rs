@@ -73,8 +73,8 @@ impl Store {
             }
         };
         let clock = Clock::default();
-        if let Some(e) = meta.changes_after(meta.last_seq().saturating_sub(1), 1, 0)?.pop() {
-            clock.observe(e.change.version().0);
+        if let Some(high) = meta.meta_get("hlc_high")? {
+            clock.observe(crate::hlc::Hlc(crate::meta::be_u64(&high)));
         }
         let store = Store {
             cfg,

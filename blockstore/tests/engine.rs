@@ -347,19 +347,29 @@ fn the_log_trims_and_keeps_its_byte_positions_across_reopen() {
     for i in 0..10 {
         put(&store, "b", &format!("k{i}"), b"x");
     }
+    // A change from a site whose clock runs an hour ahead.
+    let mut ahead = store.object("b", "k9").unwrap();
+    ahead.key = "from-the-future".into();
+    ahead.hlc = strata_blockstore::Hlc(ahead.hlc.0 + (3_600_000 << 16));
+    ahead.site = strata_blockstore::SiteId(7);
+    let future = ahead.hlc;
+    store.apply_changes(&[Change::Object(Box::new(ahead))]).unwrap();
     let bytes = store.log_bytes();
     assert_eq!(store.trim_changes(6).unwrap(), 6);
     assert_eq!(store.first_change().unwrap().unwrap().seq, 7);
-    assert_eq!(store.log_position(11).unwrap(), Some(bytes));
-    assert_eq!(store.trim_changes(11).unwrap(), 5);
+    assert_eq!(store.log_position(12).unwrap(), Some(bytes));
+    assert_eq!(store.trim_changes(12).unwrap(), 6);
     drop(store);
     // An empty log still knows where it stands: new entries continue the numbering.
     let store = open(dir.path());
-    assert_eq!((store.last_seq(), store.log_bytes()), (11, bytes));
+    assert_eq!((store.last_seq(), store.log_bytes()), (12, bytes));
     put(&store, "b", "k", b"y");
+    // With the whole log trimmed, the clock still resumes past every logged timestamp,
+    // so this write wins over the one from the site that runs ahead.
+    assert!(store.object("b", "k").unwrap().hlc > future);
     let e = store.changes_after(0, 10, u64::MAX).unwrap();
     assert_eq!(e.len(), 1);
-    assert_eq!(e[0].seq, 12);
+    assert_eq!(e[0].seq, 13);
     assert!(e[0].position > bytes);
 }
 
