@@ -327,10 +327,16 @@ impl Replication {
                     Some(settings) => Some(sink_status(store, &p, settings, now)?),
                     None => None,
                 };
+                let role = match (record.sink.is_some(), record.source) {
+                    (true, true) => "both",
+                    (true, false) => "sink",
+                    _ => "source",
+                };
                 out.push(PeerStatus {
                     site: record.info.name.clone(),
                     site_id: record.info.id.to_string(),
                     address: record.addr.clone(),
+                    role: role.to_owned(),
                     sink,
                     source: record.source.then(|| SourceStatus {
                         received: p.received.view(),

@@ -113,6 +113,8 @@ pub struct PeerStatus {
     pub site: String,
     pub site_id: String,
     pub address: String,
+    /// What the peer is to this site: `sink`, `source` or `both`.
+    pub role: String,
     /// Present when the peer is this site's sink.
     pub sink: Option<SinkStatus>,
     /// Present when the peer is a source for this site.

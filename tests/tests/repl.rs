@@ -422,6 +422,8 @@ async fn both_ways_last_writer_wins_and_nothing_is_sent_back() {
     });
     let back = b.peer_status("site-a", "sink");
     assert_eq!(back["sent"]["changes"], 0, "{back}");
+    let peers = b.repl_status()["peers"].clone();
+    assert_eq!(peers[0]["role"], "both", "{peers}");
 
     // A conflict: both sites write the same key while the streams are stopped.
     a.repl_cmd(&["realtime", "stop", "site-b"]);
