@@ -103,25 +103,33 @@ async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
 /// Waits until the sink lists exactly what the source lists, then reads every object
 /// from the sink and compares its bytes with the source's.
 async fn assert_converges(a: &Client, b: &Client, bucket: &str, secs: u64) -> usize {
+    assert_converges_or(a, b, bucket, secs, String::new).await
+}
+
+/// [`assert_converges`], adding `diagnose()` to the failure message.
+async fn assert_converges_or(a: &Client, b: &Client, bucket: &str, secs: u64, diagnose: impl Fn() -> String) -> usize {
     let deadline = Instant::now() + Duration::from_secs(secs);
-    let want = listing(a, bucket).await.expect("source lists");
-    loop {
+    // Both listings are read afresh each time: with replication both ways, the first
+    // site changes too while they converge.
+    let want = loop {
+        let want = listing(a, bucket).await.expect("the first site lists");
         let got = listing(b, bucket).await;
         if got.as_ref() == Some(&want) {
-            break;
+            break want;
         }
         if Instant::now() > deadline {
             let got = got.unwrap_or_default();
             let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).take(5).collect();
             let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).take(5).collect();
             panic!(
-                "sink did not converge in {secs} s: {} vs {} objects; missing e.g. {missing:?}; extra e.g. {extra:?}",
+                "sink did not converge in {secs} s: {} vs {} objects; missing e.g. {missing:?}; extra e.g. {extra:?}\n{}",
                 got.len(),
-                want.len()
+                want.len(),
+                tokio::task::block_in_place(&diagnose)
             );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    };
     for (key, _, _) in &want {
         let (x, y) = (get_bytes(a, bucket, key).await, get_bytes(b, bucket, key).await);
         assert!(x == y, "{key}: the sink's bytes differ from the source's");
@@ -135,6 +143,23 @@ fn size_for(i: usize) -> usize {
         1 => 20_000,           // one block
         _ => 100 + (i * 131) % 9_000,
     }
+}
+
+/// Each site's replication status and the end of its log, for a failure message.
+fn diagnose(sites: &[&Site]) -> String {
+    let mut out = String::new();
+    for s in sites {
+        let log = s.log();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        out.push_str(&format!(
+            "--- {} status: {}\n--- {} log (last lines, newest first):\n{}\n",
+            s.name,
+            s.repl_status(),
+            s.name,
+            tail.join("\n")
+        ));
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,7 +465,7 @@ async fn both_ways_last_writer_wins_and_nothing_is_sent_back() {
     a.repl_cmd(&["realtime", "start", "site-b"]);
     b.repl_cmd(&["realtime", "start", "site-a"]);
 
-    assert_converges(&ca, &cb, "both", 60).await;
+    assert_converges_or(&ca, &cb, "both", 60, || diagnose(&[&a, &b])).await;
     assert_eq!(get_bytes(&ca, "both", "contested").await, b"written on b last");
     assert_eq!(get_bytes(&cb, "both", "from-a/1").await, b"b's overwrite");
     assert!(cb.head_object().bucket("both").key("from-a/0").send().await.is_err());
