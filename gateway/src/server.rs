@@ -79,7 +79,20 @@ pub async fn serve(
         site_id = %store.site_id(),
         "site started"
     );
-    let trims_log = repl.is_none();
+    if repl.is_none() {
+        // Without replication no sink will ever read the change log: keep it short
+        // (under load it grows by the size of every small object written).
+        let s = store.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let s = s.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.trim_changes(s.last_seq())).await {
+                    tracing::warn!(error = %e, "trimming the change log failed");
+                }
+            }
+        });
+    }
     ready(&cfg, repl);
 
     let gc_store = store.clone();
@@ -88,14 +101,7 @@ pub async fn serve(
         loop {
             tokio::time::sleep(interval).await;
             let s = gc_store.clone();
-            let work = move || {
-                // Without replication no sink will ever read the change log.
-                if trims_log {
-                    s.trim_changes(s.last_seq())?;
-                }
-                s.collect_garbage()
-            };
-            match tokio::task::spawn_blocking(work).await {
+            match tokio::task::spawn_blocking(move || s.collect_garbage()).await {
                 Ok(Ok(stats)) if stats.removed > 0 => {
                     tracing::info!(removed = stats.removed, "garbage collected blocks")
                 }
