@@ -9,6 +9,8 @@ use strata_blockstore::{Change, SiteId};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 pub const HELLO: &str = "/repl/v1/hello";
+/// A source that disconnects tells its sink, which then forgets it as a source.
+pub const GOODBYE: &str = "/repl/v1/goodbye";
 pub const CHANGES: &str = "/repl/v1/changes";
 pub const MISSING_BLOCKS: &str = "/repl/v1/blocks/missing";
 pub const BLOCKS: &str = "/repl/v1/blocks/";

@@ -241,12 +241,45 @@ impl Replication {
         blocking(&self.store, move |s| peer.save(s)).await
     }
 
-    /// `strata repl disconnect`: stops streaming to the peer and forgets it.
+    /// `strata repl disconnect`: stops streaming to the peer and forgets it. A sink is
+    /// told, so it forgets this site as a source; an unreachable one is not waited for
+    /// long (it still lists this site as a source until told again or disconnected).
     pub async fn disconnect(self: &Arc<Self>, name: &str) -> Result<()> {
         let peer = self.peer(name)?;
         stop_sender(&peer).await;
+        if peer.sink_settings().is_some() {
+            let body = serde_json::to_vec(&self.me).expect("site info serializes");
+            let told = tokio::time::timeout(
+                Duration::from_secs(3),
+                peer.link().call("POST", crate::protocol::GOODBYE, body.into()),
+            )
+            .await;
+            if !matches!(told, Ok(Ok(_))) {
+                tracing::warn!(peer = %name, "could not tell the sink about the disconnect; it still lists this site as a source");
+            }
+        }
         lock(&self.peers).remove(name);
         let name = name.to_owned();
+        blocking(&self.store, move |s| peer::forget(s, &name)).await
+    }
+
+    /// A source said goodbye: it is no longer a source of this site. A peer that is
+    /// not also this site's sink is forgotten.
+    pub(crate) async fn forget_source(self: &Arc<Self>, info: SiteInfo) -> Result<()> {
+        let Some(peer) = self.peer_by_id(info.id).filter(|p| p.name == info.name) else {
+            return Ok(());
+        };
+        let keep = {
+            let mut r = lock(&peer.record);
+            r.source = false;
+            r.sink.is_some()
+        };
+        tracing::info!(peer = %info.name, "a source site disconnected");
+        if keep {
+            return blocking(&self.store, move |s| peer.save(s)).await;
+        }
+        lock(&self.peers).remove(&info.name);
+        let name = info.name.clone();
         blocking(&self.store, move |s| peer::forget(s, &name)).await
     }
 

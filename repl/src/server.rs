@@ -82,6 +82,7 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
     let path = parts.uri.path();
     let r = match (&parts.method, path) {
         (&Method::POST, protocol::HELLO) => hello(&s.repl, &body).await,
+        (&Method::POST, protocol::GOODBYE) => goodbye(&s.repl, &body).await,
         (&Method::POST, protocol::CHANGES) => changes(&s.repl, &body).await,
         (&Method::POST, protocol::MISSING_BLOCKS) => missing_blocks(&s.repl, &body).await,
         (&Method::PUT, p) if p.starts_with(protocol::BLOCKS) => {
@@ -108,6 +109,12 @@ async fn hello(repl: &Arc<Replication>, body: &[u8]) -> Handled {
     let caller: SiteInfo = decode_json(body)?;
     repl.accept_source(caller).await?;
     Ok(json(repl.me()))
+}
+
+async fn goodbye(repl: &Arc<Replication>, body: &[u8]) -> Handled {
+    let caller: SiteInfo = decode_json(body)?;
+    repl.forget_source(caller).await?;
+    Ok(answer(StatusCode::NO_CONTENT, Vec::new()))
 }
 
 async fn changes(repl: &Arc<Replication>, body: &Bytes) -> Handled {

@@ -605,9 +605,12 @@ async fn disconnect_stops_streaming_and_forgets_the_sink() {
     put(&ca, "gone", "before", b"streamed".to_vec()).await.unwrap();
     assert_converges(&ca, &cb, "gone", 30).await;
 
+    assert!(b.repl_cmd(&["connections"]).contains("site-a"));
     a.repl_cmd(&["disconnect", "site-b"]);
     assert!(!a.repl_cmd(&["connections"]).contains("site-b"));
     assert!(a.repl_status()["peers"].as_array().unwrap().is_empty());
+    // The sink was told: it no longer lists site-a as its source.
+    assert!(!b.repl_cmd(&["connections"]).contains("site-a"));
     let (ok, _, err) = a.try_repl_cmd(&["realtime", "start", "site-b"]);
     assert!(!ok && err.contains("no peer site named site-b"), "{err}");
     put(&ca, "gone", "after", b"not streamed".to_vec()).await.unwrap();
