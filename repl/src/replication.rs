@@ -166,40 +166,48 @@ impl Replication {
         Ok(())
     }
 
+    /// The peer named `info.name` with `update` applied to its record, or a new peer
+    /// whose record is `update` applied to a blank one for `info`. The link follows the
+    /// record's address. Also returns whether the record changed (and needs saving).
+    fn upsert_peer(&self, info: &SiteInfo, update: impl FnOnce(&mut PeerRecord)) -> (Arc<Peer>, bool) {
+        let mut peers = lock(&self.peers);
+        if let Some(p) = peers.get(&info.name) {
+            let mut r = lock(&p.record);
+            let before = r.clone();
+            update(&mut r);
+            if r.addr != before.addr {
+                p.set_link(Link::new(&r.addr, self.signer.clone()));
+            }
+            return (p.clone(), *r != before);
+        }
+        let mut record = PeerRecord {
+            info: info.clone(),
+            addr: info.repl_addr.clone(),
+            sink: None,
+            source: false,
+        };
+        update(&mut record);
+        let link = Link::new(&record.addr, self.signer.clone());
+        let p = Arc::new(Peer::new(record, link, Cursor::default()));
+        peers.insert(info.name.clone(), p.clone());
+        (p, true)
+    }
+
     /// `strata repl connect`: handshakes with the site at `addr` and makes it a sink of
     /// this site (realtime still disabled).
     pub async fn connect(self: &Arc<Self>, addr: &str) -> Result<PeerRecord> {
         let link = Link::new(addr, self.signer.clone());
         let info = sender::say_hello(&link, &self.me).await?;
         self.check_identity(&info)?;
-        let peer = {
-            let mut peers = lock(&self.peers);
-            match peers.get(&info.name) {
-                Some(p) => {
-                    {
-                        let mut r = lock(&p.record);
-                        r.info = info.clone();
-                        r.addr = addr.to_owned();
-                        r.sink.get_or_insert_with(SinkSettings::default);
-                    }
-                    p.set_link(link);
-                    p.clone()
-                }
-                None => {
-                    let record = PeerRecord {
-                        info: info.clone(),
-                        addr: addr.to_owned(),
-                        sink: Some(SinkSettings::default()),
-                        source: false,
-                    };
-                    let p = Arc::new(Peer::new(record, link, Cursor::default()));
-                    peers.insert(info.name.clone(), p.clone());
-                    p
-                }
-            }
-        };
-        let p = peer.clone();
-        blocking(&self.store, move |s| p.save(s)).await?;
+        let (peer, changed) = self.upsert_peer(&info, |r| {
+            r.info = info.clone();
+            r.addr = addr.to_owned();
+            r.sink.get_or_insert_with(SinkSettings::default);
+        });
+        if changed {
+            let p = peer.clone();
+            blocking(&self.store, move |s| p.save(s)).await?;
+        }
         tracing::info!(peer = %info.name, id = %info.id, %addr, "connected to a sink site");
         Ok(peer.record())
     }
@@ -207,37 +215,18 @@ impl Replication {
     /// Records a site that connected to this one as its source (the hello handler).
     pub(crate) async fn accept_source(self: &Arc<Self>, info: SiteInfo) -> Result<()> {
         self.check_identity(&info)?;
-        let peer = {
-            let mut peers = lock(&self.peers);
-            match peers.get(&info.name) {
-                Some(p) => {
-                    let mut r = lock(&p.record);
-                    if r.source && r.info == info {
-                        return Ok(());
-                    }
-                    r.source = true;
-                    if r.sink.is_none() {
-                        r.addr = info.repl_addr.clone();
-                    }
-                    r.info = info.clone();
-                    drop(r);
-                    p.clone()
-                }
-                None => {
-                    let record = PeerRecord {
-                        info: info.clone(),
-                        addr: info.repl_addr.clone(),
-                        sink: None,
-                        source: true,
-                    };
-                    let link = Link::new(&record.addr, self.signer.clone());
-                    let p = Arc::new(Peer::new(record, link, Cursor::default()));
-                    peers.insert(info.name.clone(), p.clone());
-                    tracing::info!(peer = %info.name, id = %info.id, "a source site connected");
-                    p
-                }
+        let (peer, changed) = self.upsert_peer(&info, |r| {
+            r.source = true;
+            // A sink's address is the one the operator connected to; keep it.
+            if r.sink.is_none() {
+                r.addr = info.repl_addr.clone();
             }
-        };
+            r.info = info.clone();
+        });
+        if !changed {
+            return Ok(());
+        }
+        tracing::info!(peer = %info.name, id = %info.id, "a source site connected");
         blocking(&self.store, move |s| peer.save(s)).await
     }
 
