@@ -1,12 +1,10 @@
 //! `kill -9` during concurrent PUTs: after restart every acknowledged object reads back
 //! identical, and every object listed reads back whole.
 
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use aws_sdk_s3::Client;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strata_tests::{data, Site};
+use strata_tests::{data, multipart_upload, Site};
 
 /// What each key was written with: (size, seed). Every key is written once.
 fn plan(worker: u64, i: u64) -> (String, usize, u64) {
@@ -19,51 +17,14 @@ fn plan(worker: u64, i: u64) -> (String, usize, u64) {
     (format!("w{worker:02}/obj-{i:05}"), size, worker * 100_000 + i)
 }
 
-async fn multipart(c: &Client, key: &str, seed: u64) -> Result<(), String> {
-    let up = c
-        .create_multipart_upload()
-        .bucket("crash")
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let id = up.upload_id().unwrap();
-    let mut parts = Vec::new();
-    for n in 1..=2 {
-        let body = data(if n == 1 { 5 << 20 } else { 100_000 }, seed + n as u64);
-        let r = c
-            .upload_part()
-            .bucket("crash")
-            .key(key)
-            .upload_id(id)
-            .part_number(n)
-            .body(body.into())
-            .send()
-            .await;
-        let r = r.map_err(|e| e.to_string())?;
-        parts.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(r.e_tag().unwrap())
-                .build(),
-        );
-    }
-    let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
-    c.complete_multipart_upload()
-        .bucket("crash")
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(done)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(())
+/// The multipart objects: a 5 MiB part and a small last one.
+fn multipart_parts(seed: u64) -> [Vec<u8>; 2] {
+    [data(5 << 20, seed + 1), data(100_000, seed + 2)]
 }
 
+/// What a multipart object of `seed` reads back as.
 fn multipart_bytes(seed: u64) -> Vec<u8> {
-    let mut b = data(5 << 20, seed + 1);
-    b.extend(data(100_000, seed + 2));
-    b
+    multipart_parts(seed).concat()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -85,7 +46,10 @@ async fn kill_9_during_concurrent_puts_loses_no_acknowledged_write() {
                     if w == 0 {
                         let key = format!("mp/{worker}-{i}");
                         let seed = 9_000_000 + worker * 1000 + i;
-                        if multipart(&c, &key, seed).await.is_err() {
+                        if multipart_upload(&c, "crash", &key, &multipart_parts(seed))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                         acked.lock().unwrap().insert(key, multipart_bytes(seed));

@@ -2,12 +2,11 @@
 //! reaches the sink byte for byte, through kill -9 of either side, a cut link and an
 //! overflowing backlog, with the operator's `strata repl` commands and status.
 
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use strata_tests::{data, md5_hex, raw, wait_for, Proxy, Site, SiteOptions};
+use strata_tests::{data, md5_hex, multipart_upload, raw, wait_for, Proxy, Site, SiteOptions};
 
 /// Two replicating sites, `a` streaming to `b`.
 fn pair() -> (Site, Site) {
@@ -26,47 +25,6 @@ async fn put(c: &Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), S
         .await
         .map(|_| ())
         .map_err(|e| format!("{e:?}"))
-}
-
-async fn multipart(c: &Client, bucket: &str, key: &str, parts: &[Vec<u8>]) -> Result<(), String> {
-    let err = |e: String| e;
-    let up = c
-        .create_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| err(format!("{e:?}")))?;
-    let id = up.upload_id().unwrap();
-    let mut done = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let r = c
-            .upload_part()
-            .bucket(bucket)
-            .key(key)
-            .upload_id(id)
-            .part_number(n)
-            .body(p.clone().into())
-            .send()
-            .await
-            .map_err(|e| err(format!("{e:?}")))?;
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(r.e_tag().unwrap())
-                .build(),
-        );
-    }
-    c.complete_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| err(format!("{e:?}")))
 }
 
 /// Every (key, ETag, size) in a bucket, or None when the listing fails (site down).
@@ -202,7 +160,7 @@ async fn users_buckets_and_1000_objects_reach_the_sink_with_overwrites_and_delet
     for i in 0..10 {
         let parts = vec![data(5 << 20, 7000 + i), data(300_000, 8000 + i)];
         let key = format!("multipart/{i}");
-        multipart(&ca, "photos", &key, &parts).await.unwrap();
+        multipart_upload(&ca, "photos", &key, &parts).await.unwrap();
         expected.insert(key, parts.concat());
     }
     // Overwrites (also across the inline/block boundary) and deletes.
