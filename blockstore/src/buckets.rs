@@ -1,8 +1,9 @@
 //! Buckets: named, owned containers of objects.
 
+use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
-use crate::meta::{abort, decode, Tx, TxResult};
+use crate::meta::{abort, Tx};
 use crate::records::{Bucket, Change, Manifest, Part, Upload};
 use crate::store::Store;
 
@@ -14,43 +15,59 @@ pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     k
 }
 
-/// Everything a bucket holds, scanned under the commit lock: what deleting it removes.
+/// What a bucket holds (all of it, or a bounded batch), scanned under the commit lock:
+/// what deleting it removes.
 pub(crate) struct BucketContents {
     /// Live objects and tombstones.
-    pub objects: Vec<(sled::IVec, Manifest)>,
-    pub uploads: Vec<(sled::IVec, Upload)>,
-    pub parts: Vec<(sled::IVec, Part)>,
+    pub objects: Vec<(Vec<u8>, Manifest)>,
+    pub uploads: Vec<(Vec<u8>, Upload)>,
+    pub parts: Vec<(Vec<u8>, Part)>,
+}
+
+impl BucketContents {
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty() && self.uploads.is_empty()
+    }
 }
 
 impl Tx<'_> {
     /// Removes a bucket and all it holds, releasing their blocks, and logs `change`.
     /// Tombstones go too: they must not shadow a same-named bucket created later.
     pub(crate) fn remove_bucket(&self, name: &str, contents: &BucketContents, change: &Change) -> TxResult<()> {
+        self.remove_contents(contents)?;
+        self.remove(Tree::Buckets, name.as_bytes())?;
+        self.log(change)
+    }
+
+    /// Removes what a bucket holds (or a batch of it), releasing their blocks.
+    pub(crate) fn remove_contents(&self, contents: &BucketContents) -> TxResult<()> {
         for (k, m) in &contents.objects {
             self.release_refs(&m.blocks)?;
-            self.objects.remove(k)?;
+            self.remove(Tree::Objects, k)?;
         }
         for (k, part) in &contents.parts {
             self.release_refs(&part.blocks)?;
-            self.parts.remove(k)?;
+            self.remove(Tree::Parts, k)?;
         }
         for (k, _) in &contents.uploads {
-            self.uploads.remove(k)?;
+            self.remove(Tree::Uploads, k)?;
         }
-        self.remove(self.buckets, name.as_bytes())?;
-        self.log(change)
+        Ok(())
     }
 }
 
 impl Store {
-    /// Call holding the commit lock, so the answer stays true until the commit.
-    pub(crate) fn bucket_contents(&self, name: &str) -> Result<BucketContents> {
+    /// The first `limit` objects (live or tombstones) of a bucket, then, if there is
+    /// room, its uploads with all their parts. Call holding the commit lock, so the
+    /// answer stays true until the commit.
+    pub(crate) fn bucket_contents(&self, name: &str, limit: usize) -> Result<BucketContents> {
         let prefix = object_key(name, "");
-        let objects = self.meta.scan::<Manifest>(&self.meta.t.objects, &prefix)?;
-        let uploads = self.meta.scan::<Upload>(&self.meta.t.uploads, &prefix)?;
+        let objects = self.meta.scan_first::<Manifest>(Tree::Objects, &prefix, limit)?;
+        let room = limit - objects.len();
+        let uploads = self.meta.scan_first::<Upload>(Tree::Uploads, &prefix, room)?;
         let mut parts = Vec::new();
         for (_, u) in &uploads {
-            parts.extend(self.meta.scan::<Part>(&self.meta.t.parts, u.id.as_bytes())?);
+            parts.extend(self.meta.scan::<Part>(Tree::Parts, u.id.as_bytes())?);
         }
         Ok(BucketContents {
             objects,
@@ -71,21 +88,21 @@ impl Store {
             site: self.site_id(),
         };
         self.meta.commit(now, |tx| {
-            if let Some(existing) = tx.get::<Bucket>(tx.buckets, name.as_bytes())? {
+            if let Some(existing) = tx.get::<Bucket>(Tree::Buckets, name.as_bytes())? {
                 return abort(if existing.owner == owner {
                     Error::BucketAlreadyOwnedByYou
                 } else {
                     Error::BucketAlreadyExists
                 });
             }
-            tx.put(tx.buckets, name.as_bytes(), &bucket)?;
+            tx.put(Tree::Buckets, name.as_bytes(), &bucket)?;
             tx.log(&Change::Bucket(bucket.clone()))
         })?;
         Ok(bucket)
     }
 
     pub fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
-        self.meta.get(&self.meta.t.buckets, name.as_bytes())
+        self.meta.get(Tree::Buckets, name.as_bytes())
     }
 
     /// Changes a bucket's settings (tags, CORS) and logs the new record.
@@ -93,13 +110,13 @@ impl Store {
         let hlc = self.clock.now();
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
-            let Some(mut b) = tx.get::<Bucket>(tx.buckets, name.as_bytes())? else {
+            let Some(mut b) = tx.get::<Bucket>(Tree::Buckets, name.as_bytes())? else {
                 return abort(Error::NoSuchBucket);
             };
             change(&mut b);
             b.hlc = hlc;
             b.site = site;
-            tx.put(tx.buckets, name.as_bytes(), &b)?;
+            tx.put(Tree::Buckets, name.as_bytes(), &b)?;
             tx.log(&Change::Bucket(b.clone()))?;
             Ok(b)
         })
@@ -107,14 +124,8 @@ impl Store {
 
     /// Buckets owned by `owner`, by name.
     pub fn list_buckets(&self, owner: &str) -> Result<Vec<Bucket>> {
-        let mut out = Vec::new();
-        for r in self.meta.t.buckets.iter() {
-            let b: Bucket = decode(&r?.1)?;
-            if b.owner == owner {
-                out.push(b);
-            }
-        }
-        Ok(out)
+        let all = self.meta.scan::<Bucket>(Tree::Buckets, b"")?;
+        Ok(all.into_iter().map(|(_, b)| b).filter(|b| b.owner == owner).collect())
     }
 
     /// Deletes an empty bucket. Multipart uploads still in progress are aborted, as S3 does.
@@ -125,7 +136,7 @@ impl Store {
         if self.bucket(name)?.is_none() {
             return Err(Error::NoSuchBucket);
         }
-        let contents = self.bucket_contents(name)?;
+        let contents = self.bucket_contents(name, usize::MAX)?;
         if contents.objects.iter().any(|(_, m)| m.is_live()) {
             return Err(Error::BucketNotEmpty);
         }

@@ -6,8 +6,9 @@ use thiserror::Error;
 pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The metadata engine failed (its own error inside).
     #[error("metadata database error: {0}")]
-    Db(#[from] sled::Error),
+    Db(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("metadata record could not be decoded: {0}")]
     Codec(#[from] bincode::Error),
     #[error("block {0} is missing or corrupt")]
@@ -40,16 +41,9 @@ pub enum Error {
     Conflict,
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A blocking task died (it panicked, or the runtime is shutting down).
+    #[error("a storage task failed: {0}")]
+    TaskFailed(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// sled transactions report our own aborts through this wrapper.
-impl From<sled::transaction::TransactionError<Error>> for Error {
-    fn from(e: sled::transaction::TransactionError<Error>) -> Self {
-        match e {
-            sled::transaction::TransactionError::Abort(e) => e,
-            sled::transaction::TransactionError::Storage(e) => Error::Db(e),
-        }
-    }
-}

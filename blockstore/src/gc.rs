@@ -19,6 +19,7 @@ pub struct GcStats {
 impl Store {
     pub fn collect_garbage(&self) -> Result<GcStats> {
         let cutoff = now_millis().saturating_sub(self.cfg.gc_grace.as_millis() as u64);
+        self.record_abandoned()?;
         let mut stats = GcStats::default();
         for h in self.meta.gc_candidates(cutoff)? {
             let hash = BlockHash(h);

@@ -1,10 +1,14 @@
 //! The storage engine of one Strata site: objects split into content-addressed blocks
-//! (SHA-256) plus a manifest; users, buckets, manifests and multipart state in sled; an
-//! ordered, durable change log written in the same transaction as every change.
+//! (SHA-256) plus a manifest; users, buckets, manifests and multipart state in a
+//! metadata engine behind one trait (`engine`); an ordered, durable change log written
+//! in the same transaction as every change.
 //! No HTTP here.
 
+mod block_writers;
+mod blocking;
 mod blocks;
 mod buckets;
+mod engine;
 mod error;
 mod gc;
 mod hlc;
@@ -18,6 +22,8 @@ mod store;
 mod users;
 mod writer;
 
+pub use blocking::blocking;
+pub use engine::{Engine, Entry, Scan, SledEngine, Tree, TxError, TxResult, Txn};
 pub use error::{Error, Result};
 pub use gc::GcStats;
 pub use hlc::{now_millis, Hlc};

@@ -1,6 +1,7 @@
 //! Listing a bucket's keys in order, with prefix, delimiter grouping and a resume point.
 
 use crate::buckets::object_key;
+use crate::engine::Tree;
 use crate::error::{Error, Result};
 use crate::meta::decode;
 use crate::records::Manifest;
@@ -55,11 +56,8 @@ impl Store {
         };
         let mut page = ListPage::default();
         'scan: loop {
-            let range = self
-                .meta
-                .t
-                .objects
-                .range::<Vec<u8>, _>((start.clone(), Bound::Unbounded));
+            let from = start.as_ref().map(Vec::as_slice);
+            let range = self.meta.range(Tree::Objects, from, Bound::Unbounded);
             for r in range {
                 let (k, v) = r?;
                 if !k.starts_with(&prefix_key) {

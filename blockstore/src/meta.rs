@@ -1,26 +1,23 @@
-//! The metadata store: sled trees behind a small typed API. Only this module touches
-//! sled, so the metadata engine can be swapped in one place.
+//! The metadata store: typed records over the engine's trees, and the commit protocol.
+//! Nothing here knows which engine it runs on (see `engine`).
 //!
 //! Every change goes through [`Meta::commit`]: one mutex orders commits (so the change
-//! log's sequence is the commit order), one sled transaction makes the data change and
-//! its change-log entry atomic, and a flush after the lock is released makes it durable.
-//! Concurrent flushes coalesce inside sled, which is how many small writes share a sync.
+//! log's sequence is the commit order), one engine transaction makes the data change
+//! and its change-log entry atomic, and a group flush after the lock is released makes
+//! it durable, many committers sharing one flush.
 
+use crate::engine::{self, Engine, Scan, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
 use crate::records::{BlockRef, Change};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-use sled::Transactional;
 use std::cell::Cell;
-use std::path::Path;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
-
 pub(crate) fn abort<T>(e: Error) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
+    Err(TxError::Abort(e))
 }
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -29,31 +26,6 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 
 pub(crate) fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T> {
     Ok(bincode::deserialize(b)?)
-}
-
-/// The trees, one per record kind.
-pub(crate) struct Trees {
-    pub users: sled::Tree,
-    pub buckets: sled::Tree,
-    /// `bucket/key` -> Manifest (live versions and tombstones).
-    pub objects: sled::Tree,
-    /// `bucket/key\0upload_id` -> Upload.
-    pub uploads: sled::Tree,
-    /// `upload_id` + part number (u32 BE) -> Part.
-    pub parts: sled::Tree,
-    /// block hash -> reference count (u64 BE).
-    pub refs: sled::Tree,
-    /// block hash -> ms when it became unreferenced: GC candidates.
-    pub gc: sled::Tree,
-    /// sequence (u64 BE) -> log position (u64 BE) + Change: the ordered change log.
-    /// The position is the log's size in bytes up to and including the entry, so the
-    /// bytes between two entries are one subtraction.
-    pub changes: sled::Tree,
-    pub meta: sled::Tree,
-    /// Replication settings and cursors, opaque to the engine.
-    pub repl: sled::Tree,
-    /// Per sink: keys whose changes overflowed its bounded log (`sink\0key`).
-    pub dirty: sled::Tree,
 }
 
 /// One entry of the change log.
@@ -66,8 +38,7 @@ pub struct LogEntry {
 }
 
 pub(crate) struct Meta {
-    db: sled::Db,
-    pub t: Trees,
+    engine: Box<dyn Engine>,
     commit_lock: Mutex<()>,
     durability: GroupFlush,
     last_seq: AtomicU64,
@@ -75,13 +46,13 @@ pub(crate) struct Meta {
     on_commit: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
 }
 
-/// Group commit of metadata flushes. sled does not coalesce concurrent `flush()` calls
-/// (measured: 32 committing threads flushed no faster than one), so committers share
-/// them: whoever finds no flush running flushes for everyone whose transaction has
-/// completed by then; the others wait for a flush that covers theirs.
+/// Group commit of metadata flushes. Concurrent flushes do not coalesce by themselves
+/// (measured on the first engine: 32 committing threads flushed no faster than one), so
+/// committers share them: whoever finds no flush running flushes for everyone whose
+/// transaction has completed by then; the others wait for a flush that covers theirs.
 #[derive(Default)]
 struct GroupFlush {
-    /// Transactions applied to sled, in commit order (ticket numbers).
+    /// Transactions applied, in commit order (ticket numbers).
     committed: AtomicU64,
     state: Mutex<FlushState>,
     done: std::sync::Condvar,
@@ -96,7 +67,7 @@ struct FlushState {
 
 impl GroupFlush {
     /// Returns once `ticket`'s transaction is durable.
-    fn wait(&self, ticket: u64, flush: impl Fn() -> sled::Result<()>) -> Result<()> {
+    fn wait(&self, ticket: u64, flush: impl Fn() -> Result<()>) -> Result<()> {
         let lock = || self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = lock();
         while st.durable < ticket {
@@ -123,14 +94,7 @@ impl GroupFlush {
 
 /// A transaction over every tree, with typed helpers.
 pub(crate) struct Tx<'a> {
-    pub users: &'a TransactionalTree,
-    pub buckets: &'a TransactionalTree,
-    pub objects: &'a TransactionalTree,
-    pub uploads: &'a TransactionalTree,
-    pub parts: &'a TransactionalTree,
-    refs: &'a TransactionalTree,
-    gc: &'a TransactionalTree,
-    changes: &'a TransactionalTree,
+    txn: &'a dyn Txn,
     seq: Cell<u64>,
     bytes: Cell<u64>,
     /// The newest HLC logged in this transaction.
@@ -139,28 +103,37 @@ pub(crate) struct Tx<'a> {
 }
 
 /// Holding this, no other change commits: reads made now stay true until the commit.
-/// (Scans must happen here, before the transaction: sled blocks iteration of a tree
-/// inside a transaction over it.)
+/// (Scans happen here, before the transaction: transactions offer point reads only.)
 pub(crate) struct CommitGuard<'a> {
     _held: std::sync::MutexGuard<'a, ()>,
 }
 
 impl Tx<'_> {
-    pub fn get<T: DeserializeOwned>(&self, tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
-        match tree.get(key)? {
-            Some(v) => decode(&v).map(Some).or_else(abort),
+    pub fn get<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> TxResult<Option<T>> {
+        match self.txn.get(tree, key)? {
+            Some(v) => Ok(Some(decode(&v)?)),
             None => Ok(None),
         }
     }
 
-    pub fn put<T: Serialize>(&self, tree: &TransactionalTree, key: &[u8], v: &T) -> TxResult<()> {
-        tree.insert(key, encode(v))?;
-        Ok(())
+    pub fn get_raw(&self, tree: Tree, key: &[u8]) -> TxResult<Option<Vec<u8>>> {
+        self.txn.get(tree, key)
     }
 
-    pub fn remove(&self, tree: &TransactionalTree, key: &[u8]) -> TxResult<()> {
-        tree.remove(key)?;
-        Ok(())
+    pub fn contains(&self, tree: Tree, key: &[u8]) -> TxResult<bool> {
+        Ok(self.txn.get(tree, key)?.is_some())
+    }
+
+    pub fn put<T: Serialize>(&self, tree: Tree, key: &[u8], v: &T) -> TxResult<()> {
+        self.txn.put(tree, key, &encode(v))
+    }
+
+    pub fn put_raw(&self, tree: Tree, key: &[u8], v: &[u8]) -> TxResult<()> {
+        self.txn.put(tree, key, v)
+    }
+
+    pub fn remove(&self, tree: Tree, key: &[u8]) -> TxResult<()> {
+        self.txn.remove(tree, key)
     }
 
     /// Appends to the change log, in the same transaction as the change.
@@ -174,14 +147,17 @@ impl Tx<'_> {
         let mut v = Vec::with_capacity(8 + body.len());
         v.extend_from_slice(&position.to_be_bytes());
         v.extend_from_slice(&body);
-        self.changes.insert(&seq.to_be_bytes(), v)?;
-        Ok(())
+        self.txn.put(Tree::Changes, &seq.to_be_bytes(), &v)
+    }
+
+    fn refcount(&self, b: &BlockRef) -> TxResult<u64> {
+        Ok(self.txn.get(Tree::Refs, &b.hash.0)?.map(|v| be_u64(&v)).unwrap_or(0))
     }
 
     pub fn add_refs(&self, blocks: &[BlockRef]) -> TxResult<()> {
         for b in blocks {
-            let n = self.refs.get(b.hash.0)?.map(|v| be_u64(&v)).unwrap_or(0);
-            self.refs.insert(&b.hash.0, &(n + 1).to_be_bytes())?;
+            let n = self.refcount(b)?;
+            self.txn.put(Tree::Refs, &b.hash.0, &(n + 1).to_be_bytes())?;
         }
         Ok(())
     }
@@ -189,12 +165,12 @@ impl Tx<'_> {
     /// Drops one reference per listed block; a block left with none becomes a GC candidate.
     pub fn release_refs(&self, blocks: &[BlockRef]) -> TxResult<()> {
         for b in blocks {
-            let n = self.refs.get(b.hash.0)?.map(|v| be_u64(&v)).unwrap_or(0);
+            let n = self.refcount(b)?;
             if n <= 1 {
-                self.refs.remove(&b.hash.0)?;
-                self.gc.insert(&b.hash.0, &self.now_ms.to_be_bytes())?;
+                self.txn.remove(Tree::Refs, &b.hash.0)?;
+                self.txn.put(Tree::Gc, &b.hash.0, &self.now_ms.to_be_bytes())?;
             } else {
-                self.refs.insert(&b.hash.0, &(n - 1).to_be_bytes())?;
+                self.txn.put(Tree::Refs, &b.hash.0, &(n - 1).to_be_bytes())?;
             }
         }
         Ok(())
@@ -209,35 +185,15 @@ pub(crate) fn be_u64(v: &[u8]) -> u64 {
 }
 
 impl Meta {
-    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(None)
-            .open()?;
-        let t = Trees {
-            users: db.open_tree("users")?,
-            buckets: db.open_tree("buckets")?,
-            objects: db.open_tree("objects")?,
-            uploads: db.open_tree("uploads")?,
-            parts: db.open_tree("parts")?,
-            refs: db.open_tree("refs")?,
-            gc: db.open_tree("gc")?,
-            changes: db.open_tree("changes")?,
-            meta: db.open_tree("meta")?,
-            repl: db.open_tree("repl")?,
-            dirty: db.open_tree("dirty")?,
-        };
-        let (logged, logged_bytes) = t
-            .changes
-            .last()?
+    pub fn open(engine: Box<dyn Engine>) -> Result<Self> {
+        let (logged, logged_bytes) = engine
+            .last(Tree::Changes)?
             .map(|(k, v)| (be_u64(&k), be_u64(&v)))
             .unwrap_or((0, 0));
-        let recorded = t.meta.get("last_seq")?.map(|v| be_u64(&v)).unwrap_or(0);
-        let recorded_bytes = t.meta.get("log_bytes")?.map(|v| be_u64(&v)).unwrap_or(0);
+        let recorded = engine.get(Tree::Meta, b"last_seq")?.map(|v| be_u64(&v)).unwrap_or(0);
+        let recorded_bytes = engine.get(Tree::Meta, b"log_bytes")?.map(|v| be_u64(&v)).unwrap_or(0);
         Ok(Meta {
-            db,
-            t,
+            engine,
             commit_lock: Mutex::new(()),
             durability: GroupFlush::default(),
             last_seq: AtomicU64::new(logged.max(recorded)),
@@ -276,43 +232,36 @@ impl Meta {
     pub fn commit_locked<T>(&self, guard: CommitGuard, now_ms: u64, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T> {
         let start = self.last_seq.load(Ordering::SeqCst);
         let start_bytes = self.log_bytes.load(Ordering::SeqCst);
-        let t = &self.t;
-        let (out, seq, bytes) = (
-            &t.users, &t.buckets, &t.objects, &t.uploads, &t.parts, &t.refs, &t.gc, &t.changes, &t.meta,
-        )
-            .transaction(|(users, buckets, objects, uploads, parts, refs, gc, changes, meta)| {
-                let tx = Tx {
-                    users,
-                    buckets,
-                    objects,
-                    uploads,
-                    parts,
-                    refs,
-                    gc,
-                    changes,
-                    seq: Cell::new(start),
-                    bytes: Cell::new(start_bytes),
-                    hlc_high: Cell::new(0),
-                    now_ms,
-                };
-                let out = f(&tx)?;
-                let seq = tx.seq.get();
-                if seq != start {
-                    // Kept beside the log so trimming it whole forgets neither.
-                    meta.insert("last_seq", &seq.to_be_bytes())?;
-                    meta.insert("log_bytes", &tx.bytes.get().to_be_bytes())?;
-                    // The clock resumes past it after a restart, even once the log
-                    // holding these entries is trimmed.
-                    let high = be_u64(&meta.get("hlc_high")?.unwrap_or_default()).max(tx.hlc_high.get());
-                    meta.insert("hlc_high", &high.to_be_bytes())?;
-                }
-                Ok((out, seq, tx.bytes.get()))
-            })?;
+        let mut outcome = None;
+        self.engine.transact(&mut |txn| {
+            let tx = Tx {
+                txn,
+                seq: Cell::new(start),
+                bytes: Cell::new(start_bytes),
+                hlc_high: Cell::new(0),
+                now_ms,
+            };
+            let out = f(&tx)?;
+            let seq = tx.seq.get();
+            if seq != start {
+                // Kept beside the log so trimming it whole forgets neither.
+                txn.put(Tree::Meta, b"last_seq", &seq.to_be_bytes())?;
+                txn.put(Tree::Meta, b"log_bytes", &tx.bytes.get().to_be_bytes())?;
+                // The clock resumes past it after a restart, even once the log holding
+                // these entries is trimmed.
+                let stored = txn.get(Tree::Meta, b"hlc_high")?.unwrap_or_default();
+                let high = be_u64(&stored).max(tx.hlc_high.get());
+                txn.put(Tree::Meta, b"hlc_high", &high.to_be_bytes())?;
+            }
+            outcome = Some((out, seq, tx.bytes.get()));
+            Ok(())
+        })?;
+        let (out, seq, bytes) = outcome.expect("a committed transaction ran its closure");
         self.last_seq.store(seq, Ordering::SeqCst);
         self.log_bytes.store(bytes, Ordering::SeqCst);
         let ticket = self.durability.committed.fetch_add(1, Ordering::SeqCst) + 1;
         drop(guard);
-        self.durability.wait(ticket, || self.db.flush().map(|_| ()))?;
+        self.durability.wait(ticket, || self.engine.flush())?;
         if seq != start {
             if let Some(f) = self.on_commit.get() {
                 f(seq);
@@ -321,13 +270,32 @@ impl Meta {
         Ok(out)
     }
 
-    pub fn get<T: DeserializeOwned>(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<T>> {
-        tree.get(key)?.map(|v| decode(&v)).transpose()
+    pub fn get<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<T>> {
+        self.engine.get(tree, key)?.map(|v| decode(&v)).transpose()
+    }
+
+    pub fn get_raw(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.engine.get(tree, key)
+    }
+
+    pub fn contains(&self, tree: Tree, key: &[u8]) -> Result<bool> {
+        Ok(self.engine.get(tree, key)?.is_some())
     }
 
     /// Every record under a key prefix, decoded, with its key.
-    pub fn scan<T: DeserializeOwned>(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<(sled::IVec, T)>> {
-        tree.scan_prefix(prefix)
+    pub fn scan<T: DeserializeOwned>(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>> {
+        self.scan_first(tree, prefix, usize::MAX)
+    }
+
+    /// The first `limit` records under a key prefix, decoded, with their keys.
+    pub fn scan_first<T: DeserializeOwned>(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, T)>> {
+        self.scan_raw(tree, prefix)
+            .take(limit)
             .map(|r| {
                 let (k, v) = r?;
                 Ok((k, decode(&v)?))
@@ -335,14 +303,33 @@ impl Meta {
             .collect()
     }
 
+    /// Entries under a key prefix, ascending, undecoded.
+    pub fn scan_raw(&self, tree: Tree, prefix: &[u8]) -> Scan<'_> {
+        engine::scan_prefix(self.engine.as_ref(), tree, prefix)
+    }
+
+    /// Entries between two bounds, ascending, undecoded.
+    pub fn range(&self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'_> {
+        self.engine.range(tree, from, to)
+    }
+
+    /// A write outside any commit: durable with the next flush (every commit flushes).
+    pub fn put_soon(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
+        self.engine.put(tree, key, value)
+    }
+
+    /// A removal outside any commit: durable with the next flush.
+    pub fn remove_soon(&self, tree: Tree, key: &[u8]) -> Result<()> {
+        self.engine.remove(tree, key)
+    }
+
     pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.t.meta.get(key)?.map(|v| v.to_vec()))
+        self.engine.get(Tree::Meta, key.as_bytes())
     }
 
     pub fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.t.meta.insert(key, value)?;
-        self.db.flush()?;
-        Ok(())
+        self.engine.put(Tree::Meta, key.as_bytes(), value)?;
+        self.engine.flush()
     }
 
     /// Log entries after `after`, in order, at most `limit` entries and (past the
@@ -350,7 +337,11 @@ impl Meta {
     pub fn changes_after(&self, after: u64, limit: usize, max_bytes: u64) -> Result<Vec<LogEntry>> {
         let mut out: Vec<LogEntry> = Vec::new();
         let mut first_position = None;
-        for r in self.t.changes.range((after + 1).to_be_bytes()..).take(limit) {
+        let from = (after + 1).to_be_bytes();
+        for r in self
+            .range(Tree::Changes, Bound::Included(&from), Bound::Unbounded)
+            .take(limit)
+        {
             let (k, v) = r?;
             let position = be_u64(&v);
             let start = *first_position.get_or_insert(position - (v.len() as u64 - 8));
@@ -368,7 +359,7 @@ impl Meta {
 
     /// The log position (bytes logged through it) of entry `seq`, if still kept.
     pub fn log_position(&self, seq: u64) -> Result<Option<u64>> {
-        Ok(self.t.changes.get(seq.to_be_bytes())?.map(|v| be_u64(&v)))
+        Ok(self.engine.get(Tree::Changes, &seq.to_be_bytes())?.map(|v| be_u64(&v)))
     }
 
     /// The oldest entry still kept.
@@ -376,34 +367,40 @@ impl Meta {
         Ok(self.changes_after(0, 1, 0)?.pop())
     }
 
-    /// Forgets log entries up to and including `upto`; returns how many.
+    /// Forgets log entries up to and including `upto`, a bounded batch per transaction;
+    /// returns how many.
     pub fn trim_changes(&self, upto: u64) -> Result<usize> {
         let mut n = 0;
+        let end = upto.to_be_bytes();
         loop {
-            let mut batch = sled::Batch::default();
-            let mut in_batch = 0;
-            for r in self.t.changes.range(..=upto.to_be_bytes()).keys().take(4096) {
-                batch.remove(r?);
-                in_batch += 1;
-            }
-            if in_batch == 0 {
+            let keys = self
+                .range(Tree::Changes, Bound::Unbounded, Bound::Included(&end))
+                .take(4096)
+                .map(|r| r.map(|(k, _)| k))
+                .collect::<Result<Vec<_>>>()?;
+            if keys.is_empty() {
                 return Ok(n);
             }
-            self.t.changes.apply_batch(batch)?;
-            n += in_batch;
+            self.engine.transact(&mut |txn| {
+                for k in &keys {
+                    txn.remove(Tree::Changes, k)?;
+                }
+                Ok(())
+            })?;
+            n += keys.len();
         }
     }
 
     pub fn is_referenced(&self, hash: &[u8; 32]) -> Result<bool> {
-        Ok(self.t.refs.contains_key(hash)?)
+        self.contains(Tree::Refs, hash)
     }
 
     /// Queues blocks nobody references for GC (outside any commit: losing this on a
     /// crash is harmless, the start-up scan finds such blocks again).
     pub fn queue_unreferenced(&self, hashes: &[[u8; 32]], now_ms: u64) -> Result<()> {
         for h in hashes {
-            if !self.t.refs.contains_key(h)? {
-                self.t.gc.insert(h, &now_ms.to_be_bytes())?;
+            if !self.contains(Tree::Refs, h)? {
+                self.engine.put(Tree::Gc, h, &now_ms.to_be_bytes())?;
             }
         }
         Ok(())
@@ -411,7 +408,7 @@ impl Meta {
 
     pub fn gc_candidates(&self, older_than_ms: u64) -> Result<Vec<[u8; 32]>> {
         let mut out = Vec::new();
-        for r in self.t.gc.iter() {
+        for r in self.range(Tree::Gc, Bound::Unbounded, Bound::Unbounded) {
             let (k, v) = r?;
             if be_u64(&v) <= older_than_ms && k.len() == 32 {
                 let mut h = [0u8; 32];
@@ -423,16 +420,14 @@ impl Meta {
     }
 
     pub fn gc_forget(&self, hash: &[u8; 32]) -> Result<()> {
-        self.t.gc.remove(hash)?;
-        Ok(())
+        self.engine.remove(Tree::Gc, hash)
     }
 
     pub fn is_gc_candidate(&self, hash: &[u8; 32]) -> Result<bool> {
-        Ok(self.t.gc.contains_key(hash)?)
+        self.contains(Tree::Gc, hash)
     }
 
     pub fn flush(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        self.engine.flush()
     }
 }

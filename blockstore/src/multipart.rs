@@ -3,9 +3,10 @@
 //! manifest in a single transaction.
 
 use crate::buckets::object_key;
+use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
-use crate::meta::{abort, decode, Tx, TxResult};
+use crate::meta::{abort, decode, Tx};
 use crate::objects::Precondition;
 use crate::records::{Manifest, ObjectHeaders, Part, PartSpan, Upload};
 use crate::store::Store;
@@ -34,7 +35,7 @@ pub struct UploadPage {
 
 impl Tx<'_> {
     fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> TxResult<Upload> {
-        match self.get::<Upload>(self.uploads, &upload_key(bucket, key, upload_id))? {
+        match self.get::<Upload>(Tree::Uploads, &upload_key(bucket, key, upload_id))? {
             Some(u) => Ok(u),
             None => abort(Error::NoSuchUpload),
         }
@@ -45,9 +46,9 @@ impl Tx<'_> {
     fn drop_upload(&self, u: &Upload, parts: &[Part]) -> TxResult<()> {
         for p in parts {
             self.release_refs(&p.blocks)?;
-            self.remove(self.parts, &part_key(&u.id, p.number))?;
+            self.remove(Tree::Parts, &part_key(&u.id, p.number))?;
         }
-        self.remove(self.uploads, &upload_key(&u.bucket, &u.key, &u.id))
+        self.remove(Tree::Uploads, &upload_key(&u.bucket, &u.key, &u.id))
     }
 }
 
@@ -63,17 +64,17 @@ impl Store {
             headers,
         };
         self.meta.commit(now, |tx| {
-            if tx.buckets.get(bucket.as_bytes())?.is_none() {
+            if !tx.contains(Tree::Buckets, bucket.as_bytes())? {
                 return abort(Error::NoSuchBucket);
             }
-            tx.put(tx.uploads, &upload_key(bucket, key, &upload.id), &upload)
+            tx.put(Tree::Uploads, &upload_key(bucket, key, &upload.id), &upload)
         })?;
         Ok(upload)
     }
 
     pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Upload> {
         self.meta
-            .get(&self.meta.t.uploads, &upload_key(bucket, key, upload_id))?
+            .get(Tree::Uploads, &upload_key(bucket, key, upload_id))?
             .ok_or(Error::NoSuchUpload)
     }
 
@@ -94,11 +95,11 @@ impl Store {
         self.meta.commit(now, |tx| {
             tx.upload(bucket, key, upload_id)?;
             let k = part_key(upload_id, number);
-            if let Some(old) = tx.get::<Part>(tx.parts, &k)? {
+            if let Some(old) = tx.get::<Part>(Tree::Parts, &k)? {
                 tx.release_refs(&old.blocks)?;
             }
             tx.add_refs(&part.blocks)?;
-            tx.put(tx.parts, &k, &part)
+            tx.put(Tree::Parts, &k, &part)
         })?;
         data.mark_committed();
         Ok(part)
@@ -123,7 +124,7 @@ impl Store {
             return Err(Error::NoSuchBucket);
         }
         let mut page = UploadPage::default();
-        for r in self.meta.t.uploads.scan_prefix(object_key(bucket, prefix)) {
+        for r in self.meta.scan_raw(Tree::Uploads, &object_key(bucket, prefix)) {
             let u: Upload = decode(&r?.1)?;
             let after_marker = key_marker.is_empty()
                 || u.key.as_str() > key_marker
@@ -143,7 +144,7 @@ impl Store {
     fn parts_of(&self, upload_id: &str) -> Result<Vec<Part>> {
         Ok(self
             .meta
-            .scan::<Part>(&self.meta.t.parts, upload_id.as_bytes())?
+            .scan::<Part>(Tree::Parts, upload_id.as_bytes())?
             .into_iter()
             .map(|(_, p)| p)
             .collect())

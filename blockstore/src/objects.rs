@@ -2,9 +2,10 @@
 //! deleting it.
 
 use crate::buckets::object_key;
+use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
-use crate::meta::{abort, Tx, TxResult};
+use crate::meta::{abort, Tx};
 use crate::records::{Change, Manifest, ObjectHeaders, ObjectState};
 use crate::store::Store;
 use crate::writer::WrittenData;
@@ -26,7 +27,7 @@ impl Tx<'_> {
             return Ok(());
         }
         let current = self
-            .get::<Manifest>(self.objects, &object_key(bucket, key))?
+            .get::<Manifest>(Tree::Objects, &object_key(bucket, key))?
             .filter(|m| m.is_live());
         match (cond, current) {
             (Precondition::Absent, Some(_)) => abort(Error::PreconditionFailed),
@@ -41,15 +42,15 @@ impl Tx<'_> {
     /// Makes `m` the current version of its key: it takes references on its blocks, the
     /// version it replaces releases its own, and the change is logged.
     pub(crate) fn install_manifest(&self, m: &Manifest) -> TxResult<()> {
-        if self.buckets.get(m.bucket.as_bytes())?.is_none() {
+        if !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
             return abort(Error::NoSuchBucket);
         }
         let k = object_key(&m.bucket, &m.key);
-        if let Some(old) = self.get::<Manifest>(self.objects, &k)? {
+        if let Some(old) = self.get::<Manifest>(Tree::Objects, &k)? {
             self.release_refs(&old.blocks)?;
         }
         self.add_refs(&m.blocks)?;
-        self.put(self.objects, &k, m)?;
+        self.put(Tree::Objects, &k, m)?;
         self.log(&Change::Object(Box::new(m.clone())))
     }
 }
@@ -115,7 +116,7 @@ impl Store {
         m.inline = src.inline.clone();
         m.parts = src.parts.clone();
         self.meta.commit(m.last_modified_ms, |tx| {
-            match tx.get::<Manifest>(tx.objects, &object_key(&src.bucket, &src.key))? {
+            match tx.get::<Manifest>(Tree::Objects, &object_key(&src.bucket, &src.key))? {
                 Some(now) if now.version_id == src.version_id && now.is_live() => {}
                 _ => return abort(Error::Conflict),
             }
@@ -132,13 +133,13 @@ impl Store {
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
             let k = object_key(bucket, key);
-            let Some(mut m) = tx.get::<Manifest>(tx.objects, &k)?.filter(|m| m.is_live()) else {
+            let Some(mut m) = tx.get::<Manifest>(Tree::Objects, &k)?.filter(|m| m.is_live()) else {
                 return abort(Error::NoSuchKey);
             };
             m.headers.tags = tags.clone();
             m.hlc = hlc;
             m.site = site;
-            tx.put(tx.objects, &k, &m)?;
+            tx.put(Tree::Objects, &k, &m)?;
             tx.log(&Change::Object(Box::new(m.clone())))?;
             Ok(m)
         })
@@ -155,12 +156,12 @@ impl Store {
             })
             .collect();
         self.meta.commit(now_millis(), |tx| {
-            if tx.buckets.get(bucket.as_bytes())?.is_none() {
+            if !tx.contains(Tree::Buckets, bucket.as_bytes())? {
                 return abort(Error::NoSuchBucket);
             }
             for t in &tombs {
                 if tx
-                    .get::<Manifest>(tx.objects, &object_key(bucket, &t.key))?
+                    .get::<Manifest>(Tree::Objects, &object_key(bucket, &t.key))?
                     .is_some_and(|m| m.is_live())
                 {
                     tx.install_manifest(t)?;
@@ -175,10 +176,7 @@ impl Store {
         if self.bucket(bucket)?.is_none() {
             return Err(Error::NoSuchBucket);
         }
-        match self
-            .meta
-            .get::<Manifest>(&self.meta.t.objects, &object_key(bucket, key))?
-        {
+        match self.meta.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
             Some(m) if m.is_live() => Ok(m),
             _ => Err(Error::NoSuchKey),
         }
@@ -189,10 +187,10 @@ impl Store {
         let mut tomb = self.new_manifest(bucket, key, ObjectHeaders::default());
         tomb.state = ObjectState::Deleted;
         self.meta.commit(tomb.last_modified_ms, |tx| {
-            if tx.buckets.get(bucket.as_bytes())?.is_none() {
+            if !tx.contains(Tree::Buckets, bucket.as_bytes())? {
                 return abort(Error::NoSuchBucket);
             }
-            match tx.get::<Manifest>(tx.objects, &object_key(bucket, key))? {
+            match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
                 Some(m) if m.is_live() => tx.install_manifest(&tomb),
                 _ => Ok(()),
             }

@@ -4,9 +4,10 @@
 
 use crate::blocks::hash_block;
 use crate::buckets::object_key;
+use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
-use crate::meta::{be_u64, LogEntry, Tx, TxResult};
+use crate::meta::{be_u64, decode, LogEntry, Tx};
 use crate::records::{BlockHash, Bucket, Change, Manifest, User};
 use crate::store::Store;
 
@@ -32,6 +33,9 @@ impl Applied {
     }
 }
 
+/// Entries removed per commit while a remote bucket delete empties a bucket.
+const DELETE_BATCH: usize = 1000;
+
 const APPLIED: Applied = Applied {
     applied: 1,
     stale: 0,
@@ -51,28 +55,28 @@ impl Tx<'_> {
         let incoming = c.version();
         match c {
             Change::User(u) => {
-                let current = self.get::<User>(self.users, u.access_key.as_bytes())?;
+                let current = self.get::<User>(Tree::Users, u.access_key.as_bytes())?;
                 if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
                     return Ok(STALE);
                 }
-                self.put(self.users, u.access_key.as_bytes(), u)?;
+                self.put(Tree::Users, u.access_key.as_bytes(), u)?;
             }
             Change::Bucket(b) => {
-                let current = self.get::<Bucket>(self.buckets, b.name.as_bytes())?;
+                let current = self.get::<Bucket>(Tree::Buckets, b.name.as_bytes())?;
                 if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
                     return Ok(STALE);
                 }
-                self.put(self.buckets, b.name.as_bytes(), b)?;
+                self.put(Tree::Buckets, b.name.as_bytes(), b)?;
             }
             Change::Object(m) => {
-                if self.buckets.get(m.bucket.as_bytes())?.is_none() {
+                if !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
                     return Ok(Applied {
                         skipped: 1,
                         skipped_keys: vec![c.key()],
                         ..Applied::default()
                     });
                 }
-                let current = self.get::<Manifest>(self.objects, &object_key(&m.bucket, &m.key))?;
+                let current = self.get::<Manifest>(Tree::Objects, &object_key(&m.bucket, &m.key))?;
                 if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
                     return Ok(STALE);
                 }
@@ -127,9 +131,9 @@ impl Store {
 
     fn apply_delete(&self, c: &Change) -> Result<Applied> {
         let incoming = c.version();
-        let guard = self.meta.lock();
         match c {
             Change::UserDeleted { name, .. } => {
+                let guard = self.meta.lock();
                 let Some(user) = self.list_users()?.into_iter().find(|u| &u.name == name) else {
                     return Ok(STALE);
                 };
@@ -137,30 +141,52 @@ impl Store {
                     return Ok(STALE);
                 }
                 self.meta.commit_locked(guard, now_millis(), |tx| {
-                    tx.remove(tx.users, user.access_key.as_bytes())?;
+                    tx.remove(Tree::Users, user.access_key.as_bytes())?;
                     tx.log(c)?;
                     Ok(APPLIED)
                 })
             }
-            Change::BucketDeleted { name, .. } => {
-                let Some(bucket) = self.bucket(name)? else {
-                    return Ok(STALE);
-                };
-                let contents = self.bucket_contents(name)?;
-                // Objects written here after the delete keep the bucket alive.
-                let newer = contents
-                    .objects
-                    .iter()
-                    .any(|(_, m)| m.is_live() && (m.hlc, m.site) > incoming);
-                if (bucket.hlc, bucket.site) >= incoming || newer {
-                    return Ok(STALE);
-                }
-                self.meta.commit_locked(guard, now_millis(), |tx| {
-                    tx.remove_bucket(name, &contents, c)?;
-                    Ok(APPLIED)
-                })
-            }
+            Change::BucketDeleted { name, .. } => self.apply_bucket_delete(name, c),
             _ => unreachable!("only deletes come here"),
+        }
+    }
+
+    /// A bucket deleted at another site. The bucket may hold many entries here (older
+    /// objects, tombstones, uploads), so it is emptied in bounded batches, each its own
+    /// commit: other writes on the site wait for one batch at a time, never for the
+    /// whole bucket. The delete loses, and the bucket stays, if the bucket record or a
+    /// live object here is newer than it; a write racing with the emptying is newer
+    /// (the clock has observed the delete), so it also keeps the bucket, and what was
+    /// removed by then was older than the delete anyway.
+    fn apply_bucket_delete(&self, name: &str, c: &Change) -> Result<Applied> {
+        let incoming = c.version();
+        let newer = |m: &Manifest| m.is_live() && (m.hlc, m.site) > incoming;
+        // Decide before removing anything, reading without the lock.
+        for r in self.meta.scan_raw(Tree::Objects, &object_key(name, "")) {
+            if newer(&decode::<Manifest>(&r?.1)?) {
+                return Ok(STALE);
+            }
+        }
+        loop {
+            let guard = self.meta.lock();
+            let Some(bucket) = self.bucket(name)? else {
+                return Ok(STALE);
+            };
+            if (bucket.hlc, bucket.site) >= incoming {
+                return Ok(STALE);
+            }
+            let batch = self.bucket_contents(name, DELETE_BATCH)?;
+            if batch.objects.iter().any(|(_, m)| newer(m)) {
+                return Ok(STALE);
+            }
+            if batch.is_empty() {
+                return self.meta.commit_locked(guard, now_millis(), |tx| {
+                    tx.remove_bucket(name, &batch, c)?;
+                    Ok(APPLIED)
+                });
+            }
+            self.meta
+                .commit_locked(guard, now_millis(), |tx| tx.remove_contents(&batch))?;
         }
     }
 
@@ -221,37 +247,34 @@ impl Store {
 
     /// A small record kept for replication (settings, cursors); durable on return.
     pub fn repl_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.meta.t.repl.insert(key, value)?;
+        self.meta.put_soon(Tree::Repl, key.as_bytes(), value)?;
         self.meta.flush()
     }
 
     /// The same, made durable by the next flush of anything (every commit flushes)
     /// rather than now: for records whose loss in a crash only repeats work.
     pub fn repl_put_soon(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.meta.t.repl.insert(key, value)?;
-        Ok(())
+        self.meta.put_soon(Tree::Repl, key.as_bytes(), value)
     }
 
     pub fn repl_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.meta.t.repl.get(key)?.map(|v| v.to_vec()))
+        self.meta.get_raw(Tree::Repl, key.as_bytes())
     }
 
     /// Every replication record under a key prefix.
     pub fn repl_scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
         self.meta
-            .t
-            .repl
-            .scan_prefix(prefix)
+            .scan_raw(Tree::Repl, prefix.as_bytes())
             .map(|r| {
                 let (k, v) = r?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), v.to_vec()))
+                Ok((String::from_utf8_lossy(&k).into_owned(), v))
             })
             .collect()
     }
 
     /// Removes a replication record; durable on return.
     pub fn repl_remove(&self, key: &str) -> Result<()> {
-        self.meta.t.repl.remove(key)?;
+        self.meta.remove_soon(Tree::Repl, key.as_bytes())?;
         self.meta.flush()
     }
 
@@ -259,26 +282,25 @@ impl Store {
     /// Returns how many keys the sink's dirty set holds now.
     pub fn add_dirty(&self, sink: &str, keys: &[String]) -> Result<u64> {
         let count_key = dirty_count_key(sink);
-        let total = self.meta.t.dirty.transaction(|t| {
-            let mut n = t.get(&count_key)?.map(|v| be_u64(&v)).unwrap_or(0);
+        // A commit without a log entry: ordered with the others and durable on return.
+        self.meta.commit(now_millis(), |tx| {
+            let mut n = tx.get_raw(Tree::Dirty, &count_key)?.map(|v| be_u64(&v)).unwrap_or(0);
             for k in keys {
-                if t.insert(dirty_key(sink, k), &[])?.is_none() {
+                let key = dirty_key(sink, k);
+                if !tx.contains(Tree::Dirty, &key)? {
+                    tx.put_raw(Tree::Dirty, &key, &[])?;
                     n += 1;
                 }
             }
-            t.insert(count_key.as_slice(), &n.to_be_bytes())?;
-            Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(n)
-        })?;
-        self.meta.flush()?;
-        Ok(total)
+            tx.put_raw(Tree::Dirty, &count_key, &n.to_be_bytes())?;
+            Ok(n)
+        })
     }
 
     pub fn dirty_count(&self, sink: &str) -> Result<u64> {
         Ok(self
             .meta
-            .t
-            .dirty
-            .get(dirty_count_key(sink))?
+            .get_raw(Tree::Dirty, &dirty_count_key(sink))?
             .map(|v| be_u64(&v))
             .unwrap_or(0))
     }
@@ -287,19 +309,16 @@ impl Store {
     pub fn dirty_keys(&self, sink: &str, limit: usize) -> Result<Vec<String>> {
         let prefix = dirty_key(sink, "");
         self.meta
-            .t
-            .dirty
-            .scan_prefix(&prefix)
-            .keys()
+            .scan_raw(Tree::Dirty, &prefix)
             .take(limit)
-            .map(|k| Ok(String::from_utf8_lossy(&k?[prefix.len()..]).into_owned()))
+            .map(|r| Ok(String::from_utf8_lossy(&r?.0[prefix.len()..]).into_owned()))
             .collect()
     }
 
     /// Forgets a sink's dirty set (the sink was disconnected).
     pub fn clear_dirty(&self, sink: &str) -> Result<()> {
-        for k in self.meta.t.dirty.scan_prefix(sink_prefix(sink)).keys() {
-            self.meta.t.dirty.remove(k?)?;
+        for r in self.meta.scan_raw(Tree::Dirty, &sink_prefix(sink)) {
+            self.meta.remove_soon(Tree::Dirty, &r?.0)?;
         }
         self.meta.flush()
     }

@@ -1,13 +1,15 @@
 //! The storage engine of one site. Its methods block (disk I/O, fsync): call them from
 //! blocking threads, never from an async task directly.
 
+use crate::block_writers::BlockWriters;
 use crate::blocks::BlockFiles;
+use crate::engine::{Engine, SledEngine};
 use crate::error::Result;
 use crate::hlc::{now_millis, Clock};
 use crate::meta::Meta;
 use crate::records::{BlockHash, SiteId};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -19,8 +21,10 @@ pub struct StoreConfig {
     pub gc_grace: Duration,
     /// The smallest a multipart part other than the last may be.
     pub min_part_size: u64,
-    /// Memory sled may use for its page cache.
+    /// Memory the metadata engine may use for its page cache.
     pub meta_cache_bytes: u64,
+    /// Threads that write the blocks of large objects, shared by all writes.
+    pub block_writers: usize,
     /// The site's id, if configured; otherwise one is chosen at random on first start.
     /// Records are tagged with it, so a store refuses to open under a different id.
     pub site_id: Option<SiteId>,
@@ -34,6 +38,8 @@ impl StoreConfig {
             gc_grace: Duration::from_secs(3600),
             min_part_size: 5 << 20,
             meta_cache_bytes: 64 << 20,
+            // Each block's fsync waits on the disk: two writers per core keep it busy.
+            block_writers: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             site_id: None,
         }
     }
@@ -42,9 +48,13 @@ impl StoreConfig {
 pub struct Store {
     pub(crate) cfg: StoreConfig,
     pub(crate) meta: Meta,
-    pub(crate) blocks: BlockFiles,
+    pub(crate) blocks: Arc<BlockFiles>,
+    pub(crate) writers: BlockWriters,
     pub(crate) clock: Clock,
     site: SiteId,
+    /// Blocks of writes dropped before they committed, and when: GC candidates that
+    /// the next GC run records (a crash loses nothing: the start-up scan finds them).
+    abandoned: Mutex<Vec<([u8; 32], u64)>>,
 }
 
 impl Store {
@@ -53,8 +63,17 @@ impl Store {
     /// are queued for garbage collection.
     pub fn open(cfg: StoreConfig) -> Result<Arc<Store>> {
         std::fs::create_dir_all(&cfg.data_dir)?;
-        let meta = Meta::open(&cfg.data_dir.join("meta"), cfg.meta_cache_bytes)?;
-        let blocks = BlockFiles::open(&cfg.data_dir)?;
+        let engine = SledEngine::open(&cfg.data_dir.join("meta"), cfg.meta_cache_bytes)?;
+        Self::open_with_engine(cfg, Box::new(engine))
+    }
+
+    /// [`Store::open`] over a given metadata engine (the data directory still holds
+    /// the block files).
+    pub fn open_with_engine(cfg: StoreConfig, engine: Box<dyn Engine>) -> Result<Arc<Store>> {
+        std::fs::create_dir_all(&cfg.data_dir)?;
+        let meta = Meta::open(engine)?;
+        let blocks = Arc::new(BlockFiles::open(&cfg.data_dir)?);
+        let writers = BlockWriters::start(blocks.clone(), cfg.block_writers)?;
         let site = match (meta.meta_get("site_id")?, cfg.site_id) {
             (Some(v), configured) => {
                 let stored = SiteId(crate::meta::be_u64(&v));
@@ -80,8 +99,10 @@ impl Store {
             cfg,
             meta,
             blocks,
+            writers,
             clock,
             site,
+            abandoned: Mutex::new(Vec::new()),
         };
         let orphans = store.queue_orphan_blocks()?;
         if orphans > 0 {
@@ -105,6 +126,22 @@ impl Store {
     /// Reads one block whole (a block is at most `block_size`).
     pub fn read_block(&self, hash: &BlockHash) -> Result<Vec<u8>> {
         self.blocks.read(hash)
+    }
+
+    /// Hands the blocks of an uncommitted write to GC. Touches no disk.
+    pub(crate) fn abandon(&self, hashes: &[BlockHash]) {
+        let now = now_millis();
+        let mut a = self.abandoned.lock().unwrap_or_else(|e| e.into_inner());
+        a.extend(hashes.iter().map(|h| (h.0, now)));
+    }
+
+    /// Records abandoned blocks as GC candidates (those still unreferenced).
+    pub(crate) fn record_abandoned(&self) -> Result<()> {
+        let taken = std::mem::take(&mut *self.abandoned.lock().unwrap_or_else(|e| e.into_inner()));
+        for (hash, when) in taken {
+            self.meta.queue_unreferenced(&[hash], when)?;
+        }
+        Ok(())
     }
 
     fn queue_orphan_blocks(&self) -> Result<usize> {

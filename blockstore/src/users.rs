@@ -1,8 +1,8 @@
 //! Users: the credentials S3 requests are signed with.
 
+use crate::engine::Tree;
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
-use crate::meta::decode;
 use crate::records::{Change, User, UserStatus};
 use crate::store::Store;
 
@@ -51,18 +51,18 @@ impl Store {
             return Err(Error::UserExists);
         }
         self.meta.commit_locked(guard, now, |tx| {
-            tx.put(tx.users, user.access_key.as_bytes(), &user)?;
+            tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
             tx.log(&Change::User(user.clone()))
         })?;
         Ok(user)
     }
 
     pub fn user_by_access_key(&self, access_key: &str) -> Result<Option<User>> {
-        self.meta.get(&self.meta.t.users, access_key.as_bytes())
+        self.meta.get(Tree::Users, access_key.as_bytes())
     }
 
     pub fn list_users(&self) -> Result<Vec<User>> {
-        let mut users: Vec<User> = self.meta.t.users.iter().map(|r| decode(&r?.1)).collect::<Result<_>>()?;
+        let mut users: Vec<User> = self.meta.scan(Tree::Users, b"")?.into_iter().map(|(_, u)| u).collect();
         users.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(users)
     }
@@ -78,7 +78,7 @@ impl Store {
         let hlc = self.clock.now();
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
-            tx.remove(tx.users, user.access_key.as_bytes())?;
+            tx.remove(Tree::Users, user.access_key.as_bytes())?;
             tx.log(&Change::UserDeleted {
                 name: user.name.clone(),
                 hlc,

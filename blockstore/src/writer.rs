@@ -1,21 +1,20 @@
 //! The streaming write path: bytes in, durable blocks out. The MD5 (the S3 ETag) is
-//! computed as bytes arrive on the caller's thread; full blocks go to block-writer
-//! threads that name each by its SHA-256, write it and fsync it, so hashing and disk
-//! work overlap. An object of one block never starts them. Memory per write is the
-//! block being filled, `IN_FLIGHT` blocks queued and one per writer thread.
+//! computed as bytes arrive on the caller's thread; full blocks go to the site's block
+//! writers (one fixed pool, `block_writers`) that name each by its SHA-256, write it
+//! and fsync it, so hashing and disk work overlap. An object of one block never uses
+//! them. Memory per write is the block being filled and `IN_FLIGHT` blocks out.
 
+use crate::block_writers::{Done, Job};
 use crate::blocks::{hash_block, sync_dir};
 use crate::error::{Error, Result};
-use crate::hlc::now_millis;
 use crate::records::{BlockHash, BlockRef, Manifest};
 use crate::store::Store;
 use md5::{Digest, Md5};
 use std::collections::BTreeSet;
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
-/// Full blocks queued for the block-writer thread.
+/// Full blocks one write may have at the block writers at once.
 const IN_FLIGHT: usize = 4;
 /// Objects up to this size live in their manifest, not in a block file.
 pub const INLINE_MAX: usize = 16 * 1024;
@@ -27,7 +26,7 @@ pub struct ObjectWriter {
     md5: Md5,
     size: u64,
     /// The first full block, held back until a second one shows the object needs the
-    /// block-writer thread.
+    /// block writers.
     first: Option<Vec<u8>>,
     pipeline: Option<Pipeline>,
     /// Blocks written on the caller's thread (objects of at most one full block).
@@ -72,105 +71,88 @@ impl Drop for Pins {
             self.store.blocks.unpin(h);
         }
         if !self.committed && !self.hashes.is_empty() {
-            let hashes: Vec<[u8; 32]> = self.hashes.iter().map(|h| h.0).collect();
-            if let Err(e) = self.store.meta.queue_unreferenced(&hashes, now_millis()) {
-                tracing::warn!(error = %e, "could not queue abandoned blocks for GC; the next start-up scan will");
-            }
+            // Memory only: a drop may happen on an async thread. GC records them.
+            self.store.abandon(&self.hashes);
         }
     }
 }
 
-/// What the block-writer thread did: every block it pinned, in order, and the first
-/// error it met (after which it only drains the queue).
+/// The blocks a write handed to the block writers, and the first error they met.
 struct BlockWrites {
     refs: Vec<(usize, BlockRef)>,
     error: Option<Error>,
 }
 
+/// One write's use of the site's block writers: at most `IN_FLIGHT` blocks out at once.
 struct Pipeline {
-    tx: SyncSender<(usize, Vec<u8>)>,
-    threads: Vec<JoinHandle<BlockWrites>>,
+    reply: Sender<Done>,
+    replies: Receiver<Done>,
     sent: usize,
+    outstanding: usize,
+    done: Vec<Done>,
 }
 
-/// Block-writer threads per write. Each block's fsync waits on the disk, so two
-/// writers keep it busy while one hashes (measured: 1 MiB synchronous writes alone run
-/// at ~400 MB/s here, about half of what the disk takes in large batches).
-const WRITERS: usize = 2;
-
 impl Pipeline {
-    fn start(store: Arc<Store>) -> Result<Self> {
-        let (tx, rx) = sync_channel::<(usize, Vec<u8>)>(IN_FLIGHT);
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        let mut threads = Vec::with_capacity(WRITERS);
-        for _ in 0..WRITERS {
-            let (store, rx) = (store.clone(), rx.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name("strata-blocks".into())
-                    .spawn(move || {
-                        let (mut refs, mut dirs, mut error) = (Vec::new(), BTreeSet::new(), None);
-                        loop {
-                            // Hold the lock only to take the next block, not while writing it.
-                            let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                            let Ok((index, buf)) = next else { break };
-                            if error.is_some() {
-                                continue;
-                            }
-                            let hash = hash_block(&buf);
-                            store.blocks.pin(hash);
-                            refs.push((
-                                index,
-                                BlockRef {
-                                    hash,
-                                    len: buf.len() as u32,
-                                },
-                            ));
-                            match store.blocks.write_file(&hash, &buf) {
-                                Ok(Some(dir)) => {
-                                    dirs.insert(dir);
-                                }
-                                Ok(None) => {}
-                                Err(e) => error = Some(e),
-                            }
-                        }
-                        // Each directory's new entries become durable with one fsync, at the end.
-                        if error.is_none() {
-                            error = dirs.iter().find_map(|d| sync_dir(d).err());
-                        }
-                        BlockWrites { refs, error }
-                    })?,
-            );
+    fn new() -> Self {
+        let (reply, replies) = channel();
+        Pipeline {
+            reply,
+            replies,
+            sent: 0,
+            outstanding: 0,
+            done: Vec::new(),
         }
-        Ok(Pipeline { tx, threads, sent: 0 })
     }
 
-    fn send(&mut self, block: Vec<u8>) -> Result<()> {
-        // The threads drain until the sender is dropped; a failed send means they died.
-        self.tx
-            .send((self.sent, block))
-            .map_err(|_| Error::Io(std::io::Error::other("block writer threads stopped")))?;
+    fn send(&mut self, store: &Store, block: Vec<u8>) -> Result<()> {
+        while self.outstanding >= IN_FLIGHT {
+            self.receive_one();
+        }
+        store.writers.submit(Job {
+            index: self.sent,
+            data: block,
+            reply: self.reply.clone(),
+        })?;
         self.sent += 1;
+        self.outstanding += 1;
         Ok(())
     }
 
-    /// Waits for the writers; the blocks they pinned, in object order.
-    fn finish(self) -> BlockWrites {
-        drop(self.tx);
-        let mut all = BlockWrites {
-            refs: Vec::new(),
-            error: None,
-        };
-        for t in self.threads {
-            let done = t.join().unwrap_or_else(|_| BlockWrites {
-                refs: Vec::new(),
-                error: Some(Error::Io(std::io::Error::other("block writer thread panicked"))),
-            });
-            all.refs.extend(done.refs);
-            all.error = all.error.or(done.error);
+    fn receive_one(&mut self) {
+        // Every submitted job answers (the writers catch panics), and we hold a sender.
+        let done = self.replies.recv().expect("the pipeline holds a reply sender");
+        self.outstanding -= 1;
+        self.done.push(done);
+    }
+
+    /// Waits for every block sent; the blocks pinned, in object order. Each directory
+    /// with new entries becomes durable with one fsync, here, at the end.
+    fn finish(mut self) -> BlockWrites {
+        while self.outstanding > 0 {
+            self.receive_one();
         }
-        all.refs.sort_by_key(|(i, _)| *i);
-        all
+        self.done.sort_by_key(|d| d.index);
+        let (mut refs, mut dirs, mut error) = (Vec::new(), BTreeSet::new(), None);
+        for d in self.done {
+            refs.push((
+                d.index,
+                BlockRef {
+                    hash: d.hash,
+                    len: d.len,
+                },
+            ));
+            match d.result {
+                Ok(Some(dir)) => {
+                    dirs.insert(dir);
+                }
+                Ok(None) => {}
+                Err(e) => error = error.or(Some(e)),
+            }
+        }
+        if error.is_none() {
+            error = dirs.iter().find_map(|d| sync_dir(d).err());
+        }
+        BlockWrites { refs, error }
     }
 }
 
@@ -221,14 +203,14 @@ impl ObjectWriter {
 
     fn full_block(&mut self, block: Vec<u8>) -> Result<()> {
         if let Some(p) = &mut self.pipeline {
-            return p.send(block);
+            return p.send(&self.store, block);
         }
         match self.first.take() {
             None => self.first = Some(block),
             Some(first) => {
-                let mut p = Pipeline::start(self.store.clone())?;
-                p.send(first)?;
-                p.send(block)?;
+                let mut p = Pipeline::new();
+                p.send(&self.store, first)?;
+                p.send(&self.store, block)?;
                 self.pipeline = Some(p);
             }
         }
@@ -278,7 +260,8 @@ impl ObjectWriter {
         }
         let blocks = if self.pipeline.is_some() {
             if !tail.is_empty() {
-                self.pipeline.as_mut().expect("checked").send(tail)?;
+                let store = self.store.clone();
+                self.pipeline.as_mut().expect("checked").send(&store, tail)?;
             }
             self.join_pipeline()?
         } else {

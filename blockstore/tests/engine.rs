@@ -339,6 +339,66 @@ fn a_remote_bucket_delete_loses_to_newer_local_objects() {
     assert!(c.bucket("shared").unwrap().is_none());
 }
 
+/// Live objects in a bucket.
+fn count_objects(store: &Store, bucket: &str) -> usize {
+    let q = strata_blockstore::ListQuery {
+        max: 100_000,
+        ..Default::default()
+    };
+    store.list_objects(bucket, &q).unwrap().entries.len()
+}
+
+#[test]
+fn a_remote_bucket_delete_empties_a_large_bucket_in_batches_or_not_at_all() {
+    let (da, dc, dd) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (a, c, d) = (open(da.path()), open(dc.path()), open(dd.path()));
+    a.create_bucket("big", "alice").unwrap();
+    let template = put(&a, "big", "template", &[7u8; 10_000]);
+    a.delete_object("big", "template").unwrap();
+    a.delete_bucket("big").unwrap();
+    let log = log_of(&a);
+    let (create, delete) = (&log[0], &log[3]);
+    // Several batches' worth of objects older than the delete, as if c and d had them
+    // from a before a emptied the bucket (they missed the tombstones).
+    let older: Vec<Change> = (0..2500)
+        .map(|i| {
+            let mut m = template.clone();
+            m.key = format!("k{i:05}");
+            Change::Object(Box::new(m))
+        })
+        .collect();
+    for site in [&c, &d] {
+        site.apply_changes(std::slice::from_ref(create)).unwrap();
+        assert_eq!(site.apply_changes(&older).unwrap().applied, 2500);
+    }
+
+    // c also has an upload in progress: it goes with the bucket, as do the objects.
+    let upload = c
+        .create_upload("big", "part", "alice", ObjectHeaders::default())
+        .unwrap();
+    let mut w = ObjectWriter::for_part(c.clone());
+    w.write(&[1u8; 5000]).unwrap();
+    c.put_part("big", "part", &upload.id, 1, w.finish().unwrap()).unwrap();
+    assert_eq!(c.apply_changes(std::slice::from_ref(delete)).unwrap().applied, 1);
+    assert!(c.bucket("big").unwrap().is_none());
+    assert!(matches!(
+        c.object("big", "k00000"),
+        Err(strata_blockstore::Error::NoSuchBucket)
+    ));
+    c.create_bucket("big", "bob").unwrap();
+    assert_eq!(count_objects(&c, "big"), 0, "nothing of the old bucket shows through");
+
+    // d has one object written after the delete, sorting after every older one (so in
+    // the last batch): the delete loses and removes nothing.
+    put(&d, "big", "zzz-newer", b"written after the delete");
+    assert_eq!(d.apply_changes(std::slice::from_ref(delete)).unwrap().stale, 1);
+    assert_eq!(count_objects(&d, "big"), 2501);
+}
+
 #[test]
 fn the_log_trims_and_keeps_its_byte_positions_across_reopen() {
     let dir = tempfile::tempdir().unwrap();

@@ -35,7 +35,7 @@ async fn start(dir: &Path, name: &str, id: u64, port: u16, secret: &str) -> Resu
         write_config(&path, name, id, port, &token, secret)?;
     }
     let cfg = Config::load(&path)?;
-    let store = server::open_store(&cfg)?;
+    let store = server::open_store(&cfg).await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(server::serve(cfg.clone(), store, move |_, repl| {
         let _ = tx.send(repl);
@@ -88,16 +88,16 @@ pub async fn run(dir: &Path, port: u16) -> Result<(), AnyError> {
 
     // The user is made on site-a; realtime carries it to site-b.
     let store_a = a.repl.store();
-    let user = match store_a.list_users()?.into_iter().find(|u| u.name == "dev") {
-        Some(u) => u,
-        None => {
-            let s = store_a.clone();
-            tokio::task::spawn_blocking(move || s.create_user("dev", None, None)).await??
-        }
-    };
+    let user = store_a
+        .run(|s| match s.list_users()?.into_iter().find(|u| u.name == "dev") {
+            Some(u) => Ok(u),
+            None => s.create_user("dev", None, None),
+        })
+        .await?;
     let store_b = b.repl.store();
     for _ in 0..100 {
-        if store_b.user_by_access_key(&user.access_key)?.is_some() {
+        let key = user.access_key.clone();
+        if store_b.run(move |s| s.user_by_access_key(&key)).await?.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -125,7 +125,7 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
     match cmd {
         Command::Serve { config } => {
             let cfg = Config::load(&config)?;
-            let store = server::open_store(&cfg)?;
+            let store = server::open_store(&cfg).await?;
             server::serve(cfg, store, |_, _| {}).await?;
         }
         Command::Admin { config, command } => {

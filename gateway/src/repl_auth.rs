@@ -2,8 +2,9 @@
 //! Strata has one SigV4 implementation. Only the replication credential is accepted,
 //! and only header signatures that cover the body's SHA-256.
 
+use crate::s3::authn;
 use crate::s3::error::S3Error;
-use crate::s3::sigv4::{self, Payload, SignedRequest};
+use crate::s3::signed::{Payload, SignedRequest};
 
 pub struct ReplAuth {
     pub access_key: String,
@@ -23,7 +24,7 @@ impl strata_repl::Verifier for ReplAuth {
         };
         let now = strata_blockstore::now_millis() as i64 / 1000;
         let secret_of = |ak: &str| (ak == self.access_key).then(|| self.secret_key.clone());
-        match sigv4::verify(&req, now, None, secret_of) {
+        match authn::verify(&req, now, None, secret_of) {
             Ok(v) => match v.payload {
                 Payload::Sha256(h) => Ok(h),
                 _ => Err("replication requests must sign their body's SHA-256".into()),

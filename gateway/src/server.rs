@@ -8,18 +8,19 @@ use crate::s3::{self, S3State};
 use axum::serve::ListenerExt;
 use std::sync::Arc;
 use std::time::Duration;
-use strata_blockstore::{Store, StoreConfig};
+use strata_blockstore::{blocking, Store, StoreConfig};
 use strata_repl::{ReplConfig, Replication};
 
-pub fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
+/// Opens the store (start-up recovery scans the disk) on a blocking thread.
+pub async fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
     let mut sc = StoreConfig::new(&cfg.data_dir);
     sc.block_size = cfg.block_size;
     sc.gc_grace = Duration::from_secs(cfg.gc.grace_secs);
     sc.site_id = cfg.site_id();
-    Store::open(sc)
+    blocking(move || Store::open(sc)).await
 }
 
-fn open_replication(cfg: &Config, store: &Arc<Store>) -> Result<Option<Arc<Replication>>, AnyError> {
+async fn open_replication(cfg: &Config, store: &Arc<Store>) -> Result<Option<Arc<Replication>>, AnyError> {
     let Some(r) = &cfg.repl else { return Ok(None) };
     let rc = ReplConfig {
         site_name: cfg.site_name.clone(),
@@ -28,7 +29,8 @@ fn open_replication(cfg: &Config, store: &Arc<Store>) -> Result<Option<Arc<Repli
         secret_key: r.secret_key.clone(),
         realtime_max_bytes: r.realtime_max_bytes,
     };
-    Ok(Some(Replication::open(store.clone(), &rc)?))
+    let store = store.clone();
+    Ok(Some(blocking(move || Replication::open(store, &rc)).await?))
 }
 
 pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -42,7 +44,7 @@ pub async fn serve(
 ) -> Result<(), AnyError> {
     let s3_listener = tokio::net::TcpListener::bind(cfg.s3.listen).await?;
     let admin_listener = tokio::net::TcpListener::bind(cfg.admin.listen).await?;
-    let repl = open_replication(&cfg, &store)?;
+    let repl = open_replication(&cfg, &store).await?;
     let mut repl_task = None;
     if let (Some(repl), Some(section)) = (&repl, &cfg.repl) {
         let listener = tokio::net::TcpListener::bind(section.listen).await?;
@@ -86,8 +88,7 @@ pub async fn serve(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                let s = s.clone();
-                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || s.trim_changes(s.last_seq())).await {
+                if let Err(e) = s.run(|s| s.trim_changes(s.last_seq())).await {
                     tracing::warn!(error = %e, "trimming the change log failed");
                 }
             }
@@ -100,13 +101,12 @@ pub async fn serve(
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(interval).await;
-            let s = gc_store.clone();
-            match tokio::task::spawn_blocking(move || s.collect_garbage()).await {
-                Ok(Ok(stats)) if stats.removed > 0 => {
+            match gc_store.run(|s| s.collect_garbage()).await {
+                Ok(stats) if stats.removed > 0 => {
                     tracing::info!(removed = stats.removed, "garbage collected blocks")
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
-                _ => {}
+                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+                Ok(_) => {}
             }
         }
     });

@@ -23,3 +23,38 @@ pub enum ReplError {
 }
 
 pub type Result<T> = std::result::Result<T, ReplError>;
+
+impl ReplError {
+    /// The HTTP status this error answers with, on the replication port and on the
+    /// admin API alike: the one mapping of replication errors to HTTP.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ReplError::UnknownPeer(_) => 404,
+            // The two sites (or the operator's command and this site's state) disagree.
+            ReplError::Invalid(_) | ReplError::Protocol(_) => 409,
+            // The other site could not be reached or refused: this site is a gateway.
+            ReplError::Connect(..) | ReplError::Http(..) | ReplError::Timeout(..) | ReplError::Refused { .. } => 502,
+            ReplError::Store(_) => 500,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_one_status() {
+        assert_eq!(ReplError::UnknownPeer("b".into()).http_status(), 404);
+        assert_eq!(ReplError::Protocol("v2".into()).http_status(), 409);
+        assert_eq!(ReplError::Invalid("no".into()).http_status(), 409);
+        assert_eq!(ReplError::Timeout("b".into(), 30).http_status(), 502);
+        let refused = ReplError::Refused {
+            peer: "b".into(),
+            status: 403,
+            reason: "credential".into(),
+        };
+        assert_eq!(refused.http_status(), 502);
+        assert_eq!(ReplError::Store(strata_blockstore::Error::NoSuchKey).http_status(), 500);
+    }
+}

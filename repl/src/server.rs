@@ -49,10 +49,7 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
 }
 
 fn failed(e: ReplError) -> Response {
-    let status = match e {
-        ReplError::Invalid(_) | ReplError::Protocol(_) | ReplError::UnknownPeer(_) => StatusCode::CONFLICT,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     refuse(status, e.to_string())
 }
 

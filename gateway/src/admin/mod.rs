@@ -12,7 +12,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use reply::{error, json};
 use serde::{Deserialize, Serialize};
-use strata_blockstore::{Error as StoreError, Store, User};
+use strata_blockstore::{Error as StoreError, User};
 
 pub use repl::{ConnectRequest, RealtimeRequest};
 pub use state::AdminState;
@@ -71,25 +71,12 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: axum::mi
     next.run(req).await
 }
 
+/// Store errors answer with the status of the one store-error mapping (the S3 one)
+/// and the store's own words.
 fn store_error(e: StoreError) -> Response {
-    let status = match e {
-        StoreError::UserExists => StatusCode::CONFLICT,
-        StoreError::NoSuchUser => StatusCode::NOT_FOUND,
-        StoreError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    error(status, &e.to_string())
-}
-
-async fn blocking<T: Send + 'static>(
-    s: &AdminState,
-    f: impl FnOnce(&Store) -> strata_blockstore::Result<T> + Send + 'static,
-) -> Result<T, Response> {
-    let store = s.store.clone();
-    match tokio::task::spawn_blocking(move || f(&store)).await {
-        Ok(r) => r.map_err(store_error),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())),
-    }
+    let message = e.to_string();
+    let (_, status, _) = crate::s3::error::S3Error::Store(e).parts();
+    error(status, &message)
 }
 
 async fn health(State(s): State<AdminState>) -> Response {
@@ -107,7 +94,7 @@ async fn metrics(State(s): State<AdminState>) -> Response {
 }
 
 async fn list_users(State(s): State<AdminState>) -> Response {
-    match blocking(&s, |st| st.list_users()).await {
+    match s.store.run(|st| st.list_users()).await.map_err(store_error) {
         Ok(users) => json(
             StatusCode::OK,
             &users.into_iter().map(UserView::from).collect::<Vec<_>>(),
@@ -121,18 +108,18 @@ async fn create_user(State(s): State<AdminState>, body: axum::body::Bytes) -> Re
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    match blocking(&s, move |st| {
-        st.create_user(&req.name, req.access_key.as_deref(), req.secret_key.as_deref())
-    })
-    .await
-    {
+    let created = s
+        .store
+        .run(move |st| st.create_user(&req.name, req.access_key.as_deref(), req.secret_key.as_deref()))
+        .await;
+    match created.map_err(store_error) {
         Ok(u) => json(StatusCode::CREATED, &UserView::from(u)),
         Err(r) => r,
     }
 }
 
 async fn delete_user(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
-    match blocking(&s, move |st| st.delete_user(&name)).await {
+    match s.store.run(move |st| st.delete_user(&name)).await.map_err(store_error) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r,
     }

@@ -22,16 +22,7 @@ pub struct RealtimeRequest {
 }
 
 fn repl_error(e: ReplError) -> Response {
-    let status = match &e {
-        ReplError::UnknownPeer(_) => StatusCode::NOT_FOUND,
-        ReplError::Invalid(_) => StatusCode::CONFLICT,
-        ReplError::Connect(..)
-        | ReplError::Http(..)
-        | ReplError::Timeout(..)
-        | ReplError::Refused { .. }
-        | ReplError::Protocol(_) => StatusCode::BAD_GATEWAY,
-        ReplError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     error(status, &e.to_string())
 }
 

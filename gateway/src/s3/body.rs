@@ -5,14 +5,15 @@
 
 use crate::s3::checksum::{Algorithm, BodyHashes, Expected};
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::sigv4::{ChunkVerifier, Payload};
+use crate::s3::signed::Payload;
+use crate::s3::sigv4::ChunkVerifier;
 use axum::body::{Body, BodyDataStream};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use strata_blockstore::{ObjectWriter, Store, WrittenData};
+use strata_blockstore::{blocking, ObjectWriter, Store, WrittenData};
 use tokio::sync::mpsc;
 
 /// The largest object a single PUT (or part) may carry, as in S3.
@@ -67,7 +68,7 @@ pub async fn ingest(
     }
 
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
-    let writer = tokio::task::spawn_blocking(move || -> S3Result<(WrittenData, BodyHashes)> {
+    let writer = blocking(move || -> S3Result<(WrittenData, BodyHashes)> {
         let mut w = if part {
             ObjectWriter::for_part(store)
         } else {
@@ -99,9 +100,7 @@ pub async fn ingest(
         pump_plain(&mut src, &tx).await.map(|_| None)
     };
     drop(tx);
-    let written = writer
-        .await
-        .map_err(|e| S3Error::Internal(format!("writer thread: {e}")))?;
+    let written = writer.await;
     // A pump error explains a writer error (the channel closed early), so it goes first.
     let trailer = pumped?;
     let (data, hashes) = written?;

@@ -1,7 +1,7 @@
 //! S3 errors: every failure a request can meet, and the one match that turns each into
-//! the code, status and message AWS S3 would answer with.
+//! the code, status and message AWS S3 would answer with. A leaf: the XML document an
+//! error is sent as is written in `response`.
 
-use crate::s3::xml::XmlWriter;
 use http::StatusCode;
 use strata_blockstore::Error as StoreError;
 
@@ -62,13 +62,11 @@ pub enum S3Error {
     #[error("InvalidPartNumber")]
     InvalidPartNumber,
     #[error("RequestHeaderSectionTooLarge")]
-    HeadersTooLarge,
+    HeadersTooLarge { limit: usize },
     #[error("MissingContentLength")]
     MissingContentLength,
     #[error("NotImplemented: {0}")]
     NotImplemented(String),
-    #[error("InternalError: {0}")]
-    Internal(String),
 }
 
 impl S3Error {
@@ -89,8 +87,14 @@ impl S3Error {
                 StoreError::InvalidArgument(m) => ("InvalidArgument", S::BAD_REQUEST, m.clone()),
                 StoreError::PreconditionFailed => ("PreconditionFailed", S::PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold".into()),
                 StoreError::Conflict => ("OperationAborted", S::CONFLICT, "A conflicting conditional operation is currently in progress against this resource. Please try again.".into()),
-                StoreError::NoSuchUser | StoreError::UserExists => ("InvalidArgument", S::BAD_REQUEST, e.to_string()),
-                StoreError::Io(_) | StoreError::Db(_) | StoreError::Codec(_) | StoreError::BlockCorrupt(_) => {
+                // Only the admin API meets these; it answers with the same statuses.
+                StoreError::NoSuchUser => ("InvalidArgument", S::NOT_FOUND, e.to_string()),
+                StoreError::UserExists => ("InvalidArgument", S::CONFLICT, e.to_string()),
+                StoreError::Io(_)
+                | StoreError::Db(_)
+                | StoreError::Codec(_)
+                | StoreError::BlockCorrupt(_)
+                | StoreError::TaskFailed(_) => {
                     ("InternalError", S::INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.".into())
                 }
             },
@@ -120,25 +124,11 @@ impl S3Error {
             S3Error::AclNotSupported => ("AccessControlListNotSupported", S::BAD_REQUEST, "The bucket does not allow ACLs".into()),
             S3Error::InvalidBucketAclWithObjectOwnership => ("InvalidBucketAclWithObjectOwnership", S::BAD_REQUEST, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting".into()),
             S3Error::InvalidPartNumber => ("InvalidPartNumber", S::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable".into()),
-            S3Error::HeadersTooLarge => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({} bytes).", crate::s3::request::MAX_HEADER_BYTES)),
+            S3Error::HeadersTooLarge { limit } => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({limit} bytes).")),
             S3Error::MissingContentLength => ("MissingContentLength", S::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.".into()),
             S3Error::NotImplemented(m) => ("NotImplemented", S::NOT_IMPLEMENTED, format!("A header or query you provided implies functionality that is not implemented: {m}")),
-            S3Error::Internal(_) => ("InternalError", S::INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.".into()),
         };
         (code, status, msg)
-    }
-
-    /// The XML error document S3 sends.
-    pub fn to_xml(&self, resource: &str, request_id: &str) -> String {
-        let (code, _, message) = self.parts();
-        let mut x = XmlWriter::new();
-        x.open("Error");
-        x.elem("Code", code);
-        x.elem("Message", &message);
-        x.elem("Resource", resource);
-        x.elem("RequestId", request_id);
-        x.close("Error");
-        x.finish()
     }
 }
 

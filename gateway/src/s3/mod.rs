@@ -1,6 +1,7 @@
 //! The S3 API.
 
 mod access;
+pub mod authn;
 mod body;
 mod checksum;
 mod conditions;
@@ -9,8 +10,9 @@ mod handlers;
 mod request;
 mod response;
 mod router;
+pub mod signed;
 mod sigv2;
-pub mod sigv4;
+mod sigv4;
 mod state;
 mod xml;
 

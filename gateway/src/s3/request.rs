@@ -2,7 +2,8 @@
 //! virtual-host-style) and its query parameters.
 
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::sigv4::{query_pairs, ChunkVerifier, Payload};
+use crate::s3::signed::{query_pairs, Payload};
+use crate::s3::sigv4::ChunkVerifier;
 use axum::body::Body;
 use http::{HeaderMap, Method};
 use percent_encoding::percent_decode_str;
@@ -16,7 +17,9 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub fn check_header_size(h: &HeaderMap) -> S3Result<()> {
     let total: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if total > MAX_HEADER_BYTES {
-        return Err(S3Error::HeadersTooLarge);
+        return Err(S3Error::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        });
     }
     Ok(())
 }

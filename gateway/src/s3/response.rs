@@ -1,6 +1,7 @@
 //! Building S3 responses: XML documents, object headers and streamed object bodies.
 
 use crate::s3::error::S3Error;
+use crate::s3::xml::XmlWriter;
 use crate::timefmt::http_date;
 use axum::body::Body;
 use axum::response::Response;
@@ -100,15 +101,13 @@ pub fn object_body(store: Arc<Store>, m: &Manifest, start: u64, end: u64) -> Bod
             return None;
         }
         let block = st.blocks[st.next].clone();
-        let store = st.store.clone();
-        let read = tokio::task::spawn_blocking(move || store.read_block(&block.hash)).await;
-        let data = match read {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => {
+        let hash = block.hash;
+        let data = match st.store.run(move |s| s.read_block(&hash)).await {
+            Ok(d) => d,
+            Err(e) => {
                 tracing::error!(error = %e, "object block unreadable; aborting the response");
                 return Some((Err(S3Error::from(e)), st));
             }
-            Err(e) => return Some((Err(S3Error::Internal(e.to_string())), st)),
         };
         let from = st.start.saturating_sub(st.offset) as usize;
         let to = ((st.end - st.offset) as usize).min(data.len());
@@ -119,4 +118,17 @@ pub fn object_body(store: Arc<Store>, m: &Manifest, start: u64, end: u64) -> Bod
         Some((Ok(bytes), st))
     });
     Body::from_stream(stream)
+}
+
+/// The XML error document S3 sends.
+pub fn error_document(e: &S3Error, resource: &str, request_id: &str) -> String {
+    let (code, _, message) = e.parts();
+    let mut x = XmlWriter::new();
+    x.open("Error");
+    x.elem("Code", code);
+    x.elem("Message", &message);
+    x.elem("Resource", resource);
+    x.elem("RequestId", request_id);
+    x.close("Error");
+    x.finish()
 }

@@ -2,11 +2,12 @@
 //! addresses, and dispatches to the handler for its operation. Routing imports the
 //! handlers, never the other way round.
 
+use crate::s3::authn;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::handlers::{acl, batch, bucket, copy, cors, list, multipart, object, tagging, versioning};
 use crate::s3::request::{address, check_header_size, parse_query, S3Request};
-use crate::s3::response::set;
-use crate::s3::sigv4::{verify, SignedRequest};
+use crate::s3::response::{error_document, set};
+use crate::s3::signed::SignedRequest;
 use crate::s3::state::S3State;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -31,7 +32,7 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
             let body = if is_head {
                 Body::empty()
             } else {
-                Body::from(e.to_xml(&resource, &request_id))
+                Body::from(error_document(&e, &resource, &request_id))
             };
             let mut r = Response::new(body);
             *r.status_mut() = status;
@@ -77,21 +78,19 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         headers: &parts.headers,
     };
     let vhost_bucket = addr.bucket.as_deref().filter(|_| addr.vhost);
-    // The user read to find the secret is the one the request runs as: read it once.
-    let signer = std::cell::RefCell::new(None);
-    let verified = verify(&signed, now, vhost_bucket, |ak| {
-        let user = state
-            .store
-            .user_by_access_key(ak)
-            .ok()
-            .flatten()
-            .filter(|u| u.status == UserStatus::Active)?;
-        let secret = user.secret_key.clone();
-        *signer.borrow_mut() = Some(user);
-        Some(secret)
+    // The user read to find the secret is the one the request runs as: read it once,
+    // off the async thread. A store that fails here answers 500, not "no such key".
+    let user = match authn::claimed_access_key(&signed) {
+        Some(ak) => state.run(move |s| s.user_by_access_key(&ak)).await?,
+        None => None,
+    }
+    .filter(|u| u.status == UserStatus::Active);
+    let verified = authn::verify(&signed, now, vhost_bucket, |ak| {
+        user.as_ref()
+            .filter(|u| u.access_key == ak)
+            .map(|u| u.secret_key.clone())
     })?;
-    let user = signer
-        .into_inner()
+    let user = user
         .filter(|u| u.access_key == verified.access_key)
         .ok_or(S3Error::InvalidAccessKeyId)?;
     let req = S3Request {
@@ -450,5 +449,104 @@ fn only(req: &S3Request, known: &[&str]) -> S3Result<()> {
     match req.unknown_params(known) {
         Some(p) => Err(S3Error::NotImplemented(format!("the '{p}' subresource or parameter"))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use std::ops::Bound;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use strata_blockstore::{Engine, Entry, Scan, SledEngine, Store, StoreConfig, Tree, TxResult, Txn};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// The sled engine, except that reads of users fail while `broken` is set.
+    struct UsersFail {
+        inner: SledEngine,
+        broken: Arc<AtomicBool>,
+    }
+
+    impl Engine for UsersFail {
+        fn transact(&self, f: &mut dyn FnMut(&dyn Txn) -> TxResult<()>) -> strata_blockstore::Result<()> {
+            self.inner.transact(f)
+        }
+        fn get(&self, tree: Tree, key: &[u8]) -> strata_blockstore::Result<Option<Vec<u8>>> {
+            if tree == Tree::Users && self.broken.load(Ordering::SeqCst) {
+                let e = std::io::Error::other("injected: the users tree cannot be read");
+                return Err(strata_blockstore::Error::Db(Box::new(e)));
+            }
+            self.inner.get(tree, key)
+        }
+        fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> strata_blockstore::Result<()> {
+            self.inner.put(tree, key, value)
+        }
+        fn remove(&self, tree: Tree, key: &[u8]) -> strata_blockstore::Result<()> {
+            self.inner.remove(tree, key)
+        }
+        fn range<'a>(&'a self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
+            self.inner.range(tree, from, to)
+        }
+        fn last(&self, tree: Tree) -> strata_blockstore::Result<Option<Entry>> {
+            self.inner.last(tree)
+        }
+        fn flush(&self) -> strata_blockstore::Result<()> {
+            self.inner.flush()
+        }
+    }
+
+    /// One signed-looking request over a real socket; the status line's code and body.
+    async fn get_bucket(addr: std::net::SocketAddr, access_key: &str) -> (u16, String) {
+        let date = crate::timefmt::amz_date(strata_blockstore::now_millis() as i64 / 1000);
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!(
+            "GET /photos HTTP/1.1\r\nhost: {addr}\r\nx-amz-date: {date}\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n\
+             authorization: AWS4-HMAC-SHA256 Credential={access_key}/{}/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature={}\r\nconnection: close\r\n\r\n",
+            &date[..8],
+            "0".repeat(64)
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        let status = answer[9..12].parse().unwrap();
+        (status, answer)
+    }
+
+    #[tokio::test]
+    async fn a_storage_error_in_the_user_lookup_is_a_server_error_not_an_unknown_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let broken = Arc::new(AtomicBool::new(false));
+        let engine = UsersFail {
+            inner: SledEngine::open(&dir.path().join("meta"), 1 << 20).unwrap(),
+            broken: broken.clone(),
+        };
+        let store = Store::open_with_engine(StoreConfig::new(dir.path()), Box::new(engine)).unwrap();
+        let user = store.create_user("alice", None, None).unwrap();
+        let app = crate::s3::service(S3State {
+            store,
+            metrics: Arc::new(Metrics::default()),
+            region: "us-east-1".into(),
+            root_domain: None,
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        // Healthy store: the key is found, the (dummy) signature is what fails.
+        let (status, body) = get_bucket(addr, &user.access_key).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("<Code>SignatureDoesNotMatch</Code>"), "{body}");
+        let (status, body) = get_bucket(addr, "NOSUCHKEY").await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("<Code>InvalidAccessKeyId</Code>"), "{body}");
+
+        // The store cannot read users: the client must not be told its key is unknown.
+        broken.store(true, Ordering::SeqCst);
+        let (status, body) = get_bucket(addr, &user.access_key).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("<Code>InternalError</Code>"), "{body}");
+        assert!(!body.contains("InvalidAccessKeyId"), "{body}");
     }
 }

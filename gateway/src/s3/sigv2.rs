@@ -3,7 +3,8 @@
 //! Reference: "Signing and Authenticating REST Requests" in the S3 documentation.
 
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::sigv4::{query_pairs, Payload, SignedRequest, Verified};
+use crate::s3::signed::{query_pairs, Payload, SignedRequest};
+use crate::s3::sigv4::Verified;
 use crate::timefmt::parse_http_date;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;

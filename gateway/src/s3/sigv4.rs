@@ -3,43 +3,17 @@
 //! Reference: the AWS SigV4 documentation for S3 ("Authenticating Requests").
 
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::sigv2;
+use crate::s3::signed::{percent_decode as decode, query_pairs, uri_encode, Payload, SignedRequest};
 use crate::timefmt::{parse_amz_date, parse_http_date};
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Everything but the unreserved characters is encoded, as SigV4 specifies.
-const STRICT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-const PATH: &AsciiSet = &STRICT.remove(b'/');
-
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const MAX_SKEW_SECS: i64 = 15 * 60;
 const MAX_PRESIGN_SECS: i64 = 7 * 24 * 3600;
-
-/// How the request body is protected, from `x-amz-content-sha256`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Payload {
-    Unsigned,
-    /// The hex SHA-256 the body must have.
-    Sha256(String),
-    /// `aws-chunked` framing, with or without chunk signatures and trailing headers.
-    Chunked {
-        signed: bool,
-        trailer: bool,
-    },
-}
-
-/// The parts of a request that are signed.
-pub struct SignedRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a str,
-    pub headers: &'a HeaderMap,
-}
 
 /// A verified signature: whose key signed, and what the body must prove.
 pub struct Verified {
@@ -49,14 +23,14 @@ pub struct Verified {
     pub chunks: Option<ChunkVerifier>,
 }
 
-struct Credential<'a> {
-    access_key: &'a str,
+pub(crate) struct Credential<'a> {
+    pub access_key: &'a str,
     date: &'a str,
     region: &'a str,
     service: &'a str,
 }
 
-fn parse_credential(s: &str) -> Option<Credential<'_>> {
+pub(crate) fn parse_credential(s: &str) -> Option<Credential<'_>> {
     let mut it = s.split('/');
     let c = Credential {
         access_key: it.next()?,
@@ -65,26 +39,6 @@ fn parse_credential(s: &str) -> Option<Credential<'_>> {
         service: it.next()?,
     };
     (it.next()? == "aws4_request" && it.next().is_none()).then_some(c)
-}
-
-pub fn uri_encode(s: &str, keep_slash: bool) -> String {
-    utf8_percent_encode(s, if keep_slash { PATH } else { STRICT }).to_string()
-}
-
-fn decode(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
-}
-
-/// The raw query as (decoded name, decoded value) pairs, in order.
-pub fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect()
 }
 
 fn canonical_query(query: &str, skip_signature: bool) -> String {
@@ -145,30 +99,11 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Finds the signature in the request (header or query) and checks it. `secret_of`
-/// looks up the secret key of an access key (None: unknown key).
-/// `vhost_bucket` is the bucket a virtual-host-style request named in its Host (SigV2
-/// signs it as part of the resource).
-pub fn verify(
-    req: &SignedRequest,
-    now_secs: i64,
-    vhost_bucket: Option<&str>,
-    secret_of: impl Fn(&str) -> Option<String>,
-) -> S3Result<Verified> {
-    match header(req.headers, "authorization") {
-        Some(auth) if auth.starts_with("AWS ") => sigv2::verify_header(req, auth, now_secs, vhost_bucket, secret_of),
-        Some(auth) => verify_header(req, auth, now_secs, secret_of),
-        None if req.query.contains("X-Amz-Signature=") => verify_presigned(req, now_secs, secret_of),
-        None if req.query.contains("AWSAccessKeyId=") => sigv2::verify_query(req, now_secs, vhost_bucket, secret_of),
-        None => Err(S3Error::AccessDenied("Anonymous access is not allowed")),
-    }
-}
-
-fn verify_header(
+pub(crate) fn verify_header(
     req: &SignedRequest,
     auth: &str,
     now_secs: i64,
@@ -302,7 +237,7 @@ fn string_to_sign(amz_date: &str, scope: &str, canonical: &str) -> String {
     )
 }
 
-fn verify_presigned(
+pub(crate) fn verify_presigned(
     req: &SignedRequest,
     now_secs: i64,
     secret_of: impl Fn(&str) -> Option<String>,
@@ -387,52 +322,5 @@ impl ChunkVerifier {
         }
         self.previous = expected;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The GET example from the AWS S3 SigV4 documentation ("Example: GET Object").
-    #[test]
-    fn aws_documentation_example() {
-        let mut h = HeaderMap::new();
-        h.insert("host", "examplebucket.s3.amazonaws.com".parse().unwrap());
-        h.insert("range", "bytes=0-9".parse().unwrap());
-        h.insert("x-amz-content-sha256", EMPTY_SHA256.parse().unwrap());
-        h.insert("x-amz-date", "20130524T000000Z".parse().unwrap());
-        h.insert(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
-                .parse()
-                .unwrap(),
-        );
-        let req = SignedRequest {
-            method: "GET",
-            path: "/test.txt",
-            query: "",
-            headers: &h,
-        };
-        let now = parse_amz_date("20130524T000100Z").unwrap();
-        let secret =
-            |k: &str| (k == "AKIAIOSFODNN7EXAMPLE").then(|| "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_string());
-        let v = verify(&req, now, None, secret).unwrap();
-        assert_eq!(v.access_key, "AKIAIOSFODNN7EXAMPLE");
-        assert_eq!(v.payload, Payload::Sha256(EMPTY_SHA256.into()));
-
-        let wrong = |_: &str| Some("not-the-secret".to_string());
-        assert!(matches!(
-            verify(&req, now, None, wrong),
-            Err(S3Error::SignatureDoesNotMatch)
-        ));
-        assert!(matches!(
-            verify(&req, now, None, |_: &str| None),
-            Err(S3Error::InvalidAccessKeyId)
-        ));
-        assert!(matches!(
-            verify(&req, now + 3600, None, secret),
-            Err(S3Error::RequestTimeTooSkewed)
-        ));
     }
 }

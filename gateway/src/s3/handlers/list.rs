@@ -4,7 +4,7 @@ use crate::s3::access::owned_bucket;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::request::S3Request;
 use crate::s3::response::{quoted, xml};
-use crate::s3::sigv4::uri_encode;
+use crate::s3::signed::uri_encode;
 use crate::s3::state::S3State;
 use crate::s3::xml::XmlWriter;
 use crate::timefmt::iso8601;

@@ -5,7 +5,7 @@ use crate::s3::body::read_small;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::request::S3Request;
 use crate::s3::response::{empty, xml};
-use crate::s3::sigv4::query_pairs;
+use crate::s3::signed::query_pairs;
 use crate::s3::state::S3State;
 use crate::s3::xml::{parse, XmlWriter};
 use axum::response::Response;

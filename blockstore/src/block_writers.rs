@@ -1,0 +1,74 @@
+//! The site's block writers: one fixed pool of threads that hash, pin, write and fsync
+//! the full blocks of every large write in progress. A write keeps at most
+//! `IN_FLIGHT` blocks queued here, so memory per write stays bounded, and the number of
+//! threads stays the same however many clients upload at once.
+
+use crate::blocks::{hash_block, BlockFiles};
+use crate::error::{Error, Result};
+use crate::records::BlockHash;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+/// One full block of one write.
+pub(crate) struct Job {
+    /// The block's place in its object.
+    pub index: usize,
+    pub data: Vec<u8>,
+    pub reply: Sender<Done>,
+}
+
+/// What a writer did with a job. The block is pinned whatever the outcome, so the
+/// write that sent it unpins it.
+pub(crate) struct Done {
+    pub index: usize,
+    pub hash: BlockHash,
+    pub len: u32,
+    /// The directory whose new entry still needs an fsync (None: the block existed).
+    pub result: Result<Option<PathBuf>>,
+}
+
+pub(crate) struct BlockWriters {
+    jobs: Sender<Job>,
+}
+
+impl BlockWriters {
+    /// Starts `threads` writers. They end when the pool is dropped.
+    pub fn start(files: Arc<BlockFiles>, threads: usize) -> Result<Self> {
+        let (jobs, queue) = channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..threads.max(1) {
+            let (files, queue) = (files.clone(), queue.clone());
+            std::thread::Builder::new()
+                .name("strata-blocks".into())
+                .spawn(move || work(&files, &queue))?;
+        }
+        Ok(BlockWriters { jobs })
+    }
+
+    pub fn submit(&self, job: Job) -> Result<()> {
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::Io(std::io::Error::other("the block writers have stopped")))
+    }
+}
+
+fn work(files: &BlockFiles, queue: &Mutex<Receiver<Job>>) {
+    loop {
+        // Hold the lock only to take the next job, not while writing it.
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(job) = next else { return };
+        let hash = hash_block(&job.data);
+        files.pin(hash);
+        // A panic must still answer, or the write waiting for this block never ends.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| files.write_file(&hash, &job.data)))
+            .unwrap_or_else(|_| Err(Error::Io(std::io::Error::other("a block writer panicked"))));
+        let _ = job.reply.send(Done {
+            index: job.index,
+            hash,
+            len: job.data.len() as u32,
+            result,
+        });
+    }
+}

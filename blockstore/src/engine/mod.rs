@@ -1,0 +1,175 @@
+//! The metadata engine boundary. Everything the store keeps besides block files lives
+//! in named trees of ordered byte keys; this trait is all the rest of the crate may ask
+//! of the engine, so a second engine (one that spans machines, for gateways sharing a
+//! site's metadata) is added here and nowhere else. sled is the one engine today.
+//!
+//! What an engine promises:
+//! - **Atomicity.** [`Engine::transact`] applies every write of its closure, across all
+//!   trees, or none. The closure may run more than once (an engine that detects a
+//!   conflict retries it), so it must have no effect outside the transaction.
+//! - **Isolation.** Reads inside a transaction see the transaction's own writes; a
+//!   transaction is serialisable against every other transaction.
+//! - **Durability on flush.** A write (in a transaction or not) is durable once a later
+//!   [`Engine::flush`] has returned; before that a crash may lose it, never tear it.
+//! - **Scan order.** [`Engine::range`] yields keys in ascending byte order.
+//!
+//! The change log, commit ordering and group flushing are built on these in `meta`, so
+//! they come with any engine.
+
+mod sled;
+
+use crate::error::{Error, Result};
+use std::ops::Bound;
+
+pub use self::sled::SledEngine;
+
+/// The trees, one per kind of record. Keys and values are opaque bytes here; `meta`
+/// and the modules above it give them types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tree {
+    /// access key -> User.
+    Users,
+    /// name -> Bucket.
+    Buckets,
+    /// `bucket/key` -> Manifest (live versions and tombstones).
+    Objects,
+    /// `bucket/key\0upload_id` -> Upload.
+    Uploads,
+    /// upload id + part number (u32 BE) -> Part.
+    Parts,
+    /// block hash -> reference count (u64 BE).
+    Refs,
+    /// block hash -> ms when it became unreferenced: GC candidates.
+    Gc,
+    /// sequence (u64 BE) -> log position (u64 BE) + Change: the ordered change log.
+    Changes,
+    /// Site id, last sequence, log bytes, the newest HLC logged.
+    Meta,
+    /// Replication settings and cursors, opaque to the store.
+    Repl,
+    /// Per sink: keys whose changes overflowed its bounded log.
+    Dirty,
+}
+
+impl Tree {
+    pub const ALL: [Tree; 11] = [
+        Tree::Users,
+        Tree::Buckets,
+        Tree::Objects,
+        Tree::Uploads,
+        Tree::Parts,
+        Tree::Refs,
+        Tree::Gc,
+        Tree::Changes,
+        Tree::Meta,
+        Tree::Repl,
+        Tree::Dirty,
+    ];
+
+    /// The tree's name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Users => "users",
+            Tree::Buckets => "buckets",
+            Tree::Objects => "objects",
+            Tree::Uploads => "uploads",
+            Tree::Parts => "parts",
+            Tree::Refs => "refs",
+            Tree::Gc => "gc",
+            Tree::Changes => "changes",
+            Tree::Meta => "meta",
+            Tree::Repl => "repl",
+            Tree::Dirty => "dirty",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a transaction's closure stopped.
+#[derive(Debug)]
+pub enum TxError {
+    /// The caller gave up (or the engine failed): nothing is applied, the error returns.
+    Abort(Error),
+    /// The engine saw a conflicting transaction: the closure runs again.
+    Conflict,
+}
+
+impl From<Error> for TxError {
+    fn from(e: Error) -> Self {
+        TxError::Abort(e)
+    }
+}
+
+pub type TxResult<T> = std::result::Result<T, TxError>;
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Entries of one tree in ascending key order.
+pub type Scan<'a> = Box<dyn Iterator<Item = Result<Entry>> + 'a>;
+
+/// Reads and writes inside one transaction.
+pub trait Txn {
+    fn get(&self, tree: Tree, key: &[u8]) -> TxResult<Option<Vec<u8>>>;
+    fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> TxResult<()>;
+    fn remove(&self, tree: Tree, key: &[u8]) -> TxResult<()>;
+}
+
+/// A metadata engine: ordered trees of byte keys, transactions over all of them, flush.
+pub trait Engine: Send + Sync {
+    /// Runs `f` as one atomic transaction over every tree (see the module's promises).
+    fn transact(&self, f: &mut dyn FnMut(&dyn Txn) -> TxResult<()>) -> Result<()>;
+
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// A single write outside any transaction, durable with the next flush.
+    fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()>;
+
+    /// A single removal outside any transaction, durable with the next flush.
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<()>;
+
+    /// Entries with keys between the bounds, ascending. The scan is not a snapshot:
+    /// writes made while it runs may or may not be seen.
+    fn range<'a>(&'a self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a>;
+
+    /// The entry with the greatest key.
+    fn last(&self, tree: Tree) -> Result<Option<Entry>>;
+
+    /// Makes every write made so far durable.
+    fn flush(&self) -> Result<()>;
+}
+
+/// The smallest key greater than every key starting with `prefix` (None: no bound).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Every entry whose key starts with `prefix`, ascending.
+pub fn scan_prefix<'a>(engine: &'a dyn Engine, tree: Tree, prefix: &[u8]) -> Scan<'a> {
+    let end = prefix_end(prefix);
+    let to = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+    engine.range(tree, Bound::Included(prefix), to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_next_key_past_the_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+}
