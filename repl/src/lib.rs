@@ -7,19 +7,23 @@
 //! the source's cursor moves only on ack and is persisted.
 
 mod auth;
+mod counters;
 mod error;
 mod link;
+mod locks;
 mod peer;
 mod protocol;
 mod queue;
 mod replication;
 mod sender;
 mod server;
+mod site;
 mod status;
 
 pub use auth::{Verifier, REGION, SERVICE};
+pub use counters::{Latency, Traffic};
 pub use error::{ReplError, Result};
 pub use peer::{PeerRecord, SinkSettings};
 pub use protocol::{SiteInfo, PROTOCOL_VERSION};
 pub use replication::{RealtimeOp, ReplConfig, Replication};
-pub use status::{Latency, PeerStatus, SinkStatus, SourceStatus, Traffic};
+pub use status::{PeerStatus, SinkStatus, SourceStatus};

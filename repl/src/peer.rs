@@ -1,10 +1,11 @@
 //! A peer site as this site knows it: the settings operators made (persisted, so they
 //! survive restarts), the link to it, and the live state of streaming to and from it.
 
+use crate::counters::{Counters, LatencyWindow};
 use crate::error::Result;
 use crate::link::Link;
+use crate::locks::lock;
 use crate::protocol::SiteInfo;
-use crate::status::{Counters, LatencyWindow};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use strata_blockstore::Store;
@@ -195,6 +196,21 @@ pub fn forget(store: &Store, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_encode_to_sixteen_bytes_and_back() {
+        let c = Cursor {
+            seq: 0x0102_0304_0506_0708,
+            position: u64::MAX - 1,
+        };
+        let bytes = c.encode();
+        assert_eq!(bytes.len(), 16);
+        // Big-endian: cursors of one sink sort in log order.
+        assert_eq!(&bytes[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(Cursor::decode(&bytes), Some(c));
+        assert_eq!(Cursor::decode(&bytes[..15]), None, "a torn record is not a cursor");
+    }
 }

@@ -2,8 +2,9 @@
 //! replication credential (see `auth`); bodies are JSON for the small handshake
 //! messages and bincode for change batches, which carry the engine's own records.
 
+use crate::error::{ReplError, Result};
 use serde::{Deserialize, Serialize};
-use strata_blockstore::{Change, SiteId};
+use strata_blockstore::{BlockHash, Change, SiteId};
 
 /// Bumped when a message changes shape; a peer speaking another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -51,4 +52,11 @@ pub struct BlockList {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Refusal {
     pub error: String,
+}
+
+/// A block's name on the wire (hex SHA-256) as a hash.
+pub fn parse_hash(hex: &str) -> Result<BlockHash> {
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(hex, &mut b).map_err(|_| ReplError::Protocol(format!("bad block name {hex:?}")))?;
+    Ok(BlockHash(b))
 }

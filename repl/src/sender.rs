@@ -7,13 +7,13 @@
 use crate::error::{ReplError, Result};
 use crate::link::Link;
 use crate::peer::{Cursor, LinkState, Peer};
-use crate::protocol::{self, Ack, Batch, BlockList, SiteInfo};
-use crate::replication::{blocking, Replication};
+use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, SiteInfo};
+use crate::site::Site;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::sync::Arc;
 use std::time::Duration;
-use strata_blockstore::{BlockHash, Change, LogEntry};
+use strata_blockstore::{Change, LogEntry, SiteId};
 use tokio::sync::watch;
 
 const MAX_ENTRIES: usize = 512;
@@ -25,7 +25,7 @@ const PARALLEL_BLOCKS: usize = 4;
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-pub async fn run(repl: Arc<Replication>, peer: Arc<Peer>, mut stop: watch::Receiver<bool>) {
+pub async fn run(repl: Arc<Site>, peer: Arc<Peer>, mut stop: watch::Receiver<bool>) {
     let mut commits = repl.commits.subscribe();
     let mut backoff = MIN_BACKOFF;
     let mut greeted = false;
@@ -96,12 +96,12 @@ pub async fn say_hello(link: &Link, me: &SiteInfo) -> Result<SiteInfo> {
 }
 
 /// Sends the next batch after the cursor. Ok(false) when there is nothing to send.
-async fn send_next(repl: &Arc<Replication>, peer: &Arc<Peer>, link: &Link) -> Result<bool> {
+async fn send_next(repl: &Site, peer: &Arc<Peer>, link: &Link) -> Result<bool> {
     let cursor = peer.cursor();
-    let mut entries = blocking(&repl.store, move |s| {
-        s.changes_after(cursor.seq, MAX_ENTRIES, MAX_BATCH_BYTES)
-    })
-    .await?;
+    let mut entries = repl
+        .store
+        .run(move |s| s.changes_after(cursor.seq, MAX_ENTRIES, MAX_BATCH_BYTES))
+        .await?;
     if entries.is_empty() {
         return Ok(false);
     }
@@ -111,13 +111,7 @@ async fn send_next(repl: &Arc<Replication>, peer: &Arc<Peer>, link: &Link) -> Re
         seq: e.seq,
         position: e.position,
     });
-    let sink_id = peer.record().info.id;
-    // A change is never sent back to the site it came from.
-    let changes: Vec<Change> = entries
-        .into_iter()
-        .map(|e| e.change)
-        .filter(|c| c.origin() != sink_id)
-        .collect();
+    let changes = for_sink(entries, peer.record().info.id);
     if !changes.is_empty() {
         let block_bytes = if peer.sink_settings().is_some_and(|s| s.blocks) {
             send_blocks(repl, peer, link, &changes).await?
@@ -138,15 +132,25 @@ async fn send_next(repl: &Arc<Replication>, peer: &Arc<Peer>, link: &Link) -> Re
             // Not lost: remembered for fullsync like an overflow.
             tracing::warn!(sink = %peer.name, skipped = ack.skipped_keys.len(), "sink lacks the bucket of some object changes; recorded as dirty keys");
             let (p, keys) = (peer.clone(), ack.skipped_keys);
-            blocking(&repl.store, move |s| s.add_dirty(&p.name, &keys)).await?;
+            repl.store.run(move |s| s.add_dirty(&p.name, &keys)).await?;
         }
         peer.sent.add(objects, n, len + block_bytes);
     }
     if let Some(to) = last {
         let p = peer.clone();
-        blocking(&repl.store, move |s| p.advance(s, to)).await?;
+        repl.store.run(move |s| p.advance(s, to)).await?;
     }
     Ok(true)
+}
+
+/// The changes of `entries` that go to the sink: a change is never sent back to the
+/// site it came from.
+fn for_sink(entries: Vec<LogEntry>, sink: SiteId) -> Vec<Change> {
+    entries
+        .into_iter()
+        .map(|e| e.change)
+        .filter(|c| c.origin() != sink)
+        .collect()
 }
 
 /// Keeps at least one entry, then stops before the batch's object data passes
@@ -168,7 +172,7 @@ fn limit_data(entries: &mut Vec<LogEntry>) {
 
 /// Sends the blocks of the batch's live objects that the sink does not have yet.
 /// Returns the bytes sent.
-async fn send_blocks(repl: &Arc<Replication>, peer: &Peer, link: &Link, changes: &[Change]) -> Result<u64> {
+async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) -> Result<u64> {
     let mut wanted: Vec<String> = Vec::new();
     for c in changes {
         if let Change::Object(m) = c {
@@ -192,15 +196,15 @@ async fn send_blocks(repl: &Arc<Replication>, peer: &Peer, link: &Link, changes:
             let store = repl.store.clone();
             async move {
                 let hash = parse_hash(&hex)?;
-                let data = match blocking(&store, move |s| s.read_block(&hash)).await {
+                let data = match store.run(move |s| s.read_block(&hash)).await {
                     Ok(d) => d,
                     // Gone since: the object was overwritten or deleted and GC ran. A
                     // later change in the log supersedes this one.
-                    Err(ReplError::Store(strata_blockstore::Error::BlockCorrupt(_))) => {
+                    Err(strata_blockstore::Error::BlockCorrupt(_)) => {
                         tracing::debug!(block = %hex, sink = %peer.name, "block gone at the source; skipped");
                         return Ok(0);
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(e.into()),
                 };
                 let len = data.len() as u64;
                 let path = format!("{}{hex}?from={from}", protocol::BLOCKS);
@@ -214,8 +218,64 @@ async fn send_blocks(repl: &Arc<Replication>, peer: &Peer, link: &Link, changes:
     Ok(sent.iter().sum())
 }
 
-pub fn parse_hash(hex: &str) -> Result<BlockHash> {
-    let mut b = [0u8; 32];
-    hex::decode_to_slice(hex, &mut b).map_err(|_| ReplError::Protocol(format!("bad block name {hex:?}")))?;
-    Ok(BlockHash(b))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_blockstore::{BlockHash, BlockRef, Hlc, Manifest, ObjectHeaders, ObjectState};
+
+    /// A log entry for an object of `blocks` full 1 MiB blocks written at `site`.
+    fn object(seq: u64, blocks: usize, site: u64) -> LogEntry {
+        let m = Manifest {
+            bucket: "b".into(),
+            key: format!("k{seq}"),
+            version_id: seq.to_string(),
+            state: ObjectState::Active,
+            size: (blocks as u64) << 20,
+            etag: String::new(),
+            last_modified_ms: 0,
+            headers: ObjectHeaders::default(),
+            block_size: 1 << 20,
+            blocks: (0..blocks)
+                .map(|i| BlockRef {
+                    hash: BlockHash([i as u8; 32]),
+                    len: 1 << 20,
+                })
+                .collect(),
+            inline: None,
+            parts: Vec::new(),
+            hlc: Hlc(seq << 16),
+            site: SiteId(site),
+        };
+        LogEntry {
+            seq,
+            position: seq * 100,
+            change: Change::Object(Box::new(m)),
+        }
+    }
+
+    #[test]
+    fn a_batch_stops_before_its_object_data_passes_the_limit() {
+        // 6 MiB each: two fit in 16 MiB, the third would pass it.
+        let mut entries: Vec<LogEntry> = (1..=5).map(|i| object(i, 6, 1)).collect();
+        limit_data(&mut entries);
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
+
+        // One object larger than the limit still goes, alone: the stream never stalls.
+        let mut huge = vec![object(1, 40, 1), object(2, 1, 1)];
+        limit_data(&mut huge);
+        assert_eq!(huge.len(), 1);
+
+        // Metadata-only changes carry no data: all stay.
+        let mut small: Vec<LogEntry> = (1..=300).map(|i| object(i, 0, 1)).collect();
+        limit_data(&mut small);
+        assert_eq!(small.len(), 300);
+    }
+
+    #[test]
+    fn changes_are_never_sent_back_to_their_origin() {
+        let entries = vec![object(1, 0, 7), object(2, 0, 9), object(3, 0, 7)];
+        let sent = for_sink(entries, SiteId(7));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].origin(), SiteId(9));
+    }
 }

@@ -4,9 +4,8 @@
 
 use crate::auth::Verifier;
 use crate::error::ReplError;
-use crate::protocol::{self, Ack, Batch, BlockList, Refusal, SiteInfo};
-use crate::replication::{blocking, Replication};
-use crate::sender::parse_hash;
+use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, Refusal, SiteInfo};
+use crate::site::Site;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
@@ -21,11 +20,11 @@ const MAX_BODY: usize = 72 << 20;
 
 #[derive(Clone)]
 struct ServerState {
-    repl: Arc<Replication>,
+    repl: Arc<Site>,
     verifier: Arc<dyn Verifier>,
 }
 
-pub fn router(repl: Arc<Replication>, verifier: Arc<dyn Verifier>) -> axum::Router {
+pub fn router(repl: Arc<Site>, verifier: Arc<dyn Verifier>) -> axum::Router {
     axum::Router::new()
         .fallback(handle)
         .with_state(ServerState { repl, verifier })
@@ -102,19 +101,19 @@ fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ReplErr
     serde_json::from_slice(body).map_err(|e| ReplError::Protocol(format!("malformed request: {e}")))
 }
 
-async fn hello(repl: &Arc<Replication>, body: &[u8]) -> Handled {
+async fn hello(repl: &Arc<Site>, body: &[u8]) -> Handled {
     let caller: SiteInfo = decode_json(body)?;
     repl.accept_source(caller).await?;
-    Ok(json(repl.me()))
+    Ok(json(&repl.me))
 }
 
-async fn goodbye(repl: &Arc<Replication>, body: &[u8]) -> Handled {
+async fn goodbye(repl: &Arc<Site>, body: &[u8]) -> Handled {
     let caller: SiteInfo = decode_json(body)?;
     repl.forget_source(caller).await?;
     Ok(answer(StatusCode::NO_CONTENT, Vec::new()))
 }
 
-async fn changes(repl: &Arc<Replication>, body: &Bytes) -> Handled {
+async fn changes(repl: &Arc<Site>, body: &Bytes) -> Handled {
     let batch: Batch =
         bincode::deserialize(body).map_err(|e| ReplError::Protocol(format!("malformed change batch: {e}")))?;
     let Some(peer) = repl.peer_by_id(batch.from).filter(|p| p.record().source) else {
@@ -126,7 +125,7 @@ async fn changes(repl: &Arc<Replication>, body: &Bytes) -> Handled {
     let objects = batch.changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
     let n = batch.changes.len() as u64;
     let versions: Vec<u64> = batch.changes.iter().map(|c| c.version().0.millis()).collect();
-    let applied = blocking(&repl.store, move |s| s.apply_changes(&batch.changes)).await?;
+    let applied = repl.store.run(move |s| s.apply_changes(&batch.changes)).await?;
     // Durable now: only this answer lets the source move its cursor.
     let now = now_millis();
     for v in versions {
@@ -140,30 +139,32 @@ async fn changes(repl: &Arc<Replication>, body: &Bytes) -> Handled {
     }))
 }
 
-async fn missing_blocks(repl: &Arc<Replication>, body: &[u8]) -> Handled {
+async fn missing_blocks(repl: &Arc<Site>, body: &[u8]) -> Handled {
     let asked: BlockList = decode_json(body)?;
     let hashes = asked
         .blocks
         .iter()
         .map(|h| parse_hash(h))
         .collect::<Result<Vec<_>, _>>()?;
-    let missing = blocking(&repl.store, move |s| {
-        Ok::<_, ReplError>(
-            hashes
-                .into_iter()
-                .filter(|h| !s.has_block(h))
-                .map(|h| h.to_hex())
-                .collect::<Vec<_>>(),
-        )
-    })
-    .await?;
+    let missing = repl
+        .store
+        .run(move |s| {
+            Ok::<_, ReplError>(
+                hashes
+                    .into_iter()
+                    .filter(|h| !s.has_block(h))
+                    .map(|h| h.to_hex())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await?;
     Ok(json(&BlockList { blocks: missing }))
 }
 
-async fn put_block(repl: &Arc<Replication>, hex: &str, from: Option<&str>, body: Bytes) -> Handled {
+async fn put_block(repl: &Arc<Site>, hex: &str, from: Option<&str>, body: Bytes) -> Handled {
     let hash = parse_hash(hex)?;
     let len = body.len() as u64;
-    blocking(&repl.store, move |s| s.store_block(&hash, &body)).await?;
+    repl.store.run(move |s| s.store_block(&hash, &body)).await?;
     let sender = from
         .and_then(|f| u64::from_str_radix(f, 16).ok())
         .and_then(|id| repl.peer_by_id(SiteId(id)));

@@ -1,85 +1,13 @@
-//! Replication status: counters kept while a site runs, and the per-peer view that
-//! `strata repl status`, the admin API and the Prometheus endpoint show.
+//! Replication status: the per-peer view that `strata repl status`, the admin API and
+//! the Prometheus endpoint show, built from the peers' counters and the change log.
 
-use crate::peer::{lock, LinkState, SinkSettings};
+use crate::counters::{Latency, Traffic};
+use crate::error::Result;
+use crate::locks::lock;
+use crate::peer::{LinkState, Peer, SinkSettings};
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-
-/// Objects (manifest and tombstone changes), all changes, and bytes on the wire.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub objects: AtomicU64,
-    pub changes: AtomicU64,
-    pub bytes: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(&self, objects: u64, changes: u64, bytes: u64) {
-        self.objects.fetch_add(objects, Ordering::Relaxed);
-        self.changes.fetch_add(changes, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    pub fn view(&self) -> Traffic {
-        Traffic {
-            objects: self.objects.load(Ordering::Relaxed),
-            changes: self.changes.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Traffic {
-    pub objects: u64,
-    pub changes: u64,
-    pub bytes: u64,
-}
-
-const WINDOW: usize = 65_536;
-
-/// The most recent replication delays seen by a sink: from the source's commit (the
-/// change's HLC) to the durable apply here, in milliseconds.
-#[derive(Debug, Default)]
-pub struct LatencyWindow {
-    samples: Mutex<VecDeque<u64>>,
-}
-
-impl LatencyWindow {
-    pub fn record(&self, ms: u64) {
-        let mut s = lock(&self.samples);
-        if s.len() == WINDOW {
-            s.pop_front();
-        }
-        s.push_back(ms);
-    }
-
-    pub fn view(&self) -> Option<Latency> {
-        let mut v: Vec<u64> = lock(&self.samples).iter().copied().collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_unstable();
-        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-        Some(Latency {
-            samples: v.len(),
-            p50_ms: at(0.5),
-            p99_ms: at(0.99),
-            max_ms: *v.last().expect("not empty"),
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Latency {
-    pub samples: usize,
-    pub p50_ms: u64,
-    pub p99_ms: u64,
-    pub max_ms: u64,
-}
+use strata_blockstore::Store;
 
 /// This site streaming to a peer.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -191,4 +119,31 @@ pub fn prometheus(peers: &[PeerStatus]) -> String {
         metric(&format!("strata_repl_{name}"), help, per_source(&f));
     }
     out
+}
+
+/// Where streaming to one sink stands. Blocking: reads the change log.
+pub(crate) fn sink_status(store: &Store, p: &Peer, settings: SinkSettings, now: u64) -> Result<SinkStatus> {
+    let (state, reason) = state_and_reason(settings, *lock(&p.state));
+    let cursor = p.cursor();
+    let (mut pending_entries, mut pending_bytes, mut lag_ms) = (0, 0, 0);
+    if settings.enabled {
+        pending_entries = store.last_seq().saturating_sub(cursor.seq);
+        pending_bytes = store.log_bytes().saturating_sub(cursor.position);
+        if let Some(oldest) = store.changes_after(cursor.seq, 1, 0)?.pop() {
+            lag_ms = now.saturating_sub(oldest.change.version().0.millis());
+        }
+    }
+    Ok(SinkStatus {
+        state,
+        reason,
+        realtime_enabled: settings.enabled,
+        realtime_started: settings.started,
+        realtime_blocks: settings.blocks,
+        lag_ms,
+        pending_entries,
+        pending_bytes,
+        dirty_keys: store.dirty_count(&p.name)?,
+        sent: p.sent.view(),
+        last_error: lock(&p.last_error).clone(),
+    })
 }

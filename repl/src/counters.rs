@@ -1,0 +1,119 @@
+//! Counters kept while a site runs: traffic per peer and the window of recent
+//! replication delays. A leaf: peers hold them, status reads them.
+
+use crate::locks::lock;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Objects (manifest and tombstone changes), all changes, and bytes on the wire.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub objects: AtomicU64,
+    pub changes: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(&self, objects: u64, changes: u64, bytes: u64) {
+        self.objects.fetch_add(objects, Ordering::Relaxed);
+        self.changes.fetch_add(changes, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn view(&self) -> Traffic {
+        Traffic {
+            objects: self.objects.load(Ordering::Relaxed),
+            changes: self.changes.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Traffic {
+    pub objects: u64,
+    pub changes: u64,
+    pub bytes: u64,
+}
+
+const WINDOW: usize = 65_536;
+
+/// The most recent replication delays seen by a sink: from the source's commit (the
+/// change's HLC) to the durable apply here, in milliseconds.
+#[derive(Debug, Default)]
+pub struct LatencyWindow {
+    samples: Mutex<VecDeque<u64>>,
+}
+
+impl LatencyWindow {
+    pub fn record(&self, ms: u64) {
+        let mut s = lock(&self.samples);
+        if s.len() == WINDOW {
+            s.pop_front();
+        }
+        s.push_back(ms);
+    }
+
+    pub fn view(&self) -> Option<Latency> {
+        let mut v: Vec<u64> = lock(&self.samples).iter().copied().collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        Some(Latency {
+            samples: v.len(),
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: *v.last().expect("not empty"),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Latency {
+    pub samples: usize,
+    pub p50_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles_come_from_the_recent_window() {
+        let w = LatencyWindow::default();
+        assert_eq!(w.view(), None);
+        for ms in (1..=100).rev() {
+            w.record(ms);
+        }
+        let l = w.view().unwrap();
+        assert_eq!((l.samples, l.p50_ms, l.p99_ms, l.max_ms), (100, 51, 99, 100));
+
+        // The window keeps the newest samples only.
+        for _ in 0..WINDOW {
+            w.record(7);
+        }
+        let l = w.view().unwrap();
+        assert_eq!((l.samples, l.p50_ms, l.max_ms), (WINDOW, 7, 7));
+    }
+
+    #[test]
+    fn traffic_adds_up() {
+        let c = Counters::default();
+        c.add(1, 2, 300);
+        c.add(0, 1, 50);
+        assert_eq!(
+            c.view(),
+            Traffic {
+                objects: 1,
+                changes: 3,
+                bytes: 350
+            }
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! The shared state of one site's replication, and the peer registry on it.
+
+use crate::auth::Signer;
+use crate::error::{ReplError, Result};
+use crate::link::Link;
+use crate::locks::lock;
+use crate::peer::{self, Cursor, Peer, PeerRecord};
+use crate::protocol::{SiteInfo, PROTOCOL_VERSION};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use strata_blockstore::{SiteId, Store};
+use tokio::sync::watch;
+
+/// What every part of a site's replication shares: the store, who this site is, the
+/// known peers and the commit signal. The commands (`replication`), the senders, the
+/// log keeper and the replication port all work on it; it imports none of them.
+pub struct Site {
+    pub(crate) store: Arc<Store>,
+    pub(crate) me: SiteInfo,
+    pub(crate) signer: Arc<Signer>,
+    pub(crate) max_bytes: u64,
+    pub(crate) peers: Mutex<BTreeMap<String, Arc<Peer>>>,
+    /// The newest committed sequence number: senders wait on it.
+    pub(crate) commits: watch::Sender<u64>,
+}
+
+impl Site {
+    pub(crate) fn peers(&self) -> Vec<Arc<Peer>> {
+        lock(&self.peers).values().cloned().collect()
+    }
+
+    pub(crate) fn peer(&self, name: &str) -> Result<Arc<Peer>> {
+        lock(&self.peers)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ReplError::UnknownPeer(name.to_owned()))
+    }
+
+    pub(crate) fn peer_by_id(&self, id: SiteId) -> Option<Arc<Peer>> {
+        lock(&self.peers).values().find(|p| p.record().info.id == id).cloned()
+    }
+
+    /// Refuses a peer that speaks another protocol, is this site, or would clash with
+    /// a known peer (same name, other site, or the reverse).
+    pub(crate) fn check_identity(&self, info: &SiteInfo) -> Result<()> {
+        if info.protocol != PROTOCOL_VERSION {
+            return Err(ReplError::Protocol(format!(
+                "{} ({}) speaks replication protocol {}, this site {PROTOCOL_VERSION}",
+                info.name, info.repl_addr, info.protocol
+            )));
+        }
+        if info.id == self.me.id {
+            return Err(ReplError::Invalid(format!(
+                "{} is this site ({}): a site cannot replicate to itself",
+                info.repl_addr, self.me.name
+            )));
+        }
+        for p in self.peers() {
+            let known = p.record().info;
+            if (known.name == info.name) != (known.id == info.id) {
+                return Err(ReplError::Invalid(format!(
+                    "peer {} ({}) clashes with the known peer {} ({}): names and ids must both match",
+                    info.name, info.id, known.name, known.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The peer named `info.name` with `update` applied to its record, or a new peer
+    /// whose record is `update` applied to a blank one for `info`. The link follows the
+    /// record's address. Also returns whether the record changed (and needs saving).
+    pub(crate) fn upsert_peer(&self, info: &SiteInfo, update: impl FnOnce(&mut PeerRecord)) -> (Arc<Peer>, bool) {
+        let mut peers = lock(&self.peers);
+        if let Some(p) = peers.get(&info.name) {
+            let mut r = lock(&p.record);
+            let before = r.clone();
+            update(&mut r);
+            if r.addr != before.addr {
+                p.set_link(Link::new(&r.addr, self.signer.clone()));
+            }
+            return (p.clone(), *r != before);
+        }
+        let mut record = PeerRecord {
+            info: info.clone(),
+            addr: info.repl_addr.clone(),
+            sink: None,
+            source: false,
+        };
+        update(&mut record);
+        let link = Link::new(&record.addr, self.signer.clone());
+        let p = Arc::new(Peer::new(record, link, Cursor::default()));
+        peers.insert(info.name.clone(), p.clone());
+        (p, true)
+    }
+
+    /// Records a site that connected to this one as its source (the hello handler).
+    pub(crate) async fn accept_source(&self, info: SiteInfo) -> Result<()> {
+        self.check_identity(&info)?;
+        let (peer, changed) = self.upsert_peer(&info, |r| {
+            r.source = true;
+            // A sink's address is the one the operator connected to; keep it.
+            if r.sink.is_none() {
+                r.addr = info.repl_addr.clone();
+            }
+            r.info = info.clone();
+        });
+        if !changed {
+            return Ok(());
+        }
+        tracing::info!(peer = %info.name, id = %info.id, "a source site connected");
+        self.store.run(move |s| peer.save(s)).await
+    }
+
+    /// A source said goodbye: it is no longer a source of this site. A peer that is
+    /// not also this site's sink is forgotten.
+    pub(crate) async fn forget_source(&self, info: SiteInfo) -> Result<()> {
+        let Some(peer) = self.peer_by_id(info.id).filter(|p| p.name == info.name) else {
+            return Ok(());
+        };
+        let keep = {
+            let mut r = lock(&peer.record);
+            r.source = false;
+            r.sink.is_some()
+        };
+        tracing::info!(peer = %info.name, "a source site disconnected");
+        if keep {
+            return self.store.run(move |s| peer.save(s)).await;
+        }
+        lock(&self.peers).remove(&info.name);
+        let name = info.name.clone();
+        self.store.run(move |s| peer::forget(s, &name)).await
+    }
+}
