@@ -2,7 +2,6 @@
 
 mod admin;
 mod admin_client;
-mod bench;
 mod config;
 mod dev;
 mod metrics;
@@ -56,7 +55,7 @@ enum Command {
         command: ConfigCommand,
     },
     /// Load-test any S3 endpoint: ops/s, MiB/s and latency percentiles per operation.
-    Bench(bench::BenchArgs),
+    Bench(strata_loadgen::BenchArgs),
     /// Start two local sites replicating to each other, with a ready user.
     Dev {
         /// Where the dev sites keep their configs and data.
@@ -148,7 +147,7 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
         Command::Dev { dir, port } => dev::run(&dir, port).await?,
         Command::Bench(args) => {
             let json = args.json;
-            let report = bench::run(args).await?;
+            let report = strata_loadgen::run(args).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

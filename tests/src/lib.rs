@@ -28,8 +28,44 @@ pub fn strata_bin() -> PathBuf {
     bin
 }
 
+/// Ports handed to test sites come from below the kernel's ephemeral range, so no
+/// client socket and no `bind(:0)` can take one between the moment it is chosen and the
+/// moment the site binds it (or binds it again after a restart). Test processes share
+/// the range by a lock file per port, held until the process exits (a crash drops it).
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+static RESERVED: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    reserve_ports(&[0])
+}
+
+/// Reserves the ports `base + offset` for every offset (all free, none held by another
+/// test process) and returns `base`. They stay reserved until this process exits.
+pub fn reserve_ports(offsets: &[u16]) -> u16 {
+    let dir = std::env::temp_dir().join("strata-test-ports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let reach = offsets.iter().copied().max().unwrap_or(0);
+    let span = (PORTS.end - PORTS.start - reach) as u32;
+    let start = rand::random::<u32>() % span;
+    'base: for i in 0..span {
+        let base = PORTS.start + ((start + i) % span) as u16;
+        let mut locks = Vec::new();
+        for o in offsets {
+            let port = base + o;
+            let Ok(lock) = std::fs::File::create(dir.join(port.to_string())) else {
+                continue 'base;
+            };
+            // Held by another test process, or something outside the tests listens.
+            if lock.try_lock().is_err() || TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue 'base;
+            }
+            locks.push(lock);
+        }
+        RESERVED.lock().unwrap_or_else(|e| e.into_inner()).extend(locks);
+        return base;
+    }
+    panic!("no free ports left in {PORTS:?}");
 }
 
 pub struct Site {

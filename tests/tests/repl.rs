@@ -504,14 +504,7 @@ async fn metadata_only_realtime_sends_manifests_without_blocks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strata_dev_starts_two_replicating_sites() {
     use std::io::{BufRead, BufReader};
-    let base = (0..50)
-        .map(|i| 20_000 + (std::process::id() as u16 % 2000) * 10 + i * 37)
-        .find(|&p| {
-            [0, 1, 2, 10, 11, 12]
-                .iter()
-                .all(|o| std::net::TcpListener::bind(("127.0.0.1", p + o)).is_ok())
-        })
-        .expect("six free ports");
+    let base = strata_tests::reserve_ports(&[0, 1, 2, 10, 11, 12]);
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(strata_tests::strata_bin())
         .args(["dev", "--port", &base.to_string(), "--dir"])

@@ -1,7 +1,8 @@
-//! `strata bench`: a warp-style load generator for any S3 endpoint. It prepares its own
-//! bucket (and objects, for reads), runs N workers for a duration or a count, prints
+//! The load generator behind `strata bench`, for any S3 endpoint. It prepares its own
+//! bucket (and objects, for reads), runs N workers for a duration or a count, measures
 //! ops/s, MiB/s and latency percentiles per operation, and cleans up. Any error from the
 //! endpoint stops the run and fails the command: a benchmark that hides errors lies.
+//! A client only: it shares no code with the server it measures.
 
 mod client;
 mod payload;

@@ -2,7 +2,7 @@
 //! signed with aws-sigv4 (UNSIGNED-PAYLOAD, so signing costs the same at any size), and
 //! a count of every request sent, by S3 operation.
 
-use crate::bench::payload::Body;
+use crate::payload::Body;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
     sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
