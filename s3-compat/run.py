@@ -8,8 +8,10 @@ Starts a fresh site on free loopback ports, runs every scenario, prints PASS/FAI
 scenario and a closing "N passed, M failed" line; exits non-zero on any failure.
 """
 import argparse
+import fcntl
 import hashlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -26,10 +28,30 @@ ACCESS_KEY = "STRATACOMPATKEY00001"
 SECRET_KEY = "strata-compat-secret-000000000000000000001"
 
 
+# Ports below the kernel's ephemeral range: no client socket can take one between the
+# moment it is chosen and the moment the site binds it. Shared with the Rust harness
+# (tests/src/lib.rs) by one flock'd file per port, held until this process exits.
+PORTS = range(20000, 32000)
+_reserved = []
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    lock_dir = os.path.join(tempfile.gettempdir(), "strata-test-ports")
+    os.makedirs(lock_dir, exist_ok=True)
+    start = random.randrange(len(PORTS))
+    for i in range(len(PORTS)):
+        port = PORTS[(start + i) % len(PORTS)]
+        f = open(os.path.join(lock_dir, str(port)), "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            f.close()
+            continue
+        _reserved.append(f)
+        return port
+    raise RuntimeError("no free port left in %r" % PORTS)
 
 
 class Site:

@@ -2,6 +2,7 @@
 //! A `Site` is killed when dropped; its data directory lives as long as it does.
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::Client;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -164,6 +165,14 @@ impl Site {
         ]);
         assert!(out.contains(ACCESS_KEY), "user create printed: {out}");
         site
+    }
+
+    /// A started site with one bucket, and a client for it.
+    pub async fn start_with_bucket(bucket: &str) -> (Site, Client) {
+        let site = Site::start();
+        let c = site.client();
+        c.create_bucket().bucket(bucket).send().await.unwrap();
+        (site, c)
     }
 
     /// Starts the process and waits until both listeners answer.
@@ -675,4 +684,27 @@ pub async fn multipart_upload(c: &Client, bucket: &str, key: &str, parts: &[Vec<
         .await
         .map(|_| ())
         .map_err(|e| format!("{e:?}"))
+}
+
+/// An object's bytes, read whole.
+pub async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let o = c.get_object().bucket(bucket).key(key).send().await.unwrap();
+    o.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+/// The S3 error code of an error.
+pub fn code<E: ProvideErrorMetadata>(e: E) -> String {
+    e.code().unwrap_or("<none>").to_owned()
+}
+
+/// The S3 error code of a call that must fail.
+pub fn refused<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(r: Result<T, E>) -> String {
+    code(r.unwrap_err())
+}
+
+/// The HTTP status of a call that must fail (HEAD and 304 answers have no body).
+pub fn status<T: std::fmt::Debug, E: std::fmt::Debug>(
+    r: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
+) -> u16 {
+    r.unwrap_err().raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
 }

@@ -6,7 +6,7 @@ use aws_sdk_s3::Client;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use strata_tests::{data, md5_hex, multipart_upload, raw, wait_for, Proxy, Site, SiteOptions};
+use strata_tests::{data, get_bytes, md5_hex, multipart_upload, raw, wait_for, Proxy, Site, SiteOptions};
 
 /// Two replicating sites, `a` streaming to `b`.
 fn pair() -> (Site, Site) {
@@ -51,11 +51,6 @@ async fn listing(c: &Client, bucket: &str) -> Option<Vec<(String, String, i64)>>
             return Some(out);
         }
     }
-}
-
-async fn get_bytes(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
-    let o = c.get_object().bucket(bucket).key(key).send().await.unwrap();
-    o.body.collect().await.unwrap().into_bytes().to_vec()
 }
 
 /// Waits until the sink lists exactly what the source lists, then reads every object
