@@ -10,6 +10,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+python3 scripts/check-imports.py
 
 step "build"
 # Builds the strata binary too: the integration tests start it as a real process.
