@@ -6,6 +6,7 @@ use crate::hlc::now_millis;
 use crate::meta::{abort, Tx};
 use crate::records::{Bucket, Change, Manifest, Part, Upload};
 use crate::store::Store;
+use crate::sync_tree::bucket_key;
 
 pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
@@ -36,6 +37,8 @@ impl Tx<'_> {
     pub(crate) fn remove_bucket(&self, name: &str, contents: &BucketContents, change: &Change) -> TxResult<()> {
         self.remove_contents(contents)?;
         self.remove(Tree::Buckets, name.as_bytes())?;
+        let (hlc, site) = change.version();
+        self.index_grave(bucket_key(name), hlc, site)?;
         self.log(change)
     }
 
@@ -44,6 +47,7 @@ impl Tx<'_> {
         for (k, m) in &contents.objects {
             self.release_refs(&m.blocks)?;
             self.remove(Tree::Objects, k)?;
+            self.unindex_object(&m.bucket, &m.key)?;
         }
         for (k, part) in &contents.parts {
             self.release_refs(&part.blocks)?;
@@ -96,6 +100,7 @@ impl Store {
                 });
             }
             tx.put(Tree::Buckets, name.as_bytes(), &bucket)?;
+            tx.index_bucket(&bucket)?;
             tx.log(&Change::Bucket(bucket.clone()))
         })?;
         Ok(bucket)
@@ -117,6 +122,7 @@ impl Store {
             b.hlc = hlc;
             b.site = site;
             tx.put(Tree::Buckets, name.as_bytes(), &b)?;
+            tx.index_bucket(&b)?;
             tx.log(&Change::Bucket(b.clone()))?;
             Ok(b)
         })

@@ -19,6 +19,7 @@ mod objects;
 mod records;
 mod replica;
 mod store;
+mod sync_tree;
 mod users;
 mod writer;
 
@@ -34,4 +35,5 @@ pub use objects::Precondition;
 pub use records::*;
 pub use replica::Applied;
 pub use store::{Store, StoreConfig};
+pub use sync_tree::{partition_of, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE, PARTITIONS};
 pub use writer::{copy_range, ObjectWriter, WrittenData, INLINE_MAX};

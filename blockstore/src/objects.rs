@@ -51,6 +51,7 @@ impl Tx<'_> {
         }
         self.add_refs(&m.blocks)?;
         self.put(Tree::Objects, &k, m)?;
+        self.index_object(m)?;
         self.log(&Change::Object(Box::new(m.clone())))
     }
 }
@@ -140,6 +141,7 @@ impl Store {
             m.hlc = hlc;
             m.site = site;
             tx.put(Tree::Objects, &k, &m)?;
+            tx.index_object(&m)?;
             tx.log(&Change::Object(Box::new(m.clone())))?;
             Ok(m)
         })

@@ -8,8 +8,9 @@ use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::meta::{be_u64, decode, LogEntry, Tx};
-use crate::records::{BlockHash, Bucket, Change, Manifest, User};
+use crate::records::{BlockHash, Change, Manifest};
 use crate::store::Store;
+use crate::sync_tree::{bucket_key, object_sync_key, user_key};
 
 /// What applying a batch of remote changes did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -54,19 +55,24 @@ impl Tx<'_> {
     fn apply_record(&self, c: &Change) -> TxResult<Applied> {
         let incoming = c.version();
         match c {
+            // The tree's version covers graves: a user or bucket deleted here after
+            // the incoming change was made stays deleted.
             Change::User(u) => {
-                let current = self.get::<User>(Tree::Users, u.access_key.as_bytes())?;
-                if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
+                if self.synced_version(&user_key(&u.name))?.is_some_and(|v| v >= incoming) {
                     return Ok(STALE);
                 }
                 self.put(Tree::Users, u.access_key.as_bytes(), u)?;
+                self.index_user(u)?;
             }
             Change::Bucket(b) => {
-                let current = self.get::<Bucket>(Tree::Buckets, b.name.as_bytes())?;
-                if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
+                if self
+                    .synced_version(&bucket_key(&b.name))?
+                    .is_some_and(|v| v >= incoming)
+                {
                     return Ok(STALE);
                 }
                 self.put(Tree::Buckets, b.name.as_bytes(), b)?;
+                self.index_bucket(b)?;
             }
             Change::Object(m) => {
                 if !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
@@ -76,8 +82,8 @@ impl Tx<'_> {
                         ..Applied::default()
                     });
                 }
-                let current = self.get::<Manifest>(Tree::Objects, &object_key(&m.bucket, &m.key))?;
-                if current.is_some_and(|e| (e.hlc, e.site) >= incoming) {
+                let key = object_sync_key(&m.bucket, &m.key);
+                if self.synced_version(&key)?.is_some_and(|v| v >= incoming) {
                     return Ok(STALE);
                 }
                 // Logs the change itself, so it travels on to this site's own sinks.
@@ -134,14 +140,17 @@ impl Store {
         match c {
             Change::UserDeleted { name, .. } => {
                 let guard = self.meta.lock();
-                let Some(user) = self.list_users()?.into_iter().find(|u| &u.name == name) else {
-                    return Ok(STALE);
-                };
-                if (user.hlc, user.site) >= incoming {
-                    return Ok(STALE);
-                }
+                let user = self.list_users()?.into_iter().find(|u| &u.name == name);
                 self.meta.commit_locked(guard, now_millis(), |tx| {
-                    tx.remove(Tree::Users, user.access_key.as_bytes())?;
+                    if tx.synced_version(&user_key(name))?.is_some_and(|v| v >= incoming) {
+                        return Ok(STALE);
+                    }
+                    if let Some(u) = &user {
+                        tx.remove(Tree::Users, u.access_key.as_bytes())?;
+                    }
+                    // Kept even for a user this site never had: an older create that
+                    // arrives later loses to it.
+                    tx.index_grave(user_key(name), incoming.0, incoming.1)?;
                     tx.log(c)?;
                     Ok(APPLIED)
                 })
@@ -170,7 +179,15 @@ impl Store {
         loop {
             let guard = self.meta.lock();
             let Some(bucket) = self.bucket(name)? else {
-                return Ok(STALE);
+                // Not here (never was, or deleted): the grave still records the delete.
+                return self.meta.commit_locked(guard, now_millis(), |tx| {
+                    if tx.synced_version(&bucket_key(name))?.is_some_and(|v| v >= incoming) {
+                        return Ok(STALE);
+                    }
+                    tx.index_grave(bucket_key(name), incoming.0, incoming.1)?;
+                    tx.log(c)?;
+                    Ok(APPLIED)
+                });
             };
             if (bucket.hlc, bucket.site) >= incoming {
                 return Ok(STALE);

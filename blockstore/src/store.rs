@@ -104,6 +104,7 @@ impl Store {
             site,
             abandoned: Mutex::new(Vec::new()),
         };
+        store.build_sync_tree()?;
         let orphans = store.queue_orphan_blocks()?;
         if orphans > 0 {
             tracing::info!(orphans, "queued unreferenced blocks left by an interrupted run for GC");

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::records::{Change, User, UserStatus};
 use crate::store::Store;
+use crate::sync_tree::user_key;
 
 fn random_hex(len: usize) -> String {
     let mut s = String::new();
@@ -52,6 +53,7 @@ impl Store {
         }
         self.meta.commit_locked(guard, now, |tx| {
             tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
+            tx.index_user(&user)?;
             tx.log(&Change::User(user.clone()))
         })?;
         Ok(user)
@@ -79,6 +81,7 @@ impl Store {
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
             tx.remove(Tree::Users, user.access_key.as_bytes())?;
+            tx.index_grave(user_key(&user.name), hlc, site)?;
             tx.log(&Change::UserDeleted {
                 name: user.name.clone(),
                 hlc,

@@ -469,3 +469,133 @@ fn sha2_of(b: &[u8]) -> [u8; 32] {
     hex::decode_to_slice(sha256_hex(b), &mut out).unwrap();
     out
 }
+
+/// What fullsync would send `to` for `from`'s state: every entry whose version `to`
+/// lacks or holds older, found by descending only where digests differ. Returns the
+/// changes and how many partitions it had to look into.
+fn differences(from: &Store, to: &Store) -> (Vec<Change>, usize) {
+    let (mine, theirs) = (from.sync_groups().unwrap(), to.sync_groups().unwrap());
+    let (mut changes, mut looked) = (Vec::new(), 0);
+    for g in 0..strata_blockstore::GROUPS {
+        if mine[g as usize] == theirs[g as usize] {
+            continue;
+        }
+        let theirs: std::collections::BTreeMap<u16, _> = to.sync_partitions(g).unwrap().into_iter().collect();
+        for (p, d) in from.sync_partitions(g).unwrap() {
+            if theirs.get(&p) == Some(&d) {
+                continue;
+            }
+            looked += 1;
+            let known: std::collections::BTreeMap<String, _> = to
+                .sync_entries(p)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.key.clone(), e.version()))
+                .collect();
+            for e in from.sync_entries(p).unwrap() {
+                if known.get(&e.key).is_none_or(|v| *v < e.version()) {
+                    changes.extend(from.sync_change(&e).unwrap());
+                }
+            }
+        }
+    }
+    (changes, looked)
+}
+
+#[test]
+fn the_hash_tree_finds_exactly_what_differs_and_carries_deletes() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(da.path()), open(db.path()));
+    assert!(
+        a.sync_groups().unwrap().iter().all(|g| *g == [0; 16]),
+        "empty: all zero"
+    );
+    a.create_user("alice", Some("AKALICE"), Some("alice-secret")).unwrap();
+    a.create_user("bob", Some("AKBOB"), Some("bob-secret-1")).unwrap();
+    a.create_bucket("photos", "alice").unwrap();
+    a.create_bucket("old", "bob").unwrap();
+    for i in 0..200 {
+        put(&a, "photos", &format!("k{i:03}"), format!("object {i}").as_bytes());
+    }
+    put(&a, "old", "x", b"in a bucket deleted later");
+    // b starts as a copy of a.
+    b.apply_changes(&log_of(&a)).unwrap();
+    assert_eq!(
+        a.sync_groups().unwrap(),
+        b.sync_groups().unwrap(),
+        "same records, same tree"
+    );
+    assert_eq!(differences(&a, &b).0, Vec::<Change>::new());
+
+    // a changes while b does not hear: an overwrite, a delete, a new key, tags, a user
+    // deleted, a bucket emptied and deleted.
+    put(&a, "photos", "k007", b"overwritten");
+    a.delete_object("photos", "k008").unwrap();
+    put(&a, "photos", "new", b"new key");
+    a.set_object_tags("photos", "k009", vec![("t".into(), "v".into())])
+        .unwrap();
+    a.delete_user("bob").unwrap();
+    a.delete_object("old", "x").unwrap();
+    a.delete_bucket("old").unwrap();
+    // b writes a key of its own, later: it must survive.
+    put(&b, "photos", "b-only", b"written on b");
+
+    let (changes, looked) = differences(&a, &b);
+    let mut keys: Vec<String> = changes.iter().map(|c| c.key()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            "bucket/old",
+            "object/photos/k007",
+            "object/photos/k008",
+            "object/photos/k009",
+            "object/photos/new",
+            "user/bob"
+        ]
+    );
+    assert!(looked <= 6, "only the partitions holding a change are read ({looked})");
+    b.apply_changes(&changes).unwrap();
+    assert!(differences(&a, &b).0.is_empty());
+    assert_eq!(
+        b.object("photos", "k007").unwrap().inline.as_deref(),
+        Some(&b"overwritten"[..])
+    );
+    assert!(matches!(
+        b.object("photos", "k008"),
+        Err(strata_blockstore::Error::NoSuchKey)
+    ));
+    assert!(b.bucket("old").unwrap().is_none());
+    assert!(b.user_by_access_key("AKBOB").unwrap().is_none());
+    assert!(
+        b.object("photos", "b-only").is_ok(),
+        "a key written only on the sink stays"
+    );
+    // The other way, b has only its own key to give.
+    let (back, _) = differences(&b, &a);
+    assert_eq!(
+        back.iter().map(|c| c.key()).collect::<Vec<_>>(),
+        vec!["object/photos/b-only"]
+    );
+    a.apply_changes(&back).unwrap();
+    assert_eq!(a.sync_groups().unwrap(), b.sync_groups().unwrap(), "both ways: equal");
+
+    // A grave outlives a late, older create of the same user.
+    let old_bob = log_of(&a).into_iter().find(|c| c.key() == "user/bob").unwrap();
+    assert!(matches!(old_bob, Change::User(_)));
+    assert_eq!(b.apply_changes(&[old_bob]).unwrap().stale, 1);
+    assert!(b.user_by_access_key("AKBOB").unwrap().is_none());
+}
+
+#[test]
+fn a_store_reopened_keeps_its_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let s = open(dir.path());
+        s.create_bucket("b", "alice").unwrap();
+        put(&s, "b", "k", b"bytes");
+        s.sync_groups().unwrap()
+    };
+    assert_ne!(before, vec![[0u8; 16]; strata_blockstore::GROUPS as usize]);
+    assert_eq!(open(dir.path()).sync_groups().unwrap(), before);
+}

@@ -49,10 +49,14 @@ pub enum Tree {
     Repl,
     /// Per sink: keys whose changes overflowed its bounded log.
     Dirty,
+    /// partition (u16 BE) + sync key -> SyncEntry: fullsync's hash tree, its leaves.
+    SyncIndex,
+    /// partition (u16 BE) -> PartitionDigest: XOR of the partition's entry digests.
+    SyncDigests,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 11] = [
+    pub const ALL: [Tree; 13] = [
         Tree::Users,
         Tree::Buckets,
         Tree::Objects,
@@ -64,6 +68,8 @@ impl Tree {
         Tree::Meta,
         Tree::Repl,
         Tree::Dirty,
+        Tree::SyncIndex,
+        Tree::SyncDigests,
     ];
 
     /// The tree's name on disk.
@@ -80,6 +86,8 @@ impl Tree {
             Tree::Meta => "meta",
             Tree::Repl => "repl",
             Tree::Dirty => "dirty",
+            Tree::SyncIndex => "sync_index",
+            Tree::SyncDigests => "sync_digests",
         }
     }
 

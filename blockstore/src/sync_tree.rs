@@ -1,0 +1,303 @@
+//! The hash tree fullsync compares. Every replicated record has one entry, named by its
+//! sync key (`user/<name>`, `bucket/<name>`, `object/<bucket>/<key>`): users, buckets,
+//! object versions and tombstones, and the graves of deleted users and buckets (their
+//! records are removed, so the grave is what carries the delete). An entry holds the
+//! record's version (HLC, site) and a hash of its bytes.
+//!
+//! Entries fall into `PARTITIONS` partitions by a hash of the sync key. Each partition
+//! keeps the XOR of its entries' digests and their count, changed in the same
+//! transaction as the record, so the tree is always current and never rebuilt by a scan.
+//! Partitions roll up into `GROUPS` groups of `GROUP_SIZE`: two sites that agree have
+//! equal group digests, and comparing them is one small exchange whatever the size.
+
+use crate::engine::{Tree, TxResult};
+use crate::error::Result;
+use crate::hlc::Hlc;
+use crate::meta::{encode, Tx};
+use crate::records::{Bucket, Change, Manifest, SiteId, User};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub const PARTITIONS: u16 = 4096;
+pub const GROUP_SIZE: u16 = 64;
+pub const GROUPS: u16 = PARTITIONS / GROUP_SIZE;
+
+/// 128 bits: collisions between the digests of two different entries are not a concern.
+pub type Digest16 = [u8; 16];
+
+/// One record's place in the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncEntry {
+    pub key: String,
+    pub hlc: Hlc,
+    pub site: SiteId,
+    /// A grave: the user or bucket was deleted at (hlc, site). Objects have tombstone
+    /// records instead, so their entries are never graves.
+    pub gone: bool,
+    /// The first 16 bytes of the SHA-256 of the record's bytes (zero for a grave).
+    pub hash: Digest16,
+}
+
+impl SyncEntry {
+    pub fn version(&self) -> (Hlc, SiteId) {
+        (self.hlc, self.site)
+    }
+
+    fn digest(&self) -> Digest16 {
+        digest16(&encode(self))
+    }
+
+    fn record<T: Serialize>(key: String, hlc: Hlc, site: SiteId, record: &T) -> Self {
+        SyncEntry {
+            key,
+            hlc,
+            site,
+            gone: false,
+            hash: digest16(&encode(record)),
+        }
+    }
+
+    fn grave(key: String, hlc: Hlc, site: SiteId) -> Self {
+        SyncEntry {
+            key,
+            hlc,
+            site,
+            gone: true,
+            hash: [0; 16],
+        }
+    }
+}
+
+/// A partition's digest (XOR of its entries' digests) and how many entries it holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionDigest {
+    pub digest: Digest16,
+    pub count: u64,
+}
+
+impl PartitionDigest {
+    fn toggle(&mut self, d: &Digest16) {
+        for (a, b) in self.digest.iter_mut().zip(d) {
+            *a ^= b;
+        }
+    }
+}
+
+fn digest16(bytes: &[u8]) -> Digest16 {
+    let h = Sha256::digest(bytes);
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&h[..16]);
+    d
+}
+
+pub fn partition_of(key: &str) -> u16 {
+    let h = Sha256::digest(key.as_bytes());
+    u16::from_be_bytes([h[0], h[1]]) % PARTITIONS
+}
+
+pub fn user_key(name: &str) -> String {
+    format!("user/{name}")
+}
+
+pub fn bucket_key(name: &str) -> String {
+    format!("bucket/{name}")
+}
+
+pub fn object_sync_key(bucket: &str, key: &str) -> String {
+    format!("object/{bucket}/{key}")
+}
+
+fn index_key(key: &str) -> Vec<u8> {
+    let mut k = partition_of(key).to_be_bytes().to_vec();
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+impl Tx<'_> {
+    /// Makes `entry` the tree's entry for its key, or takes `key` out of the tree.
+    fn set_entry(&self, key: &str, entry: Option<&SyncEntry>) -> TxResult<()> {
+        let ik = index_key(key);
+        let pk = partition_of(key).to_be_bytes();
+        let old: Option<SyncEntry> = self.get(Tree::SyncIndex, &ik)?;
+        if old.as_ref() == entry {
+            return Ok(());
+        }
+        let mut p: PartitionDigest = self.get(Tree::SyncDigests, &pk)?.unwrap_or_default();
+        if let Some(o) = &old {
+            p.toggle(&o.digest());
+            p.count -= 1;
+        }
+        match entry {
+            Some(e) => {
+                p.toggle(&e.digest());
+                p.count += 1;
+                self.put(Tree::SyncIndex, &ik, e)?;
+            }
+            None if old.is_some() => self.remove(Tree::SyncIndex, &ik)?,
+            None => {}
+        }
+        if p.count == 0 {
+            self.remove(Tree::SyncDigests, &pk)
+        } else {
+            self.put(Tree::SyncDigests, &pk, &p)
+        }
+    }
+
+    /// The version the tree holds for a key: of its record, tombstone or grave.
+    pub(crate) fn synced_version(&self, key: &str) -> TxResult<Option<(Hlc, SiteId)>> {
+        Ok(self
+            .get::<SyncEntry>(Tree::SyncIndex, &index_key(key))?
+            .map(|e| e.version()))
+    }
+
+    pub(crate) fn index_user(&self, u: &User) -> TxResult<()> {
+        let key = user_key(&u.name);
+        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), u.hlc, u.site, u)))
+    }
+
+    pub(crate) fn index_bucket(&self, b: &Bucket) -> TxResult<()> {
+        let key = bucket_key(&b.name);
+        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), b.hlc, b.site, b)))
+    }
+
+    pub(crate) fn index_object(&self, m: &Manifest) -> TxResult<()> {
+        let key = object_sync_key(&m.bucket, &m.key);
+        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), m.hlc, m.site, m)))
+    }
+
+    pub(crate) fn unindex_object(&self, bucket: &str, key: &str) -> TxResult<()> {
+        self.set_entry(&object_sync_key(bucket, key), None)
+    }
+
+    /// Records the delete of a user or bucket (`key` from [`user_key`] or [`bucket_key`]).
+    pub(crate) fn index_grave(&self, key: String, hlc: Hlc, site: SiteId) -> TxResult<()> {
+        self.set_entry(&key.clone(), Some(&SyncEntry::grave(key, hlc, site)))
+    }
+}
+
+/// Meta key marking that the tree was built for every record (stores made before it
+/// existed are indexed once, at open).
+const BUILT: &str = "sync_tree_built";
+
+impl Store {
+    /// Indexes every record of a store that predates the tree. Runs once.
+    pub(crate) fn build_sync_tree(&self) -> Result<()> {
+        if self.meta.meta_get(BUILT)?.is_some() {
+            return Ok(());
+        }
+        let users = self.meta.scan::<User>(Tree::Users, b"")?;
+        let buckets = self.meta.scan::<Bucket>(Tree::Buckets, b"")?;
+        self.meta.commit(crate::hlc::now_millis(), |tx| {
+            for (_, u) in &users {
+                tx.index_user(u)?;
+            }
+            for (_, b) in &buckets {
+                tx.index_bucket(b)?;
+            }
+            Ok(())
+        })?;
+        let mut after: Vec<u8> = Vec::new();
+        loop {
+            let from = std::ops::Bound::Excluded(after.as_slice());
+            let batch = self
+                .meta
+                .range(Tree::Objects, from, std::ops::Bound::Unbounded)
+                .take(1000)
+                .map(|r| r.and_then(|(k, v)| Ok((k, crate::meta::decode::<Manifest>(&v)?))))
+                .collect::<Result<Vec<_>>>()?;
+            let Some((last, _)) = batch.last() else { break };
+            after = last.clone();
+            self.meta.commit(crate::hlc::now_millis(), |tx| {
+                for (_, m) in &batch {
+                    tx.index_object(m)?;
+                }
+                Ok(())
+            })?;
+        }
+        self.meta.meta_put(BUILT, b"1")
+    }
+
+    /// The digest of every group, in group order (all zero for an empty group).
+    pub fn sync_groups(&self) -> Result<Vec<Digest16>> {
+        let mut groups = vec![[0u8; 16]; GROUPS as usize];
+        for r in self.meta.range(
+            Tree::SyncDigests,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+        ) {
+            let (k, v) = r?;
+            let p = u16::from_be_bytes([k[0], k[1]]);
+            let d: PartitionDigest = crate::meta::decode(&v)?;
+            let g = &mut groups[(p / GROUP_SIZE) as usize];
+            for (a, b) in g.iter_mut().zip(&d.digest) {
+                *a ^= b;
+            }
+        }
+        Ok(groups)
+    }
+
+    /// The digests of one group's partitions, in partition order (missing: empty).
+    pub fn sync_partitions(&self, group: u16) -> Result<Vec<(u16, PartitionDigest)>> {
+        let from = (group * GROUP_SIZE).to_be_bytes();
+        let to = ((group + 1) * GROUP_SIZE).to_be_bytes();
+        self.meta
+            .range(
+                Tree::SyncDigests,
+                std::ops::Bound::Included(&from),
+                std::ops::Bound::Excluded(&to),
+            )
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((u16::from_be_bytes([k[0], k[1]]), crate::meta::decode(&v)?))
+            })
+            .collect()
+    }
+
+    /// Every entry of one partition, by key.
+    pub fn sync_entries(&self, partition: u16) -> Result<Vec<SyncEntry>> {
+        Ok(self
+            .meta
+            .scan::<SyncEntry>(Tree::SyncIndex, &partition.to_be_bytes())?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// The change that brings another site to this site's state of `entry`'s key: the
+    /// record (object tombstones included) or, for a grave, the delete. None if the
+    /// key changed since the entry was read and no longer matches it.
+    pub fn sync_change(&self, entry: &SyncEntry) -> Result<Option<Change>> {
+        let (kind, rest) = entry.key.split_once('/').unwrap_or(("", ""));
+        let change = match (kind, entry.gone) {
+            ("user", true) => Change::UserDeleted {
+                name: rest.to_owned(),
+                hlc: entry.hlc,
+                site: entry.site,
+            },
+            ("bucket", true) => Change::BucketDeleted {
+                name: rest.to_owned(),
+                hlc: entry.hlc,
+                site: entry.site,
+            },
+            ("user", false) => match self.list_users()?.into_iter().find(|u| u.name == rest) {
+                Some(u) => Change::User(u),
+                None => return Ok(None),
+            },
+            ("bucket", false) => match self.bucket(rest)? {
+                Some(b) => Change::Bucket(b),
+                None => return Ok(None),
+            },
+            ("object", false) => {
+                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+                let k = crate::buckets::object_key(bucket, key);
+                match self.meta.get::<Manifest>(Tree::Objects, &k)? {
+                    Some(m) => Change::Object(Box::new(m)),
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        Ok((change.version() == entry.version()).then_some(change))
+    }
+}
