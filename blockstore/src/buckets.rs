@@ -3,18 +3,10 @@
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
+use crate::keys::{bucket_key, object_key};
 use crate::meta::{abort, Tx};
 use crate::records::{Bucket, Change, Manifest, Part, Upload};
 use crate::store::Store;
-use crate::sync_tree::bucket_key;
-
-pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
-    k.extend_from_slice(bucket.as_bytes());
-    k.push(b'/');
-    k.extend_from_slice(key.as_bytes());
-    k
-}
 
 /// What a bucket holds (all of it, or a bounded batch), scanned under the commit lock:
 /// what deleting it removes.

@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod gc;
 mod hlc;
+mod keys;
 mod listing;
 mod meta;
 mod multipart;

@@ -1,8 +1,8 @@
 //! Listing a bucket's keys in order, with prefix, delimiter grouping and a resume point.
 
-use crate::buckets::object_key;
 use crate::engine::Tree;
 use crate::error::{Error, Result};
+use crate::keys::object_key;
 use crate::meta::decode;
 use crate::records::Manifest;
 use crate::store::Store;

@@ -2,10 +2,10 @@
 //! references on its blocks; completing the upload turns the chosen parts into one
 //! manifest in a single transaction.
 
-use crate::buckets::object_key;
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
+use crate::keys::object_key;
 use crate::meta::{abort, decode, Tx};
 use crate::objects::Precondition;
 use crate::records::{Manifest, ObjectHeaders, Part, PartSpan, Upload};

@@ -1,10 +1,10 @@
 //! Objects: committing a written object as the key's current version, reading and
 //! deleting it.
 
-use crate::buckets::object_key;
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
+use crate::keys::object_key;
 use crate::meta::{abort, Tx};
 use crate::records::{Change, Manifest, ObjectHeaders, ObjectState};
 use crate::store::Store;

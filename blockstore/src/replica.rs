@@ -3,14 +3,13 @@
 //! small persistent records (settings, cursors, dirty keys) kept for the `repl` crate.
 
 use crate::blocks::hash_block;
-use crate::buckets::object_key;
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
+use crate::keys::{bucket_key, object_key, object_sync_key, user_key};
 use crate::meta::{be_u64, decode, LogEntry, Tx};
 use crate::records::{BlockHash, Change, Manifest};
 use crate::store::Store;
-use crate::sync_tree::{bucket_key, object_sync_key, user_key};
 
 /// What applying a batch of remote changes did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -295,23 +294,56 @@ impl Store {
         self.meta.flush()
     }
 
-    /// Remembers keys whose changes a sink will not get by realtime; durable on return.
-    /// Returns how many keys the sink's dirty set holds now.
+    /// Remembers keys whose changes a sink will not get by realtime, each with the time
+    /// it was (last) marked; durable on return. Returns how many keys the sink's dirty
+    /// set holds now.
     pub fn add_dirty(&self, sink: &str, keys: &[String]) -> Result<u64> {
         let count_key = dirty_count_key(sink);
+        let now = now_millis();
         // A commit without a log entry: ordered with the others and durable on return.
-        self.meta.commit(now_millis(), |tx| {
+        self.meta.commit(now, |tx| {
             let mut n = tx.get_raw(Tree::Dirty, &count_key)?.map(|v| be_u64(&v)).unwrap_or(0);
             for k in keys {
                 let key = dirty_key(sink, k);
                 if !tx.contains(Tree::Dirty, &key)? {
-                    tx.put_raw(Tree::Dirty, &key, &[])?;
                     n += 1;
                 }
+                tx.put_raw(Tree::Dirty, &key, &now.to_be_bytes())?;
             }
             tx.put_raw(Tree::Dirty, &count_key, &n.to_be_bytes())?;
             Ok(n)
         })
+    }
+
+    /// Forgets a sink's dirty keys last marked before `before_ms` (a fullsync that
+    /// started then has compared them); returns how many the set still holds. A key
+    /// marked again since stays, for the next run.
+    pub fn clear_dirty_before(&self, sink: &str, before_ms: u64) -> Result<u64> {
+        let prefix = dirty_key(sink, "");
+        let count_key = dirty_count_key(sink);
+        loop {
+            let batch = self
+                .meta
+                .scan_raw(Tree::Dirty, &prefix)
+                .filter(|r| r.as_ref().map_or(true, |(_, v)| be_u64(v) < before_ms))
+                .take(1000)
+                .map(|r| r.map(|(k, _)| k))
+                .collect::<Result<Vec<_>>>()?;
+            let left = self.meta.commit(now_millis(), |tx| {
+                let mut n = tx.get_raw(Tree::Dirty, &count_key)?.map(|v| be_u64(&v)).unwrap_or(0);
+                for k in &batch {
+                    if tx.contains(Tree::Dirty, k)? {
+                        tx.remove(Tree::Dirty, k)?;
+                        n = n.saturating_sub(1);
+                    }
+                }
+                tx.put_raw(Tree::Dirty, &count_key, &n.to_be_bytes())?;
+                Ok(n)
+            })?;
+            if batch.len() < 1000 {
+                return Ok(left);
+            }
+        }
     }
 
     pub fn dirty_count(&self, sink: &str) -> Result<u64> {

@@ -4,7 +4,8 @@
 //! records are removed, so the grave is what carries the delete). An entry holds the
 //! record's version (HLC, site) and a hash of its bytes.
 //!
-//! Entries fall into `PARTITIONS` partitions by a hash of the sync key. Each partition
+//! Entries fall into `PARTITIONS` partitions by a hash of the sync key (users and
+//! buckets in group 0, objects in the rest). Each partition
 //! keeps the XOR of its entries' digests and their count, changed in the same
 //! transaction as the record, so the tree is always current and never rebuilt by a scan.
 //! Partitions roll up into `GROUPS` groups of `GROUP_SIZE`: two sites that agree have
@@ -13,6 +14,7 @@
 use crate::engine::{Tree, TxResult};
 use crate::error::Result;
 use crate::hlc::Hlc;
+use crate::keys::{bucket_key, object_sync_key, user_key};
 use crate::meta::{encode, Tx};
 use crate::records::{Bucket, Change, Manifest, SiteId, User};
 use crate::store::Store;
@@ -91,21 +93,16 @@ fn digest16(bytes: &[u8]) -> Digest16 {
     d
 }
 
+/// Users and buckets fill group 0 and objects the other groups, so a fullsync that
+/// walks the groups in order sends every bucket before the objects that need it.
 pub fn partition_of(key: &str) -> u16 {
     let h = Sha256::digest(key.as_bytes());
-    u16::from_be_bytes([h[0], h[1]]) % PARTITIONS
-}
-
-pub fn user_key(name: &str) -> String {
-    format!("user/{name}")
-}
-
-pub fn bucket_key(name: &str) -> String {
-    format!("bucket/{name}")
-}
-
-pub fn object_sync_key(bucket: &str, key: &str) -> String {
-    format!("object/{bucket}/{key}")
+    let n = u16::from_be_bytes([h[0], h[1]]);
+    if key.starts_with("object/") {
+        GROUP_SIZE + n % (PARTITIONS - GROUP_SIZE)
+    } else {
+        n % GROUP_SIZE
+    }
 }
 
 fn index_key(key: &str) -> Vec<u8> {
@@ -290,7 +287,7 @@ impl Store {
             },
             ("object", false) => {
                 let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                let k = crate::buckets::object_key(bucket, key);
+                let k = crate::keys::object_key(bucket, key);
                 match self.meta.get::<Manifest>(Tree::Objects, &k)? {
                     Some(m) => Change::Object(Box::new(m)),
                     None => return Ok(None),

@@ -3,9 +3,9 @@
 use crate::engine::Tree;
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
+use crate::keys::user_key;
 use crate::records::{Change, User, UserStatus};
 use crate::store::Store;
-use crate::sync_tree::user_key;
 
 fn random_hex(len: usize) -> String {
     let mut s = String::new();

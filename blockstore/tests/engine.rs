@@ -448,6 +448,17 @@ fn dirty_sets_count_each_key_once_per_sink_and_survive_reopen() {
     store.clear_dirty("site-b").unwrap();
     assert_eq!(store.dirty_count("site-b").unwrap(), 0);
     assert_eq!(store.dirty_count("site-c").unwrap(), 1);
+
+    // A fullsync that started at `t` clears what was marked before it, not a key
+    // marked again while it ran.
+    store.add_dirty("site-b", &keys).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let t = strata_blockstore::now_millis();
+    std::thread::sleep(Duration::from_millis(5));
+    store.add_dirty("site-b", &keys[1..2]).unwrap();
+    assert_eq!(store.clear_dirty_before("site-b", t).unwrap(), 1);
+    assert_eq!(store.dirty_keys("site-b", 10).unwrap(), ["object/b/2"]);
+    assert_eq!(store.dirty_count("site-c").unwrap(), 1, "other sinks untouched");
 }
 
 #[test]

@@ -36,6 +36,17 @@ pub struct ReplSection {
     pub secret_key: String,
     #[serde(default = "default_realtime_max_bytes")]
     pub realtime_max_bytes: u64,
+    /// Seconds between fullsync runs to each sink that has fullsync enabled (0: off;
+    /// runs still happen on enable, after a broken link and on `fullsync start`).
+    #[serde(default = "default_fullsync_interval")]
+    pub fullsync_interval: u64,
+    /// Cap on one fullsync's traffic, bytes per second (0: no cap).
+    #[serde(default)]
+    pub fullsync_max_bytes_per_sec: u64,
+}
+
+fn default_fullsync_interval() -> u64 {
+    6 * 3600
 }
 
 fn default_realtime_max_bytes() -> u64 {
@@ -211,6 +222,12 @@ secret_key = "change-me-to-a-long-random-secret"
 # Change-log bytes kept for one sink that is behind or down. Past it, the oldest
 # changes are recorded as dirty keys (repaired by fullsync) instead. Default 256 MiB.
 realtime_max_bytes = 268435456
+# Seconds between fullsync runs to each sink with fullsync enabled (0: no periodic
+# runs; a run still happens on enable, after a broken link and on `fullsync start`).
+fullsync_interval = 21600
+# Cap on one fullsync's traffic in bytes per second, so realtime and clients keep
+# their share of the link (0: no cap).
+fullsync_max_bytes_per_sec = 0
 "#;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::admin_client;
 use crate::config::Config;
 use crate::server::AnyError;
 use clap::Subcommand;
-use strata_repl::{PeerRecord, PeerStatus};
+use strata_repl::{FullsyncStatus, PeerRecord, PeerStatus};
 
 #[derive(Subcommand)]
 pub enum ReplCommand {
@@ -20,6 +20,11 @@ pub enum ReplCommand {
     Realtime {
         #[command(subcommand)]
         command: RealtimeCommand,
+    },
+    /// Fullsync to a sink: compares hash trees, sends only what differs.
+    Fullsync {
+        #[command(subcommand)]
+        command: FullsyncCommand,
     },
     /// Per peer: state, lag, pending entries and bytes, dirty keys, traffic, last error.
     Status {
@@ -42,6 +47,23 @@ pub enum RealtimeCommand {
     /// Open the stream to the sink.
     Start { sink: String },
     /// Close the stream; changes keep being recorded (up to realtime_max_bytes).
+    Stop { sink: String },
+}
+
+#[derive(Subcommand)]
+pub enum FullsyncCommand {
+    /// Run fullsync for the sink now, after a broken link, and every fullsync_interval.
+    Enable {
+        sink: String,
+        /// Send manifests without blocks (proxy-get then serves them).
+        #[arg(long)]
+        metadata_only: bool,
+    },
+    /// No more fullsync runs for the sink (a run in progress ends).
+    Disable { sink: String },
+    /// Run one now (or resume a stopped one).
+    Start { sink: String },
+    /// End the run in progress; it resumes from where it stopped at the next start.
     Stop { sink: String },
 }
 
@@ -98,6 +120,21 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
             admin_client::call(cfg, "POST", &format!("/v1/repl/realtime/{sink}/{op}"), body).await?;
             println!("realtime {op}: {sink}");
         }
+        ReplCommand::Fullsync { command } => {
+            let (sink, op, body) = match command {
+                FullsyncCommand::Enable { sink, metadata_only } => {
+                    let body = serde_json::to_string(&RealtimeRequest {
+                        blocks: Some(!metadata_only),
+                    })?;
+                    (sink, "enable", Some(body))
+                }
+                FullsyncCommand::Disable { sink } => (sink, "disable", None),
+                FullsyncCommand::Start { sink } => (sink, "start", None),
+                FullsyncCommand::Stop { sink } => (sink, "stop", None),
+            };
+            admin_client::call(cfg, "POST", &format!("/v1/repl/fullsync/{sink}/{op}"), body).await?;
+            println!("fullsync {op}: {sink}");
+        }
         ReplCommand::Status { json } => {
             let out = admin_client::call(cfg, "GET", "/v1/repl/status", None).await?;
             if json {
@@ -141,6 +178,14 @@ fn print_status(peers: &[PeerStatus]) {
                 s.reason.as_deref().or(s.last_error.as_deref()).unwrap_or("")
             );
         }
+        if let Some(f) = p
+            .sink
+            .as_ref()
+            .map(|s| &s.fullsync)
+            .filter(|f| f.enabled || f.last.is_some())
+        {
+            println!("{:<16} fullsync {}", "", fullsync_line(f));
+        }
         if let Some(s) = &p.source {
             let latency = s
                 .latency
@@ -159,4 +204,44 @@ fn print_status(peers: &[PeerStatus]) {
             );
         }
     }
+}
+
+/// One line of fullsync progress or, between runs, the last result.
+fn fullsync_line(f: &FullsyncStatus) -> String {
+    let state = serde_json::to_value(f.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut line = state;
+    if !f.enabled {
+        line.push_str(" (disabled)");
+    }
+    if f.started_ms.is_some() {
+        line.push_str(&format!(
+            ": {}/{} partitions ({:.1}%), {} keys compared, {} different, {} objects / {} bytes sent",
+            f.partitions_done,
+            f.partitions_total,
+            f.percent,
+            f.keys_compared,
+            f.differences,
+            f.objects_sent,
+            f.bytes_sent
+        ));
+        if let Some(eta) = f.eta_secs {
+            line.push_str(&format!(", about {eta} s left"));
+        }
+        if let Some(p) = f.resumed_at_partition {
+            line.push_str(&format!(", resumed at partition {p}"));
+        }
+    }
+    if let Some(l) = &f.last {
+        line.push_str(&format!(
+            "; last: {} in {} ms, {} keys compared, {} different, {} objects / {} bytes sent",
+            l.result, l.duration_ms, l.keys_compared, l.differences, l.objects_sent, l.bytes_sent
+        ));
+    }
+    if let Some(e) = &f.last_error {
+        line.push_str(&format!("; last error: {e}"));
+    }
+    line
 }

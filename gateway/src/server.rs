@@ -28,6 +28,8 @@ async fn open_replication(cfg: &Config, store: &Arc<Store>) -> Result<Option<Arc
         access_key: r.access_key.clone(),
         secret_key: r.secret_key.clone(),
         realtime_max_bytes: r.realtime_max_bytes,
+        fullsync_interval: Duration::from_secs(r.fullsync_interval),
+        fullsync_max_bytes_per_sec: r.fullsync_max_bytes_per_sec,
     };
     let store = store.clone();
     Ok(Some(blocking(move || Replication::open(store, &rc)).await?))

@@ -3,13 +3,14 @@
 
 use crate::counters::{Counters, LatencyWindow};
 use crate::error::Result;
+use crate::fullsync_record::{FullsyncRecord, FullsyncState};
 use crate::link::Link;
 use crate::locks::lock;
 use crate::protocol::SiteInfo;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use strata_blockstore::Store;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 /// Realtime settings for a peer this site streams to.
@@ -21,6 +22,17 @@ pub struct SinkSettings {
     pub started: bool,
     /// Blocks travel with the manifests that need them.
     pub blocks: bool,
+    /// Fullsync runs for this sink (on enable, after a broken link, on the interval and
+    /// on `start`).
+    #[serde(default)]
+    pub fullsync: bool,
+    /// Fullsync sends the blocks the sink lacks (false: `--metadata-only`).
+    #[serde(default = "yes")]
+    pub fullsync_blocks: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for SinkSettings {
@@ -29,6 +41,8 @@ impl Default for SinkSettings {
             enabled: false,
             started: false,
             blocks: true,
+            fullsync: false,
+            fullsync_blocks: true,
         }
     }
 }
@@ -91,6 +105,17 @@ pub struct Peer {
     pub latency: LatencyWindow,
     /// Set to true to stop the sender; the handle is the running sender, if any.
     pub sender: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
+    /// The same for the fullsync runner.
+    pub fullsync_task: Mutex<Option<(watch::Sender<bool>, JoinHandle<()>)>>,
+    /// Fullsync's persisted progress and last result.
+    pub fullsync: Mutex<FullsyncRecord>,
+    /// What the fullsync runner is doing now, and why its last attempt failed.
+    pub fullsync_state: Mutex<FullsyncState>,
+    pub fullsync_error: Mutex<Option<String>>,
+    /// Asks the runner for a run (`start`, a link that came back).
+    pub fullsync_wake: Notify,
+    /// Ends the run in progress (`stop`); it resumes at the next trigger.
+    pub fullsync_cancel: Notify,
 }
 
 fn peer_key(name: &str) -> String {
@@ -114,6 +139,12 @@ impl Peer {
             received: Counters::default(),
             latency: LatencyWindow::default(),
             sender: Mutex::new(None),
+            fullsync_task: Mutex::new(None),
+            fullsync: Mutex::new(FullsyncRecord::default()),
+            fullsync_state: Mutex::new(FullsyncState::Idle),
+            fullsync_error: Mutex::new(None),
+            fullsync_wake: Notify::new(),
+            fullsync_cancel: Notify::new(),
         }
     }
 
@@ -171,6 +202,38 @@ impl Peer {
     }
 }
 
+fn fullsync_key(name: &str) -> String {
+    format!("fullsync/{name}")
+}
+
+impl Peer {
+    pub fn fullsync_record(&self) -> FullsyncRecord {
+        lock(&self.fullsync).clone()
+    }
+
+    /// Replaces fullsync's record and persists it (durable on return).
+    pub fn save_fullsync(&self, store: &Store, record: FullsyncRecord) -> Result<()> {
+        let bytes = serde_json::to_vec(&record).expect("records serialize");
+        store.repl_put(&fullsync_key(&self.name), &bytes)?;
+        *lock(&self.fullsync) = record;
+        Ok(())
+    }
+
+    pub fn load_fullsync(&self, store: &Store) -> Result<()> {
+        if let Some(b) = store.repl_get(&fullsync_key(&self.name))? {
+            match serde_json::from_slice(&b) {
+                Ok(r) => *lock(&self.fullsync) = r,
+                Err(e) => tracing::warn!(peer = %self.name, error = %e, "ignoring an unreadable fullsync record"),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_fullsync_state(&self, s: FullsyncState) {
+        *lock(&self.fullsync_state) = s;
+    }
+}
+
 /// Every peer record and cursor persisted in the store.
 pub fn load_all(store: &Store) -> Result<Vec<(PeerRecord, Cursor)>> {
     let mut out = Vec::new();
@@ -192,6 +255,7 @@ pub fn load_all(store: &Store) -> Result<Vec<(PeerRecord, Cursor)>> {
 pub fn forget(store: &Store, name: &str) -> Result<()> {
     store.repl_remove(&peer_key(name))?;
     store.repl_remove(&cursor_key(name))?;
+    store.repl_remove(&fullsync_key(name))?;
     store.clear_dirty(name)?;
     Ok(())
 }

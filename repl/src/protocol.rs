@@ -15,6 +15,13 @@ pub const GOODBYE: &str = "/repl/v1/goodbye";
 pub const CHANGES: &str = "/repl/v1/changes";
 pub const MISSING_BLOCKS: &str = "/repl/v1/blocks/missing";
 pub const BLOCKS: &str = "/repl/v1/blocks/";
+/// Fullsync, descending the hash tree: the sink's group digests (bincode
+/// `Vec<Digest16>`), the partition digests of one group (body: bincode `u16`; answer:
+/// `Vec<(u16, PartitionDigest)>`), the entries of some partitions (body: bincode
+/// `Vec<u16>`; answer: `Vec<SyncEntry>`).
+pub const SYNC_GROUPS: &str = "/repl/v1/sync/groups";
+pub const SYNC_PARTITIONS: &str = "/repl/v1/sync/partitions";
+pub const SYNC_ENTRIES: &str = "/repl/v1/sync/entries";
 
 /// Who a site is: exchanged on connect and on every reconnect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -97,8 +97,7 @@ mod tests {
             addr: "127.0.0.1:9".into(),
             sink: Some(SinkSettings {
                 enabled: true,
-                started: false,
-                blocks: true,
+                ..SinkSettings::default()
             }),
             source: false,
         };
@@ -113,6 +112,8 @@ mod tests {
             me: info("source", store.site_id()),
             signer,
             max_bytes,
+            fullsync_interval: std::time::Duration::ZERO,
+            fullsync_max_bytes_per_sec: 0,
             peers: Mutex::new(BTreeMap::from([("sink".to_owned(), peer.clone())])),
             commits: tokio::sync::watch::channel(0).0,
         };

@@ -9,7 +9,7 @@ use crate::peer::{self, Cursor, Peer, PeerRecord, SinkSettings};
 use crate::protocol::{SiteInfo, PROTOCOL_VERSION};
 use crate::site::Site;
 use crate::status::{self, PeerStatus, SourceStatus};
-use crate::{queue, sender, server};
+use crate::{fullsync, queue, sender, server};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +26,20 @@ pub struct ReplConfig {
     pub secret_key: String,
     /// Bound on the change-log bytes kept for one sink.
     pub realtime_max_bytes: u64,
+    /// How often fullsync runs for a sink that has it enabled (zero: only when
+    /// triggered: on enable, after a broken link, on `start`).
+    pub fullsync_interval: Duration,
+    /// Cap on one fullsync's traffic in bytes per second (zero: none).
+    pub fullsync_max_bytes_per_sec: u64,
+}
+
+/// An operator's fullsync command for one sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FullsyncOp {
+    Enable { blocks: bool },
+    Disable,
+    Start,
+    Stop,
 }
 
 /// An operator's realtime command for one sink.
@@ -50,7 +64,9 @@ impl Replication {
         let mut peers = BTreeMap::new();
         for (record, cursor) in peer::load_all(&store)? {
             let link = Link::new(&record.addr, signer.clone());
-            peers.insert(record.info.name.clone(), Arc::new(Peer::new(record, link, cursor)));
+            let p = Peer::new(record, link, cursor);
+            p.load_fullsync(&store)?;
+            peers.insert(p.name.clone(), Arc::new(p));
         }
         let (commits, _) = watch::channel(store.last_seq());
         Ok(Arc::new(Replication {
@@ -64,6 +80,8 @@ impl Replication {
                 store,
                 signer,
                 max_bytes: cfg.realtime_max_bytes,
+                fullsync_interval: cfg.fullsync_interval,
+                fullsync_max_bytes_per_sec: cfg.fullsync_max_bytes_per_sec,
                 peers: Mutex::new(peers),
                 commits,
             }),
@@ -79,6 +97,9 @@ impl Replication {
         for p in self.site.peers() {
             if p.sink_settings().is_some_and(|s| s.enabled && s.started) {
                 self.spawn_sender(&p);
+            }
+            if p.sink_settings().is_some_and(|s| s.fullsync) {
+                self.spawn_fullsync(&p);
             }
         }
         let weak = Arc::downgrade(&self.site);
@@ -131,6 +152,7 @@ impl Replication {
     pub async fn disconnect(self: &Arc<Self>, name: &str) -> Result<()> {
         let peer = self.site.peer(name)?;
         stop_sender(&peer).await;
+        stop_task(&peer.fullsync_task).await;
         if peer.sink_settings().is_some() {
             let body = serde_json::to_vec(&self.site.me).expect("site info serializes");
             let told = tokio::time::timeout(
@@ -204,6 +226,63 @@ impl Replication {
         Ok(peer.record())
     }
 
+    /// `strata repl fullsync enable|disable|start|stop <sink>`.
+    pub async fn fullsync(self: &Arc<Self>, name: &str, op: FullsyncOp) -> Result<PeerRecord> {
+        let peer = self.site.peer(name)?;
+        let Some(mut settings) = peer.sink_settings() else {
+            return Err(ReplError::Invalid(format!(
+                "{name} is not a sink of this site: run `strata repl connect` to it first"
+            )));
+        };
+        let not_enabled = || {
+            ReplError::Invalid(format!(
+                "fullsync is not enabled for {name}: run `strata repl fullsync enable {name}` first"
+            ))
+        };
+        match op {
+            FullsyncOp::Enable { blocks } => {
+                settings.fullsync = true;
+                settings.fullsync_blocks = blocks;
+            }
+            FullsyncOp::Disable => {
+                stop_task(&peer.fullsync_task).await;
+                peer.set_fullsync_state(crate::fullsync_record::FullsyncState::Idle);
+                settings.fullsync = false;
+            }
+            FullsyncOp::Start if !settings.fullsync => return Err(not_enabled()),
+            FullsyncOp::Stop if !settings.fullsync => return Err(not_enabled()),
+            FullsyncOp::Start => {
+                // A run in progress goes on; otherwise one starts (or resumes) now.
+                peer.fullsync_wake.notify_one();
+                return Ok(peer.record());
+            }
+            FullsyncOp::Stop => {
+                peer.fullsync_cancel.notify_waiters();
+                return Ok(peer.record());
+            }
+        }
+        lock(&peer.record).sink = Some(settings);
+        let p = peer.clone();
+        self.site.store.run(move |s| p.save(s)).await?;
+        if settings.fullsync {
+            self.spawn_fullsync(&peer);
+            // Enabling runs one at once: the sink may hold nothing yet.
+            peer.fullsync_wake.notify_one();
+        }
+        tracing::info!(sink = %name, ?op, "fullsync setting changed");
+        Ok(peer.record())
+    }
+
+    fn spawn_fullsync(self: &Arc<Self>, peer: &Arc<Peer>) {
+        let mut slot = lock(&peer.fullsync_task);
+        if slot.as_ref().is_some_and(|(_, h)| !h.is_finished()) {
+            return;
+        }
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(fullsync::run(self.site.clone(), peer.clone(), stopped));
+        *slot = Some((stop, task));
+    }
+
     fn spawn_sender(self: &Arc<Self>, peer: &Arc<Peer>) {
         let mut slot = lock(&peer.sender);
         if slot.as_ref().is_some_and(|(_, h)| !h.is_finished()) {
@@ -256,7 +335,11 @@ impl Replication {
 }
 
 async fn stop_sender(peer: &Peer) {
-    let running = lock(&peer.sender).take();
+    stop_task(&peer.sender).await;
+}
+
+async fn stop_task(slot: &Mutex<Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>>) {
+    let running = lock(slot).take();
     if let Some((stop, task)) = running {
         let _ = stop.send(true);
         let _ = task.await;

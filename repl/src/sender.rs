@@ -29,6 +29,7 @@ pub async fn run(repl: Arc<Site>, peer: Arc<Peer>, mut stop: watch::Receiver<boo
     let mut commits = repl.commits.subscribe();
     let mut backoff = MIN_BACKOFF;
     let mut greeted = false;
+    let mut broken = false;
     peer.set_state(LinkState::Connecting);
     while !*stop.borrow() {
         let link = peer.link();
@@ -45,6 +46,11 @@ pub async fn run(repl: Arc<Site>, peer: Arc<Peer>, mut stop: watch::Receiver<boo
             r = step => r,
             _ = stop.changed() => break,
         };
+        if outcome.is_ok() && std::mem::take(&mut broken) && peer.sink_settings().is_some_and(|s| s.fullsync) {
+            // The link is back after a break: what realtime could not carry meanwhile
+            // (an overflow, a restart) is fullsync's to find.
+            peer.fullsync_wake.notify_one();
+        }
         match outcome {
             Ok(true) => backoff = MIN_BACKOFF,
             Ok(false) => {
@@ -59,6 +65,7 @@ pub async fn run(repl: Arc<Site>, peer: Arc<Peer>, mut stop: watch::Receiver<boo
             }
             Err(e) => {
                 greeted = false;
+                broken = true;
                 tracing::warn!(sink = %peer.name, error = %e, "realtime stream interrupted; will resume from the cursor");
                 peer.set_state(LinkState::Connecting);
                 peer.set_error(Some(e.to_string()));
@@ -113,34 +120,49 @@ async fn send_next(repl: &Site, peer: &Arc<Peer>, link: &Link) -> Result<bool> {
     });
     let changes = for_sink(entries, peer.record().info.id);
     if !changes.is_empty() {
-        let block_bytes = if peer.sink_settings().is_some_and(|s| s.blocks) {
-            send_blocks(repl, peer, link, &changes).await?
-        } else {
-            0
-        };
-        let objects = changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
-        let n = changes.len() as u64;
-        let body = bincode::serialize(&Batch {
-            from: repl.me.id,
-            changes,
-        })
-        .expect("changes serialize");
-        let len = body.len() as u64;
-        let answer = link.call("POST", protocol::CHANGES, body.into()).await?;
-        let ack: Ack = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad ack: {e}")))?;
-        if !ack.skipped_keys.is_empty() {
-            // Not lost: remembered for fullsync like an overflow.
-            tracing::warn!(sink = %peer.name, skipped = ack.skipped_keys.len(), "sink lacks the bucket of some object changes; recorded as dirty keys");
-            let (p, keys) = (peer.clone(), ack.skipped_keys);
-            repl.store.run(move |s| s.add_dirty(&p.name, &keys)).await?;
-        }
-        peer.sent.add(objects, n, len + block_bytes);
+        let blocks = peer.sink_settings().is_some_and(|s| s.blocks);
+        deliver(repl, peer, link, changes, blocks).await?;
     }
     if let Some(to) = last {
         let p = peer.clone();
         repl.store.run(move |s| p.advance(s, to)).await?;
     }
     Ok(true)
+}
+
+/// Sends `changes` as one batch: first the blocks the sink lacks (when `blocks`), then
+/// the changes, applied durably by the sink before it answers. Keys the sink could not
+/// apply become dirty keys. Returns (object changes, bytes) sent.
+pub(crate) async fn deliver(
+    site: &Site,
+    peer: &Arc<Peer>,
+    link: &Link,
+    changes: Vec<Change>,
+    blocks: bool,
+) -> Result<(u64, u64)> {
+    let block_bytes = if blocks {
+        send_blocks(site, peer, link, &changes).await?
+    } else {
+        0
+    };
+    let objects = changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
+    let n = changes.len() as u64;
+    let body = bincode::serialize(&Batch {
+        from: site.me.id,
+        changes,
+    })
+    .expect("changes serialize");
+    let len = body.len() as u64;
+    let answer = link.call("POST", protocol::CHANGES, body.into()).await?;
+    let ack: Ack = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad ack: {e}")))?;
+    if !ack.skipped_keys.is_empty() {
+        // Not lost: remembered for fullsync like an overflow.
+        tracing::warn!(sink = %peer.name, skipped = ack.skipped_keys.len(), "sink lacks the bucket of some object changes; recorded as dirty keys");
+        let (p, keys) = (peer.clone(), ack.skipped_keys);
+        site.store.run(move |s| s.add_dirty(&p.name, &keys)).await?;
+    }
+    peer.sent.add(objects, n, len + block_bytes);
+    Ok((objects, len + block_bytes))
 }
 
 /// The changes of `entries` that go to the sink: a change is never sent back to the

@@ -81,6 +81,9 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         (&Method::POST, protocol::GOODBYE) => goodbye(&s.repl, &body).await,
         (&Method::POST, protocol::CHANGES) => changes(&s.repl, &body).await,
         (&Method::POST, protocol::MISSING_BLOCKS) => missing_blocks(&s.repl, &body).await,
+        (&Method::POST, protocol::SYNC_GROUPS) => sync_groups(&s.repl).await,
+        (&Method::POST, protocol::SYNC_PARTITIONS) => sync_partitions(&s.repl, &body).await,
+        (&Method::POST, protocol::SYNC_ENTRIES) => sync_entries(&s.repl, &body).await,
         (&Method::PUT, p) if p.starts_with(protocol::BLOCKS) => {
             let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
             put_block(&s.repl, &p[protocol::BLOCKS.len()..], from, body).await
@@ -159,6 +162,49 @@ async fn missing_blocks(repl: &Arc<Site>, body: &[u8]) -> Handled {
         })
         .await?;
     Ok(json(&BlockList { blocks: missing }))
+}
+
+fn binary<T: Serialize>(v: &T) -> Response {
+    let mut r = answer(StatusCode::OK, bincode::serialize(v).expect("serializes"));
+    r.headers_mut().insert(
+        "content-type",
+        "application/octet-stream".parse().expect("static header"),
+    );
+    r
+}
+
+fn decode_bin<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ReplError> {
+    bincode::deserialize(body).map_err(|e| ReplError::Protocol(format!("malformed request: {e}")))
+}
+
+/// Fullsync: this site's group digests.
+async fn sync_groups(repl: &Arc<Site>) -> Handled {
+    Ok(binary(&repl.store.run(|s| s.sync_groups()).await?))
+}
+
+/// Fullsync: the partition digests of one group.
+async fn sync_partitions(repl: &Arc<Site>, body: &[u8]) -> Handled {
+    let group: u16 = decode_bin(body)?;
+    if group >= strata_blockstore::GROUPS {
+        return Err(ReplError::Protocol(format!("no group {group}")));
+    }
+    Ok(binary(&repl.store.run(move |s| s.sync_partitions(group)).await?))
+}
+
+/// Fullsync: every entry of the listed partitions.
+async fn sync_entries(repl: &Arc<Site>, body: &[u8]) -> Handled {
+    let partitions: Vec<u16> = decode_bin(body)?;
+    let entries = repl
+        .store
+        .run(move |s| {
+            let mut out = Vec::new();
+            for p in partitions {
+                out.extend(s.sync_entries(p)?);
+            }
+            Ok::<_, ReplError>(out)
+        })
+        .await?;
+    Ok(binary(&entries))
 }
 
 async fn put_block(repl: &Arc<Site>, hex: &str, from: Option<&str>, body: Bytes) -> Handled {

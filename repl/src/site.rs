@@ -20,6 +20,10 @@ pub struct Site {
     pub(crate) signer: Arc<Signer>,
     pub(crate) max_bytes: u64,
     pub(crate) peers: Mutex<BTreeMap<String, Arc<Peer>>>,
+    /// How often fullsync runs for each sink that has it (zero: only on triggers).
+    pub(crate) fullsync_interval: std::time::Duration,
+    /// Cap on one fullsync's traffic (zero: none).
+    pub(crate) fullsync_max_bytes_per_sec: u64,
     /// The newest committed sequence number: senders wait on it.
     pub(crate) commits: watch::Sender<u64>,
 }

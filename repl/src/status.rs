@@ -3,11 +3,12 @@
 
 use crate::counters::{Latency, Traffic};
 use crate::error::Result;
+use crate::fullsync_record::{FullsyncResult, FullsyncState};
 use crate::locks::lock;
 use crate::peer::{LinkState, Peer, SinkSettings};
 use serde::Serialize;
 use std::fmt::Write;
-use strata_blockstore::Store;
+use strata_blockstore::{Store, PARTITIONS};
 
 /// This site streaming to a peer.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -26,6 +27,56 @@ pub struct SinkStatus {
     pub dirty_keys: u64,
     pub sent: Traffic,
     pub last_error: Option<String>,
+    pub fullsync: FullsyncStatus,
+}
+
+/// Fullsync to one sink: the run in progress (if any) and the last one's result.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct FullsyncStatus {
+    pub enabled: bool,
+    pub metadata_only: bool,
+    pub state: FullsyncState,
+    pub partitions_done: u32,
+    pub partitions_total: u32,
+    pub percent: f64,
+    pub keys_compared: u64,
+    pub differences: u64,
+    pub objects_sent: u64,
+    pub bytes_sent: u64,
+    /// Seconds left at the pace so far.
+    pub eta_secs: Option<u64>,
+    pub started_ms: Option<u64>,
+    /// Where the run in progress resumed after it was cut or stopped.
+    pub resumed_at_partition: Option<u32>,
+    pub last: Option<FullsyncResult>,
+    pub last_error: Option<String>,
+}
+
+fn fullsync_status(p: &Peer, settings: SinkSettings, now: u64) -> FullsyncStatus {
+    let record = p.fullsync_record();
+    let run = record.running.clone().unwrap_or_default();
+    let total = u32::from(PARTITIONS);
+    let eta_secs = (record.running.is_some() && run.partitions_done > 0).then(|| {
+        let elapsed = now.saturating_sub(run.started_ms) as f64 / 1000.0;
+        (elapsed * f64::from(total - run.partitions_done) / f64::from(run.partitions_done)) as u64
+    });
+    FullsyncStatus {
+        enabled: settings.fullsync,
+        metadata_only: !settings.fullsync_blocks,
+        state: *lock(&p.fullsync_state),
+        partitions_done: run.partitions_done,
+        partitions_total: total,
+        percent: f64::from(run.partitions_done) * 100.0 / f64::from(total),
+        keys_compared: run.keys_compared,
+        differences: run.differences,
+        objects_sent: run.objects_sent,
+        bytes_sent: run.bytes_sent,
+        eta_secs,
+        started_ms: record.running.as_ref().map(|r| r.started_ms),
+        resumed_at_partition: run.resumed_at_partition,
+        last: record.last,
+        last_error: lock(&p.fullsync_error).clone(),
+    }
 }
 
 /// A peer streaming to this site.
@@ -77,7 +128,7 @@ pub fn prometheus(peers: &[PeerStatus]) -> String {
     let per_sink = |f: &dyn Fn(&SinkStatus) -> u64| sinks.iter().map(|(p, s)| (label(p), f(s))).collect();
     let per_source = |f: &dyn Fn(&SourceStatus) -> u64| sources.iter().map(|(p, s)| (label(p), f(s))).collect();
     type SinkFigure = (&'static str, &'static str, fn(&SinkStatus) -> u64);
-    let sink_figures: [SinkFigure; 7] = [
+    let sink_figures: [SinkFigure; 12] = [
         (
             "sink_up",
             "1 when the realtime stream to the sink is synced or syncing",
@@ -99,6 +150,35 @@ pub fn prometheus(peers: &[PeerStatus]) -> String {
         ),
         ("sent_objects", "Object changes sent", |s| s.sent.objects),
         ("sent_bytes", "Bytes sent (changes and blocks)", |s| s.sent.bytes),
+        ("fullsync_running", "1 while a fullsync to the sink runs", |s| {
+            u64::from(s.fullsync.state == FullsyncState::Running)
+        }),
+        (
+            "fullsync_partitions_done",
+            "Partitions the running fullsync has compared",
+            |s| u64::from(s.fullsync.partitions_done),
+        ),
+        (
+            "fullsync_differences",
+            "Keys the running (else the last) fullsync found different",
+            |s| {
+                if s.fullsync.started_ms.is_some() {
+                    s.fullsync.differences
+                } else {
+                    s.fullsync.last.as_ref().map_or(0, |l| l.differences)
+                }
+            },
+        ),
+        (
+            "fullsync_last_duration_milliseconds",
+            "How long the last complete fullsync took",
+            |s| s.fullsync.last.as_ref().map_or(0, |l| l.duration_ms),
+        ),
+        (
+            "fullsync_last_end_milliseconds",
+            "When the last fullsync ended (Unix ms)",
+            |s| s.fullsync.last.as_ref().map_or(0, |l| l.ended_ms),
+        ),
     ];
     type SourceFigure = (&'static str, &'static str, fn(&SourceStatus) -> u64);
     let source_figures: [SourceFigure; 3] = [
@@ -145,5 +225,6 @@ pub(crate) fn sink_status(store: &Store, p: &Peer, settings: SinkSettings, now: 
         dirty_keys: store.dirty_count(&p.name)?,
         sent: p.sent.view(),
         last_error: lock(&p.last_error).clone(),
+        fullsync: fullsync_status(p, settings, now),
     })
 }

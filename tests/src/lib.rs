@@ -94,6 +94,8 @@ pub struct SiteOptions {
     /// Adds a `[repl]` section with this secret (and [`REPL_ACCESS_KEY`]).
     pub repl_secret: Option<String>,
     pub realtime_max_bytes: u64,
+    pub fullsync_interval: u64,
+    pub fullsync_max_bytes_per_sec: u64,
 }
 
 impl SiteOptions {
@@ -117,6 +119,8 @@ impl Default for SiteOptions {
             name: "test".into(),
             repl_secret: None,
             realtime_max_bytes: 256 << 20,
+            fullsync_interval: 21600,
+            fullsync_max_bytes_per_sec: 0,
         }
     }
 }
@@ -138,8 +142,8 @@ impl Site {
         let repl = o.repl_secret.as_ref().map(|secret| {
             let port = free_port();
             text.push_str(&format!(
-                "[repl]\nlisten = \"127.0.0.1:{port}\"\naccess_key = \"{REPL_ACCESS_KEY}\"\nsecret_key = \"{secret}\"\nrealtime_max_bytes = {}\n",
-                o.realtime_max_bytes
+                "[repl]\nlisten = \"127.0.0.1:{port}\"\naccess_key = \"{REPL_ACCESS_KEY}\"\nsecret_key = \"{secret}\"\nrealtime_max_bytes = {}\nfullsync_interval = {}\nfullsync_max_bytes_per_sec = {}\n",
+                o.realtime_max_bytes, o.fullsync_interval, o.fullsync_max_bytes_per_sec
             ));
             format!("127.0.0.1:{port}").parse().unwrap()
         });
@@ -707,4 +711,85 @@ pub fn status<T: std::fmt::Debug, E: std::fmt::Debug>(
     r: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
 ) -> u16 {
     r.unwrap_err().raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
+}
+
+/// Puts an object; the error as text.
+pub async fn put(c: &Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body.into())
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// Every (key, ETag, size) in a bucket, or None when the listing fails (site down).
+pub async fn listing(c: &Client, bucket: &str) -> Option<Vec<(String, String, i64)>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .ok()?;
+        for o in page.contents() {
+            out.push((
+                o.key().unwrap().to_owned(),
+                o.e_tag().unwrap().to_owned(),
+                o.size().unwrap(),
+            ));
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            return Some(out);
+        }
+    }
+}
+
+/// Waits until the sink lists exactly what the source lists, then reads every object
+/// from the sink and compares its bytes with the source's.
+pub async fn assert_converges(a: &Client, b: &Client, bucket: &str, secs: u64) -> usize {
+    assert_converges_or(a, b, bucket, secs, String::new).await
+}
+
+/// [`assert_converges`], adding `diagnose()` to the failure message.
+pub async fn assert_converges_or(
+    a: &Client,
+    b: &Client,
+    bucket: &str,
+    secs: u64,
+    diagnose: impl Fn() -> String,
+) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    // Both listings are read afresh each time: with replication both ways, the first
+    // site changes too while they converge.
+    let want = loop {
+        let want = listing(a, bucket).await.expect("the first site lists");
+        let got = listing(b, bucket).await;
+        if got.as_ref() == Some(&want) {
+            break want;
+        }
+        if Instant::now() > deadline {
+            let got = got.unwrap_or_default();
+            let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).take(5).collect();
+            let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).take(5).collect();
+            panic!(
+                "sink did not converge in {secs} s: {} vs {} objects; missing e.g. {missing:?}; extra e.g. {extra:?}\n{}",
+                got.len(),
+                want.len(),
+                tokio::task::block_in_place(&diagnose)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    for (key, _, _) in &want {
+        let (x, y) = (get_bytes(a, bucket, key).await, get_bytes(b, bucket, key).await);
+        assert!(x == y, "{key}: the sink's bytes differ from the source's");
+    }
+    want.len()
 }

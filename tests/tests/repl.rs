@@ -6,7 +6,10 @@ use aws_sdk_s3::Client;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use strata_tests::{data, get_bytes, md5_hex, multipart_upload, raw, wait_for, Proxy, Site, SiteOptions};
+use strata_tests::{
+    assert_converges, assert_converges_or, data, get_bytes, listing, md5_hex, multipart_upload, put, raw, wait_for,
+    Proxy, Site, SiteOptions,
+};
 
 /// Two replicating sites, `a` streaming to `b`.
 fn pair() -> (Site, Site) {
@@ -14,80 +17,6 @@ fn pair() -> (Site, Site) {
     let b = Site::start_with(SiteOptions::replicating("site-b"));
     a.replicate_to(&b, None);
     (a, b)
-}
-
-async fn put(c: &Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(body.into())
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("{e:?}"))
-}
-
-/// Every (key, ETag, size) in a bucket, or None when the listing fails (site down).
-async fn listing(c: &Client, bucket: &str) -> Option<Vec<(String, String, i64)>> {
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = c
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .ok()?;
-        for o in page.contents() {
-            out.push((
-                o.key().unwrap().to_owned(),
-                o.e_tag().unwrap().to_owned(),
-                o.size().unwrap(),
-            ));
-        }
-        token = page.next_continuation_token().map(str::to_owned);
-        if token.is_none() {
-            return Some(out);
-        }
-    }
-}
-
-/// Waits until the sink lists exactly what the source lists, then reads every object
-/// from the sink and compares its bytes with the source's.
-async fn assert_converges(a: &Client, b: &Client, bucket: &str, secs: u64) -> usize {
-    assert_converges_or(a, b, bucket, secs, String::new).await
-}
-
-/// [`assert_converges`], adding `diagnose()` to the failure message.
-async fn assert_converges_or(a: &Client, b: &Client, bucket: &str, secs: u64, diagnose: impl Fn() -> String) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    // Both listings are read afresh each time: with replication both ways, the first
-    // site changes too while they converge.
-    let want = loop {
-        let want = listing(a, bucket).await.expect("the first site lists");
-        let got = listing(b, bucket).await;
-        if got.as_ref() == Some(&want) {
-            break want;
-        }
-        if Instant::now() > deadline {
-            let got = got.unwrap_or_default();
-            let missing: Vec<_> = want.iter().filter(|w| !got.contains(w)).take(5).collect();
-            let extra: Vec<_> = got.iter().filter(|g| !want.contains(g)).take(5).collect();
-            panic!(
-                "sink did not converge in {secs} s: {} vs {} objects; missing e.g. {missing:?}; extra e.g. {extra:?}\n{}",
-                got.len(),
-                want.len(),
-                tokio::task::block_in_place(&diagnose)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    for (key, _, _) in &want {
-        let (x, y) = (get_bytes(a, bucket, key).await, get_bytes(b, bucket, key).await);
-        assert!(x == y, "{key}: the sink's bytes differ from the source's");
-    }
-    want.len()
 }
 
 fn size_for(i: usize) -> usize {

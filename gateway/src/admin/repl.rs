@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use strata_repl::{RealtimeOp, ReplError};
+use strata_repl::{FullsyncOp, RealtimeOp, ReplError};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ConnectRequest {
@@ -90,6 +90,37 @@ pub async fn realtime(
         other => return error(StatusCode::NOT_FOUND, &format!("no realtime command {other:?}")),
     };
     match r.realtime(&site, op).await {
+        Ok(peer) => json(StatusCode::OK, &peer),
+        Err(e) => repl_error(e),
+    }
+}
+
+pub async fn fullsync(
+    State(s): State<AdminState>,
+    Path((site, op)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    let req: RealtimeRequest = if body.is_empty() {
+        RealtimeRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    };
+    let op = match op.as_str() {
+        "enable" => FullsyncOp::Enable {
+            blocks: req.blocks.unwrap_or(true),
+        },
+        "disable" => FullsyncOp::Disable,
+        "start" => FullsyncOp::Start,
+        "stop" => FullsyncOp::Stop,
+        other => return error(StatusCode::NOT_FOUND, &format!("no fullsync command {other:?}")),
+    };
+    match r.fullsync(&site, op).await {
         Ok(peer) => json(StatusCode::OK, &peer),
         Err(e) => repl_error(e),
     }

@@ -1,0 +1,363 @@
+//! Fullsync: makes a sink hold everything this site holds, sending only what differs.
+//!
+//! Both sites keep a hash tree over every replicated record (see the engine's
+//! `sync_tree`), current at every commit. A run asks the sink for its group digests
+//! and walks the groups in order (users and buckets first): an equal group costs
+//! nothing more; in a group that differs, the partitions' digests are compared, and
+//! only for partitions that differ are the entries fetched. An entry the sink lacks or
+//! holds older (by HLC, then site) is sent: the record, an object tombstone, or the
+//! delete of a user or bucket. The sink applies it by last-writer-wins like a realtime
+//! change, so a newer write at the sink is never undone, and a key only the sink holds
+//! stays. Progress is saved after every group: a run cut by a crash of either site, or
+//! stopped by the operator, resumes at the group it had reached.
+
+use crate::error::{ReplError, Result};
+use crate::fullsync_record::{FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
+use crate::link::Link;
+use crate::locks::lock;
+use crate::peer::Peer;
+use crate::protocol;
+use crate::sender::{deliver, hello};
+use crate::site::Site;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strata_blockstore::{now_millis, Change, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE};
+use tokio::sync::watch;
+
+/// Changes per batch sent to the sink, and object data per batch.
+const BATCH_CHANGES: usize = 512;
+const BATCH_DATA: u64 = 16 << 20;
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The runner for one sink: waits for a trigger, runs, and retries a failed run (a link
+/// that is down) until it completes, so a run also happens once the link comes back.
+pub async fn run(site: Arc<Site>, peer: Arc<Peer>, mut shutdown: watch::Receiver<bool>) {
+    // A run cut by a crash resumes at once; one the operator stopped waits for a trigger.
+    let mut due = peer.fullsync_record().running.is_some_and(|r| !r.stopped);
+    loop {
+        if !due {
+            peer.set_fullsync_state(FullsyncState::Idle);
+            tokio::select! {
+                _ = peer.fullsync_wake.notified() => {}
+                _ = tokio::time::sleep(until_interval(&site, &peer)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+        due = false;
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            peer.set_fullsync_state(FullsyncState::Running);
+            let outcome = tokio::select! {
+                r = run_once(&site, &peer) => r,
+                _ = peer.fullsync_cancel.notified() => {
+                    mark_stopped(&site, &peer).await;
+                    break;
+                }
+                _ = shutdown.changed() => return,
+            };
+            match outcome {
+                Ok(()) => {
+                    *lock(&peer.fullsync_error) = None;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(sink = %peer.name, error = %e, "fullsync interrupted; will resume");
+                    peer.set_fullsync_state(FullsyncState::Retrying);
+                    *lock(&peer.fullsync_error) = Some(e.to_string());
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = peer.fullsync_wake.notified() => {}
+                        _ = peer.fullsync_cancel.notified() => {
+                            mark_stopped(&site, &peer).await;
+                            break;
+                        }
+                        _ = shutdown.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        if lock(&peer.fullsync_state).eq(&FullsyncState::Stopped) {
+            // Stays stopped (and shown so) until a trigger.
+            tokio::select! {
+                _ = peer.fullsync_wake.notified() => due = true,
+                _ = tokio::time::sleep(until_interval(&site, &peer)) => due = true,
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// How long until the periodic run is due (a long time when the interval is off).
+fn until_interval(site: &Site, peer: &Peer) -> Duration {
+    if site.fullsync_interval.is_zero() {
+        return Duration::from_secs(365 * 24 * 3600);
+    }
+    let last_end = peer.fullsync_record().last.map_or(0, |l| l.ended_ms);
+    let due = last_end + site.fullsync_interval.as_millis() as u64;
+    Duration::from_millis(due.saturating_sub(now_millis()))
+}
+
+async fn mark_stopped(site: &Site, peer: &Arc<Peer>) {
+    peer.set_fullsync_state(FullsyncState::Stopped);
+    let mut record = peer.fullsync_record();
+    if let Some(r) = &mut record.running {
+        r.stopped = true;
+    }
+    let p = peer.clone();
+    if let Err(e) = site.store.run(move |s| p.save_fullsync(s, record)).await {
+        tracing::warn!(sink = %peer.name, error = %e, "could not save the stopped fullsync");
+    }
+    tracing::info!(sink = %peer.name, "fullsync stopped by the operator; it resumes at the next start");
+}
+
+async fn call<T: serde::de::DeserializeOwned>(link: &Link, path: &str, body: Vec<u8>) -> Result<T> {
+    let answer = link.call("POST", path, body.into()).await?;
+    bincode::deserialize(&answer).map_err(|e| ReplError::Protocol(format!("bad answer to {path}: {e}")))
+}
+
+/// One run, from where the last one stopped (or from the start).
+async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
+    let link = peer.link();
+    hello(&link, &site.me, peer).await?;
+    let blocks = peer.sink_settings().is_some_and(|s| s.fullsync_blocks);
+    let mut run = match peer.fullsync_record().running {
+        Some(mut r) => {
+            if r.next_group > 0 {
+                r.resumed_at_partition = Some(r.partitions_done);
+            }
+            r.stopped = false;
+            tracing::info!(sink = %peer.name, partition = r.partitions_done, "fullsync resumes");
+            r
+        }
+        None => {
+            tracing::info!(sink = %peer.name, "fullsync starts");
+            FullsyncRun {
+                started_ms: now_millis(),
+                ..FullsyncRun::default()
+            }
+        }
+    };
+    save(site, peer, Some(run.clone()), None).await?;
+    let theirs: Vec<Digest16> = call(&link, protocol::SYNC_GROUPS, Vec::new()).await?;
+    let mine = site.store.run(|s| s.sync_groups()).await?;
+    if theirs.len() != GROUPS as usize {
+        return Err(ReplError::Protocol(format!(
+            "the sink's hash tree has {} groups, this site's {GROUPS}",
+            theirs.len()
+        )));
+    }
+    let throttle = Throttle::new(site.fullsync_max_bytes_per_sec);
+    for g in run.next_group..GROUPS {
+        let my_parts: BTreeMap<u16, PartitionDigest> = site
+            .store
+            .run(move |s| s.sync_partitions(g))
+            .await?
+            .into_iter()
+            .collect();
+        if mine[g as usize] == theirs[g as usize] {
+            run.keys_compared += my_parts.values().map(|p| p.count).sum::<u64>();
+        } else {
+            let their_parts: BTreeMap<u16, PartitionDigest> = call(
+                &link,
+                protocol::SYNC_PARTITIONS,
+                bincode::serialize(&g).expect("serializes"),
+            )
+            .await?;
+            let differing: Vec<u16> = (g * GROUP_SIZE..(g + 1) * GROUP_SIZE)
+                .filter(|p| my_parts.get(p) != their_parts.get(p))
+                .collect();
+            run.keys_compared += my_parts
+                .iter()
+                .filter(|(p, _)| !differing.contains(p))
+                .map(|(_, d)| d.count)
+                .sum::<u64>();
+            if !differing.is_empty() {
+                let their_entries: Vec<SyncEntry> = call(
+                    &link,
+                    protocol::SYNC_ENTRIES,
+                    bincode::serialize(&differing).expect("serializes"),
+                )
+                .await?;
+                let (changes, compared) = site
+                    .store
+                    .run(move |s| {
+                        let known: BTreeMap<String, _> = their_entries
+                            .into_iter()
+                            .map(|e| (e.key.clone(), e.version()))
+                            .collect();
+                        let (mut changes, mut compared) = (Vec::new(), 0u64);
+                        for p in differing {
+                            for e in s.sync_entries(p)? {
+                                compared += 1;
+                                if known.get(&e.key).is_none_or(|v| *v < e.version()) {
+                                    // None: changed since it was read; realtime or the next
+                                    // run carries the newer state.
+                                    changes.extend(s.sync_change(&e)?);
+                                }
+                            }
+                        }
+                        Ok::<_, ReplError>((changes, compared))
+                    })
+                    .await?;
+                run.keys_compared += compared;
+                run.differences += changes.len() as u64;
+                for batch in batches(changes) {
+                    let (objects, bytes) = deliver(site, peer, &link, batch, blocks).await?;
+                    run.objects_sent += objects;
+                    run.bytes_sent += bytes;
+                    throttle.wait(bytes).await;
+                }
+            }
+        }
+        run.next_group = g + 1;
+        run.partitions_done = u32::from(g + 1) * u32::from(GROUP_SIZE);
+        save(site, peer, Some(run.clone()), None).await?;
+    }
+    let ended = now_millis();
+    let result = FullsyncResult {
+        started_ms: run.started_ms,
+        ended_ms: ended,
+        duration_ms: ended.saturating_sub(run.started_ms),
+        result: "complete".into(),
+        keys_compared: run.keys_compared,
+        differences: run.differences,
+        objects_sent: run.objects_sent,
+        bytes_sent: run.bytes_sent,
+        resumed_at_partition: run.resumed_at_partition,
+    };
+    // Every key dirtied before this run began has been compared since.
+    let (p, started) = (peer.clone(), run.started_ms);
+    site.store.run(move |s| s.clear_dirty_before(&p.name, started)).await?;
+    tracing::info!(
+        sink = %peer.name,
+        differences = result.differences,
+        objects = result.objects_sent,
+        bytes = result.bytes_sent,
+        ms = result.duration_ms,
+        "fullsync complete"
+    );
+    save(site, peer, None, Some(result)).await
+}
+
+async fn save(site: &Site, peer: &Arc<Peer>, running: Option<FullsyncRun>, last: Option<FullsyncResult>) -> Result<()> {
+    let mut record: FullsyncRecord = peer.fullsync_record();
+    record.running = running;
+    if last.is_some() {
+        record.last = last;
+    }
+    let p = peer.clone();
+    site.store.run(move |s| p.save_fullsync(s, record)).await
+}
+
+/// Splits changes into batches of at most `BATCH_CHANGES` changes and, past the first
+/// object, `BATCH_DATA` bytes of object data.
+fn batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
+    let mut out: Vec<Vec<Change>> = Vec::new();
+    let (mut current, mut data) = (Vec::new(), 0u64);
+    for c in changes {
+        let size = match &c {
+            Change::Object(m) if m.is_live() => m.size,
+            _ => 0,
+        };
+        if !current.is_empty() && (current.len() == BATCH_CHANGES || data + size > BATCH_DATA) {
+            out.push(std::mem::take(&mut current));
+            data = 0;
+        }
+        data += size;
+        current.push(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Holds fullsync's traffic to `fullsync_max_bytes_per_sec` (0: no limit), so realtime
+/// and clients keep their share of the link.
+struct Throttle {
+    rate: u64,
+    started: Instant,
+    sent: std::sync::atomic::AtomicU64,
+}
+
+impl Throttle {
+    fn new(rate: u64) -> Self {
+        Throttle {
+            rate,
+            started: Instant::now(),
+            sent: Default::default(),
+        }
+    }
+
+    async fn wait(&self, bytes: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        let sent = self.sent.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+        let due = Duration::from_secs_f64(sent as f64 / self.rate as f64);
+        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
+            tokio::time::sleep(ahead).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_blockstore::{Hlc, Manifest, ObjectHeaders, ObjectState, SiteId};
+
+    fn object(key: &str, size: u64, live: bool) -> Change {
+        Change::Object(Box::new(Manifest {
+            bucket: "b".into(),
+            key: key.into(),
+            version_id: key.into(),
+            state: if live {
+                ObjectState::Active
+            } else {
+                ObjectState::Deleted
+            },
+            size,
+            etag: String::new(),
+            last_modified_ms: 0,
+            headers: ObjectHeaders::default(),
+            block_size: 1 << 20,
+            blocks: Vec::new(),
+            inline: None,
+            parts: Vec::new(),
+            hlc: Hlc(1),
+            site: SiteId(1),
+        }))
+    }
+
+    #[test]
+    fn batches_bound_changes_and_data() {
+        let small: Vec<Change> = (0..1100).map(|i| object(&i.to_string(), 10, true)).collect();
+        let b = batches(small);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![512, 512, 76]);
+        // 10 MiB objects: one per batch past the first; a lone huge one still goes.
+        let big: Vec<Change> = (0..3).map(|i| object(&i.to_string(), 10 << 20, true)).collect();
+        assert_eq!(batches(big).len(), 3);
+        let huge = vec![object("h", 1 << 40, true)];
+        assert_eq!(batches(huge).len(), 1);
+        // Tombstones carry no data.
+        let tombs: Vec<Change> = (0..3).map(|i| object(&i.to_string(), 10 << 20, false)).collect();
+        assert_eq!(batches(tombs).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_throttle_holds_the_rate() {
+        let t = Throttle::new(1 << 20);
+        let start = Instant::now();
+        t.wait(256 << 10).await;
+        t.wait(256 << 10).await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(450), "512 KiB at 1 MiB/s took {took:?}");
+        let unlimited = Throttle::new(0);
+        let start = Instant::now();
+        unlimited.wait(1 << 40).await;
+        assert!(start.elapsed() < Duration::from_millis(100), "no limit, no wait");
+    }
+}

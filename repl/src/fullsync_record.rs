@@ -1,0 +1,59 @@
+//! What fullsync persists per sink and shows in status: the run in progress (so a run
+//! cut by a crash of either site resumes at the group it had reached) and the last
+//! run's result. A leaf: peers hold it, `fullsync` writes it, `status` reads it.
+
+use serde::{Deserialize, Serialize};
+
+/// A run in progress. Saved after every group of partitions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullsyncRun {
+    pub started_ms: u64,
+    /// The first group not finished yet.
+    pub next_group: u16,
+    pub partitions_done: u32,
+    /// Keys covered by the comparison: by equal digests, or entry by entry.
+    pub keys_compared: u64,
+    /// Keys the sink lacked or held older.
+    pub differences: u64,
+    pub objects_sent: u64,
+    pub bytes_sent: u64,
+    /// Where this run resumed after it was cut (partitions already done then).
+    pub resumed_at_partition: Option<u32>,
+    /// The operator stopped it: it waits for the next trigger instead of resuming at
+    /// start-up.
+    pub stopped: bool,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullsyncResult {
+    pub started_ms: u64,
+    pub ended_ms: u64,
+    pub duration_ms: u64,
+    /// `complete`, or why it did not.
+    pub result: String,
+    pub keys_compared: u64,
+    pub differences: u64,
+    pub objects_sent: u64,
+    pub bytes_sent: u64,
+    pub resumed_at_partition: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullsyncRecord {
+    pub running: Option<FullsyncRun>,
+    pub last: Option<FullsyncResult>,
+}
+
+/// What the runner is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FullsyncState {
+    /// Waiting for a trigger.
+    Idle,
+    Running,
+    /// The last attempt failed (see the error); it tries again.
+    Retrying,
+    /// Stopped by the operator in the middle of a run; resumes at the next trigger.
+    Stopped,
+}
