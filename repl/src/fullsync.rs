@@ -36,12 +36,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub async fn run(site: Arc<Site>, peer: Arc<Peer>, mut shutdown: watch::Receiver<bool>) {
     // A run cut by a crash resumes at once; one the operator stopped waits for a trigger.
     let mut due = peer.fullsync_record().running.is_some_and(|r| !r.stopped);
+    let since = now_millis();
     loop {
         if !due {
             peer.set_fullsync_state(FullsyncState::Idle);
             tokio::select! {
                 _ = peer.fullsync_wake.notified() => {}
-                _ = tokio::time::sleep(until_interval(&site, &peer)) => {}
+                _ = tokio::time::sleep(until_interval(&site, &peer, since)) => {}
                 _ = shutdown.changed() => return,
             }
         }
@@ -83,19 +84,20 @@ pub async fn run(site: Arc<Site>, peer: Arc<Peer>, mut shutdown: watch::Receiver
             // Stays stopped (and shown so) until a trigger.
             tokio::select! {
                 _ = peer.fullsync_wake.notified() => due = true,
-                _ = tokio::time::sleep(until_interval(&site, &peer)) => due = true,
+                _ = tokio::time::sleep(until_interval(&site, &peer, since)) => due = true,
                 _ = shutdown.changed() => return,
             }
         }
     }
 }
 
-/// How long until the periodic run is due (a long time when the interval is off).
-fn until_interval(site: &Site, peer: &Peer) -> Duration {
+/// How long until the periodic run is due: an interval after the last run ended, or
+/// after `since` (the runner's start) if none has (a long time when the interval is off).
+fn until_interval(site: &Site, peer: &Peer, since: u64) -> Duration {
     if site.fullsync_interval.is_zero() {
         return Duration::from_secs(365 * 24 * 3600);
     }
-    let last_end = peer.fullsync_record().last.map_or(0, |l| l.ended_ms);
+    let last_end = peer.fullsync_record().last.map_or(since, |l| l.ended_ms);
     let due = last_end + site.fullsync_interval.as_millis() as u64;
     Duration::from_millis(due.saturating_sub(now_millis()))
 }

@@ -252,8 +252,11 @@ impl Replication {
             FullsyncOp::Start if !settings.fullsync => return Err(not_enabled()),
             FullsyncOp::Stop if !settings.fullsync => return Err(not_enabled()),
             FullsyncOp::Start => {
-                // A run in progress goes on; otherwise one starts (or resumes) now.
-                peer.fullsync_wake.notify_one();
+                // A run in progress goes on (and no second one is queued behind it);
+                // otherwise one starts, or the stopped one resumes, now.
+                if *lock(&peer.fullsync_state) != crate::fullsync_record::FullsyncState::Running {
+                    peer.fullsync_wake.notify_one();
+                }
                 return Ok(peer.record());
             }
             FullsyncOp::Stop => {

@@ -126,6 +126,13 @@ async fn diverged_sites_agree_after_one_fullsync_and_the_later_write_wins() {
     put(&cb, "div", "k/025", b"written on b, later".to_vec()).await.unwrap();
     put(&cb, "div", "b-only", b"only on b".to_vec()).await.unwrap();
 
+    let on_b_before = listing(&cb, "div").await.unwrap();
+    assert!(
+        !on_b_before.iter().any(|(k, _, _)| k.starts_with("new/")),
+        "realtime was disabled, yet the sink has a's new keys\n--- a ---\n{}\n--- b ---\n{}",
+        a.log(),
+        b.log()
+    );
     let before = now_ms();
     a.repl_cmd(&["fullsync", "enable", "site-b"]);
     let last = wait_complete(&a, "site-b", before, 120);
@@ -209,6 +216,9 @@ async fn a_fullsync_resumes_after_kill_9_of_the_sink_and_of_the_source() {
     let done = |a: &Site| fullsync(a, "site-b")["partitions_done"].as_u64().unwrap_or(0);
     wait_for(60, "a quarter of the partitions", || done(&a) >= 1024);
     b.kill9();
+    // Down until the source has noticed (between throttled batches it may not, for a
+    // moment, and would then simply go on).
+    wait_for(60, "the run to notice the sink is gone", || fullsync(&a, "site-b")["state"] == "retrying");
     let cut_sink_at = done(&a);
     b.launch();
     // The run goes on from the group it had reached, not from the start.
