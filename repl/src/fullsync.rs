@@ -115,8 +115,16 @@ async fn mark_stopped(site: &Site, peer: &Arc<Peer>) {
     tracing::info!(sink = %peer.name, "fullsync stopped by the operator; it resumes at the next start");
 }
 
-async fn call<T: serde::de::DeserializeOwned>(link: &Link, path: &str, body: Vec<u8>) -> Result<T> {
+/// One request of the comparison; counts its bytes both ways into `exchanged`.
+async fn call<T: serde::de::DeserializeOwned>(
+    link: &Link,
+    path: &str,
+    body: Vec<u8>,
+    exchanged: &mut u64,
+) -> Result<T> {
+    let sent = body.len() as u64;
     let answer = link.call("POST", path, body.into()).await?;
+    *exchanged += sent + answer.len() as u64;
     bincode::deserialize(&answer).map_err(|e| ReplError::Protocol(format!("bad answer to {path}: {e}")))
 }
 
@@ -143,7 +151,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
         }
     };
     save(site, peer, Some(run.clone()), None).await?;
-    let theirs: Vec<Digest16> = call(&link, protocol::SYNC_GROUPS, Vec::new()).await?;
+    let theirs: Vec<Digest16> = call(&link, protocol::SYNC_GROUPS, Vec::new(), &mut run.bytes_exchanged).await?;
     let mine = site.store.run(|s| s.sync_groups()).await?;
     if theirs.len() != GROUPS as usize {
         return Err(ReplError::Protocol(format!(
@@ -166,6 +174,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                 &link,
                 protocol::SYNC_PARTITIONS,
                 bincode::serialize(&g).expect("serializes"),
+                &mut run.bytes_exchanged,
             )
             .await?;
             let differing: Vec<u16> = (g * GROUP_SIZE..(g + 1) * GROUP_SIZE)
@@ -181,6 +190,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                     &link,
                     protocol::SYNC_ENTRIES,
                     bincode::serialize(&differing).expect("serializes"),
+                    &mut run.bytes_exchanged,
                 )
                 .await?;
                 let (changes, compared) = site
@@ -210,6 +220,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                     let (objects, bytes) = deliver(site, peer, &link, batch, blocks).await?;
                     run.objects_sent += objects;
                     run.bytes_sent += bytes;
+                    run.bytes_exchanged += bytes;
                     throttle.wait(bytes).await;
                 }
             }
@@ -228,6 +239,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
         differences: run.differences,
         objects_sent: run.objects_sent,
         bytes_sent: run.bytes_sent,
+        bytes_exchanged: run.bytes_exchanged,
         resumed_at_partition: run.resumed_at_partition,
     };
     // Every key dirtied before this run began has been compared since.

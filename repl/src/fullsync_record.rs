@@ -17,6 +17,10 @@ pub struct FullsyncRun {
     pub differences: u64,
     pub objects_sent: u64,
     pub bytes_sent: u64,
+    /// Every byte of the run's requests and answers, both ways: digests and entries
+    /// compared as well as what was sent.
+    #[serde(default)]
+    pub bytes_exchanged: u64,
     /// Where this run resumed after it was cut (partitions already done then).
     pub resumed_at_partition: Option<u32>,
     /// The operator stopped it: it waits for the next trigger instead of resuming at
@@ -36,6 +40,8 @@ pub struct FullsyncResult {
     pub differences: u64,
     pub objects_sent: u64,
     pub bytes_sent: u64,
+    #[serde(default)]
+    pub bytes_exchanged: u64,
     pub resumed_at_partition: Option<u32>,
 }
 

@@ -43,6 +43,7 @@ pub struct FullsyncStatus {
     pub differences: u64,
     pub objects_sent: u64,
     pub bytes_sent: u64,
+    pub bytes_exchanged: u64,
     /// Seconds left at the pace so far.
     pub eta_secs: Option<u64>,
     pub started_ms: Option<u64>,
@@ -71,6 +72,7 @@ fn fullsync_status(p: &Peer, settings: SinkSettings, now: u64) -> FullsyncStatus
         differences: run.differences,
         objects_sent: run.objects_sent,
         bytes_sent: run.bytes_sent,
+        bytes_exchanged: run.bytes_exchanged,
         eta_secs,
         started_ms: record.running.as_ref().map(|r| r.started_ms),
         resumed_at_partition: run.resumed_at_partition,

@@ -218,7 +218,9 @@ async fn a_fullsync_resumes_after_kill_9_of_the_sink_and_of_the_source() {
     b.kill9();
     // Down until the source has noticed (between throttled batches it may not, for a
     // moment, and would then simply go on).
-    wait_for(60, "the run to notice the sink is gone", || fullsync(&a, "site-b")["state"] == "retrying");
+    wait_for(60, "the run to notice the sink is gone", || {
+        fullsync(&a, "site-b")["state"] == "retrying"
+    });
     let cut_sink_at = done(&a);
     b.launch();
     // The run goes on from the group it had reached, not from the start.
