@@ -26,6 +26,12 @@ pub enum ReplCommand {
         #[command(subcommand)]
         command: FullsyncCommand,
     },
+    /// Whether a sink may fetch blocks it lacks from this site when clients read them
+    /// (run on the source).
+    ProxyGet {
+        #[command(subcommand)]
+        command: ProxyGetCommand,
+    },
     /// Per peer: state, lag, pending entries and bytes, dirty keys, traffic, last error.
     Status {
         #[arg(long)]
@@ -48,6 +54,14 @@ pub enum RealtimeCommand {
     Start { sink: String },
     /// Close the stream; changes keep being recorded (up to realtime_max_bytes).
     Stop { sink: String },
+}
+
+#[derive(Subcommand)]
+pub enum ProxyGetCommand {
+    /// SINK may fetch blocks from this site.
+    Enable { sink: String },
+    /// SINK may not; its reads of objects it lacks blocks of answer 503.
+    Disable { sink: String },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +149,14 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
             admin_client::call(cfg, "POST", &format!("/v1/repl/fullsync/{sink}/{op}"), body).await?;
             println!("fullsync {op}: {sink}");
         }
+        ReplCommand::ProxyGet { command } => {
+            let (sink, op) = match command {
+                ProxyGetCommand::Enable { sink } => (sink, "enable"),
+                ProxyGetCommand::Disable { sink } => (sink, "disable"),
+            };
+            admin_client::call(cfg, "POST", &format!("/v1/repl/proxy-get/{sink}/{op}"), None).await?;
+            println!("proxy-get {op}: {sink}");
+        }
         ReplCommand::Status { json } => {
             let out = admin_client::call(cfg, "GET", "/v1/repl/status", None).await?;
             if json {
@@ -143,6 +165,13 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
                 let v: serde_json::Value = serde_json::from_slice(&out)?;
                 let peers: Vec<PeerStatus> = serde_json::from_value(v["peers"].clone())?;
                 print_status(&peers);
+                let p = &v["proxy_get"];
+                if p["requests"].as_u64().unwrap_or(0) > 0 {
+                    println!(
+                        "proxy-get: {} reads needed blocks from a source; {} blocks, {} bytes fetched; {} failures",
+                        p["requests"], p["blocks"], p["bytes"], p["failures"]
+                    );
+                }
             }
         }
     }

@@ -67,6 +67,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         region: cfg.s3.region.clone(),
         root_domain: cfg.s3.root_domain.clone(),
+        repl: repl.clone(),
     });
     let admin_app = admin::service(AdminState {
         store: store.clone(),

@@ -80,6 +80,35 @@ pub struct Latency {
     pub max_ms: u64,
 }
 
+/// Proxy-get on a sink: object reads that needed blocks from a source, the blocks and
+/// bytes fetched, and blocks that could not be had.
+#[derive(Debug, Default)]
+pub struct ProxyCounters {
+    pub requests: AtomicU64,
+    pub blocks: AtomicU64,
+    pub bytes: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ProxyGetStatus {
+    pub requests: u64,
+    pub blocks: u64,
+    pub bytes: u64,
+    pub failures: u64,
+}
+
+impl ProxyCounters {
+    pub fn view(&self) -> ProxyGetStatus {
+        ProxyGetStatus {
+            requests: self.requests.load(Ordering::Relaxed),
+            blocks: self.blocks.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ mod link;
 mod locks;
 mod peer;
 mod protocol;
+mod proxy_get;
 mod queue;
 mod replication;
 mod sender;
@@ -23,7 +24,7 @@ mod site;
 mod status;
 
 pub use auth::{Verifier, REGION, SERVICE};
-pub use counters::{Latency, Traffic};
+pub use counters::{Latency, ProxyGetStatus, Traffic};
 pub use error::{ReplError, Result};
 pub use fullsync_record::{FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
 pub use peer::{PeerRecord, SinkSettings};

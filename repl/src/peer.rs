@@ -29,6 +29,9 @@ pub struct SinkSettings {
     /// Fullsync sends the blocks the sink lacks (false: `--metadata-only`).
     #[serde(default = "yes")]
     pub fullsync_blocks: bool,
+    /// The sink may fetch blocks it lacks from this site when a client reads them.
+    #[serde(default)]
+    pub proxy_get: bool,
 }
 
 fn yes() -> bool {
@@ -43,6 +46,7 @@ impl Default for SinkSettings {
             blocks: true,
             fullsync: false,
             fullsync_blocks: true,
+            proxy_get: false,
         }
     }
 }

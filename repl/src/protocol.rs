@@ -19,6 +19,9 @@ pub const BLOCKS: &str = "/repl/v1/blocks/";
 /// `Vec<Digest16>`), the partition digests of one group (body: bincode `u16`; answer:
 /// `Vec<(u16, PartitionDigest)>`), the entries of some partitions (body: bincode
 /// `Vec<u16>`; answer: `Vec<SyncEntry>`).
+/// Proxy-get: a sink asks for one block it lacks (`GET <prefix><hex>?from=<sink id>`);
+/// the answer is the block's bytes. Refused unless proxy-get is enabled for that sink.
+pub const FETCH_BLOCK: &str = "/repl/v1/fetch/";
 pub const SYNC_GROUPS: &str = "/repl/v1/sync/groups";
 pub const SYNC_PARTITIONS: &str = "/repl/v1/sync/partitions";
 pub const SYNC_ENTRIES: &str = "/repl/v1/sync/entries";

@@ -112,6 +112,8 @@ mod tests {
             me: info("source", store.site_id()),
             signer,
             max_bytes,
+            fetches: Default::default(),
+            proxy_counters: Default::default(),
             fullsync_interval: std::time::Duration::ZERO,
             fullsync_max_bytes_per_sec: 0,
             peers: Mutex::new(BTreeMap::from([("sink".to_owned(), peer.clone())])),

@@ -80,6 +80,8 @@ impl Replication {
                 store,
                 signer,
                 max_bytes: cfg.realtime_max_bytes,
+                fetches: Default::default(),
+                proxy_counters: Default::default(),
                 fullsync_interval: cfg.fullsync_interval,
                 fullsync_max_bytes_per_sec: cfg.fullsync_max_bytes_per_sec,
                 peers: Mutex::new(peers),
@@ -276,6 +278,38 @@ impl Replication {
         Ok(peer.record())
     }
 
+    /// `strata repl proxy-get enable|disable <sink>` (run on the source): whether the
+    /// sink may fetch blocks it lacks from this site.
+    pub async fn proxy_get(self: &Arc<Self>, name: &str, enable: bool) -> Result<PeerRecord> {
+        let peer = self.site.peer(name)?;
+        let Some(mut settings) = peer.sink_settings() else {
+            return Err(ReplError::Invalid(format!(
+                "{name} is not a sink of this site: run `strata repl connect` to it first"
+            )));
+        };
+        settings.proxy_get = enable;
+        lock(&peer.record).sink = Some(settings);
+        let p = peer.clone();
+        self.site.store.run(move |s| p.save(s)).await?;
+        tracing::info!(sink = %name, enable, "proxy-get setting changed");
+        Ok(peer.record())
+    }
+
+    /// Makes the listed blocks of an object local, fetching missing ones from a source
+    /// by proxy-get (the object's origin first). Fails if any cannot be had.
+    pub async fn ensure_blocks(
+        &self,
+        hashes: Vec<strata_blockstore::BlockHash>,
+        origin: strata_blockstore::SiteId,
+    ) -> Result<()> {
+        crate::proxy_get::ensure_blocks(&self.site, hashes, origin).await
+    }
+
+    /// Proxy-get's counters on this site (as a sink).
+    pub fn proxy_get_status(&self) -> crate::counters::ProxyGetStatus {
+        self.site.proxy_counters.view()
+    }
+
     fn spawn_fullsync(self: &Arc<Self>, peer: &Arc<Peer>) {
         let mut slot = lock(&peer.fullsync_task);
         if slot.as_ref().is_some_and(|(_, h)| !h.is_finished()) {
@@ -333,7 +367,7 @@ impl Replication {
     }
 
     pub async fn prometheus(self: &Arc<Self>) -> Result<String> {
-        Ok(status::prometheus(&self.status().await?))
+        Ok(status::prometheus(&self.status().await?, &self.proxy_get_status()))
     }
 }
 

@@ -84,6 +84,10 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         (&Method::POST, protocol::SYNC_GROUPS) => sync_groups(&s.repl).await,
         (&Method::POST, protocol::SYNC_PARTITIONS) => sync_partitions(&s.repl, &body).await,
         (&Method::POST, protocol::SYNC_ENTRIES) => sync_entries(&s.repl, &body).await,
+        (&Method::GET, p) if p.starts_with(protocol::FETCH_BLOCK) => {
+            let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
+            fetch_block(&s.repl, &p[protocol::FETCH_BLOCK.len()..], from).await
+        }
         (&Method::PUT, p) if p.starts_with(protocol::BLOCKS) => {
             let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
             put_block(&s.repl, &p[protocol::BLOCKS.len()..], from, body).await
@@ -162,6 +166,37 @@ async fn missing_blocks(repl: &Arc<Site>, body: &[u8]) -> Handled {
         })
         .await?;
     Ok(json(&BlockList { blocks: missing }))
+}
+
+/// Proxy-get: a sink asks for a block it lacks. Answered only to a sink of this site
+/// with proxy-get enabled.
+async fn fetch_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled {
+    let hash = parse_hash(hex)?;
+    let sink = from
+        .and_then(|f| u64::from_str_radix(f, 16).ok())
+        .and_then(|id| repl.peer_by_id(SiteId(id)));
+    let Some(sink) = sink.filter(|p| p.sink_settings().is_some_and(|s| s.proxy_get)) else {
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            format!("proxy-get is not enabled on {} for the asking site", repl.me.name),
+        ));
+    };
+    match repl.store.run(move |s| s.read_block(&hash)).await {
+        Ok(data) => {
+            sink.sent.add(0, 0, data.len() as u64);
+            let mut r = answer(StatusCode::OK, data);
+            r.headers_mut().insert(
+                "content-type",
+                "application/octet-stream".parse().expect("static header"),
+            );
+            Ok(r)
+        }
+        // Gone here too (the object was overwritten or deleted since): nothing to give.
+        Err(strata_blockstore::Error::BlockCorrupt(_)) => {
+            Ok(refuse(StatusCode::NOT_FOUND, format!("no block {hex} here")))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn binary<T: Serialize>(v: &T) -> Response {

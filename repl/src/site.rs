@@ -24,6 +24,9 @@ pub struct Site {
     pub(crate) fullsync_interval: std::time::Duration,
     /// Cap on one fullsync's traffic (zero: none).
     pub(crate) fullsync_max_bytes_per_sec: u64,
+    /// Blocks being fetched by proxy-get, shared by every reader waiting for one.
+    pub(crate) fetches: crate::proxy_get::Fetches,
+    pub(crate) proxy_counters: crate::counters::ProxyCounters,
     /// The newest committed sequence number: senders wait on it.
     pub(crate) commits: watch::Sender<u64>,
 }

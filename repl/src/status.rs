@@ -1,7 +1,7 @@
 //! Replication status: the per-peer view that `strata repl status`, the admin API and
 //! the Prometheus endpoint show, built from the peers' counters and the change log.
 
-use crate::counters::{Latency, Traffic};
+use crate::counters::{Latency, ProxyGetStatus, Traffic};
 use crate::error::Result;
 use crate::fullsync_record::{FullsyncResult, FullsyncState};
 use crate::locks::lock;
@@ -19,6 +19,8 @@ pub struct SinkStatus {
     pub realtime_enabled: bool,
     pub realtime_started: bool,
     pub realtime_blocks: bool,
+    /// The sink may fetch blocks from this site by proxy-get.
+    pub proxy_get: bool,
     /// Age of the oldest change the sink has not acknowledged.
     pub lag_ms: u64,
     pub pending_entries: u64,
@@ -115,7 +117,7 @@ pub fn state_and_reason(settings: SinkSettings, state: LinkState) -> (String, Op
 }
 
 /// The same figures as Prometheus text exposition.
-pub fn prometheus(peers: &[PeerStatus]) -> String {
+pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
     let mut out = String::new();
     let mut metric = |name: &str, help: &str, values: Vec<(String, u64)>| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
@@ -200,6 +202,22 @@ pub fn prometheus(peers: &[PeerStatus]) -> String {
     for (name, help, f) in source_figures {
         metric(&format!("strata_repl_{name}"), help, per_source(&f));
     }
+    for (name, help, v) in [
+        (
+            "requests",
+            "Object reads that needed blocks from a source",
+            proxy.requests,
+        ),
+        ("blocks", "Blocks fetched from sources by proxy-get", proxy.blocks),
+        ("bytes", "Bytes fetched from sources by proxy-get", proxy.bytes),
+        ("failures", "Blocks proxy-get could not fetch", proxy.failures),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP strata_repl_proxy_get_{name} {help}\n# TYPE strata_repl_proxy_get_{name} counter"
+        );
+        let _ = writeln!(out, "strata_repl_proxy_get_{name} {v}");
+    }
     out
 }
 
@@ -221,6 +239,7 @@ pub(crate) fn sink_status(store: &Store, p: &Peer, settings: SinkSettings, now: 
         realtime_enabled: settings.enabled,
         realtime_started: settings.started,
         realtime_blocks: settings.blocks,
+        proxy_get: settings.proxy_get,
         lag_ms,
         pending_entries,
         pending_bytes,

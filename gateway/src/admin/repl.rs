@@ -126,6 +126,21 @@ pub async fn fullsync(
     }
 }
 
+pub async fn proxy_get(State(s): State<AdminState>, Path((site, op)): Path<(String, String)>) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    let enable = match op.as_str() {
+        "enable" => true,
+        "disable" => false,
+        other => return error(StatusCode::NOT_FOUND, &format!("no proxy-get command {other:?}")),
+    };
+    match r.proxy_get(&site, enable).await {
+        Ok(peer) => json(StatusCode::OK, &peer),
+        Err(e) => repl_error(e),
+    }
+}
+
 pub async fn status(State(s): State<AdminState>) -> Response {
     let Some(r) = &s.repl else {
         return not_configured();
@@ -133,7 +148,12 @@ pub async fn status(State(s): State<AdminState>) -> Response {
     match r.status().await {
         Ok(peers) => json(
             StatusCode::OK,
-            &serde_json::json!({ "site": r.me().name, "site_id": r.me().id.to_string(), "peers": peers }),
+            &serde_json::json!({
+                "site": r.me().name,
+                "site_id": r.me().id.to_string(),
+                "peers": peers,
+                "proxy_get": r.proxy_get_status(),
+            }),
         ),
         Err(e) => repl_error(e),
     }

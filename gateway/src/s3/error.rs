@@ -65,6 +65,8 @@ pub enum S3Error {
     HeadersTooLarge { limit: usize },
     #[error("MissingContentLength")]
     MissingContentLength,
+    #[error("ServiceUnavailable: {0}")]
+    ServiceUnavailable(String),
     #[error("NotImplemented: {0}")]
     NotImplemented(String),
 }
@@ -126,6 +128,7 @@ impl S3Error {
             S3Error::InvalidPartNumber => ("InvalidPartNumber", S::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable".into()),
             S3Error::HeadersTooLarge { limit } => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({limit} bytes).")),
             S3Error::MissingContentLength => ("MissingContentLength", S::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.".into()),
+            S3Error::ServiceUnavailable(_) => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE, "Service is unable to handle request: a part of this object has not reached this site yet. Please retry.".into()),
             S3Error::NotImplemented(m) => ("NotImplemented", S::NOT_IMPLEMENTED, format!("A header or query you provided implies functionality that is not implemented: {m}")),
         };
         (code, status, msg)

@@ -2,6 +2,7 @@
 
 mod access;
 pub mod authn;
+mod blocks;
 mod body;
 mod checksum;
 mod conditions;

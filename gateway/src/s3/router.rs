@@ -42,6 +42,9 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
             if let S3Error::InvalidRange { size } = e {
                 set(&mut r, "content-range", &format!("bytes */{size}"));
             }
+            if let S3Error::ServiceUnavailable(_) = e {
+                set(&mut r, "retry-after", "1");
+            }
             r
         }
     };
@@ -529,6 +532,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             region: "us-east-1".into(),
             root_domain: None,
+            repl: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -11,6 +11,8 @@ pub struct S3State {
     pub metrics: Arc<Metrics>,
     pub region: String,
     pub root_domain: Option<String>,
+    /// Replication, when configured: proxy-get fetches blocks this site lacks.
+    pub repl: Option<Arc<strata_repl::Replication>>,
 }
 
 impl S3State {

@@ -2,6 +2,7 @@
 //! data moves); a part copied from a byte range is written anew.
 
 use crate::s3::access::owned_bucket;
+use crate::s3::blocks::ensure_local;
 use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::handlers::acl::check_acl_headers;
@@ -110,6 +111,8 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<Response> 
         headers.checksum = src.headers.checksum.clone();
     }
     let cond = write_precondition(&req.headers)?;
+    // The copy shares the source's blocks: they must all be here for it to be whole.
+    ensure_local(state, &src, 0, src.size).await?;
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
     let m = state
         .run(move |s| s.copy_object(&src, &bucket, &key, Some(headers), &cond))
@@ -159,6 +162,7 @@ pub async fn upload_part_copy(state: &S3State, req: S3Request) -> S3Result<Respo
     if end - start > MAX_COPY {
         return Err(S3Error::InvalidRequest("Part copies are limited to 5 GiB".into()));
     }
+    ensure_local(state, &src, start, end).await?;
     let store = state.store.clone();
     let part = state
         .run(move |s| {

@@ -1,6 +1,7 @@
 //! Object operations: PutObject, GetObject (with Range), HeadObject, DeleteObject.
 
 use crate::s3::access::{owned_bucket, owned_object};
+use crate::s3::blocks::ensure_local;
 use crate::s3::body::ingest;
 use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
@@ -155,6 +156,9 @@ pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result
         (None, None) => None,
     };
     let (start, end) = range.unwrap_or((0, m.size));
+    if !head {
+        ensure_local(state, &m, start, end).await?;
+    }
     let body = if head {
         axum::body::Body::empty()
     } else {
