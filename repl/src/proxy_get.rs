@@ -10,15 +10,11 @@ use crate::error::{ReplError, Result};
 use crate::locks::lock;
 use crate::protocol;
 use crate::site::Site;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
+use futures_util::future::FutureExt;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use strata_blockstore::{BlockHash, SiteId};
-
-/// Fetches of one block each, while they run.
-pub type Fetches = Mutex<HashMap<BlockHash, Shared<BoxFuture<'static, std::result::Result<(), String>>>>>;
 
 /// Blocks fetched at once for one read.
 const PARALLEL: usize = 4;

@@ -6,10 +6,14 @@ use crate::link::Link;
 use crate::locks::lock;
 use crate::peer::{self, Cursor, Peer, PeerRecord};
 use crate::protocol::{SiteInfo, PROTOCOL_VERSION};
-use std::collections::BTreeMap;
+use futures_util::future::{BoxFuture, Shared};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use strata_blockstore::{SiteId, Store};
+use strata_blockstore::{BlockHash, SiteId, Store};
 use tokio::sync::watch;
+
+/// Proxy-get's fetches in flight, one per block, shared by every reader waiting for it.
+pub type Fetches = Mutex<HashMap<BlockHash, Shared<BoxFuture<'static, std::result::Result<(), String>>>>>;
 
 /// What every part of a site's replication shares: the store, who this site is, the
 /// known peers and the commit signal. The commands (`replication`), the senders, the
@@ -25,7 +29,7 @@ pub struct Site {
     /// Cap on one fullsync's traffic (zero: none).
     pub(crate) fullsync_max_bytes_per_sec: u64,
     /// Blocks being fetched by proxy-get, shared by every reader waiting for one.
-    pub(crate) fetches: crate::proxy_get::Fetches,
+    pub(crate) fetches: Fetches,
     pub(crate) proxy_counters: crate::counters::ProxyCounters,
     /// The newest committed sequence number: senders wait on it.
     pub(crate) commits: watch::Sender<u64>,
