@@ -22,6 +22,13 @@ impl Counters {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Starts from saved figures (a restart).
+    pub fn restore(&self, t: Traffic) {
+        self.objects.store(t.objects, Ordering::Relaxed);
+        self.changes.store(t.changes, Ordering::Relaxed);
+        self.bytes.store(t.bytes, Ordering::Relaxed);
+    }
+
     pub fn view(&self) -> Traffic {
         Traffic {
             objects: self.objects.load(Ordering::Relaxed),

@@ -1,7 +1,7 @@
 //! A peer site as this site knows it: the settings operators made (persisted, so they
 //! survive restarts), the link to it, and the live state of streaming to and from it.
 
-use crate::counters::{Counters, LatencyWindow};
+use crate::counters::{Counters, LatencyWindow, Traffic};
 use crate::error::Result;
 use crate::fullsync_record::{FullsyncRecord, FullsyncState};
 use crate::link::Link;
@@ -120,6 +120,15 @@ pub struct Peer {
     pub fullsync_wake: Notify,
     /// Ends the run in progress (`stop`); it resumes at the next trigger.
     pub fullsync_cancel: Notify,
+    /// The traffic figures last saved, so unchanged figures are not written again.
+    saved_traffic: Mutex<Option<SavedTraffic>>,
+}
+
+/// Traffic counters as saved, so they survive a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct SavedTraffic {
+    sent: Traffic,
+    received: Traffic,
 }
 
 fn peer_key(name: &str) -> String {
@@ -149,6 +158,7 @@ impl Peer {
             fullsync_error: Mutex::new(None),
             fullsync_wake: Notify::new(),
             fullsync_cancel: Notify::new(),
+            saved_traffic: Mutex::new(None),
         }
     }
 
@@ -206,6 +216,10 @@ impl Peer {
     }
 }
 
+fn traffic_key(name: &str) -> String {
+    format!("traffic/{name}")
+}
+
 fn fullsync_key(name: &str) -> String {
     format!("fullsync/{name}")
 }
@@ -236,6 +250,33 @@ impl Peer {
     pub fn set_fullsync_state(&self, s: FullsyncState) {
         *lock(&self.fullsync_state) = s;
     }
+
+    /// Saves the traffic counters if they moved since the last save (durable on return).
+    pub fn save_traffic(&self, store: &Store) -> Result<()> {
+        let now = SavedTraffic {
+            sent: self.sent.view(),
+            received: self.received.view(),
+        };
+        let mut saved = lock(&self.saved_traffic);
+        if *saved != Some(now) {
+            let bytes = serde_json::to_vec(&now).expect("records serialize");
+            store.repl_put(&traffic_key(&self.name), &bytes)?;
+            *saved = Some(now);
+        }
+        Ok(())
+    }
+
+    /// Restores the counters saved before a restart.
+    pub fn load_traffic(&self, store: &Store) -> Result<()> {
+        if let Some(b) = store.repl_get(&traffic_key(&self.name))? {
+            if let Ok(t) = serde_json::from_slice::<SavedTraffic>(&b) {
+                self.sent.restore(t.sent);
+                self.received.restore(t.received);
+                *lock(&self.saved_traffic) = Some(t);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every peer record and cursor persisted in the store.
@@ -260,6 +301,7 @@ pub fn forget(store: &Store, name: &str) -> Result<()> {
     store.repl_remove(&peer_key(name))?;
     store.repl_remove(&cursor_key(name))?;
     store.repl_remove(&fullsync_key(name))?;
+    store.repl_remove(&traffic_key(name))?;
     store.clear_dirty(name)?;
     Ok(())
 }

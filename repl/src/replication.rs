@@ -66,6 +66,7 @@ impl Replication {
             let link = Link::new(&record.addr, signer.clone());
             let p = Peer::new(record, link, cursor);
             p.load_fullsync(&store)?;
+            p.load_traffic(&store)?;
             peers.insert(p.name.clone(), Arc::new(p));
         }
         let (commits, _) = watch::channel(store.last_seq());
@@ -109,7 +110,13 @@ impl Replication {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let Some(site) = weak.upgrade() else { return };
-                if let Err(e) = blocking(move || queue::keep(&site)).await {
+                let kept = blocking(move || {
+                    queue::keep(&site)?;
+                    // Traffic counters survive a restart (at most half a second lost).
+                    site.peers().iter().try_for_each(|p| p.save_traffic(&site.store))
+                })
+                .await;
+                if let Err(e) = kept {
                     tracing::warn!(error = %e, "replication log keeping failed");
                 }
             }

@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use strata_blockstore::{now_millis, Change, SiteId};
 
-/// Largest body accepted: a change batch or one block (block_size is at most 64 MiB).
-const MAX_BODY: usize = 72 << 20;
+/// Largest body accepted: a change batch (a batch holds at least one change, however
+/// large: the manifest of a 5 TiB object, the largest S3 allows, lists about 5.2 million
+/// blocks at the default 1 MiB, ~190 MB) or one block (at most 64 MiB).
+const MAX_BODY: usize = 256 << 20;
 
 #[derive(Clone)]
 struct ServerState {
@@ -253,4 +255,67 @@ async fn put_block(repl: &Arc<Site>, hex: &str, from: Option<&str>, body: Bytes)
         p.received.add(0, 0, len);
     }
     Ok(answer(StatusCode::NO_CONTENT, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_blockstore::{BlockHash, BlockRef, Hlc, Manifest, ObjectHeaders, ObjectState, PartSpan};
+
+    /// A batch of one manifest with `blocks` blocks and 10 000 parts, serialized.
+    fn batch_bytes(blocks: usize) -> usize {
+        let m = Manifest {
+            bucket: "a-bucket-name-of-some-length".into(),
+            key: "a/key/of/some/length/for/the/largest/object.bin".into(),
+            version_id: uuid_like(),
+            state: ObjectState::Active,
+            size: 5 << 40,
+            etag: "0123456789abcdef0123456789abcdef-10000".into(),
+            last_modified_ms: 0,
+            headers: ObjectHeaders::default(),
+            block_size: 1 << 20,
+            blocks: vec![
+                BlockRef {
+                    hash: BlockHash([7; 32]),
+                    len: 1 << 20,
+                };
+                blocks
+            ],
+            inline: None,
+            parts: (1..=10_000)
+                .map(|n| PartSpan {
+                    number: n,
+                    size: 5 << 30,
+                    etag: "0123456789abcdef0123456789abcdef".into(),
+                    block_count: 5120,
+                })
+                .collect(),
+            hlc: Hlc(1),
+            site: SiteId(1),
+        };
+        let batch = protocol::Batch {
+            from: SiteId(1),
+            changes: vec![Change::Object(Box::new(m))],
+        };
+        bincode::serialize(&batch).unwrap().len()
+    }
+
+    fn uuid_like() -> String {
+        "01234567-89ab-cdef-0123-456789abcdef".into()
+    }
+
+    #[test]
+    fn the_manifest_of_the_largest_object_fits_one_request() {
+        // Measured on a small block list, extrapolated linearly (each block costs the
+        // same), so the test does not build 190 MB.
+        let (small, larger) = (batch_bytes(1000), batch_bytes(2000));
+        let per_block = (larger - small) / 1000;
+        let largest_object_blocks = (5usize << 40) / (1 << 20);
+        let need = small + (largest_object_blocks - 1000) * per_block;
+        assert!(
+            need < MAX_BODY,
+            "a 5 TiB object's batch is {need} bytes, over {MAX_BODY}"
+        );
+        assert!(need > 72 << 20, "the old limit was too small for it ({need} bytes)");
+    }
 }

@@ -501,3 +501,24 @@ async fn disconnect_stops_streaming_and_forgets_the_sink() {
     assert_eq!(get_bytes(&cb, "gone", "again").await, b"streamed again");
     assert!(cb.head_object().bucket("gone").key("after").send().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traffic_counters_survive_a_restart_of_either_site() {
+    let (mut a, mut b) = pair();
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("counted").send().await.unwrap();
+    for i in 0..10 {
+        put(&ca, "counted", &format!("k{i}"), data(2000, i)).await.unwrap();
+    }
+    assert_converges(&ca, &cb, "counted", 30).await;
+    // The keeper saves the figures every half second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = a.peer_status("site-b", "sink")["sent"].clone();
+    let received = b.peer_status("site-a", "source")["received"].clone();
+    assert!(sent["objects"].as_u64().unwrap() >= 10, "{sent}");
+    assert!(received["objects"].as_u64().unwrap() >= 10, "{received}");
+    a.restart();
+    b.restart();
+    assert_eq!(a.peer_status("site-b", "sink")["sent"], sent);
+    assert_eq!(b.peer_status("site-a", "source")["received"], received);
+}
