@@ -28,7 +28,15 @@ async fn a_sink_reads_through_its_source_once_then_locally_and_503_when_it_canno
     ca.create_bucket().bucket("pgets").send().await.unwrap();
     // 64 KiB blocks: five, four and three blocks; and one object kept inline.
     let (one, two, three, four) = (data(300_000, 1), data(200_000, 2), data(150_000, 3), data(250_000, 4));
-    for (key, bytes) in [("one", &one), ("two", &two), ("three", &three), ("four", &four)] {
+    let (five, six) = (data(180_000, 5), data(270_000, 6));
+    for (key, bytes) in [
+        ("one", &one),
+        ("two", &two),
+        ("three", &three),
+        ("four", &four),
+        ("five", &five),
+        ("six", &six),
+    ] {
         ca.put_object()
             .bucket("pgets")
             .key(key)
@@ -97,9 +105,61 @@ async fn a_sink_reads_through_its_source_once_then_locally_and_503_when_it_canno
     let after_many = proxy_counters(&b);
     assert_eq!(after_many["blocks"].as_u64().unwrap(), 7 + 4, "{after_many}");
 
+    // Copies on the sink read through too: CopyObject of an object never read here,
+    // and UploadPartCopy of a range of another.
+    cb.copy_object()
+        .bucket("pgets")
+        .key("five-copy")
+        .copy_source("pgets/five")
+        .send()
+        .await
+        .unwrap();
+    let up = cb
+        .create_multipart_upload()
+        .bucket("pgets")
+        .key("assembled")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = cb
+        .upload_part_copy()
+        .bucket("pgets")
+        .key("assembled")
+        .upload_id(id)
+        .part_number(1)
+        .copy_source("pgets/six")
+        .copy_source_range("bytes=100000-229999")
+        .send()
+        .await
+        .unwrap();
+    let etag = part.copy_part_result().unwrap().e_tag().unwrap().to_owned();
+    let done = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(etag)
+                .build(),
+        )
+        .build();
+    cb.complete_multipart_upload()
+        .bucket("pgets")
+        .key("assembled")
+        .upload_id(id)
+        .multipart_upload(done)
+        .send()
+        .await
+        .unwrap();
+
     // The source goes away: what was read is still served, what was not answers 503.
     a.kill9();
     assert_eq!(get_bytes(&cb, "pgets", "one").await, one);
+    assert_eq!(
+        get_bytes(&cb, "pgets", "five-copy").await,
+        five,
+        "the copy is whole without the source"
+    );
+    assert_eq!(get_bytes(&cb, "pgets", "assembled").await, &six[100_000..230_000]);
     let r = raw_get(&b, "/pgets/three");
     assert_eq!(
         (r.status, r.code().as_str()),
@@ -109,4 +169,29 @@ async fn a_sink_reads_through_its_source_once_then_locally_and_503_when_it_canno
     );
     assert_eq!(r.header("retry-after"), Some("1"));
     assert!(proxy_counters(&b)["failures"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fullsync_metadata_only_then_reads_through_proxy_get() {
+    let a = Site::start_with(SiteOptions::replicating("site-a"));
+    let b = Site::start_with(SiteOptions::replicating("site-b"));
+    let ca = a.client();
+    ca.create_bucket().bucket("fsmeta").send().await.unwrap();
+    let big = data(400_000, 9);
+    ca.put_object()
+        .bucket("fsmeta")
+        .key("big")
+        .body(big.clone().into())
+        .send()
+        .await
+        .unwrap();
+    a.repl_cmd(&["connect", &b.repl.unwrap().to_string()]);
+    a.repl_cmd(&["proxy-get", "enable", "site-b"]);
+    a.repl_cmd(&["fullsync", "enable", "site-b", "--metadata-only"]);
+    wait_for(60, "a complete fullsync", || {
+        a.peer_status("site-b", "sink")["fullsync"]["last"]["result"] == "complete"
+    });
+    assert_eq!(b.block_files(), 0, "metadata only: no block crossed");
+    assert_eq!(get_bytes(&b.client(), "fsmeta", "big").await, big);
+    assert_eq!(proxy_counters(&b)["blocks"], 7, "400 000 bytes in 64 KiB blocks");
 }
