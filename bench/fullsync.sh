@@ -8,40 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 objects="${1:-100000}"
-cargo build --release --quiet -p strata-gateway
-bin=target/release/strata
-work="$(mktemp -d)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; }
+. bench/lib.sh
 
-site() { # name dir -> writes dir/strata.toml, starts the site, sets $s3 and $repl
-    local name=$1 dir=$2 admin
-    s3=$(free_port); admin=$(free_port); repl=$(free_port)
-    mkdir -p "$dir"
-    cat > "$dir/strata.toml" <<TOML
-site_name = "$name"
-data_dir = "data"
-[s3]
-listen = "127.0.0.1:$s3"
-[admin]
-listen = "127.0.0.1:$admin"
-token = "bench-admin-token-0123456789"
-[repl]
-listen = "127.0.0.1:$repl"
-access_key = "bench-repl"
-secret_key = "bench-repl-secret-000000000001"
-fullsync_interval = 0
-TOML
-    "$bin" serve --config "$dir/strata.toml" > /dev/null 2> "$dir/strata.log" &
-    pids+=($!)
-    wait_port "$admin"; wait_port "$repl"
-}
-
-site site-a "$work/a"; s3a=$s3
-site site-b "$work/b"; repl_b=$repl
+site site-a "$work/a" "fullsync_interval = 0"; s3a=$s3
+site site-b "$work/b" "fullsync_interval = 0"; repl_b=$repl
 a="$work/a/strata.toml"
 "$bin" admin --config "$a" user create bench --access-key BENCHKEY000000000001 \
     --secret-key bench-secret-0000000000000000000000001 > /dev/null

@@ -6,7 +6,7 @@ use crate::server::{self, AnyError};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use strata_repl::{RealtimeOp, Replication};
+use strata_repl::{Replication, SinkOp};
 
 struct DevSite {
     cfg: Config,
@@ -68,9 +68,9 @@ async fn link(from: &DevSite, to: &DevSite) -> Result<(), AnyError> {
     from.repl.connect(&addr).await?;
     let name = &to.cfg.site_name;
     if !known.is_some_and(|s| s.enabled) {
-        from.repl.realtime(name, RealtimeOp::Enable { blocks: true }).await?;
+        from.repl.realtime(name, SinkOp::Enable { blocks: true }).await?;
     }
-    from.repl.realtime(name, RealtimeOp::Start).await?;
+    from.repl.realtime(name, SinkOp::Start).await?;
     Ok(())
 }
 

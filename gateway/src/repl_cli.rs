@@ -19,12 +19,12 @@ pub enum ReplCommand {
     /// Realtime streaming of changes to a sink.
     Realtime {
         #[command(subcommand)]
-        command: RealtimeCommand,
+        command: SinkCommand,
     },
     /// Fullsync to a sink: compares hash trees, sends only what differs.
     Fullsync {
         #[command(subcommand)]
-        command: FullsyncCommand,
+        command: SinkCommand,
     },
     /// Whether a sink may fetch blocks it lacks from this site when clients read them
     /// (run on the source).
@@ -39,21 +39,41 @@ pub enum ReplCommand {
     },
 }
 
+/// `realtime` and `fullsync` take the same four commands.
 #[derive(Subcommand)]
-pub enum RealtimeCommand {
-    /// Start recording changes for the sink (from now on).
+pub enum SinkCommand {
+    /// realtime: record changes for the sink from now on; fullsync: run for the sink now,
+    /// after a broken link, every fullsync_interval and on start.
     Enable {
         sink: String,
-        /// Stream only metadata; blocks come later by fullsync or proxy-get.
+        /// Send manifests without blocks (they come later by fullsync or proxy-get).
         #[arg(long)]
         metadata_only: bool,
     },
-    /// Stop recording changes for the sink (and stop streaming).
+    /// realtime: stop recording and streaming; fullsync: no more runs.
     Disable { sink: String },
-    /// Open the stream to the sink.
+    /// realtime: open the stream; fullsync: run now (or resume a stopped run).
     Start { sink: String },
-    /// Close the stream; changes keep being recorded (up to realtime_max_bytes).
+    /// realtime: close the stream (changes keep being recorded up to
+    /// realtime_max_bytes); fullsync: end the run in progress (it resumes later).
     Stop { sink: String },
+}
+
+impl SinkCommand {
+    /// The sink, the admin API's op and its body.
+    fn request(self) -> Result<(String, &'static str, Option<String>), AnyError> {
+        Ok(match self {
+            SinkCommand::Enable { sink, metadata_only } => {
+                let body = serde_json::to_string(&RealtimeRequest {
+                    blocks: Some(!metadata_only),
+                })?;
+                (sink, "enable", Some(body))
+            }
+            SinkCommand::Disable { sink } => (sink, "disable", None),
+            SinkCommand::Start { sink } => (sink, "start", None),
+            SinkCommand::Stop { sink } => (sink, "stop", None),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -62,23 +82,6 @@ pub enum ProxyGetCommand {
     Enable { sink: String },
     /// SINK may not; its reads of objects it lacks blocks of answer 503.
     Disable { sink: String },
-}
-
-#[derive(Subcommand)]
-pub enum FullsyncCommand {
-    /// Run fullsync for the sink now, after a broken link, and every fullsync_interval.
-    Enable {
-        sink: String,
-        /// Send manifests without blocks (proxy-get then serves them).
-        #[arg(long)]
-        metadata_only: bool,
-    },
-    /// No more fullsync runs for the sink (a run in progress ends).
-    Disable { sink: String },
-    /// Run one now (or resume a stopped one).
-    Start { sink: String },
-    /// End the run in progress; it resumes from where it stopped at the next start.
-    Stop { sink: String },
 }
 
 pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
@@ -120,32 +123,12 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
             }
         }
         ReplCommand::Realtime { command } => {
-            let (sink, op, body) = match command {
-                RealtimeCommand::Enable { sink, metadata_only } => {
-                    let body = serde_json::to_string(&RealtimeRequest {
-                        blocks: Some(!metadata_only),
-                    })?;
-                    (sink, "enable", Some(body))
-                }
-                RealtimeCommand::Disable { sink } => (sink, "disable", None),
-                RealtimeCommand::Start { sink } => (sink, "start", None),
-                RealtimeCommand::Stop { sink } => (sink, "stop", None),
-            };
+            let (sink, op, body) = command.request()?;
             admin_client::call(cfg, "POST", &format!("/v1/repl/realtime/{sink}/{op}"), body).await?;
             println!("realtime {op}: {sink}");
         }
         ReplCommand::Fullsync { command } => {
-            let (sink, op, body) = match command {
-                FullsyncCommand::Enable { sink, metadata_only } => {
-                    let body = serde_json::to_string(&RealtimeRequest {
-                        blocks: Some(!metadata_only),
-                    })?;
-                    (sink, "enable", Some(body))
-                }
-                FullsyncCommand::Disable { sink } => (sink, "disable", None),
-                FullsyncCommand::Start { sink } => (sink, "start", None),
-                FullsyncCommand::Stop { sink } => (sink, "stop", None),
-            };
+            let (sink, op, body) = command.request()?;
             admin_client::call(cfg, "POST", &format!("/v1/repl/fullsync/{sink}/{op}"), body).await?;
             println!("fullsync {op}: {sink}");
         }

@@ -29,5 +29,5 @@ pub use error::{ReplError, Result};
 pub use fullsync_record::{FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
 pub use peer::{PeerRecord, SinkSettings};
 pub use protocol::{SiteInfo, PROTOCOL_VERSION};
-pub use replication::{FullsyncOp, RealtimeOp, ReplConfig, Replication};
+pub use replication::{ReplConfig, Replication, SinkOp};
 pub use status::{FullsyncStatus, PeerStatus, SinkStatus, SourceStatus};

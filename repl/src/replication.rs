@@ -33,18 +33,9 @@ pub struct ReplConfig {
     pub fullsync_max_bytes_per_sec: u64,
 }
 
-/// An operator's fullsync command for one sink.
+/// An operator's command for one sink's realtime stream or fullsync.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FullsyncOp {
-    Enable { blocks: bool },
-    Disable,
-    Start,
-    Stop,
-}
-
-/// An operator's realtime command for one sink.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RealtimeOp {
+pub enum SinkOp {
     Enable { blocks: bool },
     Disable,
     Start,
@@ -183,7 +174,7 @@ impl Replication {
     }
 
     /// `strata repl realtime enable|disable|start|stop <sink>`.
-    pub async fn realtime(self: &Arc<Self>, name: &str, op: RealtimeOp) -> Result<PeerRecord> {
+    pub async fn realtime(self: &Arc<Self>, name: &str, op: SinkOp) -> Result<PeerRecord> {
         let peer = self.site.peer(name)?;
         let Some(mut settings) = peer.sink_settings() else {
             return Err(ReplError::Invalid(format!(
@@ -191,7 +182,7 @@ impl Replication {
             )));
         };
         match op {
-            RealtimeOp::Enable { blocks } => {
+            SinkOp::Enable { blocks } => {
                 if !settings.enabled {
                     // Recording starts now; what came before is fullsync's to send.
                     let p = peer.clone();
@@ -207,12 +198,12 @@ impl Replication {
                 settings.enabled = true;
                 settings.blocks = blocks;
             }
-            RealtimeOp::Disable => {
+            SinkOp::Disable => {
                 stop_sender(&peer).await;
                 settings.enabled = false;
                 settings.started = false;
             }
-            RealtimeOp::Start => {
+            SinkOp::Start => {
                 if !settings.enabled {
                     return Err(ReplError::Invalid(format!(
                         "realtime is not enabled for {name}: run `strata repl realtime enable {name}` first"
@@ -220,7 +211,7 @@ impl Replication {
                 }
                 settings.started = true;
             }
-            RealtimeOp::Stop => {
+            SinkOp::Stop => {
                 stop_sender(&peer).await;
                 settings.started = false;
             }
@@ -236,7 +227,7 @@ impl Replication {
     }
 
     /// `strata repl fullsync enable|disable|start|stop <sink>`.
-    pub async fn fullsync(self: &Arc<Self>, name: &str, op: FullsyncOp) -> Result<PeerRecord> {
+    pub async fn fullsync(self: &Arc<Self>, name: &str, op: SinkOp) -> Result<PeerRecord> {
         let peer = self.site.peer(name)?;
         let Some(mut settings) = peer.sink_settings() else {
             return Err(ReplError::Invalid(format!(
@@ -249,18 +240,18 @@ impl Replication {
             ))
         };
         match op {
-            FullsyncOp::Enable { blocks } => {
+            SinkOp::Enable { blocks } => {
                 settings.fullsync = true;
                 settings.fullsync_blocks = blocks;
             }
-            FullsyncOp::Disable => {
+            SinkOp::Disable => {
                 stop_task(&peer.fullsync_task).await;
                 peer.set_fullsync_state(crate::fullsync_record::FullsyncState::Idle);
                 settings.fullsync = false;
             }
-            FullsyncOp::Start if !settings.fullsync => return Err(not_enabled()),
-            FullsyncOp::Stop if !settings.fullsync => return Err(not_enabled()),
-            FullsyncOp::Start => {
+            SinkOp::Start if !settings.fullsync => return Err(not_enabled()),
+            SinkOp::Stop if !settings.fullsync => return Err(not_enabled()),
+            SinkOp::Start => {
                 // A run in progress goes on (and no second one is queued behind it);
                 // otherwise one starts, or the stopped one resumes, now.
                 if *lock(&peer.fullsync_state) != crate::fullsync_record::FullsyncState::Running {
@@ -268,7 +259,7 @@ impl Replication {
                 }
                 return Ok(peer.record());
             }
-            FullsyncOp::Stop => {
+            SinkOp::Stop => {
                 peer.fullsync_cancel.notify_waiters();
                 return Ok(peer.record());
             }

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use strata_repl::{FullsyncOp, RealtimeOp, ReplError};
+use strata_repl::{PeerRecord, ReplError, SinkOp};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ConnectRequest {
@@ -64,6 +64,32 @@ pub async fn disconnect(State(s): State<AdminState>, Path(site): Path<String>) -
     }
 }
 
+/// An operator's command for a sink's realtime or fullsync: enable (with `blocks`,
+/// default true), disable, start, stop.
+fn sink_op(op: &str, body: &[u8], what: &str) -> Result<SinkOp, Response> {
+    let req: RealtimeRequest = if body.is_empty() {
+        RealtimeRequest::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))?
+    };
+    Ok(match op {
+        "enable" => SinkOp::Enable {
+            blocks: req.blocks.unwrap_or(true),
+        },
+        "disable" => SinkOp::Disable,
+        "start" => SinkOp::Start,
+        "stop" => SinkOp::Stop,
+        other => return Err(error(StatusCode::NOT_FOUND, &format!("no {what} command {other:?}"))),
+    })
+}
+
+fn peer_reply(r: strata_repl::Result<PeerRecord>) -> Response {
+    match r {
+        Ok(peer) => json(StatusCode::OK, &peer),
+        Err(e) => repl_error(e),
+    }
+}
+
 pub async fn realtime(
     State(s): State<AdminState>,
     Path((site, op)): Path<(String, String)>,
@@ -72,26 +98,9 @@ pub async fn realtime(
     let Some(r) = &s.repl else {
         return not_configured();
     };
-    let req: RealtimeRequest = if body.is_empty() {
-        RealtimeRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-        }
-    };
-    let op = match op.as_str() {
-        "enable" => RealtimeOp::Enable {
-            blocks: req.blocks.unwrap_or(true),
-        },
-        "disable" => RealtimeOp::Disable,
-        "start" => RealtimeOp::Start,
-        "stop" => RealtimeOp::Stop,
-        other => return error(StatusCode::NOT_FOUND, &format!("no realtime command {other:?}")),
-    };
-    match r.realtime(&site, op).await {
-        Ok(peer) => json(StatusCode::OK, &peer),
-        Err(e) => repl_error(e),
+    match sink_op(&op, &body, "realtime") {
+        Ok(op) => peer_reply(r.realtime(&site, op).await),
+        Err(refused) => refused,
     }
 }
 
@@ -103,26 +112,9 @@ pub async fn fullsync(
     let Some(r) = &s.repl else {
         return not_configured();
     };
-    let req: RealtimeRequest = if body.is_empty() {
-        RealtimeRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-        }
-    };
-    let op = match op.as_str() {
-        "enable" => FullsyncOp::Enable {
-            blocks: req.blocks.unwrap_or(true),
-        },
-        "disable" => FullsyncOp::Disable,
-        "start" => FullsyncOp::Start,
-        "stop" => FullsyncOp::Stop,
-        other => return error(StatusCode::NOT_FOUND, &format!("no fullsync command {other:?}")),
-    };
-    match r.fullsync(&site, op).await {
-        Ok(peer) => json(StatusCode::OK, &peer),
-        Err(e) => repl_error(e),
+    match sink_op(&op, &body, "fullsync") {
+        Ok(op) => peer_reply(r.fullsync(&site, op).await),
+        Err(refused) => refused,
     }
 }
 
@@ -135,10 +127,7 @@ pub async fn proxy_get(State(s): State<AdminState>, Path((site, op)): Path<(Stri
         "disable" => false,
         other => return error(StatusCode::NOT_FOUND, &format!("no proxy-get command {other:?}")),
     };
-    match r.proxy_get(&site, enable).await {
-        Ok(peer) => json(StatusCode::OK, &peer),
-        Err(e) => repl_error(e),
-    }
+    peer_reply(r.proxy_get(&site, enable).await)
 }
 
 pub async fn status(State(s): State<AdminState>) -> Response {
