@@ -66,11 +66,11 @@ pub async fn disconnect(State(s): State<AdminState>, Path(site): Path<String>) -
 
 /// An operator's command for a sink's realtime or fullsync: enable (with `blocks`,
 /// default true), disable, start, stop.
-fn sink_op(op: &str, body: &[u8], what: &str) -> Result<SinkOp, Response> {
+fn sink_op(op: &str, body: &[u8], what: &str) -> Result<SinkOp, (StatusCode, String)> {
     let req: RealtimeRequest = if body.is_empty() {
         RealtimeRequest::default()
     } else {
-        serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, &e.to_string()))?
+        serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?
     };
     Ok(match op {
         "enable" => SinkOp::Enable {
@@ -79,7 +79,7 @@ fn sink_op(op: &str, body: &[u8], what: &str) -> Result<SinkOp, Response> {
         "disable" => SinkOp::Disable,
         "start" => SinkOp::Start,
         "stop" => SinkOp::Stop,
-        other => return Err(error(StatusCode::NOT_FOUND, &format!("no {what} command {other:?}"))),
+        other => return Err((StatusCode::NOT_FOUND, format!("no {what} command {other:?}"))),
     })
 }
 
@@ -100,7 +100,7 @@ pub async fn realtime(
     };
     match sink_op(&op, &body, "realtime") {
         Ok(op) => peer_reply(r.realtime(&site, op).await),
-        Err(refused) => refused,
+        Err((status, why)) => error(status, &why),
     }
 }
 
@@ -114,7 +114,7 @@ pub async fn fullsync(
     };
     match sink_op(&op, &body, "fullsync") {
         Ok(op) => peer_reply(r.fullsync(&site, op).await),
-        Err(refused) => refused,
+        Err((status, why)) => error(status, &why),
     }
 }
 
