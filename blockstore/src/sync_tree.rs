@@ -2,7 +2,9 @@
 //! sync key (`user/<name>`, `bucket/<name>`, `object/<bucket>/<key>`): users, buckets,
 //! object versions and tombstones, and the graves of deleted users and buckets (their
 //! records are removed, so the grave is what carries the delete). An entry holds the
-//! record's version (HLC, site) and a hash of its bytes.
+//! record's version (HLC, site): every change of a replicated record takes a new version,
+//! so the version alone tells whether two sites hold the same state of a key, and the
+//! record's bytes need not be hashed on every commit.
 //!
 //! Entries fall into `PARTITIONS` partitions by a hash of the sync key (users and
 //! buckets in group 0, objects in the rest). Each partition
@@ -37,8 +39,6 @@ pub struct SyncEntry {
     /// A grave: the user or bucket was deleted at (hlc, site). Objects have tombstone
     /// records instead, so their entries are never graves.
     pub gone: bool,
-    /// The first 16 bytes of the SHA-256 of the record's bytes (zero for a grave).
-    pub hash: Digest16,
 }
 
 impl SyncEntry {
@@ -46,17 +46,12 @@ impl SyncEntry {
         (self.hlc, self.site)
     }
 
-    fn digest(&self) -> Digest16 {
-        digest16(&encode(self))
-    }
-
-    fn record<T: Serialize>(key: String, hlc: Hlc, site: SiteId, record: &T) -> Self {
+    fn record(key: String, hlc: Hlc, site: SiteId) -> Self {
         SyncEntry {
             key,
             hlc,
             site,
             gone: false,
-            hash: digest16(&encode(record)),
         }
     }
 
@@ -66,7 +61,6 @@ impl SyncEntry {
             hlc,
             site,
             gone: true,
-            hash: [0; 16],
         }
     }
 }
@@ -112,24 +106,27 @@ fn index_key(key: &str) -> Vec<u8> {
 }
 
 impl Tx<'_> {
-    /// Makes `entry` the tree's entry for its key, or takes `key` out of the tree.
+    /// Makes `entry` the tree's entry for its key, or takes `key` out of the tree. An
+    /// entry's digest is the hash of its stored bytes: each is encoded once, and the old
+    /// one is hashed as stored, never decoded.
     fn set_entry(&self, key: &str, entry: Option<&SyncEntry>) -> TxResult<()> {
         let ik = index_key(key);
         let pk = partition_of(key).to_be_bytes();
-        let old: Option<SyncEntry> = self.get(Tree::SyncIndex, &ik)?;
-        if old.as_ref() == entry {
+        let old = self.get_raw(Tree::SyncIndex, &ik)?;
+        let new = entry.map(encode);
+        if old == new {
             return Ok(());
         }
         let mut p: PartitionDigest = self.get(Tree::SyncDigests, &pk)?.unwrap_or_default();
         if let Some(o) = &old {
-            p.toggle(&o.digest());
+            p.toggle(&digest16(o));
             p.count -= 1;
         }
-        match entry {
-            Some(e) => {
-                p.toggle(&e.digest());
+        match &new {
+            Some(bytes) => {
+                p.toggle(&digest16(bytes));
                 p.count += 1;
-                self.put(Tree::SyncIndex, &ik, e)?;
+                self.put_raw(Tree::SyncIndex, &ik, bytes)?;
             }
             None if old.is_some() => self.remove(Tree::SyncIndex, &ik)?,
             None => {}
@@ -150,17 +147,17 @@ impl Tx<'_> {
 
     pub(crate) fn index_user(&self, u: &User) -> TxResult<()> {
         let key = user_key(&u.name);
-        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), u.hlc, u.site, u)))
+        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), u.hlc, u.site)))
     }
 
     pub(crate) fn index_bucket(&self, b: &Bucket) -> TxResult<()> {
         let key = bucket_key(&b.name);
-        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), b.hlc, b.site, b)))
+        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), b.hlc, b.site)))
     }
 
     pub(crate) fn index_object(&self, m: &Manifest) -> TxResult<()> {
         let key = object_sync_key(&m.bucket, &m.key);
-        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), m.hlc, m.site, m)))
+        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), m.hlc, m.site)))
     }
 
     pub(crate) fn unindex_object(&self, bucket: &str, key: &str) -> TxResult<()> {
