@@ -131,6 +131,20 @@ impl Manifest {
     pub fn is_live(&self) -> bool {
         self.state == ObjectState::Active
     }
+
+    /// The blocks holding bytes `[start, end)`, in order, each with the offset in the
+    /// object where it begins.
+    pub fn blocks_in(&self, start: u64, end: u64) -> impl Iterator<Item = (u64, &BlockRef)> {
+        self.blocks
+            .iter()
+            .scan(0u64, |offset, b| {
+                let at = *offset;
+                *offset += u64::from(b.len);
+                Some((at, b))
+            })
+            .skip_while(move |(at, b)| at + u64::from(b.len) <= start)
+            .take_while(move |(at, _)| *at < end && start < end)
+    }
 }
 
 /// An in-progress multipart upload.
@@ -198,5 +212,41 @@ impl Change {
             Change::BucketDeleted { name, .. } => format!("bucket/{name}"),
             Change::Object(m) => format!("object/{}/{}", m.bucket, m.key),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_covers_only_the_blocks_it_touches() {
+        let m = Manifest {
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: "v".into(),
+            state: ObjectState::Active,
+            size: 25,
+            etag: String::new(),
+            last_modified_ms: 0,
+            headers: ObjectHeaders::default(),
+            block_size: 10,
+            blocks: (0..3)
+                .map(|i| BlockRef {
+                    hash: BlockHash([i; 32]),
+                    len: if i < 2 { 10 } else { 5 },
+                })
+                .collect(),
+            inline: None,
+            parts: Vec::new(),
+            hlc: Hlc(1),
+            site: SiteId(1),
+        };
+        let covered = |s, e| m.blocks_in(s, e).map(|(at, b)| (at, b.hash.0[0])).collect::<Vec<_>>();
+        assert_eq!(covered(0, 25), vec![(0, 0), (10, 1), (20, 2)]);
+        assert_eq!(covered(10, 20), vec![(10, 1)]);
+        assert_eq!(covered(9, 11), vec![(0, 0), (10, 1)]);
+        assert_eq!(covered(20, 25), vec![(20, 2)]);
+        assert_eq!(covered(5, 5), vec![]);
     }
 }

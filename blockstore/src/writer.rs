@@ -310,19 +310,10 @@ pub fn copy_range(store: Arc<Store>, src: &Manifest, start: u64, end: u64) -> Re
         w.write(&bytes[start as usize..end as usize])?;
         return w.finish();
     }
-    let mut offset = 0u64;
-    for b in &src.blocks {
-        let (b_start, b_end) = (offset, offset + b.len as u64);
-        offset = b_end;
-        if b_end <= start {
-            continue;
-        }
-        if b_start >= end {
-            break;
-        }
+    for (b_start, b) in src.blocks_in(start, end) {
         let data = store.read_block(&b.hash)?;
         let from = start.saturating_sub(b_start) as usize;
-        let to = (end.min(b_end) - b_start) as usize;
+        let to = (end.min(b_start + u64::from(b.len)) - b_start) as usize;
         w.write(&data[from..to])?;
     }
     w.finish()
