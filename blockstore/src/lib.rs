@@ -36,5 +36,7 @@ pub use objects::Precondition;
 pub use records::*;
 pub use replica::Applied;
 pub use store::{Store, StoreConfig};
-pub use sync_tree::{partition_of, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE, PARTITIONS};
+pub use sync_tree::{
+    group_digests, partition_of, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE, PARTITIONS,
+};
 pub use writer::{copy_range, ObjectWriter, WrittenData, INLINE_MAX};

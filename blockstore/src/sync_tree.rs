@@ -22,6 +22,7 @@ use crate::records::{Bucket, Change, Manifest, SiteId, User};
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::ops::Bound;
 
 pub const PARTITIONS: u16 = 4096;
 pub const GROUP_SIZE: u16 = 64;
@@ -170,6 +171,17 @@ impl Tx<'_> {
     }
 }
 
+/// The digest of each group (XOR of its partitions' digests) from partition digests.
+pub fn group_digests(partitions: &[(u16, PartitionDigest)]) -> Vec<Digest16> {
+    let mut groups = vec![[0u8; 16]; GROUPS as usize];
+    for (p, d) in partitions {
+        for (a, b) in groups[(p / GROUP_SIZE) as usize].iter_mut().zip(&d.digest) {
+            *a ^= b;
+        }
+    }
+    groups
+}
+
 /// Meta key marking that the tree was built for every record (stores made before it
 /// existed are indexed once, at open).
 const BUILT: &str = "sync_tree_built";
@@ -193,10 +205,10 @@ impl Store {
         })?;
         let mut after: Vec<u8> = Vec::new();
         loop {
-            let from = std::ops::Bound::Excluded(after.as_slice());
+            let from = Bound::Excluded(after.as_slice());
             let batch = self
                 .meta
-                .range(Tree::Objects, from, std::ops::Bound::Unbounded)
+                .range(Tree::Objects, from, Bound::Unbounded)
                 .take(1000)
                 .map(|r| r.and_then(|(k, v)| Ok((k, crate::meta::decode::<Manifest>(&v)?))))
                 .collect::<Result<Vec<_>>>()?;
@@ -212,35 +224,26 @@ impl Store {
         self.meta.meta_put(BUILT, b"1")
     }
 
-    /// The digest of every group, in group order (all zero for an empty group).
-    pub fn sync_groups(&self) -> Result<Vec<Digest16>> {
-        let mut groups = vec![[0u8; 16]; GROUPS as usize];
-        for r in self.meta.range(
-            Tree::SyncDigests,
-            std::ops::Bound::Unbounded,
-            std::ops::Bound::Unbounded,
-        ) {
-            let (k, v) = r?;
-            let p = u16::from_be_bytes([k[0], k[1]]);
-            let d: PartitionDigest = crate::meta::decode(&v)?;
-            let g = &mut groups[(p / GROUP_SIZE) as usize];
-            for (a, b) in g.iter_mut().zip(&d.digest) {
-                *a ^= b;
-            }
-        }
-        Ok(groups)
+    /// Every partition's digest, in partition order (a partition with no entry is absent).
+    pub fn sync_digests(&self) -> Result<Vec<(u16, PartitionDigest)>> {
+        self.digests_between(Bound::Unbounded, Bound::Unbounded)
     }
 
-    /// The digests of one group's partitions, in partition order (missing: empty).
+    /// The digest of every group, in group order (all zero for an empty group).
+    pub fn sync_groups(&self) -> Result<Vec<Digest16>> {
+        Ok(group_digests(&self.sync_digests()?))
+    }
+
+    /// The digests of one group's partitions, in partition order.
     pub fn sync_partitions(&self, group: u16) -> Result<Vec<(u16, PartitionDigest)>> {
         let from = (group * GROUP_SIZE).to_be_bytes();
         let to = ((group + 1) * GROUP_SIZE).to_be_bytes();
+        self.digests_between(Bound::Included(&from), Bound::Excluded(&to))
+    }
+
+    fn digests_between(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Vec<(u16, PartitionDigest)>> {
         self.meta
-            .range(
-                Tree::SyncDigests,
-                std::ops::Bound::Included(&from),
-                std::ops::Bound::Excluded(&to),
-            )
+            .range(Tree::SyncDigests, from, to)
             .map(|r| {
                 let (k, v) = r?;
                 Ok((u16::from_be_bytes([k[0], k[1]]), crate::meta::decode(&v)?))

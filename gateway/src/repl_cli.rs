@@ -234,10 +234,10 @@ fn fullsync_line(f: &FullsyncStatus) -> String {
             f.partitions_done,
             f.partitions_total,
             f.percent,
-            f.keys_compared,
-            f.differences,
-            f.objects_sent,
-            f.bytes_sent
+            f.figures.keys_compared,
+            f.figures.differences,
+            f.figures.objects_sent,
+            f.figures.bytes_sent
         ));
         if let Some(eta) = f.eta_secs {
             line.push_str(&format!(", about {eta} s left"));
@@ -249,7 +249,12 @@ fn fullsync_line(f: &FullsyncStatus) -> String {
     if let Some(l) = &f.last {
         line.push_str(&format!(
             "; last: {} in {} ms, {} keys compared, {} different, {} objects / {} bytes sent",
-            l.result, l.duration_ms, l.keys_compared, l.differences, l.objects_sent, l.bytes_sent
+            l.result,
+            l.duration_ms,
+            l.figures.keys_compared,
+            l.figures.differences,
+            l.figures.objects_sent,
+            l.figures.bytes_sent
         ));
     }
     if let Some(e) = &f.last_error {

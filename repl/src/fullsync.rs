@@ -17,17 +17,14 @@ use crate::link::Link;
 use crate::locks::lock;
 use crate::peer::Peer;
 use crate::protocol;
-use crate::sender::{deliver, hello};
+use crate::sender::{deliver, hello, object_data, MAX_BATCH_DATA, MAX_ENTRIES};
 use crate::site::Site;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strata_blockstore::{now_millis, Change, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE};
+use strata_blockstore::{group_digests, now_millis, Change, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE};
 use tokio::sync::watch;
 
-/// Changes per batch sent to the sink, and object data per batch.
-const BATCH_CHANGES: usize = 512;
-const BATCH_DATA: u64 = 16 << 20;
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -39,7 +36,10 @@ pub async fn run(site: Arc<Site>, peer: Arc<Peer>, mut shutdown: watch::Receiver
     let since = now_millis();
     loop {
         if !due {
-            peer.set_fullsync_state(FullsyncState::Idle);
+            // A run the operator stopped stays shown as stopped until the next trigger.
+            if *lock(&peer.fullsync_state) != FullsyncState::Stopped {
+                peer.set_fullsync_state(FullsyncState::Idle);
+            }
             tokio::select! {
                 _ = peer.fullsync_wake.notified() => {}
                 _ = tokio::time::sleep(until_interval(&site, &peer, since)) => {}
@@ -78,14 +78,6 @@ pub async fn run(site: Arc<Site>, peer: Arc<Peer>, mut shutdown: watch::Receiver
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
-            }
-        }
-        if lock(&peer.fullsync_state).eq(&FullsyncState::Stopped) {
-            // Stays stopped (and shown so) until a trigger.
-            tokio::select! {
-                _ = peer.fullsync_wake.notified() => due = true,
-                _ = tokio::time::sleep(until_interval(&site, &peer, since)) => due = true,
-                _ = shutdown.changed() => return,
             }
         }
     }
@@ -151,37 +143,41 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
         }
     };
     save(site, peer, Some(run.clone()), None).await?;
-    let theirs: Vec<Digest16> = call(&link, protocol::SYNC_GROUPS, Vec::new(), &mut run.bytes_exchanged).await?;
-    let mine = site.store.run(|s| s.sync_groups()).await?;
+    let theirs: Vec<Digest16> = call(
+        &link,
+        protocol::SYNC_GROUPS,
+        Vec::new(),
+        &mut run.figures.bytes_exchanged,
+    )
+    .await?;
+    // This site's digests, read once: its group digests come from them, as the sink's do.
+    let my_digests = site.store.run(|s| s.sync_digests()).await?;
+    let mine = group_digests(&my_digests);
+    let my_parts: BTreeMap<u16, PartitionDigest> = my_digests.into_iter().collect();
     if theirs.len() != GROUPS as usize {
         return Err(ReplError::Protocol(format!(
             "the sink's hash tree has {} groups, this site's {GROUPS}",
             theirs.len()
         )));
     }
-    let throttle = Throttle::new(site.fullsync_max_bytes_per_sec);
+    let mut throttle = Throttle::new(site.fullsync_max_bytes_per_sec);
     for g in run.next_group..GROUPS {
-        let my_parts: BTreeMap<u16, PartitionDigest> = site
-            .store
-            .run(move |s| s.sync_partitions(g))
-            .await?
-            .into_iter()
-            .collect();
+        let in_group = || my_parts.range(g * GROUP_SIZE..(g + 1) * GROUP_SIZE);
+        let figures = &mut run.figures;
         if mine[g as usize] == theirs[g as usize] {
-            run.keys_compared += my_parts.values().map(|p| p.count).sum::<u64>();
+            figures.keys_compared += in_group().map(|(_, p)| p.count).sum::<u64>();
         } else {
             let their_parts: BTreeMap<u16, PartitionDigest> = call(
                 &link,
                 protocol::SYNC_PARTITIONS,
                 bincode::serialize(&g).expect("serializes"),
-                &mut run.bytes_exchanged,
+                &mut figures.bytes_exchanged,
             )
             .await?;
             let differing: Vec<u16> = (g * GROUP_SIZE..(g + 1) * GROUP_SIZE)
                 .filter(|p| my_parts.get(p) != their_parts.get(p))
                 .collect();
-            run.keys_compared += my_parts
-                .iter()
+            figures.keys_compared += in_group()
                 .filter(|(p, _)| !differing.contains(p))
                 .map(|(_, d)| d.count)
                 .sum::<u64>();
@@ -190,7 +186,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                     &link,
                     protocol::SYNC_ENTRIES,
                     bincode::serialize(&differing).expect("serializes"),
-                    &mut run.bytes_exchanged,
+                    &mut figures.bytes_exchanged,
                 )
                 .await?;
                 let (changes, compared) = site
@@ -214,13 +210,13 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                         Ok::<_, ReplError>((changes, compared))
                     })
                     .await?;
-                run.keys_compared += compared;
-                run.differences += changes.len() as u64;
+                figures.keys_compared += compared;
+                figures.differences += changes.len() as u64;
                 for batch in batches(changes) {
                     let (objects, bytes) = deliver(site, peer, &link, batch, blocks).await?;
-                    run.objects_sent += objects;
-                    run.bytes_sent += bytes;
-                    run.bytes_exchanged += bytes;
+                    figures.objects_sent += objects;
+                    figures.bytes_sent += bytes;
+                    figures.bytes_exchanged += bytes;
                     throttle.wait(bytes).await;
                 }
             }
@@ -235,11 +231,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
         ended_ms: ended,
         duration_ms: ended.saturating_sub(run.started_ms),
         result: "complete".into(),
-        keys_compared: run.keys_compared,
-        differences: run.differences,
-        objects_sent: run.objects_sent,
-        bytes_sent: run.bytes_sent,
-        bytes_exchanged: run.bytes_exchanged,
+        figures: run.figures,
         resumed_at_partition: run.resumed_at_partition,
     };
     // Every key dirtied before this run began has been compared since.
@@ -247,9 +239,9 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
     site.store.run(move |s| s.clear_dirty_before(&p.name, started)).await?;
     tracing::info!(
         sink = %peer.name,
-        differences = result.differences,
-        objects = result.objects_sent,
-        bytes = result.bytes_sent,
+        differences = result.figures.differences,
+        objects = result.figures.objects_sent,
+        bytes = result.figures.bytes_sent,
         ms = result.duration_ms,
         "fullsync complete"
     );
@@ -266,17 +258,14 @@ async fn save(site: &Site, peer: &Arc<Peer>, running: Option<FullsyncRun>, last:
     site.store.run(move |s| p.save_fullsync(s, record)).await
 }
 
-/// Splits changes into batches of at most `BATCH_CHANGES` changes and, past the first
-/// object, `BATCH_DATA` bytes of object data.
+/// Splits changes into batches within realtime's bounds: at most `MAX_ENTRIES` changes
+/// and, past the first object, `MAX_BATCH_DATA` bytes of object data.
 fn batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
     let mut out: Vec<Vec<Change>> = Vec::new();
     let (mut current, mut data) = (Vec::new(), 0u64);
     for c in changes {
-        let size = match &c {
-            Change::Object(m) if m.is_live() => m.size,
-            _ => 0,
-        };
-        if !current.is_empty() && (current.len() == BATCH_CHANGES || data + size > BATCH_DATA) {
+        let size = object_data(&c);
+        if !current.is_empty() && (current.len() == MAX_ENTRIES || data + size > MAX_BATCH_DATA) {
             out.push(std::mem::take(&mut current));
             data = 0;
         }
@@ -294,7 +283,7 @@ fn batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
 struct Throttle {
     rate: u64,
     started: Instant,
-    sent: std::sync::atomic::AtomicU64,
+    sent: u64,
 }
 
 impl Throttle {
@@ -302,16 +291,16 @@ impl Throttle {
         Throttle {
             rate,
             started: Instant::now(),
-            sent: Default::default(),
+            sent: 0,
         }
     }
 
-    async fn wait(&self, bytes: u64) {
+    async fn wait(&mut self, bytes: u64) {
         if self.rate == 0 {
             return;
         }
-        let sent = self.sent.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
-        let due = Duration::from_secs_f64(sent as f64 / self.rate as f64);
+        self.sent += bytes;
+        let due = Duration::from_secs_f64(self.sent as f64 / self.rate as f64);
         if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
             tokio::time::sleep(ahead).await;
         }
@@ -321,7 +310,7 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_blockstore::{Hlc, Manifest, ObjectHeaders, ObjectState, SiteId};
+    use strata_blockstore::{BlockHash, BlockRef, Hlc, Manifest, ObjectHeaders, ObjectState, SiteId};
 
     fn object(key: &str, size: u64, live: bool) -> Change {
         Change::Object(Box::new(Manifest {
@@ -337,8 +326,18 @@ mod tests {
             etag: String::new(),
             last_modified_ms: 0,
             headers: ObjectHeaders::default(),
-            block_size: 1 << 20,
-            blocks: Vec::new(),
+            block_size: 1 << 30,
+            // A live object's data is its blocks (1 GiB each here, the last shorter).
+            blocks: if live {
+                (0..size.div_ceil(1 << 30))
+                    .map(|i| BlockRef {
+                        hash: BlockHash([0; 32]),
+                        len: (size - i * (1 << 30)).min(1 << 30) as u32,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
             inline: None,
             parts: Vec::new(),
             hlc: Hlc(1),
@@ -363,13 +362,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_throttle_holds_the_rate() {
-        let t = Throttle::new(1 << 20);
+        let mut t = Throttle::new(1 << 20);
         let start = Instant::now();
         t.wait(256 << 10).await;
         t.wait(256 << 10).await;
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(450), "512 KiB at 1 MiB/s took {took:?}");
-        let unlimited = Throttle::new(0);
+        let mut unlimited = Throttle::new(0);
         let start = Instant::now();
         unlimited.wait(1 << 40).await;
         assert!(start.elapsed() < Duration::from_millis(100), "no limit, no wait");

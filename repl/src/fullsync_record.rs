@@ -4,13 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A run in progress. Saved after every group of partitions.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FullsyncRun {
-    pub started_ms: u64,
-    /// The first group not finished yet.
-    pub next_group: u16,
-    pub partitions_done: u32,
+/// What a run has done so far, or did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullsyncFigures {
     /// Keys covered by the comparison: by equal digests, or entry by entry.
     pub keys_compared: u64,
     /// Keys the sink lacked or held older.
@@ -21,6 +17,17 @@ pub struct FullsyncRun {
     /// compared as well as what was sent.
     #[serde(default)]
     pub bytes_exchanged: u64,
+}
+
+/// A run in progress. Saved after every group of partitions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullsyncRun {
+    pub started_ms: u64,
+    /// The first group not finished yet.
+    pub next_group: u16,
+    pub partitions_done: u32,
+    #[serde(flatten)]
+    pub figures: FullsyncFigures,
     /// Where this run resumed after it was cut (partitions already done then).
     pub resumed_at_partition: Option<u32>,
     /// The operator stopped it: it waits for the next trigger instead of resuming at
@@ -36,12 +43,8 @@ pub struct FullsyncResult {
     pub duration_ms: u64,
     /// `complete`, or why it did not.
     pub result: String,
-    pub keys_compared: u64,
-    pub differences: u64,
-    pub objects_sent: u64,
-    pub bytes_sent: u64,
-    #[serde(default)]
-    pub bytes_exchanged: u64,
+    #[serde(flatten)]
+    pub figures: FullsyncFigures,
     pub resumed_at_partition: Option<u32>,
 }
 

@@ -26,7 +26,7 @@ mod status;
 pub use auth::{Verifier, REGION, SERVICE};
 pub use counters::{Latency, ProxyGetStatus, Traffic};
 pub use error::{ReplError, Result};
-pub use fullsync_record::{FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
+pub use fullsync_record::{FullsyncFigures, FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
 pub use peer::{PeerRecord, SinkSettings};
 pub use protocol::{SiteInfo, PROTOCOL_VERSION};
 pub use replication::{ReplConfig, Replication, SinkOp};

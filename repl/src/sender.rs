@@ -16,11 +16,12 @@ use std::time::Duration;
 use strata_blockstore::{Change, LogEntry, SiteId};
 use tokio::sync::watch;
 
-const MAX_ENTRIES: usize = 512;
+/// Changes per batch (realtime and fullsync alike).
+pub(crate) const MAX_ENTRIES: usize = 512;
 /// Metadata bytes per batch (manifests with inline data included).
 const MAX_BATCH_BYTES: u64 = 4 << 20;
 /// Object data per batch: bounds how long one batch takes to send, hence the lag.
-const MAX_BATCH_DATA: u64 = 16 << 20;
+pub(crate) const MAX_BATCH_DATA: u64 = 16 << 20;
 const PARALLEL_BLOCKS: usize = 4;
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -175,6 +176,14 @@ fn for_sink(entries: Vec<LogEntry>, sink: SiteId) -> Vec<Change> {
         .collect()
 }
 
+/// The block bytes a change brings with it (none for all but objects with blocks).
+pub(crate) fn object_data(c: &Change) -> u64 {
+    match c {
+        Change::Object(m) => m.blocks.iter().map(|b| u64::from(b.len)).sum(),
+        _ => 0,
+    }
+}
+
 /// Keeps at least one entry, then stops before the batch's object data passes
 /// `MAX_BATCH_DATA`.
 fn limit_data(entries: &mut Vec<LogEntry>) {
@@ -182,9 +191,7 @@ fn limit_data(entries: &mut Vec<LogEntry>) {
     let keep = entries
         .iter()
         .position(|e| {
-            if let Change::Object(m) = &e.change {
-                data += m.blocks.iter().map(|b| u64::from(b.len)).sum::<u64>();
-            }
+            data += object_data(&e.change);
             data > MAX_BATCH_DATA
         })
         .unwrap_or(entries.len())

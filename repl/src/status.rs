@@ -3,7 +3,7 @@
 
 use crate::counters::{Latency, ProxyGetStatus, Traffic};
 use crate::error::Result;
-use crate::fullsync_record::{FullsyncResult, FullsyncState};
+use crate::fullsync_record::{FullsyncFigures, FullsyncResult, FullsyncState};
 use crate::locks::lock;
 use crate::peer::{LinkState, Peer, SinkSettings};
 use serde::Serialize;
@@ -41,11 +41,9 @@ pub struct FullsyncStatus {
     pub partitions_done: u32,
     pub partitions_total: u32,
     pub percent: f64,
-    pub keys_compared: u64,
-    pub differences: u64,
-    pub objects_sent: u64,
-    pub bytes_sent: u64,
-    pub bytes_exchanged: u64,
+    /// The running run's figures (zero between runs).
+    #[serde(flatten)]
+    pub figures: FullsyncFigures,
     /// Seconds left at the pace so far.
     pub eta_secs: Option<u64>,
     pub started_ms: Option<u64>,
@@ -70,11 +68,7 @@ fn fullsync_status(p: &Peer, settings: SinkSettings, now: u64) -> FullsyncStatus
         partitions_done: run.partitions_done,
         partitions_total: total,
         percent: f64::from(run.partitions_done) * 100.0 / f64::from(total),
-        keys_compared: run.keys_compared,
-        differences: run.differences,
-        objects_sent: run.objects_sent,
-        bytes_sent: run.bytes_sent,
-        bytes_exchanged: run.bytes_exchanged,
+        figures: run.figures,
         eta_secs,
         started_ms: record.running.as_ref().map(|r| r.started_ms),
         resumed_at_partition: run.resumed_at_partition,
@@ -167,9 +161,9 @@ pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
             "Keys the running (else the last) fullsync found different",
             |s| {
                 if s.fullsync.started_ms.is_some() {
-                    s.fullsync.differences
+                    s.fullsync.figures.differences
                 } else {
-                    s.fullsync.last.as_ref().map_or(0, |l| l.differences)
+                    s.fullsync.last.as_ref().map_or(0, |l| l.figures.differences)
                 }
             },
         ),
