@@ -146,19 +146,21 @@ impl Tx<'_> {
             .map(|e| e.version()))
     }
 
+    /// Makes `e` the tree's entry for its key.
+    fn put_entry(&self, e: SyncEntry) -> TxResult<()> {
+        self.set_entry(&e.key, Some(&e))
+    }
+
     pub(crate) fn index_user(&self, u: &User) -> TxResult<()> {
-        let key = user_key(&u.name);
-        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), u.hlc, u.site)))
+        self.put_entry(SyncEntry::record(user_key(&u.name), u.hlc, u.site))
     }
 
     pub(crate) fn index_bucket(&self, b: &Bucket) -> TxResult<()> {
-        let key = bucket_key(&b.name);
-        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), b.hlc, b.site)))
+        self.put_entry(SyncEntry::record(bucket_key(&b.name), b.hlc, b.site))
     }
 
     pub(crate) fn index_object(&self, m: &Manifest) -> TxResult<()> {
-        let key = object_sync_key(&m.bucket, &m.key);
-        self.set_entry(&key, Some(&SyncEntry::record(key.clone(), m.hlc, m.site)))
+        self.put_entry(SyncEntry::record(object_sync_key(&m.bucket, &m.key), m.hlc, m.site))
     }
 
     pub(crate) fn unindex_object(&self, bucket: &str, key: &str) -> TxResult<()> {
@@ -167,7 +169,7 @@ impl Tx<'_> {
 
     /// Records the delete of a user or bucket (`key` from [`user_key`] or [`bucket_key`]).
     pub(crate) fn index_grave(&self, key: String, hlc: Hlc, site: SiteId) -> TxResult<()> {
-        self.set_entry(&key.clone(), Some(&SyncEntry::grave(key, hlc, site)))
+        self.put_entry(SyncEntry::grave(key, hlc, site))
     }
 }
 

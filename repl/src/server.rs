@@ -186,12 +186,7 @@ async fn fetch_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled
     match repl.store.run(move |s| s.read_block(&hash)).await {
         Ok(data) => {
             sink.sent.add(0, 0, data.len() as u64);
-            let mut r = answer(StatusCode::OK, data);
-            r.headers_mut().insert(
-                "content-type",
-                "application/octet-stream".parse().expect("static header"),
-            );
-            Ok(r)
+            Ok(octets(data))
         }
         // Gone here too (the object was overwritten or deleted since): nothing to give.
         Err(strata_blockstore::Error::BlockCorrupt(_)) => {
@@ -201,13 +196,18 @@ async fn fetch_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled
     }
 }
 
-fn binary<T: Serialize>(v: &T) -> Response {
-    let mut r = answer(StatusCode::OK, bincode::serialize(v).expect("serializes"));
+/// A 200 carrying raw bytes.
+fn octets(body: Vec<u8>) -> Response {
+    let mut r = answer(StatusCode::OK, body);
     r.headers_mut().insert(
         "content-type",
         "application/octet-stream".parse().expect("static header"),
     );
     r
+}
+
+fn binary<T: Serialize>(v: &T) -> Response {
+    octets(bincode::serialize(v).expect("serializes"))
 }
 
 fn decode_bin<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ReplError> {
