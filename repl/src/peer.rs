@@ -7,6 +7,7 @@ use crate::fullsync_record::{FullsyncRecord, FullsyncState};
 use crate::link::Link;
 use crate::locks::lock;
 use crate::protocol::SiteInfo;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use strata_blockstore::Store;
@@ -211,8 +212,28 @@ impl Peer {
     }
 
     pub fn save(&self, store: &Store) -> Result<()> {
-        let bytes = serde_json::to_vec(&*lock(&self.record)).expect("records serialize");
-        Ok(store.repl_put(&peer_key(&self.name), &bytes)?)
+        put_json(store, &peer_key(&self.name), &*lock(&self.record))
+    }
+}
+
+/// Saves a replication record as JSON; durable on return.
+fn put_json<T: Serialize>(store: &Store, key: &str, v: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(v).expect("records serialize");
+    Ok(store.repl_put(key, &bytes)?)
+}
+
+/// Reads a replication record saved by [`put_json`]; an unreadable one is logged and
+/// treated as absent.
+fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> Result<Option<T>> {
+    let Some(bytes) = store.repl_get(key)? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) => {
+            tracing::warn!(%key, error = %e, "ignoring an unreadable replication record");
+            Ok(None)
+        }
     }
 }
 
@@ -231,18 +252,14 @@ impl Peer {
 
     /// Replaces fullsync's record and persists it (durable on return).
     pub fn save_fullsync(&self, store: &Store, record: FullsyncRecord) -> Result<()> {
-        let bytes = serde_json::to_vec(&record).expect("records serialize");
-        store.repl_put(&fullsync_key(&self.name), &bytes)?;
+        put_json(store, &fullsync_key(&self.name), &record)?;
         *lock(&self.fullsync) = record;
         Ok(())
     }
 
     pub fn load_fullsync(&self, store: &Store) -> Result<()> {
-        if let Some(b) = store.repl_get(&fullsync_key(&self.name))? {
-            match serde_json::from_slice(&b) {
-                Ok(r) => *lock(&self.fullsync) = r,
-                Err(e) => tracing::warn!(peer = %self.name, error = %e, "ignoring an unreadable fullsync record"),
-            }
+        if let Some(r) = get_json(store, &fullsync_key(&self.name))? {
+            *lock(&self.fullsync) = r;
         }
         Ok(())
     }
@@ -259,8 +276,7 @@ impl Peer {
         };
         let mut saved = lock(&self.saved_traffic);
         if *saved != Some(now) {
-            let bytes = serde_json::to_vec(&now).expect("records serialize");
-            store.repl_put(&traffic_key(&self.name), &bytes)?;
+            put_json(store, &traffic_key(&self.name), &now)?;
             *saved = Some(now);
         }
         Ok(())
@@ -268,12 +284,10 @@ impl Peer {
 
     /// Restores the counters saved before a restart.
     pub fn load_traffic(&self, store: &Store) -> Result<()> {
-        if let Some(b) = store.repl_get(&traffic_key(&self.name))? {
-            if let Ok(t) = serde_json::from_slice::<SavedTraffic>(&b) {
-                self.sent.restore(t.sent);
-                self.received.restore(t.received);
-                *lock(&self.saved_traffic) = Some(t);
-            }
+        if let Some(t) = get_json::<SavedTraffic>(store, &traffic_key(&self.name))? {
+            self.sent.restore(t.sent);
+            self.received.restore(t.received);
+            *lock(&self.saved_traffic) = Some(t);
         }
         Ok(())
     }

@@ -174,13 +174,26 @@ impl Replication {
     }
 
     /// `strata repl realtime enable|disable|start|stop <sink>`.
-    pub async fn realtime(self: &Arc<Self>, name: &str, op: SinkOp) -> Result<PeerRecord> {
+    /// A sink of this site and its settings.
+    fn sink(&self, name: &str) -> Result<(Arc<Peer>, SinkSettings)> {
         let peer = self.site.peer(name)?;
-        let Some(mut settings) = peer.sink_settings() else {
-            return Err(ReplError::Invalid(format!(
+        match peer.sink_settings() {
+            Some(settings) => Ok((peer, settings)),
+            None => Err(ReplError::Invalid(format!(
                 "{name} is not a sink of this site: run `strata repl connect` to it first"
-            )));
-        };
+            ))),
+        }
+    }
+
+    /// Makes `settings` the sink's and persists them.
+    async fn save_settings(&self, peer: &Arc<Peer>, settings: SinkSettings) -> Result<()> {
+        lock(&peer.record).sink = Some(settings);
+        let p = peer.clone();
+        self.site.store.run(move |s| p.save(s)).await
+    }
+
+    pub async fn realtime(self: &Arc<Self>, name: &str, op: SinkOp) -> Result<PeerRecord> {
+        let (peer, mut settings) = self.sink(name)?;
         match op {
             SinkOp::Enable { blocks } => {
                 if !settings.enabled {
@@ -216,9 +229,7 @@ impl Replication {
                 settings.started = false;
             }
         }
-        lock(&peer.record).sink = Some(settings);
-        let p = peer.clone();
-        self.site.store.run(move |s| p.save(s)).await?;
+        self.save_settings(&peer, settings).await?;
         if settings.enabled && settings.started {
             self.spawn_sender(&peer);
         }
@@ -228,12 +239,7 @@ impl Replication {
 
     /// `strata repl fullsync enable|disable|start|stop <sink>`.
     pub async fn fullsync(self: &Arc<Self>, name: &str, op: SinkOp) -> Result<PeerRecord> {
-        let peer = self.site.peer(name)?;
-        let Some(mut settings) = peer.sink_settings() else {
-            return Err(ReplError::Invalid(format!(
-                "{name} is not a sink of this site: run `strata repl connect` to it first"
-            )));
-        };
+        let (peer, mut settings) = self.sink(name)?;
         let not_enabled = || {
             ReplError::Invalid(format!(
                 "fullsync is not enabled for {name}: run `strata repl fullsync enable {name}` first"
@@ -264,9 +270,7 @@ impl Replication {
                 return Ok(peer.record());
             }
         }
-        lock(&peer.record).sink = Some(settings);
-        let p = peer.clone();
-        self.site.store.run(move |s| p.save(s)).await?;
+        self.save_settings(&peer, settings).await?;
         if settings.fullsync {
             self.spawn_fullsync(&peer);
             // Enabling runs one at once: the sink may hold nothing yet.
@@ -279,16 +283,9 @@ impl Replication {
     /// `strata repl proxy-get enable|disable <sink>` (run on the source): whether the
     /// sink may fetch blocks it lacks from this site.
     pub async fn proxy_get(self: &Arc<Self>, name: &str, enable: bool) -> Result<PeerRecord> {
-        let peer = self.site.peer(name)?;
-        let Some(mut settings) = peer.sink_settings() else {
-            return Err(ReplError::Invalid(format!(
-                "{name} is not a sink of this site: run `strata repl connect` to it first"
-            )));
-        };
+        let (peer, mut settings) = self.sink(name)?;
         settings.proxy_get = enable;
-        lock(&peer.record).sink = Some(settings);
-        let p = peer.clone();
-        self.site.store.run(move |s| p.save(s)).await?;
+        self.save_settings(&peer, settings).await?;
         tracing::info!(sink = %name, enable, "proxy-get setting changed");
         Ok(peer.record())
     }
