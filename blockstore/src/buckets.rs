@@ -73,16 +73,26 @@ impl Store {
     }
 
     pub fn create_bucket(&self, name: &str, owner: &str) -> Result<Bucket> {
+        self.create_bucket_with(name, owner, |_| {})
+    }
+
+    /// Creates a bucket whose settings (ownership, ACL) `init` sets before it is stored.
+    pub fn create_bucket_with(&self, name: &str, owner: &str, init: impl FnOnce(&mut Bucket)) -> Result<Bucket> {
         let now = now_millis();
-        let bucket = Bucket {
+        let mut bucket = Bucket {
             name: name.to_owned(),
             owner: owner.to_owned(),
             created_ms: now,
             tags: Vec::new(),
             cors: None,
+            ownership: None,
+            grants: Vec::new(),
+            policy: None,
+            public_access_block: None,
             hlc: self.clock.now(),
             site: self.site_id(),
         };
+        init(&mut bucket);
         self.meta.commit(now, |tx| {
             if let Some(existing) = tx.get::<Bucket>(Tree::Buckets, name.as_bytes())? {
                 return abort(if existing.owner == owner {
@@ -102,7 +112,7 @@ impl Store {
         self.meta.get(Tree::Buckets, name.as_bytes())
     }
 
-    /// Changes a bucket's settings (tags, CORS) and logs the new record.
+    /// Changes a bucket's settings (tags, CORS, access) and logs the new record.
     pub fn update_bucket(&self, name: &str, change: impl Fn(&mut Bucket)) -> Result<Bucket> {
         let hlc = self.clock.now();
         let site = self.site_id();

@@ -180,9 +180,17 @@ impl Store {
         let guard = self.meta.lock();
         let parts = self.parts_of(upload_id)?;
         self.meta.commit_locked(guard, template.last_modified_ms, |tx| {
-            let upload = tx.upload(bucket, key, upload_id)?;
+            let Some(upload) = tx.get::<Upload>(Tree::Uploads, &upload_key(bucket, key, upload_id))? else {
+                // A retry of a completion that succeeded (its answer was lost): S3
+                // answers it as it answered the first, while that version is current.
+                return match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
+                    Some(m) if m.is_live() && m.upload_id.as_deref() == Some(upload_id) => Ok(m),
+                    _ => abort(Error::NoSuchUpload),
+                };
+            };
             tx.check(bucket, key, cond)?;
             let mut m = template.clone();
+            m.upload_id = Some(upload_id.to_owned());
             m.headers = upload.headers.clone();
             let mut md5s = Md5::new();
             // Every listed part must exist before sizes are judged, as S3 answers.

@@ -71,6 +71,7 @@ impl Store {
             blocks: Vec::new(),
             inline: None,
             parts: Vec::new(),
+            upload_id: None,
             hlc: self.clock.now(),
             site: self.site_id(),
         }
@@ -127,9 +128,9 @@ impl Store {
         Ok(m)
     }
 
-    /// Replaces an object's tags. The object keeps its version, ETag and
+    /// Changes a live object's tags or ACL. The object keeps its version, ETag and
     /// modification time; the change is logged with a new timestamp.
-    pub fn set_object_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<Manifest> {
+    pub fn update_object(&self, bucket: &str, key: &str, change: impl Fn(&mut Manifest)) -> Result<Manifest> {
         let hlc = self.clock.now();
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
@@ -137,7 +138,7 @@ impl Store {
             let Some(mut m) = tx.get::<Manifest>(Tree::Objects, &k)?.filter(|m| m.is_live()) else {
                 return abort(Error::NoSuchKey);
             };
-            m.headers.tags = tags.clone();
+            change(&mut m);
             m.hlc = hlc;
             m.site = site;
             tx.put(Tree::Objects, &k, &m)?;

@@ -55,8 +55,96 @@ pub struct Bucket {
     pub created_ms: u64,
     pub tags: Vec<(String, String)>,
     pub cors: Option<Vec<CorsRule>>,
+    /// Who owns objects written here; `None` once the controls are deleted, which
+    /// behaves as `ObjectWriter`.
+    pub ownership: Option<ObjectOwnership>,
+    /// Grants beyond the owner's full control.
+    pub grants: Vec<Grant>,
+    /// The bucket policy, as the owner sent it (checked when it was put).
+    pub policy: Option<String>,
+    pub public_access_block: Option<PublicAccessBlock>,
     pub hlc: Hlc,
     pub site: SiteId,
+}
+
+/// A bucket's object ownership setting, as S3 names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// ACLs are off: the bucket owner owns every object; only policies grant.
+    BucketOwnerEnforced,
+    /// The writer owns an object unless it grants `bucket-owner-full-control`.
+    BucketOwnerPreferred,
+    /// The writer owns what it writes.
+    ObjectWriter,
+}
+
+impl ObjectOwnership {
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectOwnership::BucketOwnerEnforced => "BucketOwnerEnforced",
+            ObjectOwnership::BucketOwnerPreferred => "BucketOwnerPreferred",
+            ObjectOwnership::ObjectWriter => "ObjectWriter",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::BucketOwnerEnforced,
+            Self::BucketOwnerPreferred,
+            Self::ObjectWriter,
+        ]
+        .into_iter()
+        .find(|o| o.name() == s)
+    }
+}
+
+/// Who an ACL grant is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Grantee {
+    /// A Strata user, by canonical id (the user name).
+    User(String),
+    /// Everyone, signed or not.
+    AllUsers,
+    /// Anyone who signs with a valid key.
+    AuthenticatedUsers,
+}
+
+impl Grantee {
+    /// Grants to these make a bucket or object public.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Grantee::AllUsers | Grantee::AuthenticatedUsers)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+    FullControl,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: Permission,
+}
+
+/// An object's owner and the grants beyond the owner's full control.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acl {
+    pub owner: String,
+    pub grants: Vec<Grant>,
+}
+
+/// A bucket's public access block, as S3 names its four switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
 }
 
 /// One rule of a bucket's CORS configuration.
@@ -101,6 +189,9 @@ pub struct ObjectHeaders {
     /// Object tags. They travel with the headers (`x-amz-tagging` on write) but, unlike
     /// them, can be replaced later by PutObjectTagging.
     pub tags: Vec<(String, String)>,
+    /// The object's owner and ACL, given on write like the tags (so an upload carries
+    /// them to its object) and replaceable by PutObjectAcl.
+    pub acl: Acl,
 }
 
 /// One version of an object: its data as a list of blocks, and everything S3 returns.
@@ -123,6 +214,9 @@ pub struct Manifest {
     pub inline: Option<Vec<u8>>,
     /// Part boundaries for multipart objects; empty otherwise.
     pub parts: Vec<PartSpan>,
+    /// The multipart upload this version completed, so that a retried
+    /// CompleteMultipartUpload can be answered as the first one was.
+    pub upload_id: Option<String>,
     pub hlc: Hlc,
     pub site: SiteId,
 }
@@ -239,6 +333,7 @@ mod tests {
                 .collect(),
             inline: None,
             parts: Vec::new(),
+            upload_id: None,
             hlc: Hlc(1),
             site: SiteId(1),
         };

@@ -74,6 +74,7 @@ impl Store {
         let meta = Meta::open(engine)?;
         let blocks = Arc::new(BlockFiles::open(&cfg.data_dir)?);
         let writers = BlockWriters::start(blocks.clone(), cfg.block_writers)?;
+        check_format(&meta)?;
         let site = match (meta.meta_get("site_id")?, cfg.site_id) {
             (Some(v), configured) => {
                 let stored = SiteId(crate::meta::be_u64(&v));
@@ -155,5 +156,25 @@ impl Store {
         self.meta.queue_unreferenced(&orphans, now_millis())?;
         self.meta.flush()?;
         Ok(orphans.len())
+    }
+}
+
+/// The layout of the records this build reads and writes. Records are bincode, which
+/// has no room for fields it does not know: a store written by another layout is
+/// refused with a clear error instead of being misread.
+const FORMAT: u64 = 2;
+
+fn check_format(meta: &Meta) -> Result<()> {
+    match meta.meta_get("format")? {
+        Some(v) if crate::meta::be_u64(&v) == FORMAT => Ok(()),
+        Some(v) => Err(crate::Error::InvalidArgument(format!(
+            "this data directory holds records of format {}; this build reads format {FORMAT}",
+            crate::meta::be_u64(&v)
+        ))),
+        // Format 1 stores (before ACLs) carry a site id but no format.
+        None if meta.meta_get("site_id")?.is_some() => Err(crate::Error::InvalidArgument(format!(
+            "this data directory holds records of format 1; this build reads format {FORMAT}"
+        ))),
+        None => meta.meta_put("format", &FORMAT.to_be_bytes()),
     }
 }

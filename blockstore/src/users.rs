@@ -69,14 +69,15 @@ impl Store {
         Ok(users)
     }
 
+    /// The user of a name (a canonical id in ACLs). Users are few; this scans them.
+    pub fn user(&self, name: &str) -> Result<Option<User>> {
+        Ok(self.list_users()?.into_iter().find(|u| u.name == name))
+    }
+
     /// Deletes a user's credentials. Buckets they own stay, and stay theirs if the name
     /// is created again.
     pub fn delete_user(&self, name: &str) -> Result<()> {
-        let user = self
-            .list_users()?
-            .into_iter()
-            .find(|u| u.name == name)
-            .ok_or(Error::NoSuchUser)?;
+        let user = self.user(name)?.ok_or(Error::NoSuchUser)?;
         let hlc = self.clock.now();
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {

@@ -543,7 +543,7 @@ fn the_hash_tree_finds_exactly_what_differs_and_carries_deletes() {
     put(&a, "photos", "k007", b"overwritten");
     a.delete_object("photos", "k008").unwrap();
     put(&a, "photos", "new", b"new key");
-    a.set_object_tags("photos", "k009", vec![("t".into(), "v".into())])
+    a.update_object("photos", "k009", |m| m.headers.tags = vec![("t".into(), "v".into())])
         .unwrap();
     a.delete_user("bob").unwrap();
     a.delete_object("old", "x").unwrap();

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use strata_blockstore::ObjectOwnership;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +63,14 @@ pub struct S3Config {
     /// Requests whose Host is `<bucket>.<root_domain>` use virtual-host addressing.
     #[serde(default)]
     pub root_domain: Option<String>,
+    /// Object ownership of new buckets that do not ask for one: `ObjectWriter` (ACLs
+    /// work), `BucketOwnerPreferred` or `BucketOwnerEnforced` (ACLs off, AWS's default).
+    #[serde(default = "default_object_ownership")]
+    pub default_object_ownership: ObjectOwnership,
+}
+
+fn default_object_ownership() -> ObjectOwnership {
+    ObjectOwnership::ObjectWriter
 }
 
 #[derive(Debug, Clone, Deserialize)]

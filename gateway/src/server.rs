@@ -67,6 +67,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         region: cfg.s3.region.clone(),
         root_domain: cfg.s3.root_domain.clone(),
+        default_ownership: cfg.s3.default_object_ownership,
         repl: repl.clone(),
     });
     let admin_app = admin::service(AdminState {
@@ -122,6 +123,8 @@ pub async fn serve(
             tracing::debug!(error = %e, "could not set TCP_NODELAY");
         }
     });
+    // The client's address is a fact bucket policies test (aws:SourceIp).
+    let s3_app = s3_app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(s3_listener, s3_app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -340,6 +340,7 @@ mod tests {
             },
             inline: None,
             parts: Vec::new(),
+            upload_id: None,
             hlc: Hlc(1),
             site: SiteId(1),
         }))

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use strata_blockstore::{BlockHash, Change, SiteId};
 
 /// Bumped when a message changes shape; a peer speaking another version is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 pub const HELLO: &str = "/repl/v1/hello";
 /// A source that disconnects tells its sink, which then forgets it as a source.

@@ -272,6 +272,7 @@ mod tests {
                 .collect(),
             inline: None,
             parts: Vec::new(),
+            upload_id: None,
             hlc: Hlc(seq << 16),
             site: SiteId(site),
         };

@@ -290,6 +290,7 @@ mod tests {
                     block_count: 5120,
                 })
                 .collect(),
+            upload_id: Some(uuid_like()),
             hlc: Hlc(1),
             site: SiteId(1),
         };

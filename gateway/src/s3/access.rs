@@ -1,47 +1,163 @@
-//! Who may touch a bucket: only its owner.
+//! Access for a request: reads what the decision needs (the bucket, the object's ACL)
+//! in one trip to a blocking thread, asks `authz`, and hands the records it read to the
+//! handler. The router calls [`authorize`] before every handler; handlers that act on
+//! more than the request's own target (a copy's source, each key of DeleteObjects) ask
+//! here too.
 
+use crate::s3::authz::{decide, Question, Refusal};
 use crate::s3::error::{S3Error, S3Result};
+use crate::s3::operation::{Operation, Scope};
+use crate::s3::policy::Policy;
 use crate::s3::request::S3Request;
 use crate::s3::state::S3State;
-use strata_blockstore::{Bucket, Error as StoreError, Manifest};
+use strata_blockstore::{Acl, Bucket, Error as StoreError, Manifest};
 
-/// The request's bucket, if it exists and the requester owns it.
-/// (A request body is not `Sync`, so this takes the names, not the request.)
-pub fn owned_bucket<'a>(
-    state: &'a S3State,
-    req: &S3Request,
-) -> impl std::future::Future<Output = S3Result<Bucket>> + Send + 'a {
-    check_owner(state, req.bucket().to_owned(), req.user.name.clone())
-}
+const DENIED: S3Error = S3Error::AccessDenied("Access Denied");
 
-async fn check_owner(state: &S3State, name: String, user: String) -> S3Result<Bucket> {
-    let bucket = state
-        .run(move |s| s.bucket(&name))
-        .await?
-        .ok_or(S3Error::Store(StoreError::NoSuchBucket))?;
-    owner_only(bucket, &user)
-}
-
-fn owner_only(bucket: Bucket, user: &str) -> S3Result<Bucket> {
-    if bucket.owner != user {
-        return Err(S3Error::AccessDenied("Access Denied"));
+/// Checks that the request may do `op`, and leaves the bucket (and, for object-scoped
+/// operations, the object) it read in the request.
+pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S3Result<()> {
+    let facts = Facts::of(req);
+    match op.scope() {
+        Scope::Service | Scope::NewBucket => {
+            if req.user.is_none() {
+                return Err(DENIED);
+            }
+        }
+        Scope::Bucket | Scope::EachKey => {
+            let name = req.bucket().to_owned();
+            let bucket = state
+                .run(move |s| s.bucket(&name))
+                .await?
+                .ok_or(S3Error::Store(StoreError::NoSuchBucket))?;
+            if op.scope() == Scope::Bucket {
+                check(&facts, op.action(), &bucket, req.key.as_deref(), None)?;
+            }
+            req.bucket_record = Some(bucket);
+        }
+        Scope::Object => {
+            let (bucket, object) = target(state, &facts, req.bucket(), req.key()).await?;
+            check(
+                &facts,
+                op.action(),
+                &bucket,
+                req.key.as_deref(),
+                Some(&object.headers.acl),
+            )?;
+            req.bucket_record = Some(bucket);
+            req.object = Some(object);
+        }
     }
-    Ok(bucket)
+    Ok(())
 }
 
-/// The request's bucket and the live object its key names, read in one trip to a
-/// blocking thread (reads are the hot path). Errors come in the same order as
-/// `owned_bucket` then `Store::object`: NoSuchBucket, AccessDenied, NoSuchKey.
-pub fn owned_object<'a>(
-    state: &'a S3State,
-    req: &S3Request,
-) -> impl std::future::Future<Output = S3Result<(Bucket, Manifest)>> + Send + 'a {
-    let (name, key, user) = (req.bucket().to_owned(), req.key().to_owned(), req.user.name.clone());
-    async move {
-        let (bucket, object) = state
-            .run(move |s| Ok((s.bucket(&name)?, s.object(&name, &key))))
-            .await?;
-        let bucket = owner_only(bucket.ok_or(S3Error::Store(StoreError::NoSuchBucket))?, &user)?;
-        Ok((bucket, object?))
+/// A bucket and the live object a key names, read together. A missing key is
+/// NoSuchKey only to whoever may list the bucket; S3 tells others AccessDenied.
+async fn target(state: &S3State, facts: &Facts, name: &str, key: &str) -> S3Result<(Bucket, Manifest)> {
+    let (n, k) = (name.to_owned(), key.to_owned());
+    let (bucket, object) = state.run(move |s| Ok((s.bucket(&n)?, s.object(&n, &k)))).await?;
+    let bucket = bucket.ok_or(S3Error::Store(StoreError::NoSuchBucket))?;
+    match object {
+        Ok(m) => Ok((bucket, m)),
+        Err(StoreError::NoSuchKey) => {
+            check(facts, "s3:ListBucket", &bucket, None, None)?;
+            Err(S3Error::Store(StoreError::NoSuchKey))
+        }
+        Err(e) => Err(e.into()),
     }
+}
+
+/// The source of a CopyObject or UploadPartCopy, which the requester must be allowed
+/// to read (`s3:GetObject` under the source bucket's rules).
+pub async fn readable_source(state: &S3State, facts: &Facts, bucket: &str, key: &str) -> S3Result<Manifest> {
+    let (b, m) = target(state, facts, bucket, key).await?;
+    check(facts, "s3:GetObject", &b, Some(key), Some(&m.headers.acl))?;
+    Ok(m)
+}
+
+/// Whether the request may do `action` to `key` of `bucket` (DeleteObjects asks for
+/// each key).
+pub fn allows(facts: &Facts, bucket: &Bucket, action: &str, key: &str) -> bool {
+    check(facts, action, bucket, Some(key), None).is_ok()
+}
+
+/// What the decision reads of a request, taken out of it so that it can be held across
+/// an await (a request body is not `Sync`).
+pub struct Facts {
+    principal: Option<String>,
+    client_ip: Option<std::net::IpAddr>,
+    headers: Vec<(&'static str, String)>,
+    query: Vec<(&'static str, String)>,
+}
+
+impl Facts {
+    pub fn of(req: &S3Request) -> Facts {
+        let pick = |names: &[&'static str], get: &dyn Fn(&str) -> Option<String>| {
+            names.iter().filter_map(|n| get(n).map(|v| (*n, v))).collect()
+        };
+        Facts {
+            principal: req.user.as_ref().map(|u| u.name.clone()),
+            client_ip: req.client_ip,
+            headers: pick(&["referer", "user-agent", "x-amz-acl"], &|n| {
+                req.header(n).map(str::to_owned)
+            }),
+            query: pick(&["prefix", "delimiter", "max-keys"], &|n| req.q(n).map(str::to_owned)),
+        }
+    }
+
+    /// The request's value for a policy condition key.
+    fn value(&self, key: &str) -> Option<String> {
+        let header = |n: &str| self.headers.iter().find(|(h, _)| *h == n).map(|(_, v)| v.clone());
+        match key {
+            "aws:SourceIp" => self.client_ip.map(|ip| ip.to_string()),
+            // The S3 port speaks plain HTTP.
+            "aws:SecureTransport" => Some("false".into()),
+            "aws:Referer" => header("referer"),
+            "aws:UserAgent" => header("user-agent"),
+            "aws:username" | "aws:userid" => self.principal.clone(),
+            "aws:PrincipalType" => Some(if self.principal.is_some() { "User" } else { "Anonymous" }.into()),
+            "s3:prefix" | "s3:delimiter" | "s3:max-keys" => {
+                self.query.iter().find(|(q, _)| *q == &key[3..]).map(|(_, v)| v.clone())
+            }
+            "s3:x-amz-acl" => header("x-amz-acl"),
+            _ => None,
+        }
+    }
+}
+
+/// The decision for one action.
+fn check(facts: &Facts, action: &str, bucket: &Bucket, key: Option<&str>, object: Option<&Acl>) -> S3Result<()> {
+    let policy = match bucket
+        .policy
+        .as_deref()
+        .map(|p| Policy::parse(p.as_bytes(), &bucket.name))
+    {
+        Some(Ok(p)) => Some(p),
+        // Stored policies were checked when put; one that no longer reads (written by
+        // a newer build) must not open anything, so it denies.
+        Some(Err(e)) => {
+            tracing::error!(bucket = %bucket.name, error = %e, "stored bucket policy does not parse; denying");
+            return Err(DENIED);
+        }
+        None => None,
+    };
+    let principal = facts.principal.as_deref();
+    let value = |k: &str| facts.value(k);
+    let verdict = decide(&Question {
+        principal,
+        action,
+        bucket,
+        policy: policy.as_ref(),
+        key,
+        object,
+        value: &value,
+    });
+    verdict.map_err(|why| {
+        let why = match why {
+            Refusal::ExplicitDeny => "explicitly denied by the bucket policy",
+            Refusal::NotAllowed => "allowed by no owner right, policy or ACL",
+        };
+        tracing::debug!(principal = principal.unwrap_or("anonymous"), action, bucket = %bucket.name, key, why, "access denied");
+        DENIED
+    })
 }

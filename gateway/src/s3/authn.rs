@@ -26,6 +26,17 @@ pub fn claimed_access_key(req: &SignedRequest) -> Option<String> {
     get("AWSAccessKeyId").map(str::to_owned)
 }
 
+/// Whether the request carries a signature at all; one that does not is anonymous.
+pub fn is_signed(req: &SignedRequest) -> bool {
+    header(req.headers, "authorization").is_some()
+        || query_pairs(req.query).iter().any(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "X-Amz-Signature" | "X-Amz-Credential" | "AWSAccessKeyId" | "Signature"
+            )
+        })
+}
+
 /// Finds the signature in the request (header or query) and checks it. `secret_of`
 /// looks up the secret key of an access key (None: unknown key).
 /// `vhost_bucket` is the bucket a virtual-host-style request named in its Host (SigV2

@@ -59,6 +59,18 @@ pub enum S3Error {
     AclNotSupported,
     #[error("InvalidBucketAclWithObjectOwnership")]
     InvalidBucketAclWithObjectOwnership,
+    #[error("MalformedACLError")]
+    MalformedAcl,
+    #[error("UnresolvableGrantByEmailAddress")]
+    GrantByEmail,
+    #[error("MalformedPolicy: {0}")]
+    MalformedPolicy(String),
+    #[error("NoSuchBucketPolicy")]
+    NoSuchBucketPolicy,
+    #[error("OwnershipControlsNotFoundError")]
+    NoOwnershipControls,
+    #[error("NoSuchPublicAccessBlockConfiguration")]
+    NoPublicAccessBlock,
     #[error("InvalidPartNumber")]
     InvalidPartNumber,
     #[error("RequestHeaderSectionTooLarge")]
@@ -125,6 +137,12 @@ impl S3Error {
             S3Error::CorsForbidden => ("AccessForbidden", S::FORBIDDEN, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.".into()),
             S3Error::AclNotSupported => ("AccessControlListNotSupported", S::BAD_REQUEST, "The bucket does not allow ACLs".into()),
             S3Error::InvalidBucketAclWithObjectOwnership => ("InvalidBucketAclWithObjectOwnership", S::BAD_REQUEST, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting".into()),
+            S3Error::MalformedAcl => ("MalformedACLError", S::BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema.".into()),
+            S3Error::GrantByEmail => ("UnresolvableGrantByEmailAddress", S::BAD_REQUEST, "The email address you provided does not match any account on record.".into()),
+            S3Error::MalformedPolicy(m) => ("MalformedPolicy", S::BAD_REQUEST, m.clone()),
+            S3Error::NoSuchBucketPolicy => ("NoSuchBucketPolicy", S::NOT_FOUND, "The bucket policy does not exist".into()),
+            S3Error::NoOwnershipControls => ("OwnershipControlsNotFoundError", S::NOT_FOUND, "The bucket ownership controls were not found".into()),
+            S3Error::NoPublicAccessBlock => ("NoSuchPublicAccessBlockConfiguration", S::NOT_FOUND, "The public access block configuration was not found".into()),
             S3Error::InvalidPartNumber => ("InvalidPartNumber", S::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable".into()),
             S3Error::HeadersTooLarge { limit } => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({limit} bytes).")),
             S3Error::MissingContentLength => ("MissingContentLength", S::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.".into()),

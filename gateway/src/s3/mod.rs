@@ -2,12 +2,16 @@
 
 mod access;
 pub mod authn;
+mod authz;
 mod blocks;
 mod body;
 mod checksum;
 mod conditions;
 pub mod error;
+mod grants;
 mod handlers;
+mod operation;
+mod policy;
 mod request;
 mod response;
 mod router;

@@ -7,7 +7,7 @@ use crate::s3::sigv4::ChunkVerifier;
 use axum::body::Body;
 use http::{HeaderMap, Method};
 use percent_encoding::percent_decode_str;
-use strata_blockstore::User;
+use strata_blockstore::{Bucket, Manifest, User};
 
 pub const MAX_KEY_BYTES: usize = 1024;
 /// S3 allows 8 KiB of request headers; we allow twice that before refusing.
@@ -30,10 +30,17 @@ pub struct S3Request {
     pub key: Option<String>,
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
-    pub user: User,
+    /// The signed-in user; `None` for an anonymous (unsigned) request.
+    pub user: Option<User>,
+    /// Where the request came from, when the server knows.
+    pub client_ip: Option<std::net::IpAddr>,
     pub payload: Payload,
     pub chunks: Option<ChunkVerifier>,
     pub body: Body,
+    /// The bucket the access check read, for the handler.
+    pub bucket_record: Option<Bucket>,
+    /// The object the access check read (object-scoped operations), for the handler.
+    pub object: Option<Manifest>,
 }
 
 impl S3Request {
@@ -47,6 +54,26 @@ impl S3Request {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The bucket the access check read and allowed.
+    pub fn authorized_bucket(&self) -> S3Result<&Bucket> {
+        self.bucket_record
+            .as_ref()
+            .ok_or(S3Error::Store(strata_blockstore::Error::NoSuchBucket))
+    }
+
+    /// The object the access check read and allowed.
+    pub fn take_object(&mut self) -> S3Result<Manifest> {
+        self.object
+            .take()
+            .ok_or(S3Error::Store(strata_blockstore::Error::NoSuchKey))
+    }
+
+    /// The signed-in user's name, the owner of what it creates; anonymous writers
+    /// (allowed by a public-read-write grant) leave ownership to the bucket owner.
+    pub fn user_name(&self) -> Option<&str> {
+        self.user.as_ref().map(|u| u.name.as_str())
     }
 
     pub fn bucket(&self) -> &str {

@@ -2,17 +2,20 @@
 //! addresses, and dispatches to the handler for its operation. Routing imports the
 //! handlers, never the other way round.
 
+use crate::s3::access;
 use crate::s3::authn;
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::handlers::{acl, batch, bucket, copy, cors, list, multipart, object, tagging, versioning};
+use crate::s3::handlers::{acl, batch, bucket, copy, cors, list, multipart, object, policy, tagging, versioning};
+use crate::s3::operation::Operation;
 use crate::s3::request::{address, check_header_size, parse_query, S3Request};
 use crate::s3::response::{error_document, set};
-use crate::s3::signed::SignedRequest;
+use crate::s3::signed::{Payload, SignedRequest};
 use crate::s3::state::S3State;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use http::Method;
+use std::net::SocketAddr;
 use strata_blockstore::UserStatus;
 
 pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
@@ -83,19 +86,30 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
     let vhost_bucket = addr.bucket.as_deref().filter(|_| addr.vhost);
     // The user read to find the secret is the one the request runs as: read it once,
     // off the async thread. A store that fails here answers 500, not "no such key".
-    let user = match authn::claimed_access_key(&signed) {
-        Some(ak) => state.run(move |s| s.user_by_access_key(&ak)).await?,
-        None => None,
-    }
-    .filter(|u| u.status == UserStatus::Active);
-    let verified = authn::verify(&signed, now, vhost_bucket, |ak| {
-        user.as_ref()
-            .filter(|u| u.access_key == ak)
-            .map(|u| u.secret_key.clone())
-    })?;
-    let user = user
-        .filter(|u| u.access_key == verified.access_key)
-        .ok_or(S3Error::InvalidAccessKeyId)?;
+    let user = if authn::is_signed(&signed) {
+        let user = match authn::claimed_access_key(&signed) {
+            Some(ak) => state.run(move |s| s.user_by_access_key(&ak)).await?,
+            None => None,
+        }
+        .filter(|u| u.status == UserStatus::Active);
+        let verified = authn::verify(&signed, now, vhost_bucket, |ak| {
+            user.as_ref()
+                .filter(|u| u.access_key == ak)
+                .map(|u| u.secret_key.clone())
+        })?;
+        let user = user
+            .filter(|u| u.access_key == verified.access_key)
+            .ok_or(S3Error::InvalidAccessKeyId)?;
+        Some((user, verified.payload, verified.chunks))
+    } else {
+        None
+    };
+    let (user, payload, chunks) = match user {
+        Some((u, p, c)) => (Some(u), p, c),
+        // Anonymous: the body is taken as sent, as S3 does for unsigned requests.
+        None => (None, Payload::Unsigned, None),
+    };
+    let client_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let req = S3Request {
         method: parts.method,
         bucket: addr.bucket,
@@ -103,12 +117,15 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         query: parse_query(raw_query),
         headers: parts.headers,
         user,
-        payload: verified.payload,
-        chunks: verified.chunks,
+        client_ip,
+        payload,
+        chunks,
         body,
+        bucket_record: None,
+        object: None,
     };
-    let op = operation(&req)?;
-    let result = run(op, state, req).await;
+    let op = Operation::of(&req)?;
+    let result = authorized(op, state, req).await;
     state.metrics.record(
         op.name(),
         result.as_ref().map(|r| r.status()).unwrap_or_else(|e| e.parts().1),
@@ -120,293 +137,8 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
     Ok(resp)
 }
 
-const LIST_V1: &[&str] = &["prefix", "delimiter", "marker", "max-keys", "encoding-type"];
-const LIST_V2: &[&str] = &[
-    "list-type",
-    "prefix",
-    "delimiter",
-    "continuation-token",
-    "start-after",
-    "max-keys",
-    "encoding-type",
-    "fetch-owner",
-];
-const LIST_UPLOADS: &[&str] = &[
-    "uploads",
-    "prefix",
-    "delimiter",
-    "key-marker",
-    "upload-id-marker",
-    "max-uploads",
-    "encoding-type",
-];
-const LIST_VERSIONS: &[&str] = &[
-    "versions",
-    "prefix",
-    "delimiter",
-    "key-marker",
-    "version-id-marker",
-    "max-keys",
-    "encoding-type",
-];
-const GET_OBJECT: &[&str] = &[
-    "response-content-type",
-    "response-content-language",
-    "response-expires",
-    "response-cache-control",
-    "response-content-disposition",
-    "response-content-encoding",
-    "partNumber",
-    "versionId",
-];
-const LIST_PARTS: &[&str] = &["uploadId", "max-parts", "part-number-marker", "encoding-type"];
-
-/// Every S3 operation this site serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    ListBuckets,
-    GetBucketLocation,
-    ListMultipartUploads,
-    ListObjectVersions,
-    GetBucketVersioning,
-    GetBucketTagging,
-    GetBucketAcl,
-    GetBucketCors,
-    ListObjectsV2,
-    ListObjects,
-    PutBucketTagging,
-    PutBucketAcl,
-    PutBucketCors,
-    CreateBucket,
-    HeadBucket,
-    DeleteBucketTagging,
-    DeleteBucketCors,
-    DeleteBucket,
-    DeleteObjects,
-    UploadPartCopy,
-    UploadPart,
-    PutObjectTagging,
-    PutObjectAcl,
-    CopyObject,
-    PutObject,
-    ListParts,
-    GetObjectTagging,
-    GetObjectAcl,
-    GetObjectAttributes,
-    GetObject,
-    HeadObject,
-    CreateMultipartUpload,
-    CompleteMultipartUpload,
-    AbortMultipartUpload,
-    DeleteObjectTagging,
-    DeleteObject,
-}
-
-impl Operation {
-    /// The operation's name in the S3 API.
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::ListBuckets => "ListBuckets",
-            Operation::GetBucketLocation => "GetBucketLocation",
-            Operation::ListMultipartUploads => "ListMultipartUploads",
-            Operation::ListObjectVersions => "ListObjectVersions",
-            Operation::GetBucketVersioning => "GetBucketVersioning",
-            Operation::GetBucketTagging => "GetBucketTagging",
-            Operation::GetBucketAcl => "GetBucketAcl",
-            Operation::GetBucketCors => "GetBucketCors",
-            Operation::ListObjectsV2 => "ListObjectsV2",
-            Operation::ListObjects => "ListObjects",
-            Operation::PutBucketTagging => "PutBucketTagging",
-            Operation::PutBucketAcl => "PutBucketAcl",
-            Operation::PutBucketCors => "PutBucketCors",
-            Operation::CreateBucket => "CreateBucket",
-            Operation::HeadBucket => "HeadBucket",
-            Operation::DeleteBucketTagging => "DeleteBucketTagging",
-            Operation::DeleteBucketCors => "DeleteBucketCors",
-            Operation::DeleteBucket => "DeleteBucket",
-            Operation::DeleteObjects => "DeleteObjects",
-            Operation::UploadPartCopy => "UploadPartCopy",
-            Operation::UploadPart => "UploadPart",
-            Operation::PutObjectTagging => "PutObjectTagging",
-            Operation::PutObjectAcl => "PutObjectAcl",
-            Operation::CopyObject => "CopyObject",
-            Operation::PutObject => "PutObject",
-            Operation::ListParts => "ListParts",
-            Operation::GetObjectTagging => "GetObjectTagging",
-            Operation::GetObjectAcl => "GetObjectAcl",
-            Operation::GetObjectAttributes => "GetObjectAttributes",
-            Operation::GetObject => "GetObject",
-            Operation::HeadObject => "HeadObject",
-            Operation::CreateMultipartUpload => "CreateMultipartUpload",
-            Operation::CompleteMultipartUpload => "CompleteMultipartUpload",
-            Operation::AbortMultipartUpload => "AbortMultipartUpload",
-            Operation::DeleteObjectTagging => "DeleteObjectTagging",
-            Operation::DeleteObject => "DeleteObject",
-        }
-    }
-}
-
-/// Which operation a request asks for. Query parameters an operation does not know
-/// answer 501 rather than being taken for another operation.
-fn operation(req: &S3Request) -> S3Result<Operation> {
-    let unsupported = |what: &str| Err(S3Error::NotImplemented(what.to_owned()));
-    // Buckets here are never versioned: the only version of an object is "null".
-    if req.q("versionId").is_some_and(|v| v != "null") {
-        return Err(S3Error::InvalidArgument("Invalid version id specified".into()));
-    }
-    let m = req.method.clone();
-    match (req.bucket.is_some(), req.key.is_some()) {
-        (false, _) => match m {
-            Method::GET => Ok(Operation::ListBuckets),
-            _ => unsupported(&format!("{m} on the service")),
-        },
-        (true, false) => match m {
-            Method::GET if req.has("location") => {
-                only(req, &["location"])?;
-                Ok(Operation::GetBucketLocation)
-            }
-            Method::GET if req.has("uploads") => {
-                only(req, LIST_UPLOADS)?;
-                Ok(Operation::ListMultipartUploads)
-            }
-            Method::GET if req.has("versions") => {
-                only(req, LIST_VERSIONS)?;
-                Ok(Operation::ListObjectVersions)
-            }
-            Method::GET if req.has("versioning") => {
-                only(req, &["versioning"])?;
-                Ok(Operation::GetBucketVersioning)
-            }
-            Method::GET if req.has("tagging") => {
-                only(req, &["tagging"])?;
-                Ok(Operation::GetBucketTagging)
-            }
-            Method::GET if req.has("acl") => {
-                only(req, &["acl"])?;
-                Ok(Operation::GetBucketAcl)
-            }
-            Method::GET if req.has("cors") => {
-                only(req, &["cors"])?;
-                Ok(Operation::GetBucketCors)
-            }
-            Method::GET if req.q("list-type") == Some("2") => {
-                only(req, LIST_V2)?;
-                Ok(Operation::ListObjectsV2)
-            }
-            Method::GET => {
-                only(req, LIST_V1)?;
-                Ok(Operation::ListObjects)
-            }
-            Method::PUT if req.has("tagging") => {
-                only(req, &["tagging"])?;
-                Ok(Operation::PutBucketTagging)
-            }
-            Method::PUT if req.has("acl") => {
-                only(req, &["acl"])?;
-                Ok(Operation::PutBucketAcl)
-            }
-            Method::PUT if req.has("cors") => {
-                only(req, &["cors"])?;
-                Ok(Operation::PutBucketCors)
-            }
-            Method::PUT => {
-                only(req, &[])?;
-                Ok(Operation::CreateBucket)
-            }
-            Method::HEAD => Ok(Operation::HeadBucket),
-            Method::DELETE if req.has("tagging") => {
-                only(req, &["tagging"])?;
-                Ok(Operation::DeleteBucketTagging)
-            }
-            Method::DELETE if req.has("cors") => {
-                only(req, &["cors"])?;
-                Ok(Operation::DeleteBucketCors)
-            }
-            Method::DELETE => {
-                only(req, &[])?;
-                Ok(Operation::DeleteBucket)
-            }
-            Method::POST if req.has("delete") => {
-                only(req, &["delete"])?;
-                Ok(Operation::DeleteObjects)
-            }
-            _ => unsupported(&format!("{m} on a bucket")),
-        },
-        (true, true) => match m {
-            Method::PUT if req.has("uploadId") && req.headers.contains_key("x-amz-copy-source") => {
-                only(req, &["uploadId", "partNumber"])?;
-                Ok(Operation::UploadPartCopy)
-            }
-            Method::PUT if req.has("uploadId") => {
-                only(req, &["uploadId", "partNumber"])?;
-                Ok(Operation::UploadPart)
-            }
-            Method::PUT if req.has("tagging") => {
-                only(req, &["tagging", "versionId"])?;
-                Ok(Operation::PutObjectTagging)
-            }
-            Method::PUT if req.has("acl") => {
-                only(req, &["acl", "versionId"])?;
-                Ok(Operation::PutObjectAcl)
-            }
-            Method::PUT if req.headers.contains_key("x-amz-copy-source") => {
-                only(req, &[])?;
-                Ok(Operation::CopyObject)
-            }
-            Method::PUT => {
-                only(req, &[])?;
-                Ok(Operation::PutObject)
-            }
-            Method::GET if req.has("uploadId") => {
-                only(req, LIST_PARTS)?;
-                Ok(Operation::ListParts)
-            }
-            Method::GET if req.has("tagging") => {
-                only(req, &["tagging", "versionId"])?;
-                Ok(Operation::GetObjectTagging)
-            }
-            Method::GET if req.has("acl") => {
-                only(req, &["acl", "versionId"])?;
-                Ok(Operation::GetObjectAcl)
-            }
-            Method::GET if req.has("attributes") => {
-                only(req, &["attributes", "versionId"])?;
-                Ok(Operation::GetObjectAttributes)
-            }
-            Method::GET => {
-                only(req, GET_OBJECT)?;
-                Ok(Operation::GetObject)
-            }
-            Method::HEAD => {
-                only(req, GET_OBJECT)?;
-                Ok(Operation::HeadObject)
-            }
-            Method::POST if req.has("uploads") => {
-                only(req, &["uploads"])?;
-                Ok(Operation::CreateMultipartUpload)
-            }
-            Method::POST if req.has("uploadId") => {
-                only(req, &["uploadId"])?;
-                Ok(Operation::CompleteMultipartUpload)
-            }
-            Method::DELETE if req.has("uploadId") => {
-                only(req, &["uploadId"])?;
-                Ok(Operation::AbortMultipartUpload)
-            }
-            Method::DELETE if req.has("tagging") => {
-                only(req, &["tagging", "versionId"])?;
-                Ok(Operation::DeleteObjectTagging)
-            }
-            Method::DELETE => {
-                only(req, &["versionId"])?;
-                Ok(Operation::DeleteObject)
-            }
-            _ => unsupported(&format!("{m} on an object")),
-        },
-    }
-}
-
-async fn run(op: Operation, state: &S3State, req: S3Request) -> S3Result<Response> {
+async fn authorized(op: Operation, state: &S3State, mut req: S3Request) -> S3Result<Response> {
+    access::authorize(state, &mut req, op).await?;
     match op {
         Operation::ListBuckets => bucket::list_buckets(state, req).await,
         Operation::GetBucketLocation => bucket::get_location(state, req).await,
@@ -416,15 +148,25 @@ async fn run(op: Operation, state: &S3State, req: S3Request) -> S3Result<Respons
         Operation::GetBucketTagging => tagging::get_bucket_tagging(state, req).await,
         Operation::GetBucketAcl => acl::get_acl(state, req).await,
         Operation::GetBucketCors => cors::get_cors(state, req).await,
+        Operation::GetBucketPolicy => policy::get_policy(state, req).await,
+        Operation::GetBucketPolicyStatus => policy::get_policy_status(state, req).await,
+        Operation::GetBucketOwnershipControls => policy::get_ownership(state, req).await,
+        Operation::GetPublicAccessBlock => policy::get_public_access_block(state, req).await,
         Operation::ListObjectsV2 => list::list_objects(state, req, true).await,
         Operation::ListObjects => list::list_objects(state, req, false).await,
         Operation::PutBucketTagging => tagging::put_bucket_tagging(state, req).await,
         Operation::PutBucketAcl => acl::put_acl(state, req).await,
         Operation::PutBucketCors => cors::put_cors(state, req).await,
+        Operation::PutBucketPolicy => policy::put_policy(state, req).await,
+        Operation::PutBucketOwnershipControls => policy::put_ownership(state, req).await,
+        Operation::PutPublicAccessBlock => policy::put_public_access_block(state, req).await,
         Operation::CreateBucket => bucket::create_bucket(state, req).await,
         Operation::HeadBucket => bucket::head_bucket(state, req).await,
         Operation::DeleteBucketTagging => tagging::delete_bucket_tagging(state, req).await,
         Operation::DeleteBucketCors => cors::delete_cors(state, req).await,
+        Operation::DeleteBucketPolicy => policy::delete_policy(state, req).await,
+        Operation::DeleteBucketOwnershipControls => policy::delete_ownership(state, req).await,
+        Operation::DeletePublicAccessBlock => policy::delete_public_access_block(state, req).await,
         Operation::DeleteBucket => bucket::delete_bucket(state, req).await,
         Operation::DeleteObjects => batch::delete_objects(state, req).await,
         Operation::UploadPartCopy => copy::upload_part_copy(state, req).await,
@@ -444,14 +186,6 @@ async fn run(op: Operation, state: &S3State, req: S3Request) -> S3Result<Respons
         Operation::AbortMultipartUpload => multipart::abort(state, req).await,
         Operation::DeleteObjectTagging => tagging::delete_object_tagging(state, req).await,
         Operation::DeleteObject => object::delete_object(state, req).await,
-    }
-}
-
-/// Subresources this site does not implement answer 501, never a wrong operation.
-fn only(req: &S3Request, known: &[&str]) -> S3Result<()> {
-    match req.unknown_params(known) {
-        Some(p) => Err(S3Error::NotImplemented(format!("the '{p}' subresource or parameter"))),
-        None => Ok(()),
     }
 }
 
@@ -532,6 +266,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             region: "us-east-1".into(),
             root_domain: None,
+            default_ownership: strata_blockstore::ObjectOwnership::ObjectWriter,
             repl: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

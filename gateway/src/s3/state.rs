@@ -3,7 +3,7 @@
 use crate::metrics::Metrics;
 use crate::s3::error::S3Result;
 use std::sync::Arc;
-use strata_blockstore::Store;
+use strata_blockstore::{ObjectOwnership, Store};
 
 #[derive(Clone)]
 pub struct S3State {
@@ -11,6 +11,8 @@ pub struct S3State {
     pub metrics: Arc<Metrics>,
     pub region: String,
     pub root_domain: Option<String>,
+    /// Object ownership of new buckets that do not ask for one.
+    pub default_ownership: ObjectOwnership,
     /// Replication, when configured: proxy-get fetches blocks this site lacks.
     pub repl: Option<Arc<strata_repl::Replication>>,
 }

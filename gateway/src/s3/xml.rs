@@ -24,11 +24,6 @@ impl XmlWriter {
         }
     }
 
-    /// A writer without the XML declaration, to continue a document.
-    pub fn fragment() -> Self {
-        XmlWriter { out: String::new() }
-    }
-
     /// Opens the root element, in the S3 namespace.
     pub fn root(&mut self, name: &str) {
         self.out.push_str(&format!("<{name} xmlns=\"{S3_NS}\">"));
@@ -38,6 +33,12 @@ impl XmlWriter {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push('>');
+    }
+
+    /// Markup the writer has no method for (an element with attributes); the caller
+    /// writes it well-formed.
+    pub fn raw(&mut self, markup: &str) {
+        self.out.push_str(markup);
     }
 
     pub fn close(&mut self, name: &str) {

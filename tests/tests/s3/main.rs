@@ -1,6 +1,7 @@
 //! The S3 API driven by aws-sdk-s3 against a real site, with the bytes read back and
 //! compared: one module per group of operations, as the gateway's `s3/handlers` are.
 
+mod access;
 mod acl;
 mod batch;
 mod bucket;

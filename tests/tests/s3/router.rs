@@ -83,7 +83,7 @@ async fn unimplemented_operations_answer_501() {
     let c = site.client();
     c.create_bucket().bucket("bkt").send().await.unwrap();
     assert_eq!(
-        refused(c.get_bucket_policy().bucket("bkt").send().await),
+        refused(c.get_bucket_website().bucket("bkt").send().await),
         "NotImplemented"
     );
     assert_eq!(

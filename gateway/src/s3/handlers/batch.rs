@@ -1,6 +1,6 @@
 //! DeleteObjects: up to 1000 keys in one request and one commit.
 
-use crate::s3::access::owned_bucket;
+use crate::s3::access::{allows, Facts};
 use crate::s3::body::read_small;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::request::{S3Request, MAX_KEY_BYTES};
@@ -13,7 +13,8 @@ use http::StatusCode;
 const MAX_KEYS: usize = 1000;
 
 pub async fn delete_objects(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
+    let facts = Facts::of(&req);
+    let record = req.authorized_bucket()?.clone();
     let bucket = req.bucket().to_owned();
     let body = read_small(req.body, 2 << 20).await?;
     let doc = parse(&body, "Delete")?;
@@ -32,6 +33,9 @@ pub async fn delete_objects(state: &S3State, req: S3Request) -> S3Result<Respons
             Some(v) if v != "null" => errors.push((key, "NoSuchVersion", "The specified version does not exist.")),
             _ if key.is_empty() || key.len() > MAX_KEY_BYTES => {
                 errors.push((key, "InvalidArgument", "Invalid key length"))
+            }
+            _ if !allows(&facts, &record, "s3:DeleteObject", &key) => {
+                errors.push((key, "AccessDenied", "Access Denied"))
             }
             _ => keys.push(key),
         }

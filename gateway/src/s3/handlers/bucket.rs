@@ -1,10 +1,9 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation.
 
-use crate::s3::access::owned_bucket;
 use crate::s3::body::read_small;
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::handlers::acl::check_acl_headers;
+use crate::s3::handlers::acl;
 use crate::s3::request::{valid_bucket_name, S3Request};
 use crate::s3::response::{empty, set, xml};
 use crate::s3::state::S3State;
@@ -12,13 +11,15 @@ use crate::s3::xml::XmlWriter;
 use crate::timefmt::iso8601;
 use axum::response::Response;
 use http::StatusCode;
+use strata_blockstore::ObjectOwnership;
 
 pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<Response> {
-    let owner = req.user.name.clone();
-    let buckets = state.run(move |s| s.list_buckets(&owner)).await?;
+    let owner = req.user_name().unwrap_or_default().to_owned();
+    let o = owner.clone();
+    let buckets = state.run(move |s| s.list_buckets(&o)).await?;
     let mut x = XmlWriter::new();
     x.root("ListAllMyBucketsResult");
-    x.owner("Owner", &req.user.name);
+    x.owner("Owner", &owner);
     x.open("Buckets");
     for b in buckets {
         x.open("Bucket");
@@ -36,37 +37,42 @@ pub async fn create_bucket(state: &S3State, req: S3Request) -> S3Result<Response
     if !valid_bucket_name(&name) {
         return Err(S3Error::InvalidBucketName);
     }
-    // New buckets own their objects outright (S3's default): ACLs that grant others
-    // cannot be set.
-    if check_acl_headers(&req.headers).is_err() {
-        return Err(S3Error::InvalidBucketAclWithObjectOwnership);
-    }
+    let ownership = match req.header("x-amz-object-ownership") {
+        None => state.default_ownership,
+        Some(o) => ObjectOwnership::parse(o)
+            .ok_or_else(|| S3Error::InvalidArgument(format!("Invalid x-amz-object-ownership: {o}")))?,
+    };
+    let owner = req.user_name().unwrap_or_default().to_owned();
+    let grants = acl::for_new_bucket(state, &req.headers, &owner, ownership).await?;
     // The optional CreateBucketConfiguration only names a location; one site has one.
     read_small(req.body, 64 << 10).await?;
-    let owner = req.user.name.clone();
     let n = name.clone();
-    state.run(move |s| s.create_bucket(&n, &owner)).await?;
+    state
+        .run(move |s| {
+            s.create_bucket_with(&n, &owner, |b| {
+                b.ownership = Some(ownership);
+                b.grants = grants;
+            })
+        })
+        .await?;
     let mut r = empty(StatusCode::OK);
     set(&mut r, "location", &format!("/{name}"));
     Ok(r)
 }
 
-pub async fn head_bucket(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
+pub async fn head_bucket(state: &S3State, _req: S3Request) -> S3Result<Response> {
     let mut r = empty(StatusCode::OK);
     set(&mut r, "x-amz-bucket-region", &state.region);
     Ok(r)
 }
 
 pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let name = req.bucket().to_owned();
     state.run(move |s| s.delete_bucket(&name)).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn get_location(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
+pub async fn get_location(state: &S3State, _req: S3Request) -> S3Result<Response> {
     // S3 reports us-east-1 as an empty constraint.
     let region = if state.region == "us-east-1" { "" } else { &state.region };
     let mut x = XmlWriter::new();

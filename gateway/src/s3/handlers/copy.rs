@@ -1,11 +1,11 @@
 //! CopyObject and UploadPartCopy. A whole-object copy shares the source's blocks (no
 //! data moves); a part copied from a byte range is written anew.
 
-use crate::s3::access::owned_bucket;
+use crate::s3::access::{readable_source, Facts};
 use crate::s3::blocks::ensure_local;
 use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::handlers::acl::check_acl_headers;
+use crate::s3::handlers::acl;
 use crate::s3::handlers::multipart::require_upload;
 use crate::s3::handlers::object::stored_headers;
 use crate::s3::handlers::tagging;
@@ -17,15 +17,15 @@ use crate::timefmt::iso8601;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use percent_encoding::percent_decode_str;
-use strata_blockstore::{Error as StoreError, Manifest};
+use strata_blockstore::Manifest;
 
 /// The largest source CopyObject (and one part copy) may read, as in S3.
 const MAX_COPY: u64 = 5 << 30;
 
-/// The source named by `x-amz-copy-source`, read after checking the requester owns it
-/// and the `x-amz-copy-source-if-*` conditions hold.
+/// The source named by `x-amz-copy-source`, read after checking the requester may read
+/// it and the `x-amz-copy-source-if-*` conditions hold.
 /// (Takes the headers, not the request: a request body is not `Sync`.)
-async fn source(state: &S3State, headers: &HeaderMap, user: &str) -> S3Result<Manifest> {
+async fn source(state: &S3State, facts: &Facts, headers: &HeaderMap) -> S3Result<Manifest> {
     let raw = headers
         .get("x-amz-copy-source")
         .and_then(|v| v.to_str().ok())
@@ -49,16 +49,7 @@ async fn source(state: &S3State, headers: &HeaderMap, user: &str) -> S3Result<Ma
     if version.is_some_and(|v| v != "null") {
         return Err(S3Error::InvalidArgument("Invalid version id specified".into()));
     }
-    let owner = state.run({
-        let b = bucket.to_owned();
-        move |s| s.bucket(&b)
-    });
-    let b = owner.await?.ok_or(S3Error::Store(StoreError::NoSuchBucket))?;
-    if b.owner != user {
-        return Err(S3Error::AccessDenied("Access Denied"));
-    }
-    let (bucket, key) = (bucket.to_owned(), key.to_owned());
-    let m = state.run(move |s| s.object(&bucket, &key)).await?;
+    let m = readable_source(state, facts, bucket, key).await?;
     if evaluate(headers, "x-amz-copy-source-", &m.etag, m.last_modified_ms) != Verdict::Proceed {
         return Err(S3Error::PreconditionFailed);
     }
@@ -83,9 +74,11 @@ fn copy_result(root: &str, m_etag: &str, modified_ms: u64) -> Response {
 }
 
 pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
-    check_acl_headers(&req.headers)?;
-    let src = source(state, &req.headers, &req.user.name).await?;
+    let record = req.authorized_bucket()?.clone();
+    let writer = req.user_name().map(str::to_owned);
+    let acl = acl::for_new_object(state, &req.headers, writer.as_deref(), &record).await?;
+    let facts = Facts::of(&req);
+    let src = source(state, &facts, &req.headers).await?;
     if src.size > MAX_COPY {
         return Err(S3Error::InvalidRequest(
             "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120".into(),
@@ -110,6 +103,8 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<Response> 
         // A replaced header set keeps the data's checksum: the bytes did not change.
         headers.checksum = src.headers.checksum.clone();
     }
+    // A copy is a new object: its ACL is the request's, never the source's.
+    headers.acl = acl;
     let cond = write_precondition(&req.headers)?;
     // The copy shares the source's blocks: they must all be here for it to be whole.
     ensure_local(state, &src, 0, src.size).await?;
@@ -143,7 +138,6 @@ fn source_range(req: &S3Request, size: u64) -> S3Result<(u64, u64)> {
 }
 
 pub async fn upload_part_copy(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let number: u32 = req
         .q("partNumber")
         .and_then(|n| n.parse().ok())
@@ -157,7 +151,8 @@ pub async fn upload_part_copy(state: &S3State, req: S3Request) -> S3Result<Respo
         req.q("uploadId").unwrap_or_default().to_owned(),
     );
     require_upload(state, &bucket, &key, &id).await?;
-    let src = source(state, &req.headers, &req.user.name).await?;
+    let facts = Facts::of(&req);
+    let src = source(state, &facts, &req.headers).await?;
     let (start, end) = source_range(&req, src.size)?;
     if end - start > MAX_COPY {
         return Err(S3Error::InvalidRequest("Part copies are limited to 5 GiB".into()));

@@ -1,7 +1,6 @@
 //! Bucket CORS: Put/Get/DeleteBucketCors, preflight `OPTIONS`, and the CORS headers
 //! added to actual requests from an allowed origin.
 
-use crate::s3::access::owned_bucket;
 use crate::s3::body::read_small;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::request::S3Request;
@@ -16,7 +15,6 @@ const METHODS: &[&str] = &["GET", "PUT", "HEAD", "POST", "DELETE"];
 const MAX_RULES: usize = 100;
 
 pub async fn put_cors(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let bucket = req.bucket().to_owned();
     let body = read_small(req.body, 64 << 10).await?;
     let doc = parse(&body, "CORSConfiguration")?;
@@ -54,8 +52,8 @@ pub async fn put_cors(state: &S3State, req: S3Request) -> S3Result<Response> {
     Ok(empty(StatusCode::OK))
 }
 
-pub async fn get_cors(state: &S3State, req: S3Request) -> S3Result<Response> {
-    let bucket = owned_bucket(state, &req).await?;
+pub async fn get_cors(_state: &S3State, req: S3Request) -> S3Result<Response> {
+    let bucket = req.authorized_bucket()?.clone();
     let rules = bucket.cors.ok_or(S3Error::NoSuchCorsConfiguration)?;
     let mut x = XmlWriter::new();
     x.root("CORSConfiguration");
@@ -84,7 +82,6 @@ pub async fn get_cors(state: &S3State, req: S3Request) -> S3Result<Response> {
 }
 
 pub async fn delete_cors(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let bucket = req.bucket().to_owned();
     state.run(move |s| s.update_bucket(&bucket, |b| b.cors = None)).await?;
     Ok(empty(StatusCode::NO_CONTENT))

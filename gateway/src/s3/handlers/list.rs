@@ -1,6 +1,5 @@
 //! ListObjects (v1) and ListObjectsV2.
 
-use crate::s3::access::owned_bucket;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::request::S3Request;
 use crate::s3::response::{quoted, xml};
@@ -90,7 +89,7 @@ fn contents(x: &mut XmlWriter, m: &Manifest, key: &str, owner: Option<&str>) {
 }
 
 pub async fn list_objects(state: &S3State, req: S3Request, v2: bool) -> S3Result<Response> {
-    let bucket = owned_bucket(state, &req).await?;
+    let bucket = req.authorized_bucket()?.clone();
     if let Some(e) = req.q("encoding-type").filter(|e| *e != "url") {
         return Err(S3Error::InvalidArgument(format!(
             "Invalid Encoding Method specified in Request: {e}"

@@ -9,5 +9,6 @@ pub mod cors;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod policy;
 pub mod tagging;
 pub mod versioning;

@@ -1,11 +1,10 @@
 //! Multipart uploads: Create, UploadPart, Complete, Abort, ListParts,
 //! ListMultipartUploads.
 
-use crate::s3::access::owned_bucket;
 use crate::s3::body::{ingest, read_small};
 use crate::s3::conditions::write_precondition;
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::handlers::acl::check_acl_headers;
+use crate::s3::handlers::acl;
 use crate::s3::handlers::list::{encoder, max_param};
 use crate::s3::handlers::object::stored_headers;
 use crate::s3::handlers::tagging;
@@ -24,11 +23,13 @@ fn upload_id(req: &S3Request) -> String {
 }
 
 pub async fn create(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
-    check_acl_headers(&req.headers)?;
+    let record = req.authorized_bucket()?.clone();
     let mut headers = stored_headers(&req.headers)?;
     headers.tags = tagging::from_header(&req)?;
-    let (bucket, key, owner) = (req.bucket().to_owned(), req.key().to_owned(), req.user.name.clone());
+    let writer = req.user_name().map(str::to_owned);
+    headers.acl = acl::for_new_object(state, &req.headers, writer.as_deref(), &record).await?;
+    let initiator = req.user_name().unwrap_or(&record.owner).to_owned();
+    let (bucket, key, owner) = (req.bucket().to_owned(), req.key().to_owned(), initiator);
     let upload = state
         .run(move |s| s.create_upload(&bucket, &key, &owner, headers))
         .await?;
@@ -50,7 +51,6 @@ pub async fn require_upload(state: &S3State, bucket: &str, key: &str, id: &str) 
 }
 
 pub async fn upload_part(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let number: u32 = req
         .q("partNumber")
         .and_then(|n| n.parse().ok())
@@ -82,7 +82,6 @@ pub async fn upload_part(state: &S3State, req: S3Request) -> S3Result<Response> 
 }
 
 pub async fn complete(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let cond = write_precondition(&req.headers)?;
     let body = read_small(req.body, 4 << 20).await?;
     let parts = parse_complete_upload(&body)?;
@@ -112,14 +111,12 @@ pub async fn complete(state: &S3State, req: S3Request) -> S3Result<Response> {
 }
 
 pub async fn abort(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let (bucket, key, id) = (req.bucket().to_owned(), req.key().to_owned(), upload_id(&req));
     state.run(move |s| s.abort_upload(&bucket, &key, &id)).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn list_parts(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let max = max_param(&req, "max-parts")?;
     let marker: u32 = req
         .q("part-number-marker")
@@ -165,7 +162,6 @@ pub async fn list_parts(state: &S3State, req: S3Request) -> S3Result<Response> {
 }
 
 pub async fn list_uploads(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let max = max_param(&req, "max-uploads")?;
     let bucket = req.bucket().to_owned();
     let prefix = req.q("prefix").unwrap_or_default().to_owned();

@@ -1,11 +1,10 @@
 //! Object operations: PutObject, GetObject (with Range), HeadObject, DeleteObject.
 
-use crate::s3::access::{owned_bucket, owned_object};
 use crate::s3::blocks::ensure_local;
 use crate::s3::body::ingest;
 use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::handlers::acl::check_acl_headers;
+use crate::s3::handlers::acl;
 use crate::s3::handlers::tagging;
 use crate::s3::request::S3Request;
 use crate::s3::response::{empty, object_body, object_headers, quoted, set, xml};
@@ -66,10 +65,11 @@ pub fn stored_headers(h: &HeaderMap) -> S3Result<ObjectHeaders> {
 }
 
 pub async fn put_object(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
-    check_acl_headers(&req.headers)?;
+    let record = req.authorized_bucket()?.clone();
     let mut headers = stored_headers(&req.headers)?;
     headers.tags = tagging::from_header(&req)?;
+    let writer = req.user_name().map(str::to_owned);
+    headers.acl = acl::for_new_object(state, &req.headers, writer.as_deref(), &record).await?;
     let cond = write_precondition(&req.headers)?;
     let ingested = ingest(
         state.store.clone(),
@@ -133,8 +133,8 @@ fn parse_range(header: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
 }
 
 /// GET and HEAD. Response overrides (`response-content-type` and friends) apply to both.
-pub async fn get_object(state: &S3State, req: S3Request, head: bool) -> S3Result<Response> {
-    let (_, m) = owned_object(state, &req).await?;
+pub async fn get_object(state: &S3State, mut req: S3Request, head: bool) -> S3Result<Response> {
+    let m = req.take_object()?;
     match evaluate(&req.headers, "", &m.etag, m.last_modified_ms) {
         Verdict::Proceed => {}
         Verdict::Failed => return Err(S3Error::PreconditionFailed),
@@ -224,7 +224,6 @@ fn part_range(m: &strata_blockstore::Manifest, n: &str) -> S3Result<(u64, u64)> 
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
 pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     // Clients send the list as one comma-separated value or as repeated headers.
     let wanted: Vec<String> = req
         .headers
@@ -280,7 +279,6 @@ pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<
 }
 
 pub async fn delete_object(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
     state.run(move |s| s.delete_object(&bucket, &key)).await?;
     Ok(empty(StatusCode::NO_CONTENT))

@@ -1,6 +1,5 @@
 //! Object and bucket tagging: Put/Get/Delete, and the `x-amz-tagging` header on writes.
 
-use crate::s3::access::{owned_bucket, owned_object};
 use crate::s3::body::read_small;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::request::S3Request;
@@ -78,27 +77,28 @@ fn tagging_doc(tags: &Tags) -> String {
 }
 
 pub async fn put_object_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
     let tags = read_tagging(req, MAX_OBJECT_TAGS).await?;
-    state.run(move |s| s.set_object_tags(&bucket, &key, tags)).await?;
+    state
+        .run(move |s| s.update_object(&bucket, &key, |m| m.headers.tags = tags.clone()))
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
-pub async fn get_object_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
-    let (_, m) = owned_object(state, &req).await?;
+pub async fn get_object_tagging(_state: &S3State, mut req: S3Request) -> S3Result<Response> {
+    let m = req.take_object()?;
     Ok(xml(StatusCode::OK, tagging_doc(&m.headers.tags)))
 }
 
 pub async fn delete_object_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
-    state.run(move |s| s.set_object_tags(&bucket, &key, Vec::new())).await?;
+    state
+        .run(move |s| s.update_object(&bucket, &key, |m| m.headers.tags.clear()))
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn put_bucket_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let bucket = req.bucket().to_owned();
     let tags = read_tagging(req, MAX_BUCKET_TAGS).await?;
     state
@@ -107,8 +107,8 @@ pub async fn put_bucket_tagging(state: &S3State, req: S3Request) -> S3Result<Res
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn get_bucket_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
-    let bucket = owned_bucket(state, &req).await?;
+pub async fn get_bucket_tagging(_state: &S3State, req: S3Request) -> S3Result<Response> {
+    let bucket = req.authorized_bucket()?.clone();
     if bucket.tags.is_empty() {
         return Err(S3Error::NoSuchTagSet);
     }
@@ -116,7 +116,6 @@ pub async fn get_bucket_tagging(state: &S3State, req: S3Request) -> S3Result<Res
 }
 
 pub async fn delete_bucket_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
-    owned_bucket(state, &req).await?;
     let bucket = req.bucket().to_owned();
     state.run(move |s| s.update_bucket(&bucket, |b| b.tags.clear())).await?;
     Ok(empty(StatusCode::NO_CONTENT))
