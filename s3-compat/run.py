@@ -139,6 +139,20 @@ def sh(args, env=None, capture=True):
     return r.stdout
 
 
+def curl(site, path, work):
+    """An anonymous GET with curl, as a browser or a download script makes it:
+    (HTTP status, sha256 of the body)."""
+    out = os.path.join(work, "curl-body")
+    status = sh(["curl", "-s", "-o", out, "-w", "%{http_code}", site.endpoint + path]).strip()
+    digest = sha256_file(out)
+    os.remove(out)
+    return int(status), digest
+
+
+PUBLIC_PREFIX_POLICY = """{"Version": "2012-10-17", "Statement": [{"Sid": "PublicPrefix", "Effect": "Allow",
+ "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::%s/public/*"}]}"""
+
+
 # ---------------------------------------------------------------- aws-cli
 
 def aws_scenarios(r, site, work, files):
@@ -205,6 +219,30 @@ def aws_scenarios(r, site, work, files):
         os.remove(out)
     r.run("aws-cli: presigned GET with curl", presign)
 
+    def public_read():
+        small = files[0][1]
+        aws("s3", "cp", small, "s3://awscli/pub/small", "--acl", "public-read")
+        check(curl(site, "/awscli/pub/small", work) == (200, sha256_file(small)), "public-read object not served to curl")
+        check(curl(site, "/awscli/objects/small", work)[0] == 403, "a private object was served anonymously")
+        aws("s3", "rm", "s3://awscli/pub/small")
+    r.run("aws-cli: cp --acl public-read, then an anonymous curl", public_read)
+
+    def policy():
+        small = files[0][1]
+        doc = os.path.join(work, "policy.json")
+        with open(doc, "w") as f:
+            f.write(PUBLIC_PREFIX_POLICY % "awscli")
+        aws("s3api", "put-bucket-policy", "--bucket", "awscli", "--policy", f"file://{doc}")
+        aws("s3", "cp", small, "s3://awscli/public/small")
+        check(curl(site, "/awscli/public/small", work) == (200, sha256_file(small)), "public/* not readable by anyone")
+        check(curl(site, "/awscli/objects/small", work)[0] == 403, "the rest of the bucket is not private")
+        status = aws("s3api", "get-bucket-policy-status", "--bucket", "awscli")
+        check('"IsPublic": true' in status, f"policy status: {status}")
+        aws("s3api", "delete-bucket-policy", "--bucket", "awscli")
+        check(curl(site, "/awscli/public/small", work)[0] == 403, "still public after the policy was deleted")
+        aws("s3", "rm", "s3://awscli/public/small")
+    r.run("aws-cli: a bucket policy makes public/* readable by anyone, the rest private", policy)
+
     def rm_rb():
         aws("s3", "rm", "--recursive", "s3://awscli/")
         check(aws("s3", "ls", "--recursive", "s3://awscli/").strip() == "", "objects left after rm")
@@ -248,6 +286,21 @@ def s3cmd_scenarios(r, site, work, files):
         sh(["curl", "-sSf", "-o", out, url])
         check(sha256_file(out) == sha256_file(files[0][1]), "presigned GET returned other bytes")
     r.run("s3cmd: signurl (SigV2) GET with curl", signurl)
+
+    def public():
+        small = files[0][1]
+        want = (200, sha256_file(small))
+        out = s3cmd("put", "-P", small, "s3://s3cmd-bucket/pub")
+        check("Public URL" in out, f"s3cmd put -P printed no public URL: {out}")
+        check(curl(site, "/s3cmd-bucket/pub", work) == want, "put -P object not served to curl")
+        s3cmd("setacl", "--acl-private", "s3://s3cmd-bucket/pub")
+        check(curl(site, "/s3cmd-bucket/pub", work)[0] == 403, "served after setacl --acl-private")
+        s3cmd("setacl", "--acl-public", "s3://s3cmd-bucket/pub")
+        check(curl(site, "/s3cmd-bucket/pub", work) == want, "not served after setacl --acl-public")
+        info = s3cmd("info", "s3://s3cmd-bucket/pub")
+        check("*anon*: READ" in info, f"s3cmd info shows no public grant: {info}")
+        s3cmd("del", "s3://s3cmd-bucket/pub")
+    r.run("s3cmd: put -P and setacl, then an anonymous curl", public)
 
     def rm_rb():
         for label, _ in files:
@@ -318,6 +371,50 @@ def boto3_scenarios(r, site, work, files):
             except ClientError as e:
                 check(e.response["Error"]["Code"] == want, f"got {e.response['Error']['Code']}, want {want}")
     r.run("boto3: error codes", errors)
+
+    def access():
+        import urllib.error
+        import urllib.request
+
+        def anonymous(key):
+            try:
+                with urllib.request.urlopen(f"{site.endpoint}/boto3-bucket/{key}") as resp:
+                    return resp.status, resp.read()
+            except urllib.error.HTTPError as e:
+                return e.code, None
+        s3.put_object(Bucket="boto3-bucket", Key="acl/public", Body=b"for everyone", ACL="public-read")
+        s3.put_object(Bucket="boto3-bucket", Key="acl/private", Body=b"for the owner")
+        check(anonymous("acl/public") == (200, b"for everyone"), "public-read object not served")
+        check(anonymous("acl/private")[0] == 403, "private object served")
+        grants = s3.get_object_acl(Bucket="boto3-bucket", Key="acl/public")["Grants"]
+        check({"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"} in [g["Grantee"] for g in grants],
+              f"grants: {grants}")
+        # A second user reads the bucket through a policy, and may not write.
+        subprocess.run([site.binary, "admin", "--config", site.config, "user", "create", "reader",
+                        "--access-key", "READERACCESSKEY00001", "--secret-key", "reader-secret-000000000000000000001"],
+                       check=True, stdout=subprocess.DEVNULL)
+        reader = boto3.client("s3", endpoint_url=site.endpoint, aws_access_key_id="READERACCESSKEY00001",
+                              aws_secret_access_key="reader-secret-000000000000000000001", region_name="us-east-1")
+        try:
+            reader.get_object(Bucket="boto3-bucket", Key="acl/private")
+            raise AssertionError("the second user read a private object before any policy")
+        except ClientError as e:
+            check(e.response["Error"]["Code"] == "AccessDenied", f"got {e.response['Error']['Code']}")
+        s3.put_bucket_policy(Bucket="boto3-bucket", Policy="""{"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:user/reader"},
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": ["arn:aws:s3:::boto3-bucket", "arn:aws:s3:::boto3-bucket/*"]}]}""")
+        check(reader.get_object(Bucket="boto3-bucket", Key="acl/private")["Body"].read() == b"for the owner",
+              "the second user cannot read through the policy")
+        keys = [o["Key"] for o in reader.list_objects_v2(Bucket="boto3-bucket", Prefix="acl/")["Contents"]]
+        check(keys == ["acl/private", "acl/public"], f"the second user lists {keys}")
+        try:
+            reader.put_object(Bucket="boto3-bucket", Key="acl/x", Body=b"x")
+            raise AssertionError("the second user wrote without permission")
+        except ClientError as e:
+            check(e.response["Error"]["Code"] == "AccessDenied", f"got {e.response['Error']['Code']}")
+        s3.delete_bucket_policy(Bucket="boto3-bucket")
+    r.run("boto3: public-read object for anyone, a second user reading through a policy", access)
 
     def cleanup():
         for o in s3.list_objects_v2(Bucket="boto3-bucket").get("Contents", []):

@@ -241,3 +241,110 @@ async fn a_fullsync_resumes_after_kill_9_of_the_sink_and_of_the_source() {
     let n = assert_converges(&a.client(), &b.client(), "many", 30).await;
     assert_eq!(n, 3000);
 }
+
+/// An unsigned GET, as curl sends it: status and body.
+fn anonymous_get(site: &Site, path: &str) -> (u16, Vec<u8>) {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", site.s3);
+    let r = strata_tests::raw(site.s3, req.as_bytes(), false);
+    (r.status, r.body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acls_policies_and_ownership_replicate_in_realtime_and_by_fullsync() {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_sdk_s3::types::{ObjectCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule};
+    let a = Site::start_with(SiteOptions::replicating("site-a"));
+    let b = Site::start_with(SiteOptions::replicating("site-b"));
+    a.replicate_to(&b, None);
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("www").send().await.unwrap();
+    ca.put_object()
+        .bucket("www")
+        .key("index.html")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"<h1>hello</h1>"))
+        .send()
+        .await
+        .unwrap();
+    put(&ca, "www", "public/a.txt", b"public a".to_vec()).await.unwrap();
+    put(&ca, "www", "private/b.txt", b"private b".to_vec()).await.unwrap();
+    let preferred = OwnershipControls::builder()
+        .rules(
+            OwnershipControlsRule::builder()
+                .object_ownership(ObjectOwnership::BucketOwnerPreferred)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    ca.put_bucket_ownership_controls()
+        .bucket("www")
+        .ownership_controls(preferred)
+        .send()
+        .await
+        .unwrap();
+    // Realtime: the sink serves the public object and prefix to anonymous readers.
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::www/public/*"}]}"#;
+    ca.put_bucket_policy()
+        .bucket("www")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    ca.put_bucket_policy()
+        .bucket("www")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    wait_for(60, "the policy on the sink", || {
+        anonymous_get(&b, "/www/public/a.txt") == (200, b"public a".to_vec())
+    });
+    assert_eq!(anonymous_get(&b, "/www/index.html"), (200, b"<h1>hello</h1>".to_vec()));
+    assert_eq!(anonymous_get(&b, "/www/private/b.txt").0, 403);
+    let on_b = cb.get_bucket_policy().bucket("www").send().await.unwrap();
+    assert_eq!(on_b.policy(), Some(policy));
+    // The policy came after the ownership controls, in the same bucket record.
+    let o = cb.get_bucket_ownership_controls().bucket("www").send().await.unwrap();
+    let rule = &o.ownership_controls().unwrap().rules()[0];
+    assert_eq!(rule.object_ownership().as_str(), "BucketOwnerPreferred");
+    let acl = cb
+        .get_object_acl()
+        .bucket("www")
+        .key("index.html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acl.grants().len(), 2, "owner and AllUsers READ: {acl:?}");
+
+    // With realtime off, the source closes everything again; fullsync carries it.
+    a.repl_cmd(&["realtime", "disable", "site-b"]);
+    ca.put_object_acl()
+        .bucket("www")
+        .key("index.html")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    ca.delete_bucket_policy().bucket("www").send().await.unwrap();
+    assert_eq!(
+        anonymous_get(&b, "/www/index.html").0,
+        200,
+        "realtime is off: the sink still has the old ACL"
+    );
+    let before = now_ms();
+    a.repl_cmd(&["fullsync", "enable", "site-b"]);
+    let last = wait_complete(&a, "site-b", before, 120);
+    assert_eq!(
+        last["differences"].as_u64().unwrap(),
+        2,
+        "the bucket and the object: {last}"
+    );
+    assert_eq!(anonymous_get(&b, "/www/index.html").0, 403);
+    assert_eq!(anonymous_get(&b, "/www/public/a.txt").0, 403);
+    let gone = cb.get_bucket_policy().bucket("www").send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&gone),
+        Some("NoSuchBucketPolicy")
+    );
+}
