@@ -302,6 +302,19 @@ def s3cmd_scenarios(r, site, work, files):
         s3cmd("del", "s3://s3cmd-bucket/pub")
     r.run("s3cmd: put -P and setacl, then an anonymous curl", public)
 
+    def non_ascii_metadata():
+        import email.header
+        s3cmd("put", "--add-header=x-amz-meta-drink:café", files[0][1], "s3://s3cmd-bucket/meta")
+        line = [l for l in s3cmd("info", "s3://s3cmd-bucket/meta").splitlines() if "x-amz-meta-drink" in l]
+        check(line, "metadata missing from s3cmd info")
+        value = line[0].split(":", 1)[1].strip()
+        # S3 returns non-ASCII metadata as an RFC 2047 encoded word, not as raw bytes a
+        # Python client would read as ISO-8859-1 ("cafÃ©").
+        raw, charset = email.header.decode_header(value)[0]
+        check(charset is not None and raw.decode(charset) == "café", f"s3cmd info shows {value!r}")
+        s3cmd("del", "s3://s3cmd-bucket/meta")
+    r.run("s3cmd: non-ASCII metadata comes back as the text sent", non_ascii_metadata)
+
     def rm_rb():
         for label, _ in files:
             s3cmd("del", f"s3://s3cmd-bucket/objects/{label}")

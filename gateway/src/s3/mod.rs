@@ -10,6 +10,7 @@ mod conditions;
 pub mod error;
 mod grants;
 mod handlers;
+mod meta_text;
 mod operation;
 mod policy;
 mod request;

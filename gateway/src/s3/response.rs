@@ -1,6 +1,7 @@
 //! Building S3 responses: XML documents, object headers and streamed object bodies.
 
 use crate::s3::error::S3Error;
+use crate::s3::meta_text;
 use crate::s3::xml::XmlWriter;
 use crate::timefmt::http_date;
 use axum::body::Body;
@@ -55,7 +56,7 @@ pub fn object_headers(r: &mut Response, m: &Manifest) {
     for (name, value) in &m.headers.user_meta {
         if let (Ok(n), Ok(v)) = (
             http::HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()),
-            HeaderValue::from_str(value),
+            HeaderValue::from_str(&meta_text::encode(value)),
         ) {
             r.headers_mut().append(n, v);
         }

@@ -6,6 +6,7 @@ use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::handlers::acl;
 use crate::s3::handlers::tagging;
+use crate::s3::meta_text;
 use crate::s3::request::S3Request;
 use crate::s3::response::{empty, object_body, object_headers, quoted, set, xml};
 use crate::s3::state::S3State;
@@ -53,7 +54,7 @@ pub fn stored_headers(h: &HeaderMap) -> S3Result<ObjectHeaders> {
     let mut meta_size = 0;
     for (name, v) in h {
         if let Some(m) = name.as_str().strip_prefix("x-amz-meta-") {
-            let v = text(v);
+            let v = meta_text::decode(v.as_bytes());
             meta_size += m.len() + v.len();
             out.user_meta.push((m.to_owned(), v));
         }
