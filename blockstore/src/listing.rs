@@ -47,6 +47,10 @@ impl Store {
         if self.bucket(bucket)?.is_none() {
             return Err(Error::NoSuchBucket);
         }
+        // S3 answers max-keys=0 with an empty page that is not truncated.
+        if q.max == 0 {
+            return Ok(ListPage::default());
+        }
         let bucket_prefix = object_key(bucket, "");
         let prefix_key = object_key(bucket, q.prefix);
         let mut start = if q.after > q.prefix {

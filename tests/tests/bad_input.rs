@@ -272,7 +272,9 @@ async fn bodies_that_end_early_or_lie() {
         400,
         "EntityTooLarge",
     );
-    // Without a length S3 refuses a PUT.
+    // A body in HTTP chunked transfer encoding without a length: S3 answers 501
+    // NotImplemented naming Transfer-Encoding (aws-chunked, with its decoded length, is
+    // how S3 streams a body of unknown length; see `aws_chunked_bodies`).
     let head = signed_head(
         &site,
         "PUT",
@@ -283,6 +285,11 @@ async fn bodies_that_end_early_or_lie() {
         &amz_now(0),
     );
     let r = raw(site.s3, format!("{head}\r\n5\r\nhello\r\n0\r\n\r\n").as_bytes(), false);
+    expect(&r, 501, "NotImplemented");
+    assert!(r.text().contains("Transfer-Encoding"), "{}", r.text());
+    // No length and no framing at all: 411 MissingContentLength.
+    let head = signed_head(&site, "PUT", "/bkt/nolen", "", &[], UNSIGNED, &amz_now(0));
+    let r = raw(site.s3, format!("{head}\r\n").as_bytes(), false);
     expect(&r, 411, "MissingContentLength");
     unchanged(&c, &before).await;
 }
@@ -418,7 +425,7 @@ async fn malformed_requests_and_unknown_subresources() {
             "MalformedXML",
         );
     }
-    let head = signed_head(&site, "GET", "/bkt", "policy=", &[], EMPTY_SHA256, &amz_now(0));
+    let head = signed_head(&site, "GET", "/bkt", "website=", &[], EMPTY_SHA256, &amz_now(0));
     expect(
         &raw(site.s3, format!("{head}\r\n").as_bytes(), false),
         501,

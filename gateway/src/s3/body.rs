@@ -61,7 +61,12 @@ pub async fn ingest(
         header_u64("content-length")
     };
     if declared.is_none() && !chunked {
-        return Err(S3Error::MissingContentLength);
+        // S3 answers a body framed by HTTP chunked transfer encoding alone (no length,
+        // no aws-chunked) with 501 naming the header; one with no framing at all, 411.
+        return Err(match headers.contains_key("transfer-encoding") {
+            true => S3Error::NotImplemented("the Transfer-Encoding header (send Content-Length)".into()),
+            false => S3Error::MissingContentLength,
+        });
     }
     if declared.is_some_and(|n| n > MAX_PUT_SIZE) {
         return Err(S3Error::EntityTooLarge);

@@ -295,4 +295,57 @@ async fn permission_matrix() {
     assert_eq!(anonymous(&site, "GET", "/nobucket/k", ""), "404 NoSuchBucket");
     // Listing one's buckets needs a signature.
     assert_eq!(anonymous(&site, "GET", "/", ""), NO);
+
+    // A policy Strata cannot enforce is refused by name and changes nothing.
+    let r = owner
+        .put_bucket_policy()
+        .bucket("prefixed")
+        .policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::prefixed/*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}}]}"#)
+        .send()
+        .await;
+    let e = r.unwrap_err();
+    assert_eq!(e.code(), Some("MalformedPolicy"));
+    assert!(e.message().unwrap_or_default().contains("aws:PrincipalOrgID"), "{e:?}");
+    assert_eq!(anonymous(&site, "GET", "/prefixed/public/k", ""), OK);
+    assert_eq!(anonymous(&site, "GET", "/prefixed/private/k", ""), NO);
+    // With BlockPublicPolicy a public policy is refused; with RestrictPublicBuckets the
+    // stored one stops opening the bucket to anyone but its owner.
+    let block = |policy, restrict| {
+        aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+            .block_public_policy(policy)
+            .restrict_public_buckets(restrict)
+            .build()
+    };
+    owner
+        .put_public_access_block()
+        .bucket("prefixed")
+        .public_access_block_configuration(block(true, false))
+        .send()
+        .await
+        .unwrap();
+    let again = owner
+        .put_bucket_policy()
+        .bucket("prefixed")
+        .policy(
+            r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::prefixed/*"}}"#,
+        )
+        .send()
+        .await;
+    assert_eq!(seen(again, false).await, NO);
+    assert_eq!(anonymous(&site, "GET", "/prefixed/public/k", ""), OK);
+    owner
+        .put_public_access_block()
+        .bucket("prefixed")
+        .public_access_block_configuration(block(false, true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous(&site, "GET", "/prefixed/public/k", ""), NO);
+    owner
+        .delete_public_access_block()
+        .bucket("prefixed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous(&site, "GET", "/prefixed/public/k", ""), OK);
 }

@@ -166,3 +166,34 @@ async fn raw_signed_list(site: &Site, _c: &Client, prefix: &str) -> String {
     );
     raw(site.s3, format!("{head}\r\n").as_bytes(), false).text()
 }
+
+/// `max-keys=0` answers as S3 does: an empty page, not truncated, no token or marker.
+#[tokio::test]
+async fn max_keys_zero_is_an_empty_complete_page() {
+    let (_site, c) = Site::start_with_bucket("bkt").await;
+    for k in ["a", "b/c"] {
+        c.put_object()
+            .bucket("bkt")
+            .key(k)
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let v2 = c.list_objects_v2().bucket("bkt").max_keys(0).send().await.unwrap();
+    assert_eq!((v2.key_count(), v2.is_truncated()), (Some(0), Some(false)));
+    assert!(v2.contents().is_empty() && v2.next_continuation_token().is_none());
+    let v1 = c
+        .list_objects()
+        .bucket("bkt")
+        .delimiter("/")
+        .max_keys(0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.is_truncated(), Some(false));
+    assert!(v1.contents().is_empty() && v1.common_prefixes().is_empty() && v1.next_marker().is_none());
+    let versions = c.list_object_versions().bucket("bkt").max_keys(0).send().await.unwrap();
+    assert_eq!(versions.is_truncated(), Some(false));
+    assert!(versions.versions().is_empty());
+}

@@ -1,8 +1,9 @@
 //! Multipart uploads: create, parts, list, complete, abort, and their errors.
 
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use strata_tests::{code, data, md5_hex, Site};
+use strata_tests::{code, data, get_bytes, md5_hex, refused, Site};
 
 async fn upload_part(c: &Client, key: &str, id: &str, n: i32, body: &[u8]) -> CompletedPart {
     let r = c
@@ -201,4 +202,60 @@ async fn multipart_upload_complete_and_errors() {
         .await
         .unwrap_err();
     assert_eq!(code(e.into_service_error()), "NoSuchUpload");
+}
+
+/// A CompleteMultipartUpload retried after it succeeded (the client lost the first
+/// answer) is answered as the first was, while that version is current.
+#[tokio::test]
+async fn a_retried_completion_answers_as_the_first() {
+    let (_site, c) = Site::start_with_bucket("bkt").await;
+    let id = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .upload_id
+        .unwrap();
+    let part = c
+        .upload_part()
+        .bucket("bkt")
+        .key("k")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(data(1000, 1)))
+        .send()
+        .await
+        .unwrap();
+    let parts = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let complete = || {
+        c.complete_multipart_upload()
+            .bucket("bkt")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(parts.clone())
+            .send()
+    };
+    let first = complete().await.unwrap();
+    let again = complete().await.unwrap();
+    assert_eq!(again.e_tag(), first.e_tag());
+    assert_eq!(get_bytes(&c, "bkt", "k").await, data(1000, 1));
+    // Once the key holds another version, the upload is gone for good.
+    c.put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"newer"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused(complete().await), "NoSuchUpload");
+    assert_eq!(get_bytes(&c, "bkt", "k").await, b"newer");
 }
