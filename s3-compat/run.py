@@ -63,7 +63,7 @@ class Site:
         self.config = os.path.join(workdir, "strata.toml")
         with open(self.config, "w") as f:
             f.write(
-                f'site_name = "compat"\ndata_dir = "data"\n[s3]\nlisten = "127.0.0.1:{self.s3_port}"\n'
+                f'site_name = "compat"\ndata_dir = "data"\nreserve_bytes = 16777216\n[s3]\nlisten = "127.0.0.1:{self.s3_port}"\n'
                 f'[admin]\nlisten = "127.0.0.1:{self.admin_port}"\ntoken = "compat-admin-token-000000"\n'
             )
         self.log = open(os.path.join(workdir, "strata.log"), "w")

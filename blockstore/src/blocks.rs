@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::records::BlockHash;
+use crate::space::Space;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -15,11 +16,14 @@ use std::sync::{Mutex, MutexGuard};
 pub struct BlockFiles {
     root: PathBuf,
     tmp: PathBuf,
+    data_dir: PathBuf,
+    /// Free space a block write must leave (see `space`).
+    reserve: u64,
     pending: Mutex<HashMap<BlockHash, u32>>,
 }
 
 impl BlockFiles {
-    pub fn open(data_dir: &Path) -> Result<Self> {
+    pub fn open(data_dir: &Path, reserve: u64) -> Result<Self> {
         let root = data_dir.join("blocks");
         let tmp = data_dir.join("tmp");
         for i in 0..=255u8 {
@@ -31,6 +35,8 @@ impl BlockFiles {
         Ok(BlockFiles {
             root,
             tmp,
+            data_dir: data_dir.to_path_buf(),
+            reserve,
             pending: Mutex::new(HashMap::new()),
         })
     }
@@ -60,13 +66,16 @@ impl BlockFiles {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes a block durably unless an identical one is already stored.
-    /// The caller has pinned `hash`.
-    pub fn write(&self, hash: &BlockHash, data: &[u8]) -> Result<()> {
-        if let Some(dir) = self.write_file(hash, data)? {
-            sync_dir(&dir)?;
+    /// Writes a block durably unless an identical one is already stored; true when
+    /// this call created the file. The caller has pinned `hash`.
+    pub fn write(&self, hash: &BlockHash, data: &[u8]) -> Result<bool> {
+        match self.write_file(hash, data)? {
+            Some(dir) => {
+                sync_dir(&dir)?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        Ok(())
     }
 
     /// Writes a block file (data fsynced, then renamed into place) and returns the
@@ -77,12 +86,21 @@ impl BlockFiles {
         if path.exists() {
             return Ok(None);
         }
+        Space::of(&self.data_dir, self.reserve)?.admit(data.len() as u64)?;
         let tmp_path = self.tmp.join(format!("{}.{}", hash.to_hex(), uuid::Uuid::new_v4()));
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp_path, &path)?;
+        let written = (|| -> Result<()> {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
+            f.write_all(data)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp_path, &path)?;
+            Ok(())
+        })();
+        if written.is_err() {
+            // A failed write (a full disk, an I/O error) leaves nothing behind.
+            let _ = fs::remove_file(&tmp_path);
+        }
+        written?;
         Ok(path.parent().map(Path::to_path_buf))
     }
 

@@ -78,6 +78,7 @@ impl Store {
 
     /// Creates a bucket whose settings (ownership, ACL) `init` sets before it is stored.
     pub fn create_bucket_with(&self, name: &str, owner: &str, init: impl FnOnce(&mut Bucket)) -> Result<Bucket> {
+        self.admit(0)?;
         let now = now_millis();
         let mut bucket = Bucket {
             name: name.to_owned(),

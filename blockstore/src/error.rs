@@ -5,7 +5,15 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum Error {
     #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// New data does not fit: the disk is full, or its free space is below the reserve
+    /// kept for metadata. The reason says which.
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
+    /// A metadata flush failed: what was applied may not be durable, so the store takes
+    /// no more changes and the site must restart (recovering its last durable state).
+    #[error("the metadata store failed to persist a change and stopped: {0}")]
+    Failed(String),
     /// The metadata engine failed (its own error inside).
     #[error("metadata database error: {0}")]
     Db(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -47,3 +55,14 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<std::io::Error> for Error {
+    /// A full disk is a client-visible condition (507), not an internal error.
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            Error::InsufficientStorage(format!("the disk is full ({e})"))
+        } else {
+            Error::Io(e)
+        }
+    }
+}

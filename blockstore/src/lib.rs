@@ -19,6 +19,7 @@ mod multipart;
 mod objects;
 mod records;
 mod replica;
+mod space;
 mod store;
 mod sync_tree;
 mod users;
@@ -35,6 +36,7 @@ pub use multipart::UploadPage;
 pub use objects::Precondition;
 pub use records::*;
 pub use replica::Applied;
+pub use space::Space;
 pub use store::{Store, StoreConfig};
 pub use sync_tree::{
     group_digests, partition_of, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE, PARTITIONS,

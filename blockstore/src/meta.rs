@@ -42,8 +42,15 @@ pub(crate) struct Meta {
     commit_lock: Mutex<()>,
     durability: GroupFlush,
     last_seq: AtomicU64,
+    /// The newest logged change known durable: replication reads no further, so a
+    /// change whose flush failed is never sent.
+    durable_seq: AtomicU64,
     log_bytes: AtomicU64,
     on_commit: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
+    /// Set when a flush failed: applied changes may not be durable, so no more are
+    /// taken (fail-stop, as databases treat a failed fsync) until a restart recovers
+    /// the last durable state.
+    failed: std::sync::OnceLock<String>,
 }
 
 /// Group commit of metadata flushes. Concurrent flushes do not coalesce by themselves
@@ -197,13 +204,20 @@ impl Meta {
             commit_lock: Mutex::new(()),
             durability: GroupFlush::default(),
             last_seq: AtomicU64::new(logged.max(recorded)),
+            durable_seq: AtomicU64::new(logged.max(recorded)),
             log_bytes: AtomicU64::new(logged_bytes.max(recorded_bytes)),
             on_commit: std::sync::OnceLock::new(),
+            failed: std::sync::OnceLock::new(),
         })
     }
 
     pub fn last_seq(&self) -> u64 {
         self.last_seq.load(Ordering::SeqCst)
+    }
+
+    /// Why the store stopped taking changes, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.get().map(String::as_str)
     }
 
     /// Bytes logged so far: the position of the newest entry.
@@ -230,6 +244,9 @@ impl Meta {
 
     /// [`Meta::commit`] for a caller that took the lock first to scan.
     pub fn commit_locked<T>(&self, guard: CommitGuard, now_ms: u64, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T> {
+        if let Some(why) = self.failed.get() {
+            return Err(Error::Failed(why.clone()));
+        }
         let start = self.last_seq.load(Ordering::SeqCst);
         let start_bytes = self.log_bytes.load(Ordering::SeqCst);
         let mut outcome = None;
@@ -261,7 +278,18 @@ impl Meta {
         self.log_bytes.store(bytes, Ordering::SeqCst);
         let ticket = self.durability.committed.fetch_add(1, Ordering::SeqCst) + 1;
         drop(guard);
-        self.durability.wait(ticket, || self.engine.flush())?;
+        if let Err(e) = self.durability.wait(ticket, || self.engine.flush()) {
+            let why = e.to_string();
+            if self.failed.set(why.clone()).is_ok() {
+                tracing::error!(error = %why, "a metadata flush failed: this store takes no more changes; restart the site to recover its last durable state");
+            }
+            return Err(match e {
+                // The client's answer: the disk is full. The store still stops.
+                Error::InsufficientStorage(_) => e,
+                _ => Error::Failed(why),
+            });
+        }
+        self.durable_seq.fetch_max(seq, Ordering::SeqCst);
         if seq != start {
             if let Some(f) = self.on_commit.get() {
                 f(seq);
@@ -337,9 +365,13 @@ impl Meta {
     pub fn changes_after(&self, after: u64, limit: usize, max_bytes: u64) -> Result<Vec<LogEntry>> {
         let mut out: Vec<LogEntry> = Vec::new();
         let mut first_position = None;
-        let from = (after + 1).to_be_bytes();
+        let durable = self.durable_seq.load(Ordering::SeqCst);
+        if durable <= after {
+            return Ok(out);
+        }
+        let (from, durable) = ((after + 1).to_be_bytes(), durable.to_be_bytes());
         for r in self
-            .range(Tree::Changes, Bound::Included(&from), Bound::Unbounded)
+            .range(Tree::Changes, Bound::Included(&from), Bound::Included(&durable))
             .take(limit)
         {
             let (k, v) = r?;

@@ -54,6 +54,7 @@ impl Tx<'_> {
 
 impl Store {
     pub fn create_upload(&self, bucket: &str, key: &str, owner: &str, headers: ObjectHeaders) -> Result<Upload> {
+        self.admit(0)?;
         let now = now_millis();
         let upload = Upload {
             id: uuid::Uuid::new_v4().to_string(),

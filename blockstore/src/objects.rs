@@ -86,6 +86,7 @@ impl Store {
         data: WrittenData,
         cond: &Precondition,
     ) -> Result<Manifest> {
+        self.admit(data.inline.as_ref().map_or(0, |i| i.len() as u64))?;
         let mut m = self.new_manifest(bucket, key, headers);
         m.size = data.size;
         m.etag = data.etag();
@@ -110,6 +111,7 @@ impl Store {
         headers: Option<ObjectHeaders>,
         cond: &Precondition,
     ) -> Result<Manifest> {
+        self.admit(0)?;
         let mut m = self.new_manifest(bucket, key, headers.unwrap_or_else(|| src.headers.clone()));
         m.size = src.size;
         m.etag = src.etag.clone();

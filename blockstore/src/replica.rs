@@ -51,7 +51,9 @@ const STALE: Applied = Applied {
 
 impl Tx<'_> {
     /// Applies one user, bucket or object change if it is newer than what is stored.
-    fn apply_record(&self, c: &Change) -> TxResult<Applied> {
+    /// Without `room` (the disk at its reserve) a new object version is skipped, to be
+    /// repaired later as a dirty key; deletes and users and buckets still apply.
+    fn apply_record(&self, c: &Change, room: bool) -> TxResult<Applied> {
         let incoming = c.version();
         match c {
             // The tree's version covers graves: a user or bucket deleted here after
@@ -74,7 +76,8 @@ impl Tx<'_> {
                 self.index_bucket(b)?;
             }
             Change::Object(m) => {
-                if !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
+                let no_room = !room && m.is_live();
+                if no_room || !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
                     return Ok(Applied {
                         skipped: 1,
                         skipped_keys: vec![c.key()],
@@ -105,6 +108,7 @@ impl Store {
     /// change log with their original timestamp and site.
     pub fn apply_changes(&self, changes: &[Change]) -> Result<Applied> {
         let mut total = Applied::default();
+        let room = self.has_room();
         if let Some(newest) = changes.iter().map(|c| c.version().0).max() {
             self.clock.observe(newest);
         }
@@ -125,7 +129,7 @@ impl Store {
             total.add(self.meta.commit(now_millis(), |tx| {
                 let mut a = Applied::default();
                 for c in run {
-                    a.add(tx.apply_record(c)?);
+                    a.add(tx.apply_record(c, room)?);
                 }
                 Ok(a)
             })?);
@@ -218,7 +222,7 @@ impl Store {
             return Err(Error::BlockCorrupt(hash.to_hex()));
         }
         self.blocks.pin(*hash);
-        let written = self.blocks.write(hash, data);
+        let written = self.blocks.write(hash, data).map(drop);
         self.blocks.unpin(hash);
         written?;
         self.meta.queue_unreferenced(&[hash.0], now_millis())

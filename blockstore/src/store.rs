@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::hlc::{now_millis, Clock};
 use crate::meta::Meta;
 use crate::records::{BlockHash, SiteId};
+use crate::space::Space;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub struct StoreConfig {
     /// The site's id, if configured; otherwise one is chosen at random on first start.
     /// Records are tagged with it, so a store refuses to open under a different id.
     pub site_id: Option<SiteId>,
+    /// Free disk space kept for metadata: below it new data is refused (`space`).
+    pub reserve_bytes: u64,
 }
 
 impl StoreConfig {
@@ -41,6 +44,7 @@ impl StoreConfig {
             // Each block's fsync waits on the disk: two writers per core keep it busy.
             block_writers: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             site_id: None,
+            reserve_bytes: 512 << 20,
         }
     }
 }
@@ -63,6 +67,8 @@ impl Store {
     /// are queued for garbage collection.
     pub fn open(cfg: StoreConfig) -> Result<Arc<Store>> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        // On a disk another process filled, the engine needs the ballast's room to open.
+        crate::space::tend_ballast(&cfg.data_dir, cfg.reserve_bytes)?;
         let engine = SledEngine::open(&cfg.data_dir.join("meta"), cfg.meta_cache_bytes)?;
         Self::open_with_engine(cfg, Box::new(engine))
     }
@@ -72,7 +78,7 @@ impl Store {
     pub fn open_with_engine(cfg: StoreConfig, engine: Box<dyn Engine>) -> Result<Arc<Store>> {
         std::fs::create_dir_all(&cfg.data_dir)?;
         let meta = Meta::open(engine)?;
-        let blocks = Arc::new(BlockFiles::open(&cfg.data_dir)?);
+        let blocks = Arc::new(BlockFiles::open(&cfg.data_dir, cfg.reserve_bytes)?);
         let writers = BlockWriters::start(blocks.clone(), cfg.block_writers)?;
         check_format(&meta)?;
         let site = match (meta.meta_get("site_id")?, cfg.site_id) {
@@ -113,6 +119,12 @@ impl Store {
         Ok(Arc::new(store))
     }
 
+    /// Why the store stopped taking changes (a metadata flush failed), if it did: the
+    /// site must then restart to recover its last durable state.
+    pub fn failure(&self) -> Option<String> {
+        self.meta.failure().map(str::to_owned)
+    }
+
     pub fn site_id(&self) -> SiteId {
         self.site
     }
@@ -137,6 +149,35 @@ impl Store {
         a.extend(hashes.iter().map(|h| (h.0, now)));
     }
 
+    /// Removes, at once, block files a failed write created, so that it leaves nothing
+    /// behind (a full disk stays no fuller). Blocks another write pinned, a record
+    /// references, or replication queued for GC stay; GC decides those as ever. Runs
+    /// on its own thread: a write may be dropped on an async thread.
+    pub(crate) fn remove_created(self: &Arc<Self>, created: Vec<BlockHash>) {
+        let store = self.clone();
+        let spawned = std::thread::Builder::new().name("strata-reap".into()).spawn(move || {
+            // After a failed flush nothing is known durable: the restart's scan decides.
+            if store.meta.failure().is_some() {
+                return;
+            }
+            for hash in created {
+                let pending = store.blocks.pending_lock();
+                let used = pending.contains_key(&hash)
+                    || store.meta.is_referenced(&hash.0).unwrap_or(true)
+                    || store.meta.is_gc_candidate(&hash.0).unwrap_or(true);
+                if !used {
+                    if let Err(e) = store.blocks.remove(&hash) {
+                        tracing::warn!(block = %hash.to_hex(), error = %e, "could not remove a failed write's block; GC will");
+                    }
+                }
+                drop(pending);
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start removing a failed write's blocks; GC will");
+        }
+    }
+
     /// Records abandoned blocks as GC candidates (those still unreferenced).
     pub(crate) fn record_abandoned(&self) -> Result<()> {
         let taken = std::mem::take(&mut *self.abandoned.lock().unwrap_or_else(|e| e.into_inner()));
@@ -156,6 +197,30 @@ impl Store {
         self.meta.queue_unreferenced(&orphans, now_millis())?;
         self.meta.flush()?;
         Ok(orphans.len())
+    }
+}
+
+impl Store {
+    /// The data disk's space: free, total, the reserve and the ballast.
+    pub fn space(&self) -> Result<Space> {
+        Space::of(&self.cfg.data_dir, self.cfg.reserve_bytes)
+    }
+
+    /// Refuses new data (an object, an upload, a bucket) when the disk is at its
+    /// reserve. Deletes never ask.
+    pub fn admit(&self, incoming: u64) -> Result<()> {
+        self.space()?.admit(incoming)
+    }
+
+    /// Whether new data fits now, a block's worth at least (replication skips new
+    /// objects when it does not).
+    pub fn has_room(&self) -> bool {
+        self.admit(u64::from(self.block_size())).is_ok()
+    }
+
+    /// Releases or takes back the ballast as the disk fills and empties.
+    pub fn tend_space(&self) -> Result<()> {
+        crate::space::tend_ballast(&self.cfg.data_dir, self.cfg.reserve_bytes)
     }
 }
 

@@ -52,6 +52,8 @@ pub struct WrittenData {
 pub(crate) struct Pins {
     store: Arc<Store>,
     hashes: Vec<BlockHash>,
+    /// The blocks whose files this write created (not ones it found stored).
+    created: Vec<BlockHash>,
     pub committed: bool,
 }
 
@@ -60,6 +62,7 @@ impl Pins {
         Pins {
             store,
             hashes: Vec::new(),
+            created: Vec::new(),
             committed: false,
         }
     }
@@ -73,6 +76,9 @@ impl Drop for Pins {
         if !self.committed && !self.hashes.is_empty() {
             // Memory only: a drop may happen on an async thread. GC records them.
             self.store.abandon(&self.hashes);
+            if !self.created.is_empty() {
+                self.store.remove_created(std::mem::take(&mut self.created));
+            }
         }
     }
 }
@@ -80,6 +86,8 @@ impl Drop for Pins {
 /// The blocks a write handed to the block writers, and the first error they met.
 struct BlockWrites {
     refs: Vec<(usize, BlockRef)>,
+    /// The blocks whose files the writers created.
+    created: Vec<BlockHash>,
     error: Option<Error>,
 }
 
@@ -108,6 +116,15 @@ impl Pipeline {
         while self.outstanding >= IN_FLIGHT {
             self.receive_one();
         }
+        // A block that failed (a full disk, an I/O error) fails the write now, so the
+        // caller stops reading a body that has nowhere to go.
+        while let Ok(done) = self.replies.try_recv() {
+            self.outstanding -= 1;
+            self.done.push(done);
+        }
+        if let Some(e) = self.take_error() {
+            return Err(e);
+        }
         store.writers.submit(Job {
             index: self.sent,
             data: block,
@@ -116,6 +133,20 @@ impl Pipeline {
         self.sent += 1;
         self.outstanding += 1;
         Ok(())
+    }
+
+    /// The first error a block writer answered, taken out (its block stays in `done`,
+    /// so its pin is still released).
+    fn take_error(&mut self) -> Option<Error> {
+        self.done
+            .iter_mut()
+            .find_map(|d| match std::mem::replace(&mut d.result, Ok(None)) {
+                Err(e) => Some(e),
+                ok => {
+                    d.result = ok;
+                    None
+                }
+            })
     }
 
     fn receive_one(&mut self) {
@@ -132,7 +163,7 @@ impl Pipeline {
             self.receive_one();
         }
         self.done.sort_by_key(|d| d.index);
-        let (mut refs, mut dirs, mut error) = (Vec::new(), BTreeSet::new(), None);
+        let (mut refs, mut dirs, mut error, mut created) = (Vec::new(), BTreeSet::new(), None, Vec::new());
         for d in self.done {
             refs.push((
                 d.index,
@@ -143,6 +174,7 @@ impl Pipeline {
             ));
             match d.result {
                 Ok(Some(dir)) => {
+                    created.push(d.hash);
                     dirs.insert(dir);
                 }
                 Ok(None) => {}
@@ -152,7 +184,7 @@ impl Pipeline {
         if error.is_none() {
             error = dirs.iter().find_map(|d| sync_dir(d).err());
         }
-        BlockWrites { refs, error }
+        BlockWrites { refs, created, error }
     }
 }
 
@@ -222,7 +254,9 @@ impl ObjectWriter {
         let hash = hash_block(block);
         self.store.blocks.pin(hash);
         self.pins.hashes.push(hash);
-        self.store.blocks.write(&hash, block)?;
+        if self.store.blocks.write(&hash, block)? {
+            self.pins.created.push(hash);
+        }
         self.direct.push(BlockRef {
             hash,
             len: block.len() as u32,
@@ -238,6 +272,7 @@ impl ObjectWriter {
         };
         let done = p.finish();
         self.pins.hashes.extend(done.refs.iter().map(|(_, r)| r.hash));
+        self.pins.created.extend(done.created);
         match done.error {
             Some(e) => Err(e),
             None => Ok(done.refs.into_iter().map(|(_, r)| r).collect()),

@@ -610,3 +610,113 @@ fn a_store_reopened_keeps_its_tree() {
     assert_ne!(before, vec![[0u8; 16]; strata_blockstore::GROUPS as usize]);
     assert_eq!(open(dir.path()).sync_groups().unwrap(), before);
 }
+
+#[test]
+fn a_failed_writes_new_blocks_are_removed_at_once_and_shared_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("bkt", "u").unwrap();
+    let bytes: Vec<u8> = (0..20_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    // A write that never commits (a broken body, a full disk): its blocks go without
+    // waiting for GC's grace period.
+    drop(write(&store, &bytes));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while block_files(dir.path()) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(block_files(dir.path()), 0);
+    // Blocks a failed write found already stored belong to someone else: they stay.
+    put(&store, "bkt", "kept", &bytes);
+    drop(write(&store, &bytes));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(block_files(dir.path()), 5);
+    let m = store.object("bkt", "kept").unwrap();
+    let back: Vec<u8> = m
+        .blocks
+        .iter()
+        .flat_map(|b| store.read_block(&b.hash).unwrap())
+        .collect();
+    assert_eq!(back, bytes);
+}
+
+/// The sled engine, except that flushes fail while `broken` is set.
+struct FlushFails {
+    inner: strata_blockstore::SledEngine,
+    broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl strata_blockstore::Engine for FlushFails {
+    fn transact(
+        &self,
+        f: &mut dyn FnMut(&dyn strata_blockstore::Txn) -> strata_blockstore::TxResult<()>,
+    ) -> strata_blockstore::Result<()> {
+        self.inner.transact(f)
+    }
+    fn get(&self, tree: strata_blockstore::Tree, key: &[u8]) -> strata_blockstore::Result<Option<Vec<u8>>> {
+        self.inner.get(tree, key)
+    }
+    fn put(&self, tree: strata_blockstore::Tree, key: &[u8], value: &[u8]) -> strata_blockstore::Result<()> {
+        self.inner.put(tree, key, value)
+    }
+    fn remove(&self, tree: strata_blockstore::Tree, key: &[u8]) -> strata_blockstore::Result<()> {
+        self.inner.remove(tree, key)
+    }
+    fn range<'a>(
+        &'a self,
+        tree: strata_blockstore::Tree,
+        from: std::ops::Bound<&[u8]>,
+        to: std::ops::Bound<&[u8]>,
+    ) -> strata_blockstore::Scan<'a> {
+        self.inner.range(tree, from, to)
+    }
+    fn last(&self, tree: strata_blockstore::Tree) -> strata_blockstore::Result<Option<strata_blockstore::Entry>> {
+        self.inner.last(tree)
+    }
+    fn flush(&self) -> strata_blockstore::Result<()> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(strata_blockstore::Error::Io(std::io::Error::other(
+                "injected: the flush failed",
+            )));
+        }
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn a_failed_metadata_flush_stops_the_store_and_is_never_replicated() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let engine = FlushFails {
+        inner: strata_blockstore::SledEngine::open(&dir.path().join("meta"), 1 << 20).unwrap(),
+        broken: broken.clone(),
+    };
+    let mut cfg = StoreConfig::new(dir.path());
+    cfg.block_size = 4096;
+    cfg.reserve_bytes = 0;
+    let store = Store::open_with_engine(cfg, Box::new(engine)).unwrap();
+    store.create_bucket("bkt", "u").unwrap();
+    put(&store, "bkt", "acked", b"durable");
+    let durable = store.last_seq();
+    assert_eq!(store.changes_after(0, 100, u64::MAX).unwrap().len() as u64, durable);
+
+    broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    let data = write(&store, &[9u8; 10_000]);
+    let failed = store.put_object("bkt", "unacked", ObjectHeaders::default(), data, &Precondition::None);
+    assert!(matches!(failed, Err(strata_blockstore::Error::Failed(_))), "{failed:?}");
+    assert!(store.failure().is_some());
+    // Replication reads only what is durable: the change answered with an error is
+    // never sent, though the engine applied it.
+    let sent = store.changes_after(durable, 100, u64::MAX).unwrap();
+    assert!(sent.is_empty(), "{sent:?}");
+    // No more changes are taken, of any kind, even once flushes would work again.
+    broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(
+        store.delete_object("bkt", "acked"),
+        Err(strata_blockstore::Error::Failed(_))
+    ));
+    assert!(matches!(
+        store.create_bucket("other", "u"),
+        Err(strata_blockstore::Error::Failed(_))
+    ));
+    assert!(store.changes_after(durable, 100, u64::MAX).unwrap().is_empty());
+}

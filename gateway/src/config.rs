@@ -16,6 +16,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     #[serde(default = "default_block_size")]
     pub block_size: u32,
+    /// Free space on the data disk kept for metadata: below it new data is refused
+    /// with 507, while deletes, lists, reads and replicated deletes keep working.
+    #[serde(default = "default_reserve_bytes")]
+    pub reserve_bytes: u64,
     pub s3: S3Config,
     pub admin: AdminConfig,
     #[serde(default)]
@@ -96,6 +100,10 @@ impl Default for GcConfig {
             interval_secs: default_interval(),
         }
     }
+}
+
+fn default_reserve_bytes() -> u64 {
+    512 << 20
 }
 
 fn default_block_size() -> u32 {
@@ -196,12 +204,19 @@ site_id = "00000000000000a1"
 data_dir = "data/site-a"
 # Largest block objects are split into, in bytes (4 KiB to 64 MiB). Default 1 MiB.
 block_size = 1048576
+# Free space on the data disk kept for metadata, in bytes: below it new data answers
+# 507 InsufficientStorage while deletes, lists and reads go on. Half of it is held as a
+# ballast file, released if another process fills the disk. Default 512 MiB.
+reserve_bytes = 536870912
 
 [s3]
 # Address the S3 API listens on.
 listen = "127.0.0.1:9000"
 # Region reported by GetBucketLocation. Default us-east-1.
 region = "us-east-1"
+# Object ownership of new buckets that do not ask for one: ObjectWriter (ACLs work),
+# BucketOwnerPreferred or BucketOwnerEnforced (ACLs off). Default ObjectWriter.
+default_object_ownership = "ObjectWriter"
 # Enables virtual-host addressing: Host "<bucket>.<root_domain>" names the bucket.
 # Without it only path-style addressing is used.
 root_domain = "localhost"

@@ -19,7 +19,7 @@ fn write_config(path: &Path, name: &str, id: u64, port: u16, token: &str, secret
     std::fs::write(
         path,
         format!(
-            "site_name = \"{name}\"\nsite_id = \"{id:016x}\"\ndata_dir = \"data\"\n\n[s3]\nlisten = \"127.0.0.1:{port}\"\nroot_domain = \"localhost\"\n\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"{token}\"\n\n[repl]\nlisten = \"127.0.0.1:{}\"\naccess_key = \"strata-dev-repl\"\nsecret_key = \"{secret}\"\n",
+            "site_name = \"{name}\"\nsite_id = \"{id:016x}\"\ndata_dir = \"data\"\nreserve_bytes = 67108864\n\n[s3]\nlisten = \"127.0.0.1:{port}\"\nroot_domain = \"localhost\"\n\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"{token}\"\n\n[repl]\nlisten = \"127.0.0.1:{}\"\naccess_key = \"strata-dev-repl\"\nsecret_key = \"{secret}\"\n",
             port + 1,
             port + 2
         ),

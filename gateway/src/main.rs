@@ -77,6 +77,11 @@ enum AdminCommand {
     },
     /// Requests served since start, per S3 operation, as JSON.
     Metrics,
+    /// The site's data disk (free space, the reserve) and whether it takes new data.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +140,14 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
                     let body = admin_client::call(&cfg, "GET", "/v1/metrics", None).await?;
                     println!("{}", String::from_utf8_lossy(&body));
                 }
+                AdminCommand::Status { json } => {
+                    let body = admin_client::call(&cfg, "GET", "/v1/status", None).await?;
+                    if json {
+                        println!("{}", String::from_utf8_lossy(&body));
+                    } else {
+                        print_site_status(&serde_json::from_slice(&body)?);
+                    }
+                }
             }
         }
         Command::Repl { config, command } => {
@@ -190,4 +203,23 @@ async fn user_command(cfg: &Config, cmd: UserCommand) -> Result<(), AnyError> {
         }
     }
     Ok(())
+}
+
+fn print_site_status(s: &admin::SiteStatus) {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!("site {} ({})", s.site, s.site_id);
+    println!(
+        "disk: {:.1} MiB free of {:.1} MiB; reserve {:.1} MiB; new data {}",
+        mib(s.disk_free_bytes),
+        mib(s.disk_total_bytes),
+        mib(s.reserve_bytes),
+        if s.accepting_new_data {
+            "accepted"
+        } else {
+            "REFUSED (507) until space is freed; deletes work"
+        }
+    );
+    if let Some(why) = &s.failure {
+        println!("STOPPED: a metadata write could not be made durable ({why}); restart the site");
+    }
 }

@@ -15,6 +15,7 @@ use strata_repl::{ReplConfig, Replication};
 pub async fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
     let mut sc = StoreConfig::new(&cfg.data_dir);
     sc.block_size = cfg.block_size;
+    sc.reserve_bytes = cfg.reserve_bytes;
     sc.gc_grace = Duration::from_secs(cfg.gc.grace_secs);
     sc.site_id = cfg.site_id();
     blocking(move || Store::open(sc)).await
@@ -125,6 +126,7 @@ pub async fn serve(
     });
     // The client's address is a fact bucket policies test (aws:SourceIp).
     let s3_app = s3_app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(tend_store(store.clone()));
     axum::serve(s3_listener, s3_app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -134,6 +136,27 @@ pub async fn serve(
     }
     tracing::info!("site stopped");
     Ok(())
+}
+
+/// Every second, releases or takes back the disk's ballast; and stops the process at
+/// once if the store failed to make a change durable. That is fail-stop, as databases
+/// answer a failed fsync: what was applied but not flushed lives in memory only, so
+/// nothing more is served and no destructor may flush it now; a restart recovers the
+/// last durable state.
+async fn tend_store(store: Arc<Store>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    for n in 0u64.. {
+        tick.tick().await;
+        if let Some(why) = store.failure() {
+            tracing::error!(error = %why, "stopping: a metadata write could not be made durable; restart the site");
+            std::process::exit(70);
+        }
+        if n % 10 == 0 {
+            if let Err(e) = store.run(|s| s.tend_space()).await {
+                tracing::warn!(error = %e, "could not check the data disk's space");
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

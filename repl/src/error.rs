@@ -34,6 +34,9 @@ impl ReplError {
             ReplError::Invalid(_) | ReplError::Protocol(_) => 409,
             // The other site could not be reached or refused: this site is a gateway.
             ReplError::Connect(..) | ReplError::Http(..) | ReplError::Timeout(..) | ReplError::Refused { .. } => 502,
+            // This site is full: it takes no new data until space is freed.
+            ReplError::Store(strata_blockstore::Error::InsufficientStorage(_)) => 507,
+            ReplError::Store(strata_blockstore::Error::Failed(_)) => 503,
             ReplError::Store(_) => 500,
         }
     }

@@ -158,7 +158,7 @@ pub(crate) async fn deliver(
     let ack: Ack = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad ack: {e}")))?;
     if !ack.skipped_keys.is_empty() {
         // Not lost: remembered for fullsync like an overflow.
-        tracing::warn!(sink = %peer.name, skipped = ack.skipped_keys.len(), "sink lacks the bucket of some object changes; recorded as dirty keys");
+        tracing::warn!(sink = %peer.name, skipped = ack.skipped_keys.len(), "the sink skipped some object changes (no bucket there, or no room for new data); recorded as dirty keys");
         let (p, keys) = (peer.clone(), ack.skipped_keys);
         site.store.run(move |s| s.add_dirty(&p.name, &keys)).await?;
     }
@@ -237,8 +237,17 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) 
                 };
                 let len = data.len() as u64;
                 let path = format!("{}{hex}?from={from}", protocol::BLOCKS);
-                link.call("PUT", &path, Bytes::from(data)).await?;
-                Ok::<u64, ReplError>(len)
+                match link.call("PUT", &path, Bytes::from(data)).await {
+                    // The sink is full: it skips the object's change, which this site
+                    // then remembers as a dirty key; the rest of the batch (deletes
+                    // above all) still goes.
+                    Err(ReplError::Refused { status: 507, .. }) => {
+                        tracing::debug!(block = %hex, sink = %peer.name, "the sink has no room for new data");
+                        Ok(0)
+                    }
+                    Err(e) => Err(e),
+                    Ok(_) => Ok::<u64, ReplError>(len),
+                }
             }
         })
         .buffer_unordered(PARALLEL_BLOCKS)

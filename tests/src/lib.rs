@@ -77,6 +77,7 @@ pub struct Site {
     pub repl: Option<SocketAddr>,
     pub name: String,
     pub config: PathBuf,
+    data: PathBuf,
     child: Option<Child>,
 }
 
@@ -96,6 +97,12 @@ pub struct SiteOptions {
     pub realtime_max_bytes: u64,
     pub fullsync_interval: u64,
     pub fullsync_max_bytes_per_sec: u64,
+    /// `reserve_bytes`: free space kept for metadata (small by default, so that tests
+    /// run on a nearly full disk too).
+    pub reserve_bytes: u64,
+    /// Where the data directory is, if not inside the site's temporary directory (a
+    /// small filesystem, for the full-disk tests).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl SiteOptions {
@@ -121,6 +128,8 @@ impl Default for SiteOptions {
             realtime_max_bytes: 256 << 20,
             fullsync_interval: 21600,
             fullsync_max_bytes_per_sec: 0,
+            reserve_bytes: 1 << 20,
+            data_dir: None,
         }
     }
 }
@@ -135,9 +144,15 @@ impl Site {
         let dir = tempfile::tempdir().unwrap();
         let (s3, admin) = (free_port(), free_port());
         let config = dir.path().join("strata.toml");
+        let data_dir = o.data_dir.clone().unwrap_or_else(|| "data".into());
         let mut text = format!(
-            "site_name = \"{}\"\ndata_dir = \"data\"\nblock_size = {}\n[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
-            o.name, o.block_size, o.gc_grace_secs, o.gc_interval_secs
+            "site_name = \"{}\"\ndata_dir = \"{}\"\nblock_size = {}\nreserve_bytes = {}\n[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
+            o.name,
+            data_dir.display(),
+            o.block_size,
+            o.reserve_bytes,
+            o.gc_grace_secs,
+            o.gc_interval_secs
         );
         let repl = o.repl_secret.as_ref().map(|secret| {
             let port = free_port();
@@ -148,12 +163,14 @@ impl Site {
             format!("127.0.0.1:{port}").parse().unwrap()
         });
         std::fs::write(&config, text).unwrap();
+        let data_path = o.data_dir.clone().unwrap_or_else(|| dir.path().join("data"));
         let mut site = Site {
             dir,
             s3: format!("127.0.0.1:{s3}").parse().unwrap(),
             admin: format!("127.0.0.1:{admin}").parse().unwrap(),
             repl,
             name: o.name.clone(),
+            data: data_path,
             config,
             child: None,
         };
@@ -224,7 +241,7 @@ impl Site {
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data.clone()
     }
 
     /// Number of block files on disk.

@@ -19,7 +19,10 @@ pub struct SledEngine {
 }
 
 fn db_error(e: ::sled::Error) -> Error {
-    Error::Db(Box::new(e))
+    match e {
+        ::sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => io.into(),
+        e => Error::Db(Box::new(e)),
+    }
 }
 
 impl SledEngine {

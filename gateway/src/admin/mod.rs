@@ -47,6 +47,7 @@ pub struct CreateUser {
 pub fn service(state: AdminState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
+        .route("/v1/status", get(status))
         .route("/v1/metrics", get(metrics))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{name}", delete(delete_user))
@@ -86,6 +87,84 @@ async fn health(State(s): State<AdminState>) -> Response {
         StatusCode::OK,
         &serde_json::json!({ "site": s.site_name, "site_id": s.store.site_id().to_string() }),
     )
+}
+
+/// The site's own state: its data disk and whether it takes new data.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SiteStatus {
+    pub site: String,
+    pub site_id: String,
+    pub disk_free_bytes: u64,
+    pub disk_total_bytes: u64,
+    pub reserve_bytes: u64,
+    /// The ballast file held for metadata (0 once released on a full disk).
+    pub ballast_bytes: u64,
+    /// False once free space is below the reserve: new data answers 507.
+    pub accepting_new_data: bool,
+    /// Set when a metadata flush failed and the site stopped taking changes.
+    pub failure: Option<String>,
+}
+
+impl SiteStatus {
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, help, v) in [
+            (
+                "strata_disk_free_bytes",
+                "Free bytes on the data disk.",
+                self.disk_free_bytes,
+            ),
+            (
+                "strata_disk_total_bytes",
+                "Size of the data disk.",
+                self.disk_total_bytes,
+            ),
+            (
+                "strata_disk_reserve_bytes",
+                "Free space kept for metadata; below it new data is refused.",
+                self.reserve_bytes,
+            ),
+            (
+                "strata_disk_ballast_bytes",
+                "Ballast held for metadata, released when the disk fills.",
+                self.ballast_bytes,
+            ),
+            (
+                "strata_accepting_new_data",
+                "1 while new data fits above the reserve.",
+                u64::from(self.accepting_new_data),
+            ),
+            (
+                "strata_store_failed",
+                "1 once a metadata flush failed (the site must restart).",
+                u64::from(self.failure.is_some()),
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+        }
+        out
+    }
+}
+
+async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
+    let space = s.store.run(|st| st.space()).await.map_err(store_error)?;
+    Ok(SiteStatus {
+        site: s.site_name.clone(),
+        site_id: s.store.site_id().to_string(),
+        disk_free_bytes: space.free,
+        disk_total_bytes: space.total,
+        reserve_bytes: space.reserve,
+        ballast_bytes: space.ballast,
+        accepting_new_data: space.admit(0).is_ok(),
+        failure: s.store.failure(),
+    })
+}
+
+async fn status(State(s): State<AdminState>) -> Response {
+    match site_status(&s).await {
+        Ok(st) => json(StatusCode::OK, &st),
+        Err(r) => r,
+    }
 }
 
 async fn metrics(State(s): State<AdminState>) -> Response {

@@ -148,13 +148,18 @@ pub async fn status(State(s): State<AdminState>) -> Response {
     }
 }
 
-/// Prometheus text: replication figures when replication is configured.
+/// Prometheus text: the data disk's space, then replication figures when replication
+/// is configured.
 pub async fn prometheus(State(s): State<AdminState>) -> Response {
-    match &s.repl {
-        Some(r) => match r.prometheus().await {
-            Ok(t) => text(t),
-            Err(e) => repl_error(e),
-        },
-        None => text(String::new()),
+    let mut out = match super::site_status(&s).await {
+        Ok(site) => site.prometheus(),
+        Err(r) => return r,
+    };
+    if let Some(r) = &s.repl {
+        match r.prometheus().await {
+            Ok(t) => out.push_str(&t),
+            Err(e) => return repl_error(e),
+        }
     }
+    text(out)
 }

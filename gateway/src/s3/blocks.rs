@@ -19,13 +19,13 @@ pub async fn ensure_local(state: &S3State, m: &Manifest, start: u64, end: u64) -
     let Some(repl) = &state.repl else {
         if state.run(move |s| Ok(wanted.iter().any(|h| !s.has_block(h)))).await? {
             return Err(S3Error::ServiceUnavailable(
-                "a block of this object is not on this site and it has no replication source".into(),
+                "a part of this object is not on this site and it has no replication source".into(),
             ));
         }
         return Ok(());
     };
     repl.ensure_blocks(wanted, m.site).await.map_err(|e| {
         tracing::warn!(bucket = %m.bucket, key = %m.key, error = %e, "proxy-get could not fetch a block");
-        S3Error::ServiceUnavailable(e.to_string())
+        S3Error::ServiceUnavailable(format!("a part of this object has not reached this site yet ({e})"))
     })
 }

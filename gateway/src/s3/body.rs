@@ -74,6 +74,9 @@ pub async fn ingest(
 
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
     let writer = blocking(move || -> S3Result<(WrittenData, BodyHashes)> {
+        // A body that cannot fit is refused before it is stored (and, as the writer
+        // hangs up, before the rest of it is read).
+        store.admit(declared.unwrap_or(0))?;
         let mut w = if part {
             ObjectWriter::for_part(store)
         } else {
@@ -92,21 +95,38 @@ pub async fn ingest(
         buf: BytesMut::new(),
         sent: 0,
         limit: declared.unwrap_or(MAX_PUT_SIZE),
+        writer_gone: false,
     };
-    let pumped = if chunked {
-        pump_chunked(
-            &mut src,
-            &tx,
-            chunks,
-            matches!(payload, Payload::Chunked { trailer: true, .. }),
-        )
-        .await
-    } else {
-        pump_plain(&mut src, &tx).await.map(|_| None)
+    let trailer_expected = matches!(payload, Payload::Chunked { trailer: true, .. });
+    let pump = async move {
+        let pumped = if chunked {
+            pump_chunked(&mut src, &tx, chunks, trailer_expected).await
+        } else {
+            pump_plain(&mut src, &tx).await.map(|_| None)
+        };
+        // The end of the body closes the channel: the writer finishes.
+        drop(tx);
+        (pumped, src.writer_gone)
     };
-    drop(tx);
-    let written = writer.await;
-    // A pump error explains a writer error (the channel closed early), so it goes first.
+    tokio::pin!(pump, writer);
+    let (pumped, written) = tokio::select! {
+        (pumped, writer_gone) = &mut pump => {
+            let written = (&mut writer).await;
+            match written {
+                // The writer stopped first; the pump only saw the channel close.
+                Err(e) if writer_gone => return Err(e),
+                // Otherwise a pump error explains a writer error (the channel closed
+                // early), so it goes first.
+                w => (pumped, w),
+            }
+        }
+        written = &mut writer => match written {
+            // The writer failed (a full disk, an I/O error) while the body was still
+            // coming: that is the answer now, and the rest of the body is not read.
+            Err(e) => return Err(e),
+            ok => ((&mut pump).await.0, ok),
+        },
+    };
     let trailer = pumped?;
     let (data, hashes) = written?;
     if declared.is_some_and(|n| n != data.size) {
@@ -136,6 +156,8 @@ struct Source {
     buf: BytesMut,
     sent: u64,
     limit: u64,
+    /// The writer hung up (after an error of its own): stop reading.
+    writer_gone: bool,
 }
 
 impl Source {
@@ -161,7 +183,10 @@ impl Source {
             });
         }
         // The writer only hangs up after an error of its own, which it reports.
-        let _ = tx.send(data).await;
+        if tx.send(data).await.is_err() {
+            self.writer_gone = true;
+            return Err(S3Error::IncompleteBody);
+        }
         Ok(())
     }
 

@@ -99,6 +99,8 @@ impl S3Error {
                 StoreError::InvalidPartOrder => ("InvalidPartOrder", S::BAD_REQUEST, "The list of parts was not in ascending order. Parts must be ordered by part number.".into()),
                 StoreError::EntityTooSmall(n) => ("EntityTooSmall", S::BAD_REQUEST, format!("Your proposed upload is smaller than the minimum allowed object size. (part {n})")),
                 StoreError::InvalidArgument(m) => ("InvalidArgument", S::BAD_REQUEST, m.clone()),
+                StoreError::InsufficientStorage(m) => ("InsufficientStorage", S::INSUFFICIENT_STORAGE, format!("Not enough space on this site for new data: {m}.")),
+                StoreError::Failed(m) => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE, format!("This site stopped taking changes after a metadata write failed ({m}); it must restart. Please retry.")),
                 StoreError::PreconditionFailed => ("PreconditionFailed", S::PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold".into()),
                 StoreError::Conflict => ("OperationAborted", S::CONFLICT, "A conflicting conditional operation is currently in progress against this resource. Please try again.".into()),
                 // Only the admin API meets these; it answers with the same statuses.
@@ -146,7 +148,7 @@ impl S3Error {
             S3Error::InvalidPartNumber => ("InvalidPartNumber", S::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable".into()),
             S3Error::HeadersTooLarge { limit } => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({limit} bytes).")),
             S3Error::MissingContentLength => ("MissingContentLength", S::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.".into()),
-            S3Error::ServiceUnavailable(_) => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE, "Service is unable to handle request: a part of this object has not reached this site yet. Please retry.".into()),
+            S3Error::ServiceUnavailable(m) => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE, format!("Service is unable to handle request: {m}. Please retry.")),
             S3Error::NotImplemented(m) => ("NotImplemented", S::NOT_IMPLEMENTED, format!("A header or query you provided implies functionality that is not implemented: {m}")),
         };
         (code, status, msg)

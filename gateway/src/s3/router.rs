@@ -27,7 +27,10 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => {
             let (code, status, _) = e.parts();
-            if status.is_server_error() {
+            if status == http::StatusCode::INSUFFICIENT_STORAGE || status == http::StatusCode::SERVICE_UNAVAILABLE {
+                // Conditions of the site (a full disk, a block not here yet), not faults.
+                tracing::warn!(%request_id, %method, %resource, error = %e, "request refused");
+            } else if status.is_server_error() {
                 tracing::error!(%request_id, %method, %resource, error = %e, "request failed");
             } else {
                 tracing::debug!(%request_id, %method, %resource, code, "request refused");
@@ -45,7 +48,7 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
             if let S3Error::InvalidRange { size } = e {
                 set(&mut r, "content-range", &format!("bytes */{size}"));
             }
-            if let S3Error::ServiceUnavailable(_) = e {
+            if status == http::StatusCode::SERVICE_UNAVAILABLE {
                 set(&mut r, "retry-after", "1");
             }
             r
@@ -57,6 +60,11 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
 }
 
 async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
+    // After a failed metadata flush nothing is known durable: serve nothing until the
+    // restart recovers the last durable state.
+    if let Some(why) = state.store.failure() {
+        return Err(S3Error::Store(strata_blockstore::Error::Failed(why)));
+    }
     let (parts, body) = req.into_parts();
     check_header_size(&parts.headers)?;
     let host = parts
