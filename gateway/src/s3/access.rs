@@ -17,7 +17,6 @@ const DENIED: S3Error = S3Error::AccessDenied("Access Denied");
 /// Checks that the request may do `op`, and leaves the bucket (and, for object-scoped
 /// operations, the object) it read in the request.
 pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S3Result<()> {
-    let facts = Facts::of(req);
     match op.scope() {
         Scope::Service | Scope::NewBucket => {
             if req.user.is_none() {
@@ -31,12 +30,15 @@ pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S
                 .await?
                 .ok_or(S3Error::Store(StoreError::NoSuchBucket))?;
             if op.scope() == Scope::Bucket {
+                let facts = Facts::of(req, bucket.policy.is_some());
                 check(&facts, op.action(), &bucket, req.key.as_deref(), None)?;
             }
             req.bucket_record = Some(bucket);
         }
         Scope::Object => {
-            let (bucket, object) = target(state, &facts, req.bucket(), req.key()).await?;
+            let (bucket, object) = read_target(state, req.bucket(), req.key()).await?;
+            let facts = Facts::of(req, bucket.policy.is_some());
+            let object = existing(&facts, &bucket, object)?;
             check(
                 &facts,
                 op.action(),
@@ -51,16 +53,24 @@ pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S
     Ok(())
 }
 
-/// A bucket and the live object a key names, read together. A missing key is
-/// NoSuchKey only to whoever may list the bucket; S3 tells others AccessDenied.
-async fn target(state: &S3State, facts: &Facts, name: &str, key: &str) -> S3Result<(Bucket, Manifest)> {
+/// A bucket and the live object a key names, read together in one trip.
+async fn read_target(
+    state: &S3State,
+    name: &str,
+    key: &str,
+) -> S3Result<(Bucket, strata_blockstore::Result<Manifest>)> {
     let (n, k) = (name.to_owned(), key.to_owned());
     let (bucket, object) = state.run(move |s| Ok((s.bucket(&n)?, s.object(&n, &k)))).await?;
-    let bucket = bucket.ok_or(S3Error::Store(StoreError::NoSuchBucket))?;
+    Ok((bucket.ok_or(S3Error::Store(StoreError::NoSuchBucket))?, object))
+}
+
+/// The object, or why not: a missing key is NoSuchKey only to whoever may list the
+/// bucket; S3 tells others AccessDenied.
+fn existing(facts: &Facts, bucket: &Bucket, object: strata_blockstore::Result<Manifest>) -> S3Result<Manifest> {
     match object {
-        Ok(m) => Ok((bucket, m)),
+        Ok(m) => Ok(m),
         Err(StoreError::NoSuchKey) => {
-            check(facts, "s3:ListBucket", &bucket, None, None)?;
+            check(facts, "s3:ListBucket", bucket, None, None)?;
             Err(S3Error::Store(StoreError::NoSuchKey))
         }
         Err(e) => Err(e.into()),
@@ -70,7 +80,8 @@ async fn target(state: &S3State, facts: &Facts, name: &str, key: &str) -> S3Resu
 /// The source of a CopyObject or UploadPartCopy, which the requester must be allowed
 /// to read (`s3:GetObject` under the source bucket's rules).
 pub async fn readable_source(state: &S3State, facts: &Facts, bucket: &str, key: &str) -> S3Result<Manifest> {
-    let (b, m) = target(state, facts, bucket, key).await?;
+    let (b, m) = read_target(state, bucket, key).await?;
+    let m = existing(facts, &b, m)?;
     check(facts, "s3:GetObject", &b, Some(key), Some(&m.headers.acl))?;
     Ok(m)
 }
@@ -91,9 +102,12 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub fn of(req: &S3Request) -> Facts {
-        let pick = |names: &[&'static str], get: &dyn Fn(&str) -> Option<String>| {
-            names.iter().filter_map(|n| get(n).map(|v| (*n, v))).collect()
+    /// The principal, and with `conditions` (the bucket has a policy) the values its
+    /// conditions may test.
+    pub fn of(req: &S3Request, conditions: bool) -> Facts {
+        let pick = |names: &[&'static str], get: &dyn Fn(&str) -> Option<String>| match conditions {
+            true => names.iter().filter_map(|n| get(n).map(|v| (*n, v))).collect(),
+            false => Vec::new(),
         };
         Facts {
             principal: req.user.as_ref().map(|u| u.name.clone()),

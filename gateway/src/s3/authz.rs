@@ -79,11 +79,11 @@ pub enum Refusal {
 
 /// The decision.
 pub fn decide(q: &Question) -> Result<(), Refusal> {
-    let resource = match q.key {
-        Some(k) => format!("arn:aws:s3:::{}/{k}", q.bucket.name),
-        None => format!("arn:aws:s3:::{}", q.bucket.name),
-    };
     let verdict = q.policy.and_then(|p| {
+        let resource = match q.key {
+            Some(k) => format!("arn:aws:s3:::{}/{k}", q.bucket.name),
+            None => format!("arn:aws:s3:::{}", q.bucket.name),
+        };
         p.decide(&PolicyRequest {
             principal: q.principal,
             action: q.action,

@@ -296,6 +296,62 @@ async fn permission_matrix() {
     // Listing one's buckets needs a signature.
     assert_eq!(anonymous(&site, "GET", "/", ""), NO);
 
+    // Grants by header and by document: bob reads one object, then lists the bucket.
+    owner
+        .put_object()
+        .bucket("private")
+        .key("for-bob")
+        .grant_read("id=\"bob\"")
+        .body(ByteStream::from_static(b"hello bob"))
+        .send()
+        .await
+        .unwrap();
+    let got = bob.get_object().bucket("private").key("for-bob").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"hello bob");
+    assert_eq!(anonymous(&site, "GET", "/private/for-bob", ""), NO);
+    assert_eq!(
+        seen(bob.list_objects_v2().bucket("private").send().await, false).await,
+        NO
+    );
+    let acl = owner.get_bucket_acl().bucket("private").send().await.unwrap();
+    let policy = aws_sdk_s3::types::AccessControlPolicy::builder()
+        .owner(acl.owner().unwrap().clone())
+        .grants(
+            aws_sdk_s3::types::Grant::builder()
+                .grantee(
+                    aws_sdk_s3::types::Grantee::builder()
+                        .r#type(aws_sdk_s3::types::Type::CanonicalUser)
+                        .id("bob")
+                        .build()
+                        .unwrap(),
+                )
+                .permission(aws_sdk_s3::types::Permission::Read)
+                .build(),
+        )
+        .build();
+    owner
+        .put_bucket_acl()
+        .bucket("private")
+        .access_control_policy(policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen(bob.list_objects_v2().bucket("private").send().await, false).await,
+        OK
+    );
+    let r = owner
+        .put_bucket_acl()
+        .bucket("private")
+        .grant_read("id=\"nobody\"")
+        .send()
+        .await;
+    assert_eq!(seen(r, false).await, "400 InvalidArgument");
+    assert_eq!(
+        seen(bob.list_objects_v2().bucket("private").send().await, false).await,
+        OK
+    );
+
     // A policy Strata cannot enforce is refused by name and changes nothing.
     let r = owner
         .put_bucket_policy()

@@ -13,7 +13,7 @@ use http::StatusCode;
 const MAX_KEYS: usize = 1000;
 
 pub async fn delete_objects(state: &S3State, req: S3Request) -> S3Result<Response> {
-    let facts = Facts::of(&req);
+    let facts = Facts::of(&req, true);
     let record = req.authorized_bucket()?.clone();
     let bucket = req.bucket().to_owned();
     let body = read_small(req.body, 2 << 20).await?;

@@ -77,7 +77,7 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<Response> 
     let record = req.authorized_bucket()?.clone();
     let writer = req.user_name().map(str::to_owned);
     let acl = acl::for_new_object(state, &req.headers, writer.as_deref(), &record).await?;
-    let facts = Facts::of(&req);
+    let facts = Facts::of(&req, true);
     let src = source(state, &facts, &req.headers).await?;
     if src.size > MAX_COPY {
         return Err(S3Error::InvalidRequest(
@@ -151,7 +151,7 @@ pub async fn upload_part_copy(state: &S3State, req: S3Request) -> S3Result<Respo
         req.q("uploadId").unwrap_or_default().to_owned(),
     );
     require_upload(state, &bucket, &key, &id).await?;
-    let facts = Facts::of(&req);
+    let facts = Facts::of(&req, true);
     let src = source(state, &facts, &req.headers).await?;
     let (start, end) = source_range(&req, src.size)?;
     if end - start > MAX_COPY {
