@@ -8,7 +8,7 @@
 
 use crate::engine::{self, Engine, Scan, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
-use crate::records::{BlockRef, Change};
+use crate::records::{BlockRef, Change, SiteId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::cell::Cell;
@@ -35,6 +35,17 @@ pub struct LogEntry {
     /// Bytes logged up to and including this entry.
     pub position: u64,
     pub change: Change,
+    /// The sites the change passed through before this one, after its origin (empty
+    /// for a change made here): it is never sent to any of them.
+    pub via: Vec<SiteId>,
+}
+
+impl LogEntry {
+    /// Whether this entry goes to `sink`: never back to its origin or to a site it
+    /// passed through; with `cascade` off, only changes made here go at all.
+    pub fn goes_to(&self, sink: SiteId, cascade: bool) -> bool {
+        self.change.origin() != sink && !self.via.contains(&sink) && (cascade || self.via.is_empty())
+    }
 }
 
 pub(crate) struct Meta {
@@ -107,6 +118,8 @@ pub(crate) struct Tx<'a> {
     /// The newest HLC logged in this transaction.
     hlc_high: Cell<u64>,
     now_ms: u64,
+    /// The path of the remote change being applied (see `LogEntry::via`), logged with it.
+    via: std::cell::RefCell<Vec<SiteId>>,
 }
 
 /// Holding this, no other change commits: reads made now stay true until the commit.
@@ -143,12 +156,20 @@ impl Tx<'_> {
         self.txn.remove(tree, key)
     }
 
-    /// Appends to the change log, in the same transaction as the change.
+    /// The path of the remote change applied next: logged with it.
+    pub fn set_via(&self, via: &[SiteId]) {
+        let mut v = self.via.borrow_mut();
+        v.clear();
+        v.extend_from_slice(via);
+    }
+
+    /// Appends to the change log, in the same transaction as the change, with the path
+    /// it came by (`set_via`; empty for a change made here).
     pub fn log(&self, change: &Change) -> TxResult<()> {
         let seq = self.seq.get() + 1;
         self.seq.set(seq);
         self.hlc_high.set(self.hlc_high.get().max(change.version().0 .0));
-        let body = encode(change);
+        let body = encode(&(change, &*self.via.borrow()));
         let position = self.bytes.get() + body.len() as u64;
         self.bytes.set(position);
         let mut v = Vec::with_capacity(8 + body.len());
@@ -257,6 +278,7 @@ impl Meta {
                 bytes: Cell::new(start_bytes),
                 hlc_high: Cell::new(0),
                 now_ms,
+                via: Default::default(),
             };
             let out = f(&tx)?;
             let seq = tx.seq.get();
@@ -380,10 +402,12 @@ impl Meta {
             if !out.is_empty() && position - start > max_bytes {
                 break;
             }
+            let (change, via) = decode::<(Change, Vec<SiteId>)>(&v[8..])?;
             out.push(LogEntry {
                 seq: be_u64(&k),
                 position,
-                change: decode(&v[8..])?,
+                change,
+                via,
             });
         }
         Ok(out)

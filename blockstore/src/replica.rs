@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::keys::{bucket_key, object_key, object_sync_key, user_key};
 use crate::meta::{be_u64, decode, LogEntry, Tx};
-use crate::records::{BlockHash, Change, Manifest};
+use crate::records::{BlockHash, Change, Manifest, SiteId};
 use crate::store::Store;
 
 /// What applying a batch of remote changes did.
@@ -107,6 +107,14 @@ impl Store {
     /// an old one after a newer, changes nothing. Applied changes enter this site's
     /// change log with their original timestamp and site.
     pub fn apply_changes(&self, changes: &[Change]) -> Result<Applied> {
+        self.apply_changes_via(changes, &[])
+    }
+
+    /// [`Store::apply_changes`], each change logged with the path it came by
+    /// (`via[i]`: the sites it passed through, the sender last; see `LogEntry::via`), so
+    /// this site's senders never send it to any of them.
+    pub fn apply_changes_via(&self, changes: &[Change], via: &[Vec<SiteId>]) -> Result<Applied> {
+        let path = |i: usize| via.get(i).map_or(&[][..], Vec::as_slice);
         let mut total = Applied::default();
         let room = self.has_room();
         if let Some(newest) = changes.iter().map(|c| c.version().0).max() {
@@ -114,37 +122,38 @@ impl Store {
         }
         // Runs of record changes commit together; a delete needs a scan under the lock
         // first, so it commits on its own.
-        let mut rest = changes;
-        while !rest.is_empty() {
-            let n = rest
+        let mut at = 0;
+        while at < changes.len() {
+            let n = changes[at..]
                 .iter()
                 .position(|c| matches!(c, Change::UserDeleted { .. } | Change::BucketDeleted { .. }))
-                .unwrap_or(rest.len());
+                .unwrap_or(changes.len() - at);
             if n == 0 {
-                total.add(self.apply_delete(&rest[0])?);
-                rest = &rest[1..];
+                total.add(self.apply_delete(&changes[at], path(at))?);
+                at += 1;
                 continue;
             }
-            let (run, tail) = rest.split_at(n);
             total.add(self.meta.commit(now_millis(), |tx| {
                 let mut a = Applied::default();
-                for c in run {
+                for (i, c) in changes.iter().enumerate().skip(at).take(n) {
+                    tx.set_via(path(i));
                     a.add(tx.apply_record(c, room)?);
                 }
                 Ok(a)
             })?);
-            rest = tail;
+            at += n;
         }
         Ok(total)
     }
 
-    fn apply_delete(&self, c: &Change) -> Result<Applied> {
+    fn apply_delete(&self, c: &Change, via: &[SiteId]) -> Result<Applied> {
         let incoming = c.version();
         match c {
             Change::UserDeleted { name, .. } => {
                 let guard = self.meta.lock();
                 let user = self.list_users()?.into_iter().find(|u| &u.name == name);
                 self.meta.commit_locked(guard, now_millis(), |tx| {
+                    tx.set_via(via);
                     if tx.synced_version(&user_key(name))?.is_some_and(|v| v >= incoming) {
                         return Ok(STALE);
                     }
@@ -158,7 +167,7 @@ impl Store {
                     Ok(APPLIED)
                 })
             }
-            Change::BucketDeleted { name, .. } => self.apply_bucket_delete(name, c),
+            Change::BucketDeleted { name, .. } => self.apply_bucket_delete(name, c, via),
             _ => unreachable!("only deletes come here"),
         }
     }
@@ -170,7 +179,7 @@ impl Store {
     /// live object here is newer than it; a write racing with the emptying is newer
     /// (the clock has observed the delete), so it also keeps the bucket, and what was
     /// removed by then was older than the delete anyway.
-    fn apply_bucket_delete(&self, name: &str, c: &Change) -> Result<Applied> {
+    fn apply_bucket_delete(&self, name: &str, c: &Change, via: &[SiteId]) -> Result<Applied> {
         let incoming = c.version();
         let newer = |m: &Manifest| m.is_live() && (m.hlc, m.site) > incoming;
         // Decide before removing anything, reading without the lock.
@@ -184,6 +193,7 @@ impl Store {
             let Some(bucket) = self.bucket(name)? else {
                 // Not here (never was, or deleted): the grave still records the delete.
                 return self.meta.commit_locked(guard, now_millis(), |tx| {
+                    tx.set_via(via);
                     if tx.synced_version(&bucket_key(name))?.is_some_and(|v| v >= incoming) {
                         return Ok(STALE);
                     }
@@ -201,6 +211,7 @@ impl Store {
             }
             if batch.is_empty() {
                 return self.meta.commit_locked(guard, now_millis(), |tx| {
+                    tx.set_via(via);
                     tx.remove_bucket(name, &batch, c)?;
                     Ok(APPLIED)
                 });

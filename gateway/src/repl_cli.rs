@@ -32,6 +32,12 @@ pub enum ReplCommand {
         #[command(subcommand)]
         command: ProxyGetCommand,
     },
+    /// Whether changes this site applied from a source travel on to its other sinks
+    /// (default on). Off: only changes made here are sent.
+    Cascade {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// Per peer: state, lag, pending entries and bytes, dirty keys, traffic, last error.
     Status {
         #[arg(long)]
@@ -98,6 +104,10 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
         ReplCommand::Disconnect { site } => {
             admin_client::call(cfg, "DELETE", &format!("/v1/repl/connections/{site}"), None).await?;
             println!("disconnected {site}");
+        }
+        ReplCommand::Cascade { state } => {
+            admin_client::call(cfg, "POST", &format!("/v1/repl/cascade/{state}"), None).await?;
+            println!("cascade {state}");
         }
         ReplCommand::Connections => {
             let out = admin_client::call(cfg, "GET", "/v1/repl/connections", None).await?;

@@ -13,6 +13,8 @@ pub struct Counters {
     pub objects: AtomicU64,
     pub changes: AtomicU64,
     pub bytes: AtomicU64,
+    /// Changes received that this site already held (stale by last-writer-wins).
+    pub duplicates: AtomicU64,
 }
 
 impl Counters {
@@ -22,11 +24,16 @@ impl Counters {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    pub fn add_duplicates(&self, n: u64) {
+        self.duplicates.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Starts from saved figures (a restart).
     pub fn restore(&self, t: Traffic) {
         self.objects.store(t.objects, Ordering::Relaxed);
         self.changes.store(t.changes, Ordering::Relaxed);
         self.bytes.store(t.bytes, Ordering::Relaxed);
+        self.duplicates.store(t.duplicates, Ordering::Relaxed);
     }
 
     pub fn view(&self) -> Traffic {
@@ -34,6 +41,7 @@ impl Counters {
             objects: self.objects.load(Ordering::Relaxed),
             changes: self.changes.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
         }
     }
 }
@@ -43,6 +51,9 @@ pub struct Traffic {
     pub objects: u64,
     pub changes: u64,
     pub bytes: u64,
+    /// Received changes this site already held (not applied again).
+    #[serde(default)]
+    pub duplicates: u64,
 }
 
 const WINDOW: usize = 65_536;
@@ -148,7 +159,8 @@ mod tests {
             Traffic {
                 objects: 1,
                 changes: 3,
-                bytes: 350
+                bytes: 350,
+                duplicates: 0
             }
         );
     }

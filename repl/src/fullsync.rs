@@ -189,6 +189,8 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                     &mut figures.bytes_exchanged,
                 )
                 .await?;
+                // With cascading off, only what this site wrote goes to its sinks.
+                let (cascade, me) = (site.cascade.load(std::sync::atomic::Ordering::SeqCst), site.me.id);
                 let (changes, compared) = site
                     .store
                     .run(move |s| {
@@ -200,7 +202,8 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                         for p in differing {
                             for e in s.sync_entries(p)? {
                                 compared += 1;
-                                if known.get(&e.key).is_none_or(|v| *v < e.version()) {
+                                let ours = cascade || e.version().1 == me;
+                                if ours && known.get(&e.key).is_none_or(|v| *v < e.version()) {
                                     // None: changed since it was read; realtime or the next
                                     // run carries the newer state.
                                     changes.extend(s.sync_change(&e)?);
@@ -213,7 +216,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                 figures.keys_compared += compared;
                 figures.differences += changes.len() as u64;
                 for batch in batches(changes) {
-                    let (objects, bytes) = deliver(site, peer, &link, batch, blocks).await?;
+                    let (objects, bytes) = deliver(site, peer, &link, batch, Vec::new(), blocks).await?;
                     figures.objects_sent += objects;
                     figures.bytes_sent += bytes;
                     figures.bytes_exchanged += bytes;

@@ -217,6 +217,16 @@ impl Peer {
 }
 
 /// Saves a replication record as JSON; durable on return.
+/// Whether changes applied from a source travel on to this site's other sinks
+/// (`strata repl cascade on|off`; on unless turned off).
+pub(crate) fn load_cascade(store: &Store) -> Result<bool> {
+    Ok(get_json::<bool>(store, "site/cascade")?.unwrap_or(true))
+}
+
+pub(crate) fn save_cascade(store: &Store, on: bool) -> Result<()> {
+    put_json(store, "site/cascade", &on)
+}
+
 fn put_json<T: Serialize>(store: &Store, key: &str, v: &T) -> Result<()> {
     let bytes = serde_json::to_vec(v).expect("records serialize");
     Ok(store.repl_put(key, &bytes)?)

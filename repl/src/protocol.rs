@@ -41,6 +41,9 @@ pub struct SiteInfo {
 pub struct Batch {
     pub from: SiteId,
     pub changes: Vec<Change>,
+    /// Per change, the sites it passed through before the sender (after its origin);
+    /// the sink logs it with the sender added, and never sends it to any of them.
+    pub via: Vec<Vec<SiteId>>,
 }
 
 /// Sent only after the batch is durably applied.

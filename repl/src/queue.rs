@@ -30,7 +30,7 @@ pub fn keep(site: &Site) -> Result<()> {
                     if log_bytes - to.position <= site.max_bytes {
                         break 'walk;
                     }
-                    if e.change.origin() != sink_id {
+                    if e.goes_to(sink_id, site.cascade.load(std::sync::atomic::Ordering::SeqCst)) {
                         keys.push(e.change.key());
                     }
                     to = Cursor {
@@ -118,6 +118,7 @@ mod tests {
             fullsync_max_bytes_per_sec: 0,
             peers: Mutex::new(BTreeMap::from([("sink".to_owned(), peer.clone())])),
             commits: tokio::sync::watch::channel(0).0,
+            cascade: true.into(),
         };
 
         store.create_bucket("b", "alice").unwrap();

@@ -61,6 +61,7 @@ impl Replication {
             peers.insert(p.name.clone(), Arc::new(p));
         }
         let (commits, _) = watch::channel(store.last_seq());
+        let cascade = peer::load_cascade(&store)?;
         Ok(Arc::new(Replication {
             site: Arc::new(Site {
                 me: SiteInfo {
@@ -78,6 +79,7 @@ impl Replication {
                 fullsync_max_bytes_per_sec: cfg.fullsync_max_bytes_per_sec,
                 peers: Mutex::new(peers),
                 commits,
+                cascade: std::sync::atomic::AtomicBool::new(cascade),
             }),
         }))
     }
@@ -167,6 +169,19 @@ impl Replication {
         lock(&self.site.peers).remove(name);
         let name = name.to_owned();
         self.site.store.run(move |s| peer::forget(s, &name)).await
+    }
+
+    /// `strata repl cascade on|off`: whether changes this site applied from a source
+    /// travel on to its other sinks. Persisted.
+    pub async fn set_cascade(&self, on: bool) -> Result<()> {
+        self.site.store.run(move |s| peer::save_cascade(s, on)).await?;
+        self.site.cascade.store(on, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(cascade = on, "cascading set");
+        Ok(())
+    }
+
+    pub fn cascade(&self) -> bool {
+        self.site.cascade.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn connections(&self) -> Vec<PeerRecord> {

@@ -119,10 +119,11 @@ async fn send_next(repl: &Site, peer: &Arc<Peer>, link: &Link) -> Result<bool> {
         seq: e.seq,
         position: e.position,
     });
-    let changes = for_sink(entries, peer.record().info.id);
+    let cascade = repl.cascade.load(std::sync::atomic::Ordering::SeqCst);
+    let (changes, via) = for_sink(entries, peer.record().info.id, cascade);
     if !changes.is_empty() {
         let blocks = peer.sink_settings().is_some_and(|s| s.blocks);
-        deliver(repl, peer, link, changes, blocks).await?;
+        deliver(repl, peer, link, changes, via, blocks).await?;
     }
     if let Some(to) = last {
         let p = peer.clone();
@@ -139,6 +140,7 @@ pub(crate) async fn deliver(
     peer: &Arc<Peer>,
     link: &Link,
     changes: Vec<Change>,
+    via: Vec<Vec<SiteId>>,
     blocks: bool,
 ) -> Result<(u64, u64)> {
     let block_bytes = if blocks {
@@ -151,6 +153,7 @@ pub(crate) async fn deliver(
     let body = bincode::serialize(&Batch {
         from: site.me.id,
         changes,
+        via,
     })
     .expect("changes serialize");
     let len = body.len() as u64;
@@ -166,14 +169,15 @@ pub(crate) async fn deliver(
     Ok((objects, len + block_bytes))
 }
 
-/// The changes of `entries` that go to the sink: a change is never sent back to the
-/// site it came from.
-fn for_sink(entries: Vec<LogEntry>, sink: SiteId) -> Vec<Change> {
+/// The changes of `entries` that go to the sink, with the paths they came by: never
+/// back to their origin or a site they passed through; with `cascade` off, only
+/// changes made here.
+fn for_sink(entries: Vec<LogEntry>, sink: SiteId, cascade: bool) -> (Vec<Change>, Vec<Vec<SiteId>>) {
     entries
         .into_iter()
-        .map(|e| e.change)
-        .filter(|c| c.origin() != sink)
-        .collect()
+        .filter(|e| e.goes_to(sink, cascade))
+        .map(|e| (e.change, e.via))
+        .unzip()
 }
 
 /// The block bytes a change brings with it (none for all but objects with blocks).
@@ -289,6 +293,7 @@ mod tests {
             seq,
             position: seq * 100,
             change: Change::Object(Box::new(m)),
+            via: Vec::new(),
         }
     }
 
@@ -311,10 +316,22 @@ mod tests {
     }
 
     #[test]
-    fn changes_are_never_sent_back_to_their_origin() {
+    fn changes_are_never_sent_back_to_their_origin_or_their_path() {
         let entries = vec![object(1, 0, 7), object(2, 0, 9), object(3, 0, 7)];
-        let sent = for_sink(entries, SiteId(7));
+        let (sent, _) = for_sink(entries, SiteId(7), true);
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].origin(), SiteId(9));
+
+        // Made at 9, then applied at 5 (this site got it from 5): never back to 5.
+        let mut relayed = object(4, 0, 9);
+        relayed.via = vec![SiteId(5)];
+        let (sent, via) = for_sink(vec![relayed.clone(), object(5, 0, 1)], SiteId(5), true);
+        assert_eq!(sent.iter().map(|c| c.origin()).collect::<Vec<_>>(), [SiteId(1)]);
+        assert_eq!(via, [Vec::<SiteId>::new()]);
+        // To another sink it goes on, carrying its path, unless cascading is off.
+        let (sent, via) = for_sink(vec![relayed.clone()], SiteId(6), true);
+        assert_eq!((sent.len(), via), (1, vec![vec![SiteId(5)]]));
+        let (sent, _) = for_sink(vec![relayed, object(6, 0, 1)], SiteId(6), false);
+        assert_eq!(sent.iter().map(|c| c.origin()).collect::<Vec<_>>(), [SiteId(1)]);
     }
 }

@@ -134,13 +134,26 @@ async fn changes(repl: &Arc<Site>, body: &Bytes) -> Handled {
     let objects = batch.changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
     let n = batch.changes.len() as u64;
     let versions: Vec<u64> = batch.changes.iter().map(|c| c.version().0.millis()).collect();
-    let applied = repl.store.run(move |s| s.apply_changes(&batch.changes)).await?;
+    // Each change is logged here with the sites it passed through, the sender last.
+    let via: Vec<Vec<SiteId>> = (0..batch.changes.len())
+        .map(|i| {
+            let mut path = batch.via.get(i).cloned().unwrap_or_default();
+            path.push(batch.from);
+            path
+        })
+        .collect();
+    let applied = repl
+        .store
+        .run(move |s| s.apply_changes_via(&batch.changes, &via))
+        .await?;
     // Durable now: only this answer lets the source move its cursor.
     let now = now_millis();
     for v in versions {
         peer.latency.record(now.saturating_sub(v));
     }
     peer.received.add(objects, n, body.len() as u64);
+    // Changes this site already had (in a mesh, a change also comes by a second path).
+    peer.received.add_duplicates(applied.stale);
     Ok(json(&Ack {
         applied: applied.applied,
         stale: applied.stale,
@@ -297,6 +310,7 @@ mod tests {
         let batch = protocol::Batch {
             from: SiteId(1),
             changes: vec![Change::Object(Box::new(m))],
+            via: vec![vec![SiteId(2), SiteId(3)]],
         };
         bincode::serialize(&batch).unwrap().len()
     }

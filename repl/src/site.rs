@@ -33,6 +33,8 @@ pub struct Site {
     pub(crate) proxy_counters: crate::counters::ProxyCounters,
     /// The newest committed sequence number: senders wait on it.
     pub(crate) commits: watch::Sender<u64>,
+    /// Changes applied from a source travel on to the other sinks (persisted).
+    pub(crate) cascade: std::sync::atomic::AtomicBool,
 }
 
 impl Site {

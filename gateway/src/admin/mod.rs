@@ -56,6 +56,7 @@ pub fn service(state: AdminState) -> Router {
         .route("/v1/repl/realtime/{site}/{op}", post(repl::realtime))
         .route("/v1/repl/fullsync/{site}/{op}", post(repl::fullsync))
         .route("/v1/repl/proxy-get/{site}/{op}", post(repl::proxy_get))
+        .route("/v1/repl/cascade/{state}", post(repl::cascade))
         .route("/v1/repl/status", get(repl::status))
         .route("/metrics", get(repl::prometheus))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))

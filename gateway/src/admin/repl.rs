@@ -130,6 +130,21 @@ pub async fn proxy_get(State(s): State<AdminState>, Path((site, op)): Path<(Stri
     peer_reply(r.proxy_get(&site, enable).await)
 }
 
+pub async fn cascade(State(s): State<AdminState>, Path(state): Path<String>) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    let on = match state.as_str() {
+        "on" => true,
+        "off" => false,
+        other => return error(StatusCode::NOT_FOUND, &format!("cascade is on or off, not {other:?}")),
+    };
+    match r.set_cascade(on).await {
+        Ok(()) => json(StatusCode::OK, &serde_json::json!({ "cascade": on })),
+        Err(e) => repl_error(e),
+    }
+}
+
 pub async fn status(State(s): State<AdminState>) -> Response {
     let Some(r) = &s.repl else {
         return not_configured();
@@ -140,6 +155,7 @@ pub async fn status(State(s): State<AdminState>) -> Response {
             &serde_json::json!({
                 "site": r.me().name,
                 "site_id": r.me().id.to_string(),
+                "cascade": r.cascade(),
                 "peers": peers,
                 "proxy_get": r.proxy_get_status(),
             }),
