@@ -59,6 +59,9 @@ pub struct Store {
     /// Blocks of writes dropped before they committed, and when: GC candidates that
     /// the next GC run records (a crash loses nothing: the start-up scan finds them).
     abandoned: Mutex<Vec<([u8; 32], u64)>>,
+    /// The site refuses client writes (an old primary fenced during failover); what
+    /// replication brings is still applied. Persisted.
+    read_only: std::sync::atomic::AtomicBool,
 }
 
 impl Store {
@@ -98,6 +101,7 @@ impl Store {
                 id
             }
         };
+        let read_only = meta.meta_get("read_only")?.is_some_and(|v| v == [1]);
         let clock = Clock::default();
         if let Some(high) = meta.meta_get("hlc_high")? {
             clock.observe(crate::hlc::Hlc(crate::meta::be_u64(&high)));
@@ -110,6 +114,7 @@ impl Store {
             clock,
             site,
             abandoned: Mutex::new(Vec::new()),
+            read_only: std::sync::atomic::AtomicBool::new(read_only),
         };
         store.build_sync_tree()?;
         let orphans = store.queue_orphan_blocks()?;
@@ -123,6 +128,20 @@ impl Store {
     /// site must then restart to recover its last durable state.
     pub fn failure(&self) -> Option<String> {
         self.meta.failure().map(str::to_owned)
+    }
+
+    /// Whether the site refuses client writes (see [`Store::set_read_only`]).
+    pub fn read_only(&self) -> bool {
+        self.read_only.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Makes the site refuse client writes, or take them again; durable on return.
+    /// Replication still applies what sources send, so a fenced site keeps up.
+    pub fn set_read_only(&self, on: bool) -> Result<()> {
+        self.meta.meta_put("read_only", &[u8::from(on)])?;
+        self.meta.flush()?;
+        self.read_only.store(on, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     pub fn site_id(&self) -> SiteId {

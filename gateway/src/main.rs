@@ -77,6 +77,12 @@ enum AdminCommand {
     },
     /// Requests served since start, per S3 operation, as JSON.
     Metrics,
+    /// Refuse client writes (on) or take them again (off), persisted: fences an old
+    /// primary during failover. Replication still applies what sources send.
+    ReadOnly {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// The site's data disk (free space, the reserve) and whether it takes new data.
     Status {
         #[arg(long)]
@@ -139,6 +145,10 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
                 AdminCommand::Metrics => {
                     let body = admin_client::call(&cfg, "GET", "/v1/metrics", None).await?;
                     println!("{}", String::from_utf8_lossy(&body));
+                }
+                AdminCommand::ReadOnly { state } => {
+                    admin_client::call(&cfg, "POST", &format!("/v1/read-only/{state}"), None).await?;
+                    println!("read-only {state}");
                 }
                 AdminCommand::Status { json } => {
                     let body = admin_client::call(&cfg, "GET", "/v1/status", None).await?;
@@ -219,6 +229,9 @@ fn print_site_status(s: &admin::SiteStatus) {
             "REFUSED (507) until space is freed; deletes work"
         }
     );
+    if s.read_only {
+        println!("READ-ONLY: client writes are refused (strata admin read-only off to take them)");
+    }
     if let Some(why) = &s.failure {
         println!("STOPPED: a metadata write could not be made durable ({why}); restart the site");
     }

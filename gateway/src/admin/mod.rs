@@ -48,6 +48,7 @@ pub fn service(state: AdminState) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/status", get(status))
+        .route("/v1/read-only/{state}", post(read_only))
         .route("/v1/metrics", get(metrics))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{name}", delete(delete_user))
@@ -104,6 +105,9 @@ pub struct SiteStatus {
     pub accepting_new_data: bool,
     /// Set when a metadata flush failed and the site stopped taking changes.
     pub failure: Option<String>,
+    /// The site refuses client writes (`strata admin read-only on`).
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 impl SiteStatus {
@@ -140,6 +144,11 @@ impl SiteStatus {
                 "1 once a metadata flush failed (the site must restart).",
                 u64::from(self.failure.is_some()),
             ),
+            (
+                "strata_read_only",
+                "1 while the site refuses client writes.",
+                u64::from(self.read_only),
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
         }
@@ -158,7 +167,24 @@ async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
         ballast_bytes: space.ballast,
         accepting_new_data: space.admit(0).is_ok(),
         failure: s.store.failure(),
+        read_only: s.store.read_only(),
     })
+}
+
+/// `strata admin read-only on|off`.
+async fn read_only(State(s): State<AdminState>, Path(state): Path<String>) -> Response {
+    let on = match state.as_str() {
+        "on" => true,
+        "off" => false,
+        other => return error(StatusCode::NOT_FOUND, &format!("read-only is on or off, not {other:?}")),
+    };
+    match s.store.run(move |st| st.set_read_only(on)).await {
+        Ok(()) => {
+            tracing::info!(read_only = on, "client writes {}", if on { "refused" } else { "taken" });
+            json(StatusCode::OK, &serde_json::json!({ "read_only": on }))
+        }
+        Err(e) => store_error(e),
+    }
 }
 
 async fn status(State(s): State<AdminState>) -> Response {

@@ -59,6 +59,8 @@ pub enum S3Error {
     AclNotSupported,
     #[error("InvalidBucketAclWithObjectOwnership")]
     InvalidBucketAclWithObjectOwnership,
+    #[error("the site is read-only")]
+    ReadOnly,
     #[error("MalformedACLError")]
     MalformedAcl,
     #[error("UnresolvableGrantByEmailAddress")]
@@ -139,6 +141,7 @@ impl S3Error {
             S3Error::CorsForbidden => ("AccessForbidden", S::FORBIDDEN, "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.".into()),
             S3Error::AclNotSupported => ("AccessControlListNotSupported", S::BAD_REQUEST, "The bucket does not allow ACLs".into()),
             S3Error::InvalidBucketAclWithObjectOwnership => ("InvalidBucketAclWithObjectOwnership", S::BAD_REQUEST, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting".into()),
+            S3Error::ReadOnly => ("AccessDenied", S::FORBIDDEN, "This site is read-only (fenced for failover): write to the primary site.".into()),
             S3Error::MalformedAcl => ("MalformedACLError", S::BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema.".into()),
             S3Error::GrantByEmail => ("UnresolvableGrantByEmailAddress", S::BAD_REQUEST, "The email address you provided does not match any account on record.".into()),
             S3Error::MalformedPolicy(m) => ("MalformedPolicy", S::BAD_REQUEST, m.clone()),

@@ -175,6 +175,12 @@ impl Operation {
         }
     }
 
+    /// Whether the operation changes anything (a read-only site refuses these).
+    pub fn is_write(self) -> bool {
+        let a = self.action();
+        !(a.starts_with("s3:Get") || a.starts_with("s3:List"))
+    }
+
     pub fn scope(self) -> Scope {
         use Operation as O;
         match self {

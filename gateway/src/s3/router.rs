@@ -133,6 +133,11 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         object: None,
     };
     let op = Operation::of(&req)?;
+    // A fenced site (an old primary during failover) takes no client writes; what
+    // replication brings still applies.
+    if op.is_write() && state.store.read_only() {
+        return Err(S3Error::ReadOnly);
+    }
     let result = authorized(op, state, req).await;
     state.metrics.record(
         op.name(),
