@@ -1,4 +1,4 @@
-//! `strata dev`: two sites on loopback replicating to each other, with a ready user, for
+//! `strata dev`: sites on loopback replicating (two both ways, more in a ring), with a ready user, for
 //! trying Strata out. Configs are written on first use and reused after.
 
 use crate::config::Config;
@@ -74,46 +74,74 @@ async fn link(from: &DevSite, to: &DevSite) -> Result<(), AnyError> {
     Ok(())
 }
 
-pub async fn run(dir: &Path, port: u16) -> Result<(), AnyError> {
+/// The dev sites' names: site-a, site-b, ... site-z.
+fn name(i: usize) -> String {
+    format!("site-{}", (b'a' + i as u8) as char)
+}
+
+pub async fn run(dir: &Path, port: u16, sites: usize) -> Result<(), AnyError> {
+    if !(2..=26).contains(&sites) {
+        return Err("--sites takes 2 to 26".into());
+    }
     std::fs::create_dir_all(dir)?;
     let secret_path = dir.join("repl-secret");
     if !secret_path.exists() {
         std::fs::write(&secret_path, format!("{:032x}", rand::random::<u128>()))?;
     }
     let secret = std::fs::read_to_string(&secret_path)?.trim().to_owned();
-    let a = start(dir, "site-a", 0xa1, port, &secret).await?;
-    let b = start(dir, "site-b", 0xb2, port + 10, &secret).await?;
-    link(&a, &b).await?;
-    link(&b, &a).await?;
+    let mut all = Vec::new();
+    for i in 0..sites {
+        // Ids a1, b2, c3, ...: fixed, so a dev directory reopens under the same ids.
+        let id = ((0xa + i as u64) << 4) | (i as u64 + 1);
+        all.push(start(dir, &name(i), id, port + 10 * i as u16, &secret).await?);
+    }
+    // A ring: each site streams to the next, the last to the first (two sites: both ways).
+    for i in 0..sites {
+        link(&all[i], &all[(i + 1) % sites]).await?;
+    }
 
-    // The user is made on site-a; realtime carries it to site-b.
-    let store_a = a.repl.store();
+    // The user is made on site-a; realtime carries it round.
+    let store_a = all[0].repl.store();
     let user = store_a
         .run(|s| match s.list_users()?.into_iter().find(|u| u.name == "dev") {
             Some(u) => Ok(u),
             None => s.create_user("dev", None, None),
         })
         .await?;
-    let store_b = b.repl.store();
-    for _ in 0..100 {
-        let key = user.access_key.clone();
-        if store_b.run(move |s| s.user_by_access_key(&key)).await?.is_some() {
-            break;
+    for site in &all[1..] {
+        let store = site.repl.store();
+        for _ in 0..100 {
+            let key = user.access_key.clone();
+            if store.run(move |s| s.user_by_access_key(&key)).await?.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let (first, last) = (&all[0], &all[sites - 1]);
+    let mut listing = String::new();
+    for s in &all {
+        listing.push_str(&format!(
+            "  {}:     http://{}   (config {})\n",
+            s.cfg.site_name, s.cfg.s3.listen, s.config_path
+        ));
+    }
+    let shape = if sites == 2 {
+        "two sites replicating to each other".to_owned()
+    } else {
+        format!("{sites} sites in a ring (each streams to the next, the last to site-a)")
+    };
     println!(
-        "Strata dev: two sites replicating to each other.\n\n  site-a:     http://{a3}   (config {ac})\n  site-b:     http://{b3}   (config {bc})\n  access key: {ak}\n  secret key: {sk}\n\nWrite to one, read from the other:\n  export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url http://{a3} s3 mb s3://demo\n  aws --endpoint-url http://{a3} s3 cp README.md s3://demo/\n  aws --endpoint-url http://{b3} s3 ls s3://demo\n  aws --endpoint-url http://{b3} s3 cp s3://demo/README.md -\n\nReplication status:\n  strata repl --config {ac} status\n\nCtrl-C stops both sites; data stays in {dir}.",
-        a3 = a.cfg.s3.listen,
-        b3 = b.cfg.s3.listen,
-        ac = a.config_path,
-        bc = b.config_path,
+        "Strata dev: {shape}.\n\n{listing}  access key: {ak}\n  secret key: {sk}\n\nWrite to one, read from another:\n  export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url http://{a3} s3 mb s3://demo\n  aws --endpoint-url http://{a3} s3 cp README.md s3://demo/\n  aws --endpoint-url http://{z3} s3 ls s3://demo\n  aws --endpoint-url http://{z3} s3 cp s3://demo/README.md -\n\nReplication status:\n  strata repl --config {ac} status\n\nCtrl-C stops every site; data stays in {dir}.",
+        a3 = first.cfg.s3.listen,
+        z3 = last.cfg.s3.listen,
+        ac = first.config_path,
         ak = user.access_key,
         sk = user.secret_key,
         dir = dir.display(),
     );
-    let (ra, rb) = tokio::join!(a.task, b.task);
-    ra??;
-    rb??;
+    for site in all {
+        site.task.await??;
+    }
     Ok(())
 }

@@ -65,6 +65,10 @@ enum Command {
         /// site-b uses the same three ports plus 10.
         #[arg(long, default_value_t = 9000)]
         port: u16,
+        /// How many sites: two replicate both ways; more form a ring (site-a to
+        /// site-b to ... back to site-a), each on the ports of the one before plus 10.
+        #[arg(long, default_value_t = 2)]
+        sites: usize,
     },
 }
 
@@ -167,7 +171,7 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
         Command::Config {
             command: ConfigCommand::Example,
         } => print!("{}", config::EXAMPLE),
-        Command::Dev { dir, port } => dev::run(&dir, port).await?,
+        Command::Dev { dir, port, sites } => dev::run(&dir, port, sites).await?,
         Command::Bench(args) => {
             let json = args.json;
             let report = strata_loadgen::run(args).await?;

@@ -194,3 +194,51 @@ async fn a_full_mesh_of_three_converges_and_counts_its_duplicates() {
         assert_eq!(dup - dup0, 0, "{}", s.name);
     }
 }
+
+/// `strata dev --sites 3`: three sites in a ring, for trying the shapes; a write on
+/// site-a is read on site-c (through site-b), and one on site-c back on site-a.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strata_dev_starts_a_ring_of_three() {
+    use std::io::{BufRead, BufReader};
+    let base = strata_tests::reserve_ports(&[0, 1, 2, 10, 11, 12, 20, 21, 22]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(strata_tests::strata_bin())
+        .args(["dev", "--sites", "3", "--port", &base.to_string(), "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    let mut field = |name: &str| loop {
+        let line = lines.next().expect("strata dev printed its banner").unwrap();
+        banner.push(line.clone());
+        if let Some(v) = line.trim().strip_prefix(name) {
+            return v.trim().to_owned();
+        }
+    };
+    let (ak, sk) = (field("access key:"), field("secret key:"));
+    assert!(banner[0].contains("3 sites in a ring"), "{banner:?}");
+    let client = |i: u16| strata_tests::client_for(&format!("http://127.0.0.1:{}", base + 10 * i), &ak, &sk, true);
+    let (a, c) = (client(0), client(2));
+    a.create_bucket().bucket("demo").send().await.unwrap();
+    put(&a, "demo", "from-a", b"written on site-a".to_vec()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let on_c = c.head_object().bucket("demo").key("from-a").send().await.is_ok();
+        if on_c {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "site-c never got site-a's object");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    put(&c, "demo", "from-c", b"written on site-c".to_vec()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while a.head_object().bucket("demo").key("from-c").send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "site-a never got site-c's object");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
