@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, the Rust unit and integration tests (real strata
-# processes driven by aws-sdk-s3), then the client-compatibility suite with pinned
-# aws-cli, boto3 and s3cmd. Installs what it needs; works on a fresh machine.
+# processes driven by aws-sdk-s3), the client-compatibility suite with pinned aws-cli,
+# boto3 and s3cmd, and the replication page in headless Chromium. Installs what it
+# needs; works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +27,7 @@ fi
 step "client compatibility (aws-cli, s3cmd, boto3)"
 s3-compat/setup.sh
 s3-compat/.venv/bin/python s3-compat/run.py target/debug/strata
+
+step "replication page in a headless browser (Chromium)"
+scripts/install-browser.sh
+s3-compat/.venv/bin/python tests/browser/replication_page.py target/debug/strata

@@ -71,13 +71,17 @@ pub async fn serve(
         default_ownership: cfg.s3.default_object_ownership,
         repl: repl.clone(),
     });
-    let admin_app = admin::service(AdminState {
+    let admin_state = AdminState {
         store: store.clone(),
         metrics,
         token: cfg.admin.token.clone(),
         site_name: cfg.site_name.clone(),
         repl: repl.clone(),
-    });
+        ui_key: Arc::new(rand::random()),
+        history: Default::default(),
+    };
+    admin::spawn_sampler(admin_state.clone());
+    let admin_app = admin::service(admin_state);
     tracing::info!(
         site = %cfg.site_name,
         s3 = %cfg.s3.listen,

@@ -254,8 +254,10 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
 async fn save(site: &Site, peer: &Arc<Peer>, running: Option<FullsyncRun>, last: Option<FullsyncResult>) -> Result<()> {
     let mut record: FullsyncRecord = peer.fullsync_record();
     record.running = running;
-    if last.is_some() {
-        record.last = last;
+    if let Some(result) = last {
+        record.history.insert(0, result.clone());
+        record.history.truncate(crate::fullsync_record::HISTORY);
+        record.last = Some(result);
     }
     let p = peer.clone();
     site.store.run(move |s| p.save_fullsync(s, record)).await

@@ -52,7 +52,13 @@ pub struct FullsyncResult {
 pub struct FullsyncRecord {
     pub running: Option<FullsyncRun>,
     pub last: Option<FullsyncResult>,
+    /// The last runs' results, newest first (at most `HISTORY`).
+    #[serde(default)]
+    pub history: Vec<FullsyncResult>,
 }
+
+/// Runs remembered per sink.
+pub const HISTORY: usize = 10;
 
 /// What the runner is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

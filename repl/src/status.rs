@@ -50,6 +50,9 @@ pub struct FullsyncStatus {
     /// Where the run in progress resumed after it was cut or stopped.
     pub resumed_at_partition: Option<u32>,
     pub last: Option<FullsyncResult>,
+    /// The last runs, newest first.
+    #[serde(default)]
+    pub history: Vec<FullsyncResult>,
     pub last_error: Option<String>,
 }
 
@@ -73,6 +76,7 @@ fn fullsync_status(p: &Peer, settings: SinkSettings, now: u64) -> FullsyncStatus
         started_ms: record.running.as_ref().map(|r| r.started_ms),
         resumed_at_partition: run.resumed_at_partition,
         last: record.last,
+        history: record.history,
         last_error: lock(&p.fullsync_error).clone(),
     }
 }

@@ -3,7 +3,9 @@
 
 mod repl;
 mod reply;
+mod site;
 mod state;
+mod ui;
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
@@ -15,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use strata_blockstore::{Error as StoreError, User};
 
 pub use repl::{ConnectRequest, RealtimeRequest};
+pub use site::SiteStatus;
 pub use state::AdminState;
+pub use ui::spawn_sampler;
 
 /// A user as the admin API shows it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,6 +65,8 @@ pub fn service(state: AdminState) -> Router {
         .route("/v1/repl/status", get(repl::status))
         .route("/metrics", get(repl::prometheus))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        // The page signs in with a form and a cookie, not the bearer token.
+        .merge(ui::routes())
         .with_state(state)
 }
 
@@ -91,86 +97,6 @@ async fn health(State(s): State<AdminState>) -> Response {
     )
 }
 
-/// The site's own state: its data disk and whether it takes new data.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SiteStatus {
-    pub site: String,
-    pub site_id: String,
-    pub disk_free_bytes: u64,
-    pub disk_total_bytes: u64,
-    pub reserve_bytes: u64,
-    /// The ballast file held for metadata (0 once released on a full disk).
-    pub ballast_bytes: u64,
-    /// False once free space is below the reserve: new data answers 507.
-    pub accepting_new_data: bool,
-    /// Set when a metadata flush failed and the site stopped taking changes.
-    pub failure: Option<String>,
-    /// The site refuses client writes (`strata admin read-only on`).
-    #[serde(default)]
-    pub read_only: bool,
-}
-
-impl SiteStatus {
-    pub fn prometheus(&self) -> String {
-        let mut out = String::new();
-        for (name, help, v) in [
-            (
-                "strata_disk_free_bytes",
-                "Free bytes on the data disk.",
-                self.disk_free_bytes,
-            ),
-            (
-                "strata_disk_total_bytes",
-                "Size of the data disk.",
-                self.disk_total_bytes,
-            ),
-            (
-                "strata_disk_reserve_bytes",
-                "Free space kept for metadata; below it new data is refused.",
-                self.reserve_bytes,
-            ),
-            (
-                "strata_disk_ballast_bytes",
-                "Ballast held for metadata, released when the disk fills.",
-                self.ballast_bytes,
-            ),
-            (
-                "strata_accepting_new_data",
-                "1 while new data fits above the reserve.",
-                u64::from(self.accepting_new_data),
-            ),
-            (
-                "strata_store_failed",
-                "1 once a metadata flush failed (the site must restart).",
-                u64::from(self.failure.is_some()),
-            ),
-            (
-                "strata_read_only",
-                "1 while the site refuses client writes.",
-                u64::from(self.read_only),
-            ),
-        ] {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
-        }
-        out
-    }
-}
-
-async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
-    let space = s.store.run(|st| st.space()).await.map_err(store_error)?;
-    Ok(SiteStatus {
-        site: s.site_name.clone(),
-        site_id: s.store.site_id().to_string(),
-        disk_free_bytes: space.free,
-        disk_total_bytes: space.total,
-        reserve_bytes: space.reserve,
-        ballast_bytes: space.ballast,
-        accepting_new_data: space.admit(0).is_ok(),
-        failure: s.store.failure(),
-        read_only: s.store.read_only(),
-    })
-}
-
 /// `strata admin read-only on|off`.
 async fn read_only(State(s): State<AdminState>, Path(state): Path<String>) -> Response {
     let on = match state.as_str() {
@@ -188,7 +114,7 @@ async fn read_only(State(s): State<AdminState>, Path(state): Path<String>) -> Re
 }
 
 async fn status(State(s): State<AdminState>) -> Response {
-    match site_status(&s).await {
+    match site::site_status(&s).await {
         Ok(st) => json(StatusCode::OK, &st),
         Err(r) => r,
     }

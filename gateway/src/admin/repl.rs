@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use strata_repl::{PeerRecord, ReplError, SinkOp};
+use strata_repl::{PeerRecord, ReplError, Replication, SinkOp};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ConnectRequest {
@@ -145,21 +145,24 @@ pub async fn cascade(State(s): State<AdminState>, Path(state): Path<String>) -> 
     }
 }
 
+/// What `strata repl status --json` and the replication page show.
+pub async fn view(r: &std::sync::Arc<Replication>) -> strata_repl::Result<serde_json::Value> {
+    let peers = r.status().await?;
+    Ok(serde_json::json!({
+        "site": r.me().name,
+        "site_id": r.me().id.to_string(),
+        "cascade": r.cascade(),
+        "peers": peers,
+        "proxy_get": r.proxy_get_status(),
+    }))
+}
+
 pub async fn status(State(s): State<AdminState>) -> Response {
     let Some(r) = &s.repl else {
         return not_configured();
     };
-    match r.status().await {
-        Ok(peers) => json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "site": r.me().name,
-                "site_id": r.me().id.to_string(),
-                "cascade": r.cascade(),
-                "peers": peers,
-                "proxy_get": r.proxy_get_status(),
-            }),
-        ),
+    match view(r).await {
+        Ok(v) => json(StatusCode::OK, &v),
         Err(e) => repl_error(e),
     }
 }
@@ -167,7 +170,7 @@ pub async fn status(State(s): State<AdminState>) -> Response {
 /// Prometheus text: the data disk's space, then replication figures when replication
 /// is configured.
 pub async fn prometheus(State(s): State<AdminState>) -> Response {
-    let mut out = match super::site_status(&s).await {
+    let mut out = match crate::admin::site::site_status(&s).await {
         Ok(site) => site.prometheus(),
         Err(r) => return r,
     };

@@ -1,7 +1,9 @@
 //! What the admin handlers share.
 
 use crate::metrics::Metrics;
-use std::sync::Arc;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use strata_blockstore::Store;
 use strata_repl::Replication;
 
@@ -13,4 +15,23 @@ pub struct AdminState {
     pub site_name: String,
     /// Present when the site's config has a `[repl]` section.
     pub repl: Option<Arc<Replication>>,
+    /// Signs the replication page's session cookies; random per process.
+    pub ui_key: Arc<[u8; 32]>,
+    /// Throughput samples for the replication page's charts.
+    pub history: Arc<Mutex<VecDeque<Sample>>>,
+}
+
+/// One throughput sample: every peer's traffic counters at a moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub t_ms: u64,
+    pub peers: BTreeMap<String, PeerTraffic>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PeerTraffic {
+    pub sent_bytes: u64,
+    pub received_bytes: u64,
+    pub sent_changes: u64,
+    pub received_changes: u64,
 }

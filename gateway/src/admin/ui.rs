@@ -1,0 +1,217 @@
+//! The replication page at `/` of the admin port. A login form takes the admin token
+//! (POSTed, never in a URL) and sets a session cookie; the page (HTML, CSS and script
+//! embedded in the binary: no CDN) shows per peer state, lag, queue, dirty keys,
+//! fullsync progress and history, proxy-get counters and throughput charts, refreshed
+//! every 2 s from `/ui/data`.
+
+use crate::admin::repl::view;
+use crate::admin::reply::{error, json};
+use crate::admin::site::site_status;
+use crate::admin::state::{AdminState, PeerTraffic, Sample};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::time::Duration;
+
+const PAGE: &str = include_str!("ui/page.html");
+const LOGIN: &str = include_str!("ui/login.html");
+const COOKIE: &str = "strata_session";
+/// How long a sign-in lasts.
+const SESSION_SECS: u64 = 12 * 3600;
+/// Throughput samples kept: one every `SAMPLE_EVERY`, five minutes' worth.
+const SAMPLES: usize = 150;
+const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/", get(page))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/ui/data", get(data))
+}
+
+fn now_secs() -> u64 {
+    strata_blockstore::now_millis() / 1000
+}
+
+/// A session cookie's value: its expiry and a MAC of it under the site's session key
+/// (random per process: a restart signs everyone out).
+fn session_value(key: &[u8], expiry: u64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(expiry.to_string().as_bytes());
+    format!("{expiry}.{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn signed_in(s: &AdminState, headers: &HeaderMap) -> bool {
+    let now = now_secs();
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .any(|v| {
+            let Some(expiry) = v.split_once('.').and_then(|(e, _)| e.parse::<u64>().ok()) else {
+                return false;
+            };
+            expiry > now && constant_eq(v.as_bytes(), session_value(&s.ui_key[..], expiry).as_bytes())
+        })
+}
+
+/// Compares without stopping at the first difference (tokens and MACs).
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert("content-type", "text/html; charset=utf-8".parse().expect("static"));
+    h.insert("cache-control", "no-store".parse().expect("static"));
+    // Everything the page needs is in it; nothing may load from elsewhere.
+    h.insert(
+        "content-security-policy",
+        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:"
+            .parse()
+            .expect("static"),
+    );
+    r
+}
+
+fn redirect_home(cookie: String) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut().insert("location", "/".parse().expect("static"));
+    if let Ok(v) = cookie.parse() {
+        r.headers_mut().insert("set-cookie", v);
+    }
+    r
+}
+
+async fn page(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    match signed_in(&s, &headers) {
+        true => html(StatusCode::OK, PAGE.to_owned()),
+        false => html(StatusCode::OK, LOGIN.to_owned()),
+    }
+}
+
+/// The form's `token` field, from an `application/x-www-form-urlencoded` body.
+fn form_token(body: &[u8]) -> Option<String> {
+    let body = std::str::from_utf8(body).ok()?;
+    body.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == "token").then(|| {
+            let v = v.replace('+', " ");
+            percent_encoding::percent_decode_str(&v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+async fn login(State(s): State<AdminState>, body: Bytes) -> Response {
+    let given = form_token(&body).unwrap_or_default();
+    if !constant_eq(given.as_bytes(), s.token.as_bytes()) {
+        tracing::warn!("replication page: sign-in with a wrong admin token");
+        let page = LOGIN.replace(
+            "<!--ERROR-->",
+            "<div class=\"error\">That is not this site's admin token.</div>",
+        );
+        return html(StatusCode::UNAUTHORIZED, page);
+    }
+    let expiry = now_secs() + SESSION_SECS;
+    redirect_home(format!(
+        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}",
+        session_value(&s.ui_key[..], expiry)
+    ))
+}
+
+async fn logout() -> Response {
+    redirect_home(format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+}
+
+/// The page's figures: the site, replication as `strata repl status --json` shows it,
+/// and the throughput samples.
+async fn data(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    if !signed_in(&s, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "sign in first");
+    }
+    let site = match site_status(&s).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let repl = match &s.repl {
+        Some(r) => match view(r).await {
+            Ok(v) => Some(v),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        None => None,
+    };
+    let history: Vec<Sample> = s
+        .history
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "site": site, "repl": repl, "history": history }),
+    )
+}
+
+/// Samples every peer's traffic every 2 s for the page's charts.
+pub fn spawn_sampler(s: AdminState) {
+    let Some(repl) = s.repl.clone() else { return };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        loop {
+            tick.tick().await;
+            let Ok(peers) = repl.status().await else { continue };
+            let sample = Sample {
+                t_ms: strata_blockstore::now_millis(),
+                peers: peers
+                    .iter()
+                    .map(|p| {
+                        let sent = p.sink.as_ref().map(|k| k.sent).unwrap_or_default();
+                        let received = p.source.as_ref().map(|k| k.received).unwrap_or_default();
+                        let t = PeerTraffic {
+                            sent_bytes: sent.bytes,
+                            received_bytes: received.bytes,
+                            sent_changes: sent.changes,
+                            received_changes: received.changes,
+                        };
+                        (p.site.clone(), t)
+                    })
+                    .collect(),
+            };
+            let mut h = s.history.lock().unwrap_or_else(|e| e.into_inner());
+            if h.len() == SAMPLES {
+                h.pop_front();
+            }
+            h.push_back(sample);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_and_sessions() {
+        assert_eq!(form_token(b"token=a%2Bb+c&x=1").as_deref(), Some("a+b c"));
+        assert_eq!(form_token(b"x=1"), None);
+        let key = [7u8; 32];
+        let v = session_value(&key, 100);
+        assert!(v.starts_with("100."));
+        assert_ne!(v, session_value(&[8u8; 32], 100));
+        assert!(constant_eq(b"abc", b"abc") && !constant_eq(b"abc", b"abd") && !constant_eq(b"ab", b"abc"));
+    }
+}
