@@ -354,6 +354,32 @@ pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str, path_style
     Client::from_conf(conf)
 }
 
+/// Starts `strata dev` with `args` in `dir`; returns the process, the access and secret
+/// keys its banner prints, and the banner's lines up to them.
+pub fn start_dev(dir: &Path, args: &[&str]) -> (Child, String, String, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(strata_bin())
+        .arg("dev")
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    let mut field = |name: &str| loop {
+        let line = lines.next().expect("strata dev printed its banner").unwrap();
+        banner.push(line.clone());
+        if let Some(v) = line.trim().strip_prefix(name) {
+            return v.trim().to_owned();
+        }
+    };
+    let (ak, sk) = (field("access key:"), field("secret key:"));
+    (child, ak, sk, banner)
+}
+
 /// A response read off a raw socket.
 #[derive(Debug)]
 pub struct RawResponse {

@@ -83,6 +83,28 @@ async fn put(c: &Client, key: &str, body: Vec<u8>) -> Result<(), (u16, String)> 
         })
 }
 
+/// The keys `bkt` lists, in order.
+async fn listed(c: &Client) -> Vec<String> {
+    listing(c, "bkt")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect()
+}
+
+/// New data is refused as a full site refuses it.
+async fn refused_as_full(c: &Client) {
+    assert_eq!(
+        put(c, "full", b"x".to_vec()).await,
+        Err((507, "InsufficientStorage".into()))
+    );
+}
+
+async fn delete(c: &Client, key: &str) {
+    c.delete_object().bucket("bkt").key(key).send().await.unwrap();
+}
+
 fn files_in(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
 }
@@ -148,12 +170,7 @@ async fn a_full_disk_refuses_new_data_keeps_deletes_and_reads_and_restarts() {
     let free = site_status(&site)["disk_free_bytes"].as_u64().unwrap();
     let eater = fs.path().join("eater");
     std::fs::write(&eater, vec![1u8; (free - 2 * MIB) as usize]).unwrap();
-    let keys: Vec<String> = listing(&c, "bkt")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(k, _, _)| k)
-        .collect();
+    let keys = listed(&c).await;
     assert_eq!(keys, stored);
     let status = site_status(&site);
     assert_eq!(status["accepting_new_data"], false, "{status}");
@@ -177,14 +194,9 @@ async fn a_full_disk_refuses_new_data_keeps_deletes_and_reads_and_restarts() {
     let e = c.create_bucket().bucket("another").send().await.unwrap_err();
     assert_eq!(e.code(), Some("InsufficientStorage"));
     for key in stored.drain(..2) {
-        c.delete_object().bucket("bkt").key(&key).send().await.unwrap();
+        delete(&c, &key).await;
     }
-    let keys: Vec<String> = listing(&c, "bkt")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(k, _, _)| k)
-        .collect();
+    let keys = listed(&c).await;
     assert_eq!(keys, stored);
     std::fs::remove_file(&eater).unwrap();
     wait_for(10, "new data accepted again", || {
@@ -202,16 +214,8 @@ async fn a_full_disk_refuses_new_data_keeps_deletes_and_reads_and_restarts() {
     });
     let filler = fill(fs.path());
     wait_for(10, "the ballast released", || site_status(&site)["ballast_bytes"] == 0);
-    assert_eq!(
-        put(&c, "full", b"x".to_vec()).await,
-        Err((507, "InsufficientStorage".into()))
-    );
-    c.delete_object()
-        .bucket("bkt")
-        .key(stored.remove(0))
-        .send()
-        .await
-        .unwrap();
+    refused_as_full(&c).await;
+    delete(&c, &stored.remove(0)).await;
     std::fs::remove_file(&filler).unwrap();
     wait_for(10, "the ballast taken back", || {
         site_status(&site)["ballast_bytes"] == 4 * MIB
@@ -225,23 +229,10 @@ async fn a_full_disk_refuses_new_data_keeps_deletes_and_reads_and_restarts() {
     site.restart();
     assert!(site.log().contains("released the ballast"), "{}", site.log());
     assert_eq!(get_bytes(&c, "bkt", "again").await, data(2 * MIB as usize, 99));
-    let keys: Vec<String> = listing(&c, "bkt")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(k, _, _)| k)
-        .collect();
+    let keys = listed(&c).await;
     assert_eq!(keys.len(), stored.len() + 1, "{keys:?}");
-    assert_eq!(
-        put(&c, "full", b"x".to_vec()).await,
-        Err((507, "InsufficientStorage".into()))
-    );
-    c.delete_object()
-        .bucket("bkt")
-        .key(stored.remove(0))
-        .send()
-        .await
-        .unwrap();
+    refused_as_full(&c).await;
+    delete(&c, &stored.remove(0)).await;
     assert!(!stored.is_empty());
     std::fs::remove_file(filler).unwrap();
     wait_for(10, "new data accepted again", || {
@@ -297,12 +288,7 @@ async fn a_full_sink_applies_replicated_deletes_and_catches_up_when_room_returns
         let p = a.peer_status("site-b", "sink");
         p["dirty_keys"].as_u64().unwrap_or(0) >= 1
     });
-    let keys: Vec<String> = listing(&cb, "bkt")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(k, _, _)| k)
-        .collect();
+    let keys = listed(&cb).await;
     assert_eq!(keys, ["two"], "the delete applied, the new object skipped");
 
     restart_with_reserve(&mut b, 1 << 20);

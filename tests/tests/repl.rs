@@ -427,24 +427,9 @@ async fn metadata_only_realtime_sends_manifests_without_blocks() {
 /// The README's main command: two sites, replicating, with a user that works on both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strata_dev_starts_two_replicating_sites() {
-    use std::io::{BufRead, BufReader};
     let base = strata_tests::reserve_ports(&[0, 1, 2, 10, 11, 12]);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(strata_tests::strata_bin())
-        .args(["dev", "--port", &base.to_string(), "--dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut field = |name: &str| loop {
-        let line = lines.next().expect("strata dev printed its banner").unwrap();
-        if let Some(v) = line.trim().strip_prefix(name) {
-            return v.trim().to_owned();
-        }
-    };
-    let (ak, sk) = (field("access key:"), field("secret key:"));
+    let (mut child, ak, sk, _) = strata_tests::start_dev(dir.path(), &["--port", &base.to_string()]);
     let a = strata_tests::client_for(&format!("http://127.0.0.1:{base}"), &ak, &sk, true);
     let b = strata_tests::client_for(&format!("http://127.0.0.1:{}", base + 10), &ak, &sk, true);
     a.create_bucket().bucket("demo").send().await.unwrap();

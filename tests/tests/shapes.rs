@@ -121,28 +121,38 @@ async fn a_chain_cascades_unless_the_middle_site_says_not_to() {
     b.repl_cmd(&["cascade", "on"]);
 }
 
+/// Each site writes `n` objects (keys under its own letter and `tag`); once every site
+/// lists the same, what each received meanwhile: (changes, duplicates among them).
+async fn round(sites: &[&Site], bucket: &str, tag: &str, n: usize) -> Vec<(u64, u64)> {
+    let before: Vec<(u64, u64)> = sites.iter().map(|s| received(s)).collect();
+    for s in sites {
+        write(&s.client(), bucket, &format!("{}{tag}", &s.name[5..]), n).await;
+    }
+    all_converge(sites, bucket).await;
+    sites
+        .iter()
+        .zip(before)
+        .map(|(s, (changes, dup))| {
+            let now = received(s);
+            (now.0 - changes, now.1 - dup)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ring_of_three_sends_each_change_to_each_site_once() {
     let (a, b, c) = (site("site-a"), site("site-b"), site("site-c"));
     a.replicate_to(&b, None);
     b.replicate_to(&c, None);
     c.replicate_to(&a, None);
-    let (ca, cb, cc) = (a.client(), b.client(), c.client());
-    ca.create_bucket().bucket("ring").send().await.unwrap();
+    a.client().create_bucket().bucket("ring").send().await.unwrap();
     all_converge(&[&a, &b, &c], "ring").await;
-    let before: Vec<(u64, u64)> = [&a, &b, &c].iter().map(|s| received(s)).collect();
     const N: usize = 30;
-    write(&ca, "ring", "a", N).await;
-    write(&cb, "ring", "b", N).await;
-    write(&cc, "ring", "c", N).await;
+    let got = round(&[&a, &b, &c], "ring", "", N).await;
+    // Every site got each of the other two sites' writes exactly once, and nothing
+    // came round to the site that made it.
+    assert_eq!(got, vec![(2 * N as u64, 0); 3]);
     assert_eq!(all_converge(&[&a, &b, &c], "ring").await, 3 * N);
-    for (s, (changes0, dup0)) in [&a, &b, &c].iter().zip(before) {
-        let (changes, dup) = received(s);
-        // Every site got each of the other two sites' writes exactly once, and nothing
-        // came round to the site that made it.
-        assert_eq!(changes - changes0, 2 * N as u64, "{}", s.name);
-        assert_eq!(dup - dup0, 0, "{}", s.name);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,74 +161,41 @@ async fn a_full_mesh_of_three_converges_and_counts_its_duplicates() {
     for (from, to) in [(&a, &b), (&a, &c), (&b, &a), (&b, &c), (&c, &a), (&c, &b)] {
         from.replicate_to(to, None);
     }
-    let (ca, cb, cc) = (a.client(), b.client(), c.client());
-    ca.create_bucket().bucket("mesh").send().await.unwrap();
+    a.client().create_bucket().bucket("mesh").send().await.unwrap();
     all_converge(&[&a, &b, &c], "mesh").await;
 
     // Cascading on: a change may also come the long way round (through the third
     // site, unless that site got it by the long way itself: it never goes back along
     // its path). A second copy is a counted duplicate, never applied twice: each site
     // applies each other site's write exactly once, and receives at most two copies.
-    let before: Vec<(u64, u64)> = [&a, &b, &c].iter().map(|s| received(s)).collect();
     const N: usize = 20;
-    write(&ca, "mesh", "a", N).await;
-    write(&cb, "mesh", "b", N).await;
-    write(&cc, "mesh", "c", N).await;
-    assert_eq!(all_converge(&[&a, &b, &c], "mesh").await, 3 * N);
-    let mut duplicates = 0;
-    for (s, (changes0, dup0)) in [&a, &b, &c].iter().zip(&before) {
-        let (changes, dup) = received(s);
-        assert_eq!(
-            (changes - changes0) - (dup - dup0),
-            2 * N as u64,
-            "{}: applied once each",
-            s.name
-        );
-        assert!(dup - dup0 <= 2 * N as u64, "{}: {} duplicates", s.name, dup - dup0);
-        duplicates += dup - dup0;
+    let got = round(&[&a, &b, &c], "mesh", "", N).await;
+    for (site, (changes, dup)) in ["a", "b", "c"].iter().zip(&got) {
+        assert_eq!(changes - dup, 2 * N as u64, "site-{site}: applied once each");
+        assert!(*dup <= 2 * N as u64, "site-{site}: {dup} duplicates");
     }
-    assert!(duplicates > 0, "a mesh with cascading relays some changes twice");
+    assert!(
+        got.iter().any(|(_, dup)| *dup > 0),
+        "a mesh with cascading relays some changes twice"
+    );
 
     // Cascading off everywhere: a mesh needs no relaying, and no duplicate is sent.
     for s in [&a, &b, &c] {
         s.repl_cmd(&["cascade", "off"]);
     }
-    let before: Vec<(u64, u64)> = [&a, &b, &c].iter().map(|s| received(s)).collect();
-    write(&ca, "mesh", "a2", N).await;
-    write(&cb, "mesh", "b2", N).await;
-    write(&cc, "mesh", "c2", N).await;
+    let got = round(&[&a, &b, &c], "mesh", "2", N).await;
+    assert_eq!(got, vec![(2 * N as u64, 0); 3]);
     assert_eq!(all_converge(&[&a, &b, &c], "mesh").await, 6 * N);
-    for (s, (changes0, dup0)) in [&a, &b, &c].iter().zip(before) {
-        let (changes, dup) = received(s);
-        assert_eq!(changes - changes0, 2 * N as u64, "{}", s.name);
-        assert_eq!(dup - dup0, 0, "{}", s.name);
-    }
 }
 
 /// `strata dev --sites 3`: three sites in a ring, for trying the shapes; a write on
 /// site-a is read on site-c (through site-b), and one on site-c back on site-a.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strata_dev_starts_a_ring_of_three() {
-    use std::io::{BufRead, BufReader};
     let base = strata_tests::reserve_ports(&[0, 1, 2, 10, 11, 12, 20, 21, 22]);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(strata_tests::strata_bin())
-        .args(["dev", "--sites", "3", "--port", &base.to_string(), "--dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut banner = Vec::new();
-    let mut field = |name: &str| loop {
-        let line = lines.next().expect("strata dev printed its banner").unwrap();
-        banner.push(line.clone());
-        if let Some(v) = line.trim().strip_prefix(name) {
-            return v.trim().to_owned();
-        }
-    };
-    let (ak, sk) = (field("access key:"), field("secret key:"));
+    let (mut child, ak, sk, banner) =
+        strata_tests::start_dev(dir.path(), &["--sites", "3", "--port", &base.to_string()]);
     assert!(banner[0].contains("3 sites in a ring"), "{banner:?}");
     let client = |i: u16| strata_tests::client_for(&format!("http://127.0.0.1:{}", base + 10 * i), &ak, &sk, true);
     let (a, c) = (client(0), client(2));
