@@ -560,6 +560,77 @@ def boto3_surface_scenarios(r, site):
     r.run("boto3: delete_objects and versioned-style cleanup", batch_delete)
 
 
+# ---------------------------------------------------------------- TLS
+
+def tls_scenarios(r, binary, work, small):
+    """aws-cli and boto3 over TLS against `strata dev --tls`, trusting its CA: what one
+    site takes over https, the other serves over https (replication is mutual TLS)."""
+    import boto3
+
+    base = free_port()
+    for extra in (1, 2, 10, 11, 12):  # the ports strata dev uses beside the first
+        port_ok = False
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", base + extra))
+            port_ok = True
+        except OSError:
+            pass
+        if not port_ok:
+            r.run("TLS: strata dev --tls ports free", lambda: check(False, f"port {base + extra} taken"))
+            return
+    dev_dir = os.path.join(work, "dev-tls")
+    proc = subprocess.Popen([binary, "dev", "--tls", "--dir", dev_dir, "--port", str(base)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        fields = {}
+        for line in proc.stdout:
+            if ":" in line and line.strip().split(":")[0] in ("access key", "secret key"):
+                k, v = line.strip().split(":", 1)
+                fields[k] = v.strip()
+            if len(fields) == 2:
+                break
+        ca = os.path.join(dev_dir, "ca.pem")
+        a, b = f"https://127.0.0.1:{base}", f"https://127.0.0.1:{base + 10}"
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=fields["access key"], AWS_SECRET_ACCESS_KEY=fields["secret key"],
+                   AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+
+        def aws(endpoint, *args):
+            return sh([os.path.join(VENV_BIN, "aws"), "--endpoint-url", endpoint, "--ca-bundle", ca, *args], env)
+
+        def aws_cli():
+            aws(a, "s3", "mb", "s3://tls-demo")
+            aws(a, "s3", "cp", small, "s3://tls-demo/small", "--only-show-errors")
+            back = os.path.join(work, "tls-back")
+            deadline = time.time() + 30
+            while True:
+                try:
+                    aws(b, "s3", "cp", "s3://tls-demo/small", back, "--only-show-errors")
+                    break
+                except AssertionError:
+                    check(time.time() < deadline, "site-b never served the object over TLS")
+                    time.sleep(0.3)
+            check(sha256_file(back) == sha256_file(small), "bytes differ over TLS")
+        r.run("TLS: aws-cli --ca-bundle writes to one site and reads from the other", aws_cli)
+
+        def boto3_tls():
+            s3 = boto3.client("s3", endpoint_url=b, aws_access_key_id=fields["access key"],
+                              aws_secret_access_key=fields["secret key"], region_name="us-east-1", verify=ca)
+            s3.put_object(Bucket="tls-demo", Key="from-boto3", Body=b"boto3 over TLS")
+            check(s3.get_object(Bucket="tls-demo", Key="from-boto3")["Body"].read() == b"boto3 over TLS", "boto3 read")
+            untrusted = boto3.client("s3", endpoint_url=b, aws_access_key_id=fields["access key"],
+                                     aws_secret_access_key=fields["secret key"], region_name="us-east-1")
+            try:
+                untrusted.list_buckets()
+                raise AssertionError("a client that does not trust the dev CA got an answer")
+            except Exception as e:  # noqa: BLE001 - botocore raises SSLError wrapped in its own types
+                check("SSL" in type(e).__name__ or "certificate" in str(e).lower(), f"refused how? {e!r}")
+        r.run("TLS: boto3 with verify=<dev CA>, and refused without it", boto3_tls)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def boto3_client(site):
     import boto3
     return boto3.client("s3", endpoint_url=site.endpoint, aws_access_key_id=ACCESS_KEY,
@@ -591,6 +662,7 @@ def main():
         boto3_surface_scenarios(r, site)
         operation_scenarios(r, site, os.path.join(HERE, "..", "docs", "s3-compatibility.md"), lambda: boto3_client(site))
         rclone_scenarios(r, site, work, make_file(os.path.join(work, "rclone-300mib"), args.rclone_mib << 20, 4))
+        tls_scenarios(r, os.path.abspath(args.binary), work, files[0][1])
     finally:
         site.stop()
     if r.failed:

@@ -48,6 +48,18 @@ pub struct ReplSection {
     /// Cap on one fullsync's traffic, bytes per second (0: no cap).
     #[serde(default)]
     pub fullsync_max_bytes_per_sec: u64,
+    /// The replication port speaks TLS with this certificate and key (PEM).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Links to peers use TLS and trust peers whose certificates chain to these CAs.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Mutual TLS: peers must present a certificate from `tls_ca`, and this site
+    /// presents its own (`tls_cert`) to them.
+    #[serde(default)]
+    pub tls_client_auth: bool,
 }
 
 fn default_fullsync_interval() -> u64 {
@@ -71,6 +83,12 @@ pub struct S3Config {
     /// work), `BucketOwnerPreferred` or `BucketOwnerEnforced` (ACLs off, AWS's default).
     #[serde(default = "default_object_ownership")]
     pub default_object_ownership: ObjectOwnership,
+    /// The S3 port speaks TLS with this certificate and key (PEM), reloaded when the
+    /// files change or on SIGHUP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn default_object_ownership() -> ObjectOwnership {
@@ -168,9 +186,38 @@ impl Config {
                 ));
             }
         }
-        // A relative data_dir is relative to the config file, not to wherever strata runs.
-        if cfg.data_dir.is_relative() {
-            cfg.data_dir = path.parent().unwrap_or(Path::new(".")).join(&cfg.data_dir);
+        // Relative paths are relative to the config file, not to wherever strata runs.
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        rebase(&mut cfg.data_dir);
+        for p in [&mut cfg.s3.tls_cert, &mut cfg.s3.tls_key].into_iter().flatten() {
+            rebase(p);
+        }
+        if let Some(r) = &mut cfg.repl {
+            for p in [&mut r.tls_cert, &mut r.tls_key, &mut r.tls_ca].into_iter().flatten() {
+                rebase(p);
+            }
+        }
+        let pair = |what: &str, cert: &Option<PathBuf>, key: &Option<PathBuf>| match (cert, key) {
+            (Some(_), None) | (None, Some(_)) => Err(ConfigError::Invalid(
+                path.into(),
+                format!("{what}.tls_cert and {what}.tls_key go together"),
+            )),
+            _ => Ok(()),
+        };
+        pair("s3", &cfg.s3.tls_cert, &cfg.s3.tls_key)?;
+        if let Some(r) = &cfg.repl {
+            pair("repl", &r.tls_cert, &r.tls_key)?;
+            if r.tls_client_auth && (r.tls_ca.is_none() || r.tls_cert.is_none()) {
+                return Err(ConfigError::Invalid(
+                    path.into(),
+                    "repl.tls_client_auth needs repl.tls_ca and repl.tls_cert".into(),
+                ));
+            }
         }
         Ok(cfg)
     }

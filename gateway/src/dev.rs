@@ -2,6 +2,7 @@
 //! trying Strata out. Configs are written on first use and reused after.
 
 use crate::config::Config;
+use crate::dev_certs;
 use crate::server::{self, AnyError};
 use std::path::Path;
 use std::sync::Arc;
@@ -15,26 +16,50 @@ struct DevSite {
     task: tokio::task::JoinHandle<Result<(), AnyError>>,
 }
 
-fn write_config(path: &Path, name: &str, id: u64, port: u16, token: &str, secret: &str) -> std::io::Result<()> {
+struct DevConfig<'a> {
+    name: &'a str,
+    id: u64,
+    port: u16,
+    secret: &'a str,
+    tls: bool,
+}
+
+fn write_config(path: &Path, c: &DevConfig, token: &str) -> std::io::Result<()> {
+    let (s3_tls, repl_tls) = match c.tls {
+        true => (dev_certs::config(true), dev_certs::config(false)),
+        false => ("", ""),
+    };
     std::fs::write(
         path,
         format!(
-            "site_name = \"{name}\"\nsite_id = \"{id:016x}\"\ndata_dir = \"data\"\nreserve_bytes = 67108864\n\n[s3]\nlisten = \"127.0.0.1:{port}\"\nroot_domain = \"localhost\"\n\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"{token}\"\n\n[repl]\nlisten = \"127.0.0.1:{}\"\naccess_key = \"strata-dev-repl\"\nsecret_key = \"{secret}\"\n",
-            port + 1,
-            port + 2
+            "site_name = \"{name}\"\nsite_id = \"{id:016x}\"\ndata_dir = \"data\"\nreserve_bytes = 67108864\n\n[s3]\nlisten = \"127.0.0.1:{port}\"\nroot_domain = \"localhost\"\n{s3_tls}\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"{token}\"\n\n[repl]\nlisten = \"127.0.0.1:{}\"\naccess_key = \"strata-dev-repl\"\nsecret_key = \"{secret}\"\n{repl_tls}",
+            c.port + 1,
+            c.port + 2,
+            name = c.name,
+            id = c.id,
+            port = c.port,
+            secret = c.secret,
         ),
     )
 }
 
-async fn start(dir: &Path, name: &str, id: u64, port: u16, secret: &str) -> Result<DevSite, AnyError> {
-    let site_dir = dir.join(name);
+async fn start(dir: &Path, c: &DevConfig<'_>) -> Result<DevSite, AnyError> {
+    let site_dir = dir.join(c.name);
     std::fs::create_dir_all(&site_dir)?;
     let path = site_dir.join("strata.toml");
     if !path.exists() {
         let token = format!("{:032x}", rand::random::<u128>());
-        write_config(&path, name, id, port, &token, secret)?;
+        write_config(&path, c, &token)?;
     }
     let cfg = Config::load(&path)?;
+    if cfg.s3.tls_cert.is_some() != c.tls {
+        return Err(format!(
+            "{} was made {} --tls: use another --dir, or remove it to start over",
+            path.display(),
+            if c.tls { "without" } else { "with" }
+        )
+        .into());
+    }
     let store = server::open_store(&cfg).await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(server::serve(cfg.clone(), store, move |_, repl| {
@@ -79,7 +104,7 @@ fn name(i: usize) -> String {
     format!("site-{}", (b'a' + i as u8) as char)
 }
 
-pub async fn run(dir: &Path, port: u16, sites: usize) -> Result<(), AnyError> {
+pub async fn run(dir: &Path, port: u16, sites: usize, tls: bool) -> Result<(), AnyError> {
     if !(2..=26).contains(&sites) {
         return Err("--sites takes 2 to 26".into());
     }
@@ -89,11 +114,22 @@ pub async fn run(dir: &Path, port: u16, sites: usize) -> Result<(), AnyError> {
         std::fs::write(&secret_path, format!("{:032x}", rand::random::<u128>()))?;
     }
     let secret = std::fs::read_to_string(&secret_path)?.trim().to_owned();
+    if tls {
+        dev_certs::ensure(dir, &(0..sites).map(name).collect::<Vec<_>>())?;
+    }
     let mut all = Vec::new();
     for i in 0..sites {
         // Ids a1, b2, c3, ...: fixed, so a dev directory reopens under the same ids.
         let id = ((0xa + i as u64) << 4) | (i as u64 + 1);
-        all.push(start(dir, &name(i), id, port + 10 * i as u16, &secret).await?);
+        let name = name(i);
+        let c = DevConfig {
+            name: &name,
+            id,
+            port: port + 10 * i as u16,
+            secret: &secret,
+            tls,
+        };
+        all.push(start(dir, &c).await?);
     }
     // A ring: each site streams to the next, the last to the first (two sites: both ways).
     for i in 0..sites {
@@ -119,10 +155,15 @@ pub async fn run(dir: &Path, port: u16, sites: usize) -> Result<(), AnyError> {
         }
     }
     let (first, last) = (&all[0], &all[sites - 1]);
+    // With TLS the sites answer https for localhost and 127.0.0.1, trusting the dev CA.
+    let (scheme, ca) = match tls {
+        true => ("https", format!(" --ca-bundle {}", dir.join("ca.pem").display())),
+        false => ("http", String::new()),
+    };
     let mut listing = String::new();
     for s in &all {
         listing.push_str(&format!(
-            "  {}:     http://{}   (config {})\n",
+            "  {}:     {scheme}://{}   (config {})\n",
             s.cfg.site_name, s.cfg.s3.listen, s.config_path
         ));
     }
@@ -131,10 +172,18 @@ pub async fn run(dir: &Path, port: u16, sites: usize) -> Result<(), AnyError> {
     } else {
         format!("{sites} sites in a ring (each streams to the next, the last to site-a)")
     };
+    let shape = if tls {
+        format!("{shape}, TLS on every port (mutual on replication)")
+    } else {
+        shape
+    };
+    let aws = |url: &str, args: &str| format!("  aws --endpoint-url {scheme}://{url}{ca} s3 {args}\n");
     println!(
-        "Strata dev: {shape}.\n\n{listing}  access key: {ak}\n  secret key: {sk}\n\nWrite to one, read from another:\n  export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1\n  aws --endpoint-url http://{a3} s3 mb s3://demo\n  aws --endpoint-url http://{a3} s3 cp README.md s3://demo/\n  aws --endpoint-url http://{z3} s3 ls s3://demo\n  aws --endpoint-url http://{z3} s3 cp s3://demo/README.md -\n\nReplication status:\n  strata repl --config {ac} status\n\nCtrl-C stops every site; data stays in {dir}.",
-        a3 = first.cfg.s3.listen,
-        z3 = last.cfg.s3.listen,
+        "Strata dev: {shape}.\n\n{listing}  access key: {ak}\n  secret key: {sk}\n\nWrite to one, read from another:\n  export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1\n{}{}{}{}\nReplication status:\n  strata repl --config {ac} status\n\nCtrl-C stops every site; data stays in {dir}.",
+        aws(&first.cfg.s3.listen.to_string(), "mb s3://demo"),
+        aws(&first.cfg.s3.listen.to_string(), "cp README.md s3://demo/"),
+        aws(&last.cfg.s3.listen.to_string(), "ls s3://demo"),
+        aws(&last.cfg.s3.listen.to_string(), "cp s3://demo/README.md -"),
         ac = first.config_path,
         ak = user.access_key,
         sk = user.secret_key,

@@ -4,12 +4,14 @@ mod admin;
 mod admin_client;
 mod config;
 mod dev;
+mod dev_certs;
 mod metrics;
 mod repl_auth;
 mod repl_cli;
 mod s3;
 mod server;
 mod timefmt;
+mod tls;
 
 use admin::{CreateUser, UserView};
 use clap::{Parser, Subcommand};
@@ -69,6 +71,10 @@ enum Command {
         /// site-b to ... back to site-a), each on the ports of the one before plus 10.
         #[arg(long, default_value_t = 2)]
         sites: usize,
+        /// TLS on every port, with a CA made for the dev directory (ca.pem) and mutual
+        /// TLS between the sites.
+        #[arg(long)]
+        tls: bool,
     },
 }
 
@@ -171,7 +177,7 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
         Command::Config {
             command: ConfigCommand::Example,
         } => print!("{}", config::EXAMPLE),
-        Command::Dev { dir, port, sites } => dev::run(&dir, port, sites).await?,
+        Command::Dev { dir, port, sites, tls } => dev::run(&dir, port, sites, tls).await?,
         Command::Bench(args) => {
             let json = args.json;
             let report = strata_loadgen::run(args).await?;

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::repl_auth::ReplAuth;
 use crate::s3::{self, S3State};
+use crate::tls::{self, Certs, TlsListener};
 use axum::serve::ListenerExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +22,41 @@ pub async fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
     blocking(move || Store::open(sc)).await
 }
 
-async fn open_replication(cfg: &Config, store: &Arc<Store>) -> Result<Option<Arc<Replication>>, AnyError> {
+/// The certificates of the S3 and replication ports, when they speak TLS.
+struct PortCerts {
+    s3: Option<Arc<Certs>>,
+    repl: Option<Arc<Certs>>,
+}
+
+impl PortCerts {
+    fn load(cfg: &Config) -> Result<PortCerts, AnyError> {
+        let load = |cert: &Option<std::path::PathBuf>, key: &Option<std::path::PathBuf>| match (cert, key) {
+            (Some(c), Some(k)) => Certs::load(c, k).map(Some),
+            _ => Ok(None),
+        };
+        Ok(PortCerts {
+            s3: load(&cfg.s3.tls_cert, &cfg.s3.tls_key)?,
+            repl: match &cfg.repl {
+                Some(r) => load(&r.tls_cert, &r.tls_key)?,
+                None => None,
+            },
+        })
+    }
+}
+
+async fn open_replication(
+    cfg: &Config,
+    store: &Arc<Store>,
+    certs: &PortCerts,
+) -> Result<Option<Arc<Replication>>, AnyError> {
     let Some(r) = &cfg.repl else { return Ok(None) };
+    let tls = match &r.tls_ca {
+        Some(ca) => {
+            let own = certs.repl.clone().filter(|_| r.tls_client_auth);
+            Some(tls::client_config(ca, own)?)
+        }
+        None => None,
+    };
     let rc = ReplConfig {
         site_name: cfg.site_name.clone(),
         advertise: r.advertise.clone().unwrap_or_else(|| r.listen.to_string()),
@@ -31,6 +65,7 @@ async fn open_replication(cfg: &Config, store: &Arc<Store>) -> Result<Option<Arc
         realtime_max_bytes: r.realtime_max_bytes,
         fullsync_interval: Duration::from_secs(r.fullsync_interval),
         fullsync_max_bytes_per_sec: r.fullsync_max_bytes_per_sec,
+        tls,
     };
     let store = store.clone();
     Ok(Some(blocking(move || Replication::open(store, &rc)).await?))
@@ -47,7 +82,10 @@ pub async fn serve(
 ) -> Result<(), AnyError> {
     let s3_listener = tokio::net::TcpListener::bind(cfg.s3.listen).await?;
     let admin_listener = tokio::net::TcpListener::bind(cfg.admin.listen).await?;
-    let repl = open_replication(&cfg, &store).await?;
+    let certs = PortCerts::load(&cfg)?;
+    tls::watch(certs.s3.iter().chain(&certs.repl).cloned().collect());
+    let tls_refusals = Arc::new(tls::Refusals::default());
+    let repl = open_replication(&cfg, &store, &certs).await?;
     let mut repl_task = None;
     if let (Some(repl), Some(section)) = (&repl, &cfg.repl) {
         let listener = tokio::net::TcpListener::bind(section.listen).await?;
@@ -56,10 +94,20 @@ pub async fn serve(
             secret_key: section.secret_key.clone(),
         });
         let app = repl.router(auth);
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
+        repl_task = Some(match &certs.repl {
+            Some(c) => {
+                let client_ca = section.tls_ca.as_deref().filter(|_| section.tls_client_auth);
+                let config = tls::server_config(c.clone(), client_ca)?;
+                let listener = TlsListener::new(listener, config, "replication", tls_refusals.clone());
+                tokio::spawn(async move { axum::serve(listener, app).await })
+            }
+            None => {
+                let listener = listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                tokio::spawn(async move { axum::serve(listener, app).await })
+            }
         });
-        repl_task = Some(tokio::spawn(async move { axum::serve(listener, app).await }));
         repl.start();
     }
     let metrics = Arc::new(Metrics::default());
@@ -69,6 +117,7 @@ pub async fn serve(
         region: cfg.s3.region.clone(),
         root_domain: cfg.s3.root_domain.clone(),
         default_ownership: cfg.s3.default_object_ownership,
+        tls: cfg.s3.tls_cert.is_some(),
         repl: repl.clone(),
     });
     let admin_state = AdminState {
@@ -79,6 +128,7 @@ pub async fn serve(
         repl: repl.clone(),
         ui_key: Arc::new(rand::random()),
         history: Default::default(),
+        tls_refusals: tls_refusals.clone(),
     };
     admin::spawn_sampler(admin_state.clone());
     let admin_app = admin::service(admin_state);
@@ -121,19 +171,32 @@ pub async fn serve(
     });
 
     let admin_task = tokio::spawn(async move { axum::serve(admin_listener, admin_app).await });
-    // Without TCP_NODELAY a small response written as headers then body waits for the
-    // client's delayed ACK: tens of milliseconds per small GET.
-    let s3_listener = s3_listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     // The client's address is a fact bucket policies test (aws:SourceIp).
     let s3_app = s3_app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(tend_store(store.clone()));
-    axum::serve(s3_listener, s3_app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    match &certs.s3 {
+        Some(c) => {
+            let config = tls::server_config(c.clone(), None)?;
+            // (Tapped, to no effect, because axum gives connect info to tapped listeners.)
+            let listener = TlsListener::new(s3_listener, config, "S3", tls_refusals.clone()).tap_io(|_| {});
+            axum::serve(listener, s3_app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+        None => {
+            // Without TCP_NODELAY a small response written as headers then body waits
+            // for the client's delayed ACK: tens of milliseconds per small GET. (The TLS
+            // listener sets it on every connection it accepts.)
+            let s3_listener = s3_listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+            });
+            axum::serve(s3_listener, s3_app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?
+        }
+    }
     admin_task.abort();
     if let Some(t) = repl_task {
         t.abort();

@@ -8,6 +8,10 @@ pub enum ReplError {
     Store(#[from] strata_blockstore::Error),
     #[error("cannot reach {0}: {1}")]
     Connect(String, std::io::Error),
+    /// The TLS handshake failed: an untrusted, expired or wrong-name certificate, a
+    /// peer that speaks plain HTTP, a refused client certificate.
+    #[error("TLS with {0} failed: {1}")]
+    Tls(String, String),
     #[error("link to {0} failed: {1}")]
     Http(String, hyper::Error),
     #[error("{0} did not answer within {1} s")]
@@ -33,7 +37,11 @@ impl ReplError {
             // The two sites (or the operator's command and this site's state) disagree.
             ReplError::Invalid(_) | ReplError::Protocol(_) => 409,
             // The other site could not be reached or refused: this site is a gateway.
-            ReplError::Connect(..) | ReplError::Http(..) | ReplError::Timeout(..) | ReplError::Refused { .. } => 502,
+            ReplError::Connect(..)
+            | ReplError::Tls(..)
+            | ReplError::Http(..)
+            | ReplError::Timeout(..)
+            | ReplError::Refused { .. } => 502,
             // This site is full: it takes no new data until space is freed.
             ReplError::Store(strata_blockstore::Error::InsufficientStorage(_)) => 507,
             ReplError::Store(strata_blockstore::Error::Failed(_)) => 503,

@@ -27,6 +27,7 @@ pub use auth::{Verifier, REGION, SERVICE};
 pub use counters::{Latency, ProxyGetStatus, Traffic};
 pub use error::{ReplError, Result};
 pub use fullsync_record::{FullsyncFigures, FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
+pub use link::TlsClient;
 pub use peer::{PeerRecord, SinkSettings};
 pub use protocol::{SiteInfo, PROTOCOL_VERSION};
 pub use replication::{ReplConfig, Replication, SinkOp};

@@ -1,5 +1,6 @@
 //! The client side of the link to one peer: signed requests over a few kept-alive
-//! HTTP/1 connections, each request bounded by a timeout so a dead link is noticed.
+//! HTTP/1 connections (TLS when the site trusts a CA for its peers), each request
+//! bounded by a timeout so a dead link is noticed.
 
 use crate::auth::Signer;
 use crate::error::{ReplError, Result};
@@ -13,17 +14,23 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The TLS settings of this site's links: the CAs its peers' certificates must chain
+/// to, and this site's own certificate when peers ask for one (mutual TLS).
+pub type TlsClient = Arc<rustls::ClientConfig>;
+
 pub struct Link {
     addr: String,
     signer: Arc<Signer>,
+    tls: Option<TlsClient>,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
 }
 
 impl Link {
-    pub fn new(addr: &str, signer: Arc<Signer>) -> Self {
+    pub fn new(addr: &str, signer: Arc<Signer>, tls: Option<TlsClient>) -> Self {
         Link {
             addr: addr.to_owned(),
             signer,
+            tls,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -45,6 +52,21 @@ impl Link {
             .await
             .map_err(|e| ReplError::Connect(self.addr.clone(), e))?;
         let _ = stream.set_nodelay(true);
+        let Some(tls) = &self.tls else {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| ReplError::Http(self.addr.clone(), e))?;
+            tokio::spawn(conn);
+            return Ok(sender);
+        };
+        // The peer's certificate must name the host its address names.
+        let host = self.addr.rsplit_once(':').map_or(self.addr.as_str(), |(h, _)| h);
+        let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
+            .map_err(|e| ReplError::Invalid(format!("{}: not a host name for TLS: {e}", self.addr)))?;
+        let stream = tokio_rustls::TlsConnector::from(tls.clone())
+            .connect(name, stream)
+            .await
+            .map_err(|e| ReplError::Tls(self.addr.clone(), e.to_string()))?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ReplError::Http(self.addr.clone(), e))?;

@@ -103,7 +103,7 @@ mod tests {
         };
         let peer = Arc::new(Peer::new(
             record,
-            Link::new("127.0.0.1:9", signer.clone()),
+            Link::new("127.0.0.1:9", signer.clone(), None),
             Cursor::default(),
         ));
         let max_bytes = 4096;
@@ -119,6 +119,7 @@ mod tests {
             peers: Mutex::new(BTreeMap::from([("sink".to_owned(), peer.clone())])),
             commits: tokio::sync::watch::channel(0).0,
             cascade: true.into(),
+            tls: None,
         };
 
         store.create_bucket("b", "alice").unwrap();

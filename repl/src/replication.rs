@@ -31,6 +31,8 @@ pub struct ReplConfig {
     pub fullsync_interval: Duration,
     /// Cap on one fullsync's traffic in bytes per second (zero: none).
     pub fullsync_max_bytes_per_sec: u64,
+    /// TLS for the links to peers (None: plain HTTP).
+    pub tls: Option<crate::link::TlsClient>,
 }
 
 /// An operator's command for one sink's realtime stream or fullsync.
@@ -54,7 +56,7 @@ impl Replication {
         let signer = Arc::new(Signer::new(&cfg.access_key, &cfg.secret_key));
         let mut peers = BTreeMap::new();
         for (record, cursor) in peer::load_all(&store)? {
-            let link = Link::new(&record.addr, signer.clone());
+            let link = Link::new(&record.addr, signer.clone(), cfg.tls.clone());
             let p = Peer::new(record, link, cursor);
             p.load_fullsync(&store)?;
             p.load_traffic(&store)?;
@@ -80,6 +82,7 @@ impl Replication {
                 peers: Mutex::new(peers),
                 commits,
                 cascade: std::sync::atomic::AtomicBool::new(cascade),
+                tls: cfg.tls.clone(),
             }),
         }))
     }
@@ -132,7 +135,7 @@ impl Replication {
     /// `strata repl connect`: handshakes with the site at `addr` and makes it a sink of
     /// this site (realtime still disabled).
     pub async fn connect(self: &Arc<Self>, addr: &str) -> Result<PeerRecord> {
-        let link = Link::new(addr, self.site.signer.clone());
+        let link = Link::new(addr, self.site.signer.clone(), self.site.tls.clone());
         let info = sender::say_hello(&link, &self.site.me).await?;
         self.site.check_identity(&info)?;
         let (peer, changed) = self.site.upsert_peer(&info, |r| {

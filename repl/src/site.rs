@@ -35,6 +35,8 @@ pub struct Site {
     pub(crate) commits: watch::Sender<u64>,
     /// Changes applied from a source travel on to the other sinks (persisted).
     pub(crate) cascade: std::sync::atomic::AtomicBool,
+    /// TLS for the links to peers.
+    pub(crate) tls: Option<crate::link::TlsClient>,
 }
 
 impl Site {
@@ -90,7 +92,7 @@ impl Site {
             let before = r.clone();
             update(&mut r);
             if r.addr != before.addr {
-                p.set_link(Link::new(&r.addr, self.signer.clone()));
+                p.set_link(Link::new(&r.addr, self.signer.clone(), self.tls.clone()));
             }
             return (p.clone(), *r != before);
         }
@@ -101,7 +103,7 @@ impl Site {
             source: false,
         };
         update(&mut record);
-        let link = Link::new(&record.addr, self.signer.clone());
+        let link = Link::new(&record.addr, self.signer.clone(), self.tls.clone());
         let p = Arc::new(Peer::new(record, link, Cursor::default()));
         peers.insert(info.name.clone(), p.clone());
         (p, true)

@@ -103,6 +103,9 @@ pub struct SiteOptions {
     /// Where the data directory is, if not inside the site's temporary directory (a
     /// small filesystem, for the full-disk tests).
     pub data_dir: Option<PathBuf>,
+    /// Lines added to the `[s3]` and `[repl]` sections (TLS settings).
+    pub s3_extra: String,
+    pub repl_extra: String,
 }
 
 impl SiteOptions {
@@ -130,6 +133,8 @@ impl Default for SiteOptions {
             fullsync_max_bytes_per_sec: 0,
             reserve_bytes: 1 << 20,
             data_dir: None,
+            s3_extra: String::new(),
+            repl_extra: String::new(),
         }
     }
 }
@@ -146,19 +151,20 @@ impl Site {
         let config = dir.path().join("strata.toml");
         let data_dir = o.data_dir.clone().unwrap_or_else(|| "data".into());
         let mut text = format!(
-            "site_name = \"{}\"\ndata_dir = \"{}\"\nblock_size = {}\nreserve_bytes = {}\n[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
+            "site_name = \"{}\"\ndata_dir = \"{}\"\nblock_size = {}\nreserve_bytes = {}\n[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n{}[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
             o.name,
             data_dir.display(),
             o.block_size,
             o.reserve_bytes,
+            o.s3_extra,
             o.gc_grace_secs,
             o.gc_interval_secs
         );
         let repl = o.repl_secret.as_ref().map(|secret| {
             let port = free_port();
             text.push_str(&format!(
-                "[repl]\nlisten = \"127.0.0.1:{port}\"\naccess_key = \"{REPL_ACCESS_KEY}\"\nsecret_key = \"{secret}\"\nrealtime_max_bytes = {}\nfullsync_interval = {}\nfullsync_max_bytes_per_sec = {}\n",
-                o.realtime_max_bytes, o.fullsync_interval, o.fullsync_max_bytes_per_sec
+                "[repl]\nlisten = \"127.0.0.1:{port}\"\naccess_key = \"{REPL_ACCESS_KEY}\"\nsecret_key = \"{secret}\"\nrealtime_max_bytes = {}\nfullsync_interval = {}\nfullsync_max_bytes_per_sec = {}\n{}",
+                o.realtime_max_bytes, o.fullsync_interval, o.fullsync_max_bytes_per_sec, o.repl_extra
             ));
             format!("127.0.0.1:{port}").parse().unwrap()
         });
@@ -835,4 +841,83 @@ pub async fn assert_converges_or(
         assert!(x == y, "{key}: the sink's bytes differ from the source's");
     }
     want.len()
+}
+
+/// Test certificates: a CA, and certificates it signs (or another CA signs) for the
+/// sites' TLS ports, written as PEM files.
+pub mod certs {
+    use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    use std::path::{Path, PathBuf};
+
+    pub struct Ca {
+        cert: Certificate,
+        key: KeyPair,
+        pub pem: String,
+    }
+
+    impl Ca {
+        pub fn new(name: &str) -> Ca {
+            let key = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, name);
+            let cert = p.self_signed(&key).unwrap();
+            Ca {
+                pem: cert.pem(),
+                cert,
+                key,
+            }
+        }
+
+        /// Writes the CA's certificate to `path`.
+        pub fn write(&self, path: &Path) -> PathBuf {
+            std::fs::write(path, &self.pem).unwrap();
+            path.to_owned()
+        }
+
+        /// A certificate for `host` (a name or an IP address) into `dir/<file>.pem`
+        /// and `dir/<file>-key.pem`; `expired` makes one that is no longer valid.
+        pub fn issue(&self, dir: &Path, file: &str, host: &str, expired: bool) -> (PathBuf, PathBuf) {
+            let key = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.subject_alt_names.push(match host.parse() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(host.try_into().unwrap()),
+            });
+            p.distinguished_name.push(DnType::CommonName, host);
+            if expired {
+                p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            }
+            let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
+            let (c, k) = (dir.join(format!("{file}.pem")), dir.join(format!("{file}-key.pem")));
+            std::fs::write(&c, cert.pem()).unwrap();
+            std::fs::write(&k, key.serialize_pem()).unwrap();
+            (c, k)
+        }
+    }
+}
+
+/// An aws-sdk-s3 client over TLS that trusts the CA in `ca_pem` (and nothing else).
+pub fn tls_client_for(endpoint: &str, ca_pem: &str, access_key: &str, secret_key: &str) -> Client {
+    use aws_smithy_http_client::tls;
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .tls_context(
+            tls::TlsContext::builder()
+                .with_trust_store(tls::TrustStore::empty().with_pem_certificate(ca_pem.as_bytes().to_vec()))
+                .build()
+                .unwrap(),
+        )
+        .build_https();
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .http_client(http)
+        .build();
+    Client::from_conf(conf)
 }

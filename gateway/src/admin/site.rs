@@ -24,6 +24,12 @@ pub struct SiteStatus {
     /// The site refuses client writes (`strata admin read-only on`).
     #[serde(default)]
     pub read_only: bool,
+    /// TLS handshakes refused on the S3 and replication ports since start, and why the
+    /// last one was.
+    #[serde(default)]
+    pub tls_refused: u64,
+    #[serde(default)]
+    pub tls_last_refusal: Option<String>,
 }
 
 impl SiteStatus {
@@ -65,6 +71,11 @@ impl SiteStatus {
                 "1 while the site refuses client writes.",
                 u64::from(self.read_only),
             ),
+            (
+                "strata_tls_handshakes_refused",
+                "TLS handshakes refused on the S3 and replication ports since start.",
+                self.tls_refused,
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
         }
@@ -88,5 +99,7 @@ pub async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
         accepting_new_data: space.admit(0).is_ok(),
         failure: s.store.failure(),
         read_only: s.store.read_only(),
+        tls_refused: s.tls_refusals.count.load(std::sync::atomic::Ordering::Relaxed),
+        tls_last_refusal: s.tls_refusals.last.read().unwrap_or_else(|e| e.into_inner()).clone(),
     })
 }

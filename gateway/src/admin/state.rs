@@ -19,6 +19,8 @@ pub struct AdminState {
     pub ui_key: Arc<[u8; 32]>,
     /// Throughput samples for the replication page's charts.
     pub history: Arc<Mutex<VecDeque<Sample>>>,
+    /// TLS handshakes this site's ports refused.
+    pub tls_refusals: Arc<crate::tls::Refusals>,
 }
 
 /// One throughput sample: every peer's traffic counters at a moment.

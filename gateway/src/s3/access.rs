@@ -97,6 +97,7 @@ pub fn allows(facts: &Facts, bucket: &Bucket, action: &str, key: &str) -> bool {
 pub struct Facts {
     principal: Option<String>,
     client_ip: Option<std::net::IpAddr>,
+    secure: bool,
     headers: Vec<(&'static str, String)>,
     query: Vec<(&'static str, String)>,
 }
@@ -112,6 +113,7 @@ impl Facts {
         Facts {
             principal: req.user.as_ref().map(|u| u.name.clone()),
             client_ip: req.client_ip,
+            secure: req.secure,
             headers: pick(&["referer", "user-agent", "x-amz-acl"], &|n| {
                 req.header(n).map(str::to_owned)
             }),
@@ -124,8 +126,7 @@ impl Facts {
         let header = |n: &str| self.headers.iter().find(|(h, _)| *h == n).map(|(_, v)| v.clone());
         match key {
             "aws:SourceIp" => self.client_ip.map(|ip| ip.to_string()),
-            // The S3 port speaks plain HTTP.
-            "aws:SecureTransport" => Some("false".into()),
+            "aws:SecureTransport" => Some(self.secure.to_string()),
             "aws:Referer" => header("referer"),
             "aws:UserAgent" => header("user-agent"),
             "aws:username" | "aws:userid" => self.principal.clone(),

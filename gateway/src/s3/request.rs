@@ -34,6 +34,8 @@ pub struct S3Request {
     pub user: Option<User>,
     /// Where the request came from, when the server knows.
     pub client_ip: Option<std::net::IpAddr>,
+    /// It came over TLS.
+    pub secure: bool,
     pub payload: Payload,
     pub chunks: Option<ChunkVerifier>,
     pub body: Body,

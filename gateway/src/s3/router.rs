@@ -126,6 +126,7 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
         headers: parts.headers,
         user,
         client_ip,
+        secure: state.tls,
         payload,
         chunks,
         body,
@@ -280,6 +281,7 @@ mod tests {
             region: "us-east-1".into(),
             root_domain: None,
             default_ownership: strata_blockstore::ObjectOwnership::ObjectWriter,
+            tls: false,
             repl: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

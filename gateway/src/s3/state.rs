@@ -13,6 +13,8 @@ pub struct S3State {
     pub root_domain: Option<String>,
     /// Object ownership of new buckets that do not ask for one.
     pub default_ownership: ObjectOwnership,
+    /// The S3 port speaks TLS (a policy's `aws:SecureTransport`).
+    pub tls: bool,
     /// Replication, when configured: proxy-get fetches blocks this site lacks.
     pub repl: Option<Arc<strata_repl::Replication>>,
 }
