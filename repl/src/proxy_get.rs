@@ -51,7 +51,13 @@ async fn fetch_shared(site: &Arc<Site>, hash: BlockHash, origin: SiteId) -> std:
                 // later reader joins a stale fetch.
                 let site = site.clone();
                 let task = tokio::spawn(async move {
-                    let r = fetch(&site, hash, origin).await.map_err(|e| e.to_string());
+                    // A reader that found the block missing may come here after the
+                    // fetch that brought it ended and left the map: then it is local.
+                    let here = site.store.run(move |s| Ok::<_, ReplError>(s.has_block(&hash))).await;
+                    let r = match here {
+                        Ok(true) => Ok(()),
+                        _ => fetch(&site, hash, origin).await.map_err(|e| e.to_string()),
+                    };
                     lock(&site.fetches).remove(&hash);
                     if r.is_err() {
                         site.proxy_counters.failures.fetch_add(1, Ordering::Relaxed);
