@@ -60,6 +60,9 @@ pub struct ReplSection {
     /// presents its own (`tls_cert`) to them.
     #[serde(default)]
     pub tls_client_auth: bool,
+    /// zstd level for what this site sends its sinks (0: off; 1 to 19).
+    #[serde(default)]
+    pub compression_level: i32,
 }
 
 fn default_fullsync_interval() -> u64 {
@@ -212,6 +215,12 @@ impl Config {
         pair("s3", &cfg.s3.tls_cert, &cfg.s3.tls_key)?;
         if let Some(r) = &cfg.repl {
             pair("repl", &r.tls_cert, &r.tls_key)?;
+            if !(0..=19).contains(&r.compression_level) {
+                return Err(ConfigError::Invalid(
+                    path.into(),
+                    "repl.compression_level is 0 (off) to 19".into(),
+                ));
+            }
             if r.tls_client_auth && (r.tls_ca.is_none() || r.tls_cert.is_none()) {
                 return Err(ConfigError::Invalid(
                     path.into(),

@@ -199,6 +199,15 @@ fn print_status(peers: &[PeerStatus]) {
                 format!("sent {}/{}", s.sent.objects, s.sent.bytes),
                 s.reason.as_deref().or(s.last_error.as_deref()).unwrap_or("")
             );
+            if s.sent.raw_bytes > s.sent.bytes {
+                println!(
+                    "{:<16} compression: {} bytes sent for {} ({:.2}x)",
+                    "",
+                    s.sent.bytes,
+                    s.sent.raw_bytes,
+                    s.sent.raw_bytes as f64 / s.sent.bytes.max(1) as f64
+                );
+            }
         }
         if let Some(f) = p
             .sink

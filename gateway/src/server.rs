@@ -66,6 +66,7 @@ async fn open_replication(
         fullsync_interval: Duration::from_secs(r.fullsync_interval),
         fullsync_max_bytes_per_sec: r.fullsync_max_bytes_per_sec,
         tls,
+        compression_level: r.compression_level,
     };
     let store = store.clone();
     Ok(Some(blocking(move || Replication::open(store, &rc)).await?))

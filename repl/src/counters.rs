@@ -15,13 +15,21 @@ pub struct Counters {
     pub bytes: AtomicU64,
     /// Changes received that this site already held (stale by last-writer-wins).
     pub duplicates: AtomicU64,
+    /// Bytes before compression (equal to `bytes` on an uncompressed link).
+    pub raw_bytes: AtomicU64,
 }
 
 impl Counters {
     pub fn add(&self, objects: u64, changes: u64, bytes: u64) {
+        self.add_sized(objects, changes, bytes, bytes);
+    }
+
+    /// `wire` bytes on the link that were `raw` bytes before compression.
+    pub fn add_sized(&self, objects: u64, changes: u64, wire: u64, raw: u64) {
         self.objects.fetch_add(objects, Ordering::Relaxed);
         self.changes.fetch_add(changes, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.bytes.fetch_add(wire, Ordering::Relaxed);
+        self.raw_bytes.fetch_add(raw, Ordering::Relaxed);
     }
 
     pub fn add_duplicates(&self, n: u64) {
@@ -34,6 +42,8 @@ impl Counters {
         self.changes.store(t.changes, Ordering::Relaxed);
         self.bytes.store(t.bytes, Ordering::Relaxed);
         self.duplicates.store(t.duplicates, Ordering::Relaxed);
+        // Saved before compression was counted: every byte went as it was.
+        self.raw_bytes.store(t.raw_bytes.max(t.bytes), Ordering::Relaxed);
     }
 
     pub fn view(&self) -> Traffic {
@@ -42,6 +52,7 @@ impl Counters {
             changes: self.changes.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
+            raw_bytes: self.raw_bytes.load(Ordering::Relaxed),
         }
     }
 }
@@ -54,6 +65,9 @@ pub struct Traffic {
     /// Received changes this site already held (not applied again).
     #[serde(default)]
     pub duplicates: u64,
+    /// `bytes` before compression: their ratio is what compression saves.
+    #[serde(default)]
+    pub raw_bytes: u64,
 }
 
 const WINDOW: usize = 65_536;
@@ -160,7 +174,8 @@ mod tests {
                 objects: 1,
                 changes: 3,
                 bytes: 350,
-                duplicates: 0
+                duplicates: 0,
+                raw_bytes: 350
             }
         );
     }

@@ -7,6 +7,7 @@
 //! the source's cursor moves only on ack and is persisted.
 
 mod auth;
+mod compress;
 mod counters;
 mod error;
 mod fullsync;

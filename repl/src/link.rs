@@ -76,18 +76,27 @@ impl Link {
 
     /// Sends one signed request and returns the body of a 2xx answer.
     pub async fn call(&self, method: &str, path: &str, body: Bytes) -> Result<Bytes> {
-        match tokio::time::timeout(TIMEOUT, self.call_inner(method, path, body)).await {
+        self.call_encoded(method, path, body, None).await
+    }
+
+    /// [`Link::call`] with a body in `encoding` (compressed).
+    pub async fn call_encoded(&self, method: &str, path: &str, body: Bytes, encoding: Option<&str>) -> Result<Bytes> {
+        match tokio::time::timeout(TIMEOUT, self.call_inner(method, path, body, encoding)).await {
             Ok(r) => r,
             Err(_) => Err(ReplError::Timeout(self.addr.clone(), TIMEOUT.as_secs())),
         }
     }
 
-    async fn call_inner(&self, method: &str, path: &str, body: Bytes) -> Result<Bytes> {
-        let mut req = http::Request::builder()
+    async fn call_inner(&self, method: &str, path: &str, body: Bytes, encoding: Option<&str>) -> Result<Bytes> {
+        let mut builder = http::Request::builder()
             .method(method)
             .uri(path)
             .header("host", &self.addr)
-            .header("content-length", body.len())
+            .header("content-length", body.len());
+        if let Some(e) = encoding {
+            builder = builder.header("content-encoding", e);
+        }
+        let mut req = builder
             .body(Full::new(body.clone()))
             .map_err(|e| ReplError::Protocol(e.to_string()))?;
         self.signer.sign(&mut req, &body).map_err(ReplError::Protocol)?;

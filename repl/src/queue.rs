@@ -120,6 +120,7 @@ mod tests {
             commits: tokio::sync::watch::channel(0).0,
             cascade: true.into(),
             tls: None,
+            compression: 0,
         };
 
         store.create_bucket("b", "alice").unwrap();

@@ -33,6 +33,8 @@ pub struct ReplConfig {
     pub fullsync_max_bytes_per_sec: u64,
     /// TLS for the links to peers (None: plain HTTP).
     pub tls: Option<crate::link::TlsClient>,
+    /// zstd level for what this site sends (0: off, 1 to 19).
+    pub compression_level: i32,
 }
 
 /// An operator's command for one sink's realtime stream or fullsync.
@@ -83,6 +85,7 @@ impl Replication {
                 commits,
                 cascade: std::sync::atomic::AtomicBool::new(cascade),
                 tls: cfg.tls.clone(),
+                compression: cfg.compression_level,
             }),
         }))
     }

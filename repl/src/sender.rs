@@ -4,6 +4,7 @@
 //! resumes from the cursor, so a cut link or a restart of either side resends at most
 //! the unacknowledged batch, which the sink applies idempotently.
 
+use crate::compress;
 use crate::error::{ReplError, Result};
 use crate::link::Link;
 use crate::peer::{Cursor, LinkState, Peer};
@@ -143,10 +144,10 @@ pub(crate) async fn deliver(
     via: Vec<Vec<SiteId>>,
     blocks: bool,
 ) -> Result<(u64, u64)> {
-    let block_bytes = if blocks {
+    let (block_wire, block_raw) = if blocks {
         send_blocks(site, peer, link, &changes).await?
     } else {
-        0
+        (0, 0)
     };
     let objects = changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
     let n = changes.len() as u64;
@@ -156,8 +157,15 @@ pub(crate) async fn deliver(
         via,
     })
     .expect("changes serialize");
+    let raw = body.len() as u64;
+    let (body, encoding) = match compress::maybe_compress(&body, site.compression) {
+        Some(packed) => (packed, Some(compress::ENCODING)),
+        None => (body, None),
+    };
     let len = body.len() as u64;
-    let answer = link.call("POST", protocol::CHANGES, body.into()).await?;
+    let answer = link
+        .call_encoded("POST", protocol::CHANGES, body.into(), encoding)
+        .await?;
     let ack: Ack = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad ack: {e}")))?;
     if !ack.skipped_keys.is_empty() {
         // Not lost: remembered for fullsync like an overflow.
@@ -165,8 +173,8 @@ pub(crate) async fn deliver(
         let (p, keys) = (peer.clone(), ack.skipped_keys);
         site.store.run(move |s| s.add_dirty(&p.name, &keys)).await?;
     }
-    peer.sent.add(objects, n, len + block_bytes);
-    Ok((objects, len + block_bytes))
+    peer.sent.add_sized(objects, n, len + block_wire, raw + block_raw);
+    Ok((objects, len + block_wire))
 }
 
 /// The changes of `entries` that go to the sink, with the paths they came by: never
@@ -204,8 +212,8 @@ fn limit_data(entries: &mut Vec<LogEntry>) {
 }
 
 /// Sends the blocks of the batch's live objects that the sink does not have yet.
-/// Returns the bytes sent.
-async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) -> Result<u64> {
+/// Returns the bytes sent on the wire and before compression.
+async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) -> Result<(u64, u64)> {
     let mut wanted: Vec<String> = Vec::new();
     for c in changes {
         if let Change::Object(m) = c {
@@ -215,7 +223,7 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) 
         }
     }
     if wanted.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     wanted.sort();
     wanted.dedup();
@@ -223,8 +231,8 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) 
     let answer = link.call("POST", protocol::MISSING_BLOCKS, body.into()).await?;
     let missing: BlockList =
         serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad block list: {e}")))?;
-    let from = repl.me.id;
-    let sent: Vec<u64> = stream::iter(missing.blocks)
+    let (from, level) = (repl.me.id, repl.compression);
+    let sent: Vec<(u64, u64)> = stream::iter(missing.blocks)
         .map(|hex| {
             let store = repl.store.clone();
             async move {
@@ -235,29 +243,34 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) 
                     // later change in the log supersedes this one.
                     Err(strata_blockstore::Error::BlockCorrupt(_)) => {
                         tracing::debug!(block = %hex, sink = %peer.name, "block gone at the source; skipped");
-                        return Ok(0);
+                        return Ok((0, 0));
                     }
                     Err(e) => return Err(e.into()),
                 };
+                let raw = data.len() as u64;
+                let (data, encoding) = match compress::maybe_compress(&data, level) {
+                    Some(packed) => (packed, Some(compress::ENCODING)),
+                    None => (data, None),
+                };
                 let len = data.len() as u64;
                 let path = format!("{}{hex}?from={from}", protocol::BLOCKS);
-                match link.call("PUT", &path, Bytes::from(data)).await {
+                match link.call_encoded("PUT", &path, Bytes::from(data), encoding).await {
                     // The sink is full: it skips the object's change, which this site
                     // then remembers as a dirty key; the rest of the batch (deletes
                     // above all) still goes.
                     Err(ReplError::Refused { status: 507, .. }) => {
                         tracing::debug!(block = %hex, sink = %peer.name, "the sink has no room for new data");
-                        Ok(0)
+                        Ok((0, 0))
                     }
                     Err(e) => Err(e),
-                    Ok(_) => Ok::<u64, ReplError>(len),
+                    Ok(_) => Ok::<(u64, u64), ReplError>((len, raw)),
                 }
             }
         })
         .buffer_unordered(PARALLEL_BLOCKS)
         .try_collect()
         .await?;
-    Ok(sent.iter().sum())
+    Ok(sent.iter().fold((0, 0), |(w, r), (sw, sr)| (w + sw, r + sr)))
 }
 
 #[cfg(test)]

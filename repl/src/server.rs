@@ -3,6 +3,7 @@
 //! its signed SHA-256 before anything in it is used.
 
 use crate::auth::Verifier;
+use crate::compress;
 use crate::error::ReplError;
 use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, Refusal, SiteInfo};
 use crate::site::Site;
@@ -77,11 +78,26 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
     if hex::encode(Sha256::digest(&body)) != payload_sha256 {
         return refuse(StatusCode::BAD_REQUEST, "the body does not match its signed SHA-256");
     }
+    // What crossed the link; the body itself may come compressed.
+    let wire = body.len() as u64;
+    let body = match parts.headers.get("content-encoding").map(|v| v.as_bytes()) {
+        None => body,
+        Some(e) if e == compress::ENCODING.as_bytes() => match compress::expand(&body, MAX_BODY) {
+            Ok(b) => Bytes::from(b),
+            Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+        },
+        Some(e) => {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("unknown content-encoding {:?}", String::from_utf8_lossy(e)),
+            )
+        }
+    };
     let path = parts.uri.path();
     let r = match (&parts.method, path) {
         (&Method::POST, protocol::HELLO) => hello(&s.repl, &body).await,
         (&Method::POST, protocol::GOODBYE) => goodbye(&s.repl, &body).await,
-        (&Method::POST, protocol::CHANGES) => changes(&s.repl, &body).await,
+        (&Method::POST, protocol::CHANGES) => changes(&s.repl, &body, wire).await,
         (&Method::POST, protocol::MISSING_BLOCKS) => missing_blocks(&s.repl, &body).await,
         (&Method::POST, protocol::SYNC_GROUPS) => sync_groups(&s.repl).await,
         (&Method::POST, protocol::SYNC_PARTITIONS) => sync_partitions(&s.repl, &body).await,
@@ -92,7 +108,7 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         }
         (&Method::PUT, p) if p.starts_with(protocol::BLOCKS) => {
             let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
-            put_block(&s.repl, &p[protocol::BLOCKS.len()..], from, body).await
+            put_block(&s.repl, &p[protocol::BLOCKS.len()..], from, body, wire).await
         }
         _ => {
             return refuse(
@@ -122,7 +138,7 @@ async fn goodbye(repl: &Arc<Site>, body: &[u8]) -> Handled {
     Ok(answer(StatusCode::NO_CONTENT, Vec::new()))
 }
 
-async fn changes(repl: &Arc<Site>, body: &Bytes) -> Handled {
+async fn changes(repl: &Arc<Site>, body: &Bytes, wire: u64) -> Handled {
     let batch: Batch =
         bincode::deserialize(body).map_err(|e| ReplError::Protocol(format!("malformed change batch: {e}")))?;
     let Some(peer) = repl.peer_by_id(batch.from).filter(|p| p.record().source) else {
@@ -151,7 +167,7 @@ async fn changes(repl: &Arc<Site>, body: &Bytes) -> Handled {
     for v in versions {
         peer.latency.record(now.saturating_sub(v));
     }
-    peer.received.add(objects, n, body.len() as u64);
+    peer.received.add_sized(objects, n, wire, body.len() as u64);
     // Changes this site already had (in a mesh, a change also comes by a second path).
     peer.received.add_duplicates(applied.stale);
     Ok(json(&Ack {
@@ -257,7 +273,7 @@ async fn sync_entries(repl: &Arc<Site>, body: &[u8]) -> Handled {
     Ok(binary(&entries))
 }
 
-async fn put_block(repl: &Arc<Site>, hex: &str, from: Option<&str>, body: Bytes) -> Handled {
+async fn put_block(repl: &Arc<Site>, hex: &str, from: Option<&str>, body: Bytes, wire: u64) -> Handled {
     let hash = parse_hash(hex)?;
     let len = body.len() as u64;
     repl.store.run(move |s| s.store_block(&hash, &body)).await?;
@@ -265,7 +281,7 @@ async fn put_block(repl: &Arc<Site>, hex: &str, from: Option<&str>, body: Bytes)
         .and_then(|f| u64::from_str_radix(f, 16).ok())
         .and_then(|id| repl.peer_by_id(SiteId(id)));
     if let Some(p) = sender {
-        p.received.add(0, 0, len);
+        p.received.add_sized(0, 0, wire, len);
     }
     Ok(answer(StatusCode::NO_CONTENT, Vec::new()))
 }

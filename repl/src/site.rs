@@ -37,6 +37,8 @@ pub struct Site {
     pub(crate) cascade: std::sync::atomic::AtomicBool,
     /// TLS for the links to peers.
     pub(crate) tls: Option<crate::link::TlsClient>,
+    /// zstd level for what this site sends (0: off).
+    pub(crate) compression: i32,
 }
 
 impl Site {

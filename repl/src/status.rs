@@ -130,7 +130,7 @@ pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
     let per_sink = |f: &dyn Fn(&SinkStatus) -> u64| sinks.iter().map(|(p, s)| (label(p), f(s))).collect();
     let per_source = |f: &dyn Fn(&SourceStatus) -> u64| sources.iter().map(|(p, s)| (label(p), f(s))).collect();
     type SinkFigure = (&'static str, &'static str, fn(&SinkStatus) -> u64);
-    let sink_figures: [SinkFigure; 12] = [
+    let sink_figures: [SinkFigure; 13] = [
         (
             "sink_up",
             "1 when the realtime stream to the sink is synced or syncing",
@@ -152,6 +152,11 @@ pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
         ),
         ("sent_objects", "Object changes sent", |s| s.sent.objects),
         ("sent_bytes", "Bytes sent (changes and blocks)", |s| s.sent.bytes),
+        (
+            "sent_raw_bytes",
+            "Bytes sent, before compression (equal to sent_bytes when off)",
+            |s| s.sent.raw_bytes,
+        ),
         ("fullsync_running", "1 while a fullsync to the sink runs", |s| {
             u64::from(s.fullsync.state == FullsyncState::Running)
         }),

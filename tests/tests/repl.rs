@@ -507,3 +507,50 @@ async fn traffic_counters_survive_a_restart_of_either_site() {
     assert_eq!(a.peer_status("site-b", "sink")["sent"], sent);
     assert_eq!(b.peer_status("site-a", "source")["received"], received);
 }
+
+/// With `compression_level`, what compresses crosses the link compressed (status shows
+/// the bytes before and after), what does not goes as it is, and the sink holds every
+/// object byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compressed_link_shows_its_ratio_and_converges() {
+    let options = |name: &str| SiteOptions {
+        repl_extra: "compression_level = 3\n".into(),
+        ..SiteOptions::replicating(name)
+    };
+    let a = Site::start_with(options("site-a"));
+    let b = Site::start_with(options("site-b"));
+    a.replicate_to(&b, None);
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket().bucket("zstd").send().await.unwrap();
+    // Text-like objects, several blocks each, that compress well.
+    for i in 0..10u64 {
+        let text = format!("line {i}: the quick brown fox jumps over the lazy dog\n").repeat(4000);
+        put(&ca, "zstd", &format!("text/{i}"), text.into_bytes()).await.unwrap();
+    }
+    assert_converges(&ca, &cb, "zstd", 60).await;
+    let sent = a.peer_status("site-b", "sink")["sent"].clone();
+    let (wire, raw) = (sent["bytes"].as_u64().unwrap(), sent["raw_bytes"].as_u64().unwrap());
+    assert!(raw > 10 * wire, "text compresses well: {sent}");
+    let received = b.peer_status("site-a", "source")["received"].clone();
+    assert_eq!(received["bytes"], sent["bytes"], "{received}");
+    assert_eq!(received["raw_bytes"], sent["raw_bytes"], "{received}");
+    assert!(a.repl_cmd(&["status"]).contains("compression:"));
+
+    // Random bytes do not compress: they cross as they are (a few bytes of framing
+    // aside), and arrive intact.
+    for i in 0..4u64 {
+        put(&ca, "zstd", &format!("noise/{i}"), data(300_000, 100 + i))
+            .await
+            .unwrap();
+    }
+    assert_converges(&ca, &cb, "zstd", 60).await;
+    let after = a.peer_status("site-b", "sink")["sent"].clone();
+    let (wire2, raw2) = (
+        after["bytes"].as_u64().unwrap() - wire,
+        after["raw_bytes"].as_u64().unwrap() - raw,
+    );
+    assert!(
+        wire2 >= 4 * 300_000 && wire2 * 100 >= raw2 * 99,
+        "noise went as it is: {after}"
+    );
+}
