@@ -356,13 +356,14 @@ mod tests {
         let small: Vec<Change> = (0..1100).map(|i| object(&i.to_string(), 10, true)).collect();
         let b = batches(small);
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![512, 512, 76]);
-        // 10 MiB objects: one per batch past the first; a lone huge one still goes.
-        let big: Vec<Change> = (0..3).map(|i| object(&i.to_string(), 10 << 20, true)).collect();
+        // Objects over half the data limit: one per batch; a lone huge one still goes.
+        let half = crate::sender::MAX_BATCH_DATA / 2 + 1;
+        let big: Vec<Change> = (0..3).map(|i| object(&i.to_string(), half, true)).collect();
         assert_eq!(batches(big).len(), 3);
         let huge = vec![object("h", 1 << 40, true)];
         assert_eq!(batches(huge).len(), 1);
         // Tombstones carry no data.
-        let tombs: Vec<Change> = (0..3).map(|i| object(&i.to_string(), 10 << 20, false)).collect();
+        let tombs: Vec<Change> = (0..3).map(|i| object(&i.to_string(), half, false)).collect();
         assert_eq!(batches(tombs).len(), 1);
     }
 
