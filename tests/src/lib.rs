@@ -360,6 +360,15 @@ pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str, path_style
     Client::from_conf(conf)
 }
 
+/// Two replicating sites, `site-a` streaming to `site-b` (connected, realtime enabled
+/// and started, with the operator's commands).
+pub fn pair() -> (Site, Site) {
+    let a = Site::start_with(SiteOptions::replicating("site-a"));
+    let b = Site::start_with(SiteOptions::replicating("site-b"));
+    a.replicate_to(&b, None);
+    (a, b)
+}
+
 /// Starts `strata dev` with `args` in `dir`; returns the process, the access and secret
 /// keys its banner prints, and the banner's lines up to them.
 pub fn start_dev(dir: &Path, args: &[&str]) -> (Child, String, String, Vec<String>) {

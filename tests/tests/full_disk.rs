@@ -262,9 +262,7 @@ fn restart_with_reserve(site: &mut Site, bytes: u64) {
 /// and a fullsync brings them once it has room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sink_applies_replicated_deletes_and_catches_up_when_room_returns() {
-    let a = Site::start_with(SiteOptions::replicating("site-a"));
-    let mut b = Site::start_with(SiteOptions::replicating("site-b"));
-    a.replicate_to(&b, None);
+    let (a, mut b) = strata_tests::pair();
     let (ca, cb) = (a.client(), b.client());
     ca.create_bucket().bucket("bkt").send().await.unwrap();
     for k in ["one", "two"] {

@@ -94,9 +94,7 @@ async fn an_empty_sink_gets_users_buckets_and_objects_by_fullsync_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn diverged_sites_agree_after_one_fullsync_and_the_later_write_wins() {
-    let a = Site::start_with(SiteOptions::replicating("site-a"));
-    let b = Site::start_with(SiteOptions::replicating("site-b"));
-    a.replicate_to(&b, None);
+    let (a, b) = strata_tests::pair();
     let (ca, cb) = (a.client(), b.client());
     ca.create_bucket().bucket("div").send().await.unwrap();
     for i in 0..100 {
@@ -253,9 +251,7 @@ fn anonymous_get(site: &Site, path: &str) -> (u16, Vec<u8>) {
 async fn acls_policies_and_ownership_replicate_in_realtime_and_by_fullsync() {
     use aws_sdk_s3::primitives::ByteStream;
     use aws_sdk_s3::types::{ObjectCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule};
-    let a = Site::start_with(SiteOptions::replicating("site-a"));
-    let b = Site::start_with(SiteOptions::replicating("site-b"));
-    a.replicate_to(&b, None);
+    let (a, b) = strata_tests::pair();
     let (ca, cb) = (a.client(), b.client());
     ca.create_bucket().bucket("www").send().await.unwrap();
     ca.put_object()

@@ -7,17 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use strata_tests::{
-    assert_converges, assert_converges_or, data, get_bytes, listing, md5_hex, multipart_upload, put, raw, wait_for,
-    Proxy, Site, SiteOptions,
+    assert_converges, assert_converges_or, data, get_bytes, listing, md5_hex, multipart_upload, pair, put, raw,
+    wait_for, Proxy, Site, SiteOptions,
 };
-
-/// Two replicating sites, `a` streaming to `b`.
-fn pair() -> (Site, Site) {
-    let a = Site::start_with(SiteOptions::replicating("site-a"));
-    let b = Site::start_with(SiteOptions::replicating("site-b"));
-    a.replicate_to(&b, None);
-    (a, b)
-}
 
 fn size_for(i: usize) -> usize {
     match i % 10 {

@@ -12,9 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use reply::{error, json};
+use reply::{error, json, on_off, store_error};
 use serde::{Deserialize, Serialize};
-use strata_blockstore::{Error as StoreError, User};
+use strata_blockstore::User;
 
 pub use repl::{ConnectRequest, RealtimeRequest};
 pub use site::SiteStatus;
@@ -82,14 +82,6 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: axum::mi
     next.run(req).await
 }
 
-/// Store errors answer with the status of the one store-error mapping (the S3 one)
-/// and the store's own words.
-fn store_error(e: StoreError) -> Response {
-    let message = e.to_string();
-    let (_, status, _) = crate::s3::error::S3Error::Store(e).parts();
-    error(status, &message)
-}
-
 async fn health(State(s): State<AdminState>) -> Response {
     json(
         StatusCode::OK,
@@ -99,10 +91,9 @@ async fn health(State(s): State<AdminState>) -> Response {
 
 /// `strata admin read-only on|off`.
 async fn read_only(State(s): State<AdminState>, Path(state): Path<String>) -> Response {
-    let on = match state.as_str() {
-        "on" => true,
-        "off" => false,
-        other => return error(StatusCode::NOT_FOUND, &format!("read-only is on or off, not {other:?}")),
+    let on = match on_off(&state, "read-only") {
+        Ok(on) => on,
+        Err(why) => return error(StatusCode::NOT_FOUND, &why),
     };
     match s.store.run(move |st| st.set_read_only(on)).await {
         Ok(()) => {

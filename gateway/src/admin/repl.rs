@@ -1,7 +1,7 @@
 //! Admin endpoints for replication: connections, realtime commands, status (JSON and
 //! Prometheus text).
 
-use crate::admin::reply::{error, json, text};
+use crate::admin::reply::{error, json, on_off, text};
 use crate::admin::state::AdminState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -134,10 +134,9 @@ pub async fn cascade(State(s): State<AdminState>, Path(state): Path<String>) -> 
     let Some(r) = &s.repl else {
         return not_configured();
     };
-    let on = match state.as_str() {
-        "on" => true,
-        "off" => false,
-        other => return error(StatusCode::NOT_FOUND, &format!("cascade is on or off, not {other:?}")),
+    let on = match on_off(&state, "cascade") {
+        Ok(on) => on,
+        Err(why) => return error(StatusCode::NOT_FOUND, &why),
     };
     match r.set_cascade(on).await {
         Ok(()) => json(StatusCode::OK, &serde_json::json!({ "cascade": on })),

@@ -5,6 +5,23 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
+/// Store errors answer with the status of the one store-error mapping (the S3 one)
+/// and the store's own words.
+pub fn store_error(e: strata_blockstore::Error) -> Response {
+    let message = e.to_string();
+    let (_, status, _) = crate::s3::error::S3Error::Store(e).parts();
+    error(status, &message)
+}
+
+/// The `on` or `off` of a switch's path; otherwise why not (`what` names the switch).
+pub fn on_off(word: &str, what: &str) -> Result<bool, String> {
+    match word {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("{what} is on or off, not {other:?}")),
+    }
+}
+
 pub fn error(status: StatusCode, message: &str) -> Response {
     json(status, &serde_json::json!({ "error": message }))
 }

@@ -1,9 +1,8 @@
 //! The site's own state, beside replication: its data disk, whether it takes new data,
 //! whether it is fenced, whether its store stopped.
 
-use crate::admin::reply::error;
+use crate::admin::reply::store_error;
 use crate::admin::state::AdminState;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
@@ -84,11 +83,7 @@ impl SiteStatus {
 }
 
 pub async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
-    let space = s
-        .store
-        .run(|st| st.space())
-        .await
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let space = s.store.run(|st| st.space()).await.map_err(store_error)?;
     Ok(SiteStatus {
         site: s.site_name.clone(),
         site_id: s.store.site_id().to_string(),

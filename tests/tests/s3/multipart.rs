@@ -218,24 +218,8 @@ async fn a_retried_completion_answers_as_the_first() {
         .unwrap()
         .upload_id
         .unwrap();
-    let part = c
-        .upload_part()
-        .bucket("bkt")
-        .key("k")
-        .upload_id(&id)
-        .part_number(1)
-        .body(ByteStream::from(data(1000, 1)))
-        .send()
-        .await
-        .unwrap();
-    let parts = CompletedMultipartUpload::builder()
-        .parts(
-            CompletedPart::builder()
-                .part_number(1)
-                .e_tag(part.e_tag().unwrap())
-                .build(),
-        )
-        .build();
+    let part = upload_part(&c, "k", &id, 1, &data(1000, 1)).await;
+    let parts = CompletedMultipartUpload::builder().parts(part).build();
     let complete = || {
         c.complete_multipart_upload()
             .bucket("bkt")
