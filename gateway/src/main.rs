@@ -58,6 +58,9 @@ enum Command {
     },
     /// Load-test any S3 endpoint: ops/s, MiB/s and latency percentiles per operation.
     Bench(strata_loadgen::BenchArgs),
+    /// A TCP proxy that adds a round-trip time (a WAN on loopback, for benchmarks and
+    /// rehearsals): `strata wan-proxy --listen 127.0.0.1:0 --to HOST:PORT --rtt-ms 50`.
+    WanProxy(strata_loadgen::wan::WanArgs),
     /// Start two local sites replicating to each other, with a ready user.
     Dev {
         /// Where the dev sites keep their configs and data.
@@ -121,6 +124,15 @@ enum UserCommand {
 enum ConfigCommand {
     /// Print a commented example configuration.
     Example,
+    /// Make a CA (DIR/ca.pem) and, for each SITE, a certificate for localhost and
+    /// 127.0.0.1 signed by it (DIR/SITE/tls/cert.pem, key.pem): TLS to try out or
+    /// benchmark, as `strata dev --tls` uses.
+    DevCerts {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(required = true)]
+        sites: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -177,7 +189,14 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
         Command::Config {
             command: ConfigCommand::Example,
         } => print!("{}", config::EXAMPLE),
+        Command::Config {
+            command: ConfigCommand::DevCerts { dir, sites },
+        } => {
+            dev_certs::ensure(&dir, &sites)?;
+            println!("CA: {}", dir.join("ca.pem").display());
+        }
         Command::Dev { dir, port, sites, tls } => dev::run(&dir, port, sites, tls).await?,
+        Command::WanProxy(args) => strata_loadgen::wan::run(args).await?,
         Command::Bench(args) => {
             let json = args.json;
             let report = strata_loadgen::run(args).await?;

@@ -7,6 +7,7 @@
 mod client;
 mod payload;
 mod stats;
+pub mod wan;
 
 use client::{BenchError, Client, Target};
 use payload::Payload;

@@ -12,10 +12,11 @@ use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, SiteInfo};
 use crate::site::Site;
 use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_blockstore::{Change, LogEntry, SiteId};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch, Semaphore};
 
 /// Changes per batch (realtime and fullsync alike).
 pub(crate) const MAX_ENTRIES: usize = 512;
@@ -24,12 +25,21 @@ const MAX_BATCH_BYTES: u64 = 4 << 20;
 /// Object data per batch: bounds how long one batch takes to send, hence the lag
 /// behind large objects; large enough that the two round trips each batch costs (the
 /// blocks the sink lacks, the changes' ack) are small beside its transfer over a WAN
-/// (bench/repl-wan.sh: 16 MiB batches and 4 blocks in flight replicated 38 MiB/s at
+/// (docs/performance.md: 16 MiB batches and 4 blocks in flight replicated 38 MiB/s at
 /// 50 ms RTT, these 93-103).
 pub(crate) const MAX_BATCH_DATA: u64 = 128 << 20;
-/// Blocks in flight to one sink: 16 MiB at 1 MiB blocks covers the bandwidth-delay
-/// product of a 50 ms link at well over 100 MiB/s.
-const PARALLEL_BLOCKS: usize = 16;
+/// Block requests in flight to one sink (each on its own connection): 48 blocks of
+/// 1 MiB cover the bandwidth-delay product of a 50 ms link at several hundred MiB/s
+/// (bench/repl-lag.sh: 16 replicated 168-177 MiB/s at 50 ms RTT, 48 229-236, while
+/// loopback runs at 350).
+const PARALLEL_BLOCKS: usize = 48;
+/// Block bytes read and in flight to one sink at once, whatever the block size: what
+/// the window costs in memory.
+const WINDOW_BYTES: u32 = 48 << 20;
+/// Batches whose blocks may be crossing at once: the next batch's blocks (and the
+/// round trip that asks which the sink lacks) start while the last blocks of the one
+/// before are still in flight.
+const BATCHES_AHEAD: usize = 2;
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -46,7 +56,7 @@ pub async fn run(repl: Arc<Site>, peer: Arc<Peer>, mut stop: watch::Receiver<boo
                 hello(&link, &repl.me, &peer).await?;
                 greeted = true;
             }
-            send_next(&repl, &peer, &link).await
+            stream(&repl, &peer, &link, &mut broken).await
         };
         // Stopping does not wait for a call in flight (up to the link's timeout): an
         // abandoned batch was not acknowledged, so the cursor has not moved past it.
@@ -54,14 +64,13 @@ pub async fn run(repl: Arc<Site>, peer: Arc<Peer>, mut stop: watch::Receiver<boo
             r = step => r,
             _ = stop.changed() => break,
         };
-        if outcome.is_ok() && std::mem::take(&mut broken) && peer.sink_settings().is_some_and(|s| s.fullsync) {
-            // The link is back after a break: what realtime could not carry meanwhile
-            // (an overflow, a restart) is fullsync's to find.
-            peer.fullsync_wake.notify_one();
-        }
         match outcome {
             Ok(true) => backoff = MIN_BACKOFF,
             Ok(false) => {
+                // Back after a break with nothing to send (an overflow trimmed it all).
+                if std::mem::take(&mut broken) {
+                    wake_fullsync(&peer);
+                }
                 peer.set_state(LinkState::Synced);
                 peer.set_error(None);
                 tokio::select! {
@@ -88,6 +97,12 @@ pub async fn run(repl: Arc<Site>, peer: Arc<Peer>, mut stop: watch::Receiver<boo
     peer.set_state(LinkState::Stopped);
 }
 
+fn wake_fullsync(peer: &Peer) {
+    if peer.sink_settings().is_some_and(|s| s.fullsync) {
+        peer.fullsync_wake.notify_one();
+    }
+}
+
 /// The handshake: tells the sink who we are; checks it is still the site we connected.
 pub async fn hello(link: &Link, me: &SiteInfo, peer: &Peer) -> Result<()> {
     let info = say_hello(link, me).await?;
@@ -110,15 +125,89 @@ pub async fn say_hello(link: &Link, me: &SiteInfo) -> Result<SiteInfo> {
     serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad hello answer: {e}")))
 }
 
-/// Sends the next batch after the cursor. Ok(false) when there is nothing to send.
-async fn send_next(repl: &Site, peer: &Arc<Peer>, link: &Link) -> Result<bool> {
-    let cursor = peer.cursor();
+/// A batch read from the log for one sink: its changes, the paths they came by, and
+/// where the cursor goes once the sink has applied them.
+struct Outgoing {
+    changes: Vec<Change>,
+    via: Vec<Vec<SiteId>>,
+    last: Cursor,
+    /// Bytes of its blocks sent on the wire and before compression.
+    block_bytes: (u64, u64),
+}
+
+/// Sends every batch after the cursor, until the log has no more. Ok(false) when
+/// there was nothing to send. The first batch acknowledged after a break (`broken`)
+/// wakes fullsync: what realtime could not carry meanwhile (an overflow, a restart) is
+/// its to find, and keys the sink skips in that batch are dirty before its run begins.
+///
+/// Batches move through two stages that overlap, so the link never idles through a
+/// round trip: their blocks (up to `BATCHES_AHEAD` batches at once, sharing one window
+/// of `WINDOW_BYTES`), then their changes, which the sink applies durably before it
+/// answers. Changes still go one batch at a time in log order, each after its own
+/// blocks, and the cursor moves only past acknowledged batches: a failure anywhere
+/// resends from the cursor, and the sink finds what it already has.
+async fn stream(repl: &Arc<Site>, peer: &Arc<Peer>, link: &Arc<Link>, broken: &mut bool) -> Result<bool> {
+    let window = Arc::new(Window::new());
+    let blocks = peer.sink_settings().is_some_and(|s| s.blocks);
+    // The stages' futures own what they use: borrowed, they would tie the sender's
+    // spawned task to lifetimes the compiler cannot prove it outlives.
+    let read = stream::try_unfold(peer.cursor().seq, |after| {
+        let (repl, peer) = (repl.clone(), peer.clone());
+        async move {
+            let batch = read_batch(&repl, &peer, after).await?;
+            Ok::<_, ReplError>(batch.map(|b| {
+                let next = b.last.seq;
+                (b, next)
+            }))
+        }
+    });
+    let blocks_sent = read
+        .map_ok(|mut b| {
+            let (repl, peer, link, window) = (repl.clone(), peer.clone(), link.clone(), window.clone());
+            async move {
+                if blocks {
+                    b.block_bytes = send_blocks(&repl, &peer, &link, &b.changes, &window).await?;
+                }
+                Ok(b)
+            }
+        })
+        .try_buffered(BATCHES_AHEAD);
+    let (ready, mut next) = mpsc::channel(1);
+    let first_stage = async move {
+        let mut blocks_sent = std::pin::pin!(blocks_sent);
+        while let Some(b) = blocks_sent.try_next().await? {
+            if ready.send(b).await.is_err() {
+                break;
+            }
+        }
+        Ok::<_, ReplError>(())
+    };
+    let mut sent = false;
+    let second_stage = async {
+        while let Some(b) = next.recv().await {
+            let last = b.last;
+            send_changes(repl, peer, link, b.changes, b.via, b.block_bytes).await?;
+            let p = peer.clone();
+            repl.store.run(move |s| p.advance(s, last)).await?;
+            sent = true;
+            if std::mem::take(broken) {
+                wake_fullsync(peer);
+            }
+        }
+        Ok(())
+    };
+    tokio::try_join!(first_stage, second_stage)?;
+    Ok(sent)
+}
+
+/// Reads the batch after `after`. None when the log has nothing after it.
+async fn read_batch(repl: &Site, peer: &Peer, after: u64) -> Result<Option<Outgoing>> {
     let mut entries = repl
         .store
-        .run(move |s| s.changes_after(cursor.seq, MAX_ENTRIES, MAX_BATCH_BYTES))
+        .run(move |s| s.changes_after(after, MAX_ENTRIES, MAX_BATCH_BYTES))
         .await?;
     if entries.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     peer.set_state(LinkState::Syncing);
     limit_data(&mut entries);
@@ -128,20 +217,17 @@ async fn send_next(repl: &Site, peer: &Arc<Peer>, link: &Link) -> Result<bool> {
     });
     let cascade = repl.cascade.load(std::sync::atomic::Ordering::SeqCst);
     let (changes, via) = for_sink(entries, peer.record().info.id, cascade);
-    if !changes.is_empty() {
-        let blocks = peer.sink_settings().is_some_and(|s| s.blocks);
-        deliver(repl, peer, link, changes, via, blocks).await?;
-    }
-    if let Some(to) = last {
-        let p = peer.clone();
-        repl.store.run(move |s| p.advance(s, to)).await?;
-    }
-    Ok(true)
+    Ok(last.map(|last| Outgoing {
+        changes,
+        via,
+        last,
+        block_bytes: (0, 0),
+    }))
 }
 
 /// Sends `changes` as one batch: first the blocks the sink lacks (when `blocks`), then
-/// the changes, applied durably by the sink before it answers. Keys the sink could not
-/// apply become dirty keys. Returns (object changes, bytes) sent.
+/// the changes (fullsync's batches, which are not pipelined). Returns (object
+/// changes, bytes) sent.
 pub(crate) async fn deliver(
     site: &Site,
     peer: &Arc<Peer>,
@@ -150,11 +236,28 @@ pub(crate) async fn deliver(
     via: Vec<Vec<SiteId>>,
     blocks: bool,
 ) -> Result<(u64, u64)> {
-    let (block_wire, block_raw) = if blocks {
-        send_blocks(site, peer, link, &changes).await?
+    let block_bytes = if blocks {
+        send_blocks(site, peer, link, &changes, &Window::new()).await?
     } else {
         (0, 0)
     };
+    send_changes(site, peer, link, changes, via, block_bytes).await
+}
+
+/// Sends `changes`, whose blocks (`block_bytes` on the wire and before compression)
+/// are already at the sink; it applies them durably before it answers. Keys the sink
+/// could not apply become dirty keys. Returns (object changes, bytes) sent.
+async fn send_changes(
+    site: &Site,
+    peer: &Arc<Peer>,
+    link: &Link,
+    changes: Vec<Change>,
+    via: Vec<Vec<SiteId>>,
+    (block_wire, block_raw): (u64, u64),
+) -> Result<(u64, u64)> {
+    if changes.is_empty() {
+        return Ok((0, 0));
+    }
     let objects = changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
     let n = changes.len() as u64;
     let body = bincode::serialize(&Batch {
@@ -219,21 +322,23 @@ fn limit_data(entries: &mut Vec<LogEntry>) {
 
 /// Sends the blocks of the batch's live objects that the sink does not have yet.
 /// Returns the bytes sent on the wire and before compression.
-async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) -> Result<(u64, u64)> {
-    let mut wanted: Vec<String> = Vec::new();
+/// What `window` holds is read and in flight at once.
+async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change], window: &Window) -> Result<(u64, u64)> {
+    let mut wanted: BTreeMap<String, u32> = BTreeMap::new();
     for c in changes {
         if let Change::Object(m) = c {
             if m.is_live() {
-                wanted.extend(m.blocks.iter().map(|b| b.hash.to_hex()));
+                wanted.extend(m.blocks.iter().map(|b| (b.hash.to_hex(), b.len)));
             }
         }
     }
     if wanted.is_empty() {
         return Ok((0, 0));
     }
-    wanted.sort();
-    wanted.dedup();
-    let body = serde_json::to_vec(&BlockList { blocks: wanted }).expect("serializes");
+    let body = serde_json::to_vec(&BlockList {
+        blocks: wanted.keys().cloned().collect(),
+    })
+    .expect("serializes");
     let answer = link.call("POST", protocol::MISSING_BLOCKS, body.into()).await?;
     let missing: BlockList =
         serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad block list: {e}")))?;
@@ -241,7 +346,9 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) 
     let sent: Vec<(u64, u64)> = stream::iter(missing.blocks)
         .map(|hex| {
             let store = repl.store.clone();
+            let len = wanted.get(&hex).copied().unwrap_or(WINDOW_BYTES);
             async move {
+                let _held = window.hold(len).await;
                 let hash = parse_hash(&hex)?;
                 let data = match store.run(move |s| s.read_block(&hash)).await {
                     Ok(d) => d,
@@ -277,6 +384,22 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change]) 
         .try_collect()
         .await?;
     Ok(sent.iter().fold((0, 0), |(w, r), (sw, sr)| (w + sw, r + sr)))
+}
+
+/// The block bytes in flight to one sink, shared by the batches whose blocks are
+/// crossing; counted in KiB so any block size fits a semaphore's permits.
+struct Window(Semaphore);
+
+impl Window {
+    fn new() -> Self {
+        Window(Semaphore::new((WINDOW_BYTES >> 10) as usize))
+    }
+
+    /// Waits until `len` bytes fit (a block larger than the window takes it whole).
+    async fn hold(&self, len: u32) -> tokio::sync::SemaphorePermit<'_> {
+        let kib = len.div_ceil(1024).clamp(1, WINDOW_BYTES >> 10);
+        self.0.acquire_many(kib).await.expect("the window is never closed")
+    }
 }
 
 #[cfg(test)]

@@ -699,6 +699,35 @@ impl Proxy {
     }
 }
 
+/// A WAN on loopback: `strata wan-proxy` in front of `target`, adding `rtt_ms` of
+/// round-trip time (half each way); stopped when dropped.
+pub struct WanProxy {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl WanProxy {
+    pub fn start(target: SocketAddr, rtt_ms: u64) -> WanProxy {
+        let port = free_port();
+        let child = Command::new(strata_bin())
+            .args(["wan-proxy", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--to", &target.to_string(), "--rtt-ms", &rtt_ms.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start strata wan-proxy");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        wait_for(10, "the WAN proxy's port", || TcpStream::connect(addr).is_ok());
+        WanProxy { addr, child }
+    }
+}
+
+impl Drop for WanProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Hex SHA-256, as `x-amz-content-sha256` carries it.
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::{Digest, Sha256};
