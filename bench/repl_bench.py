@@ -133,9 +133,10 @@ class Pair:
         self.a.cli("repl", "realtime", "start", "site-b")
 
     def write(self, size, *args):
+        text = ["--text"] if self.bench.payload == "text" else []
         out = subprocess.run(
             [self.bench.bin, "bench", "--endpoint", f"http://127.0.0.1:{self.a.s3}", "--access-key", AK,
-             "--secret-key", SK, "--json", "--op", "put", "--keep", "--size", size, *args],
+             "--secret-key", SK, "--json", "--op", "put", "--keep", "--size", size, *text, *args],
             check=True, capture_output=True, text=True).stdout
         return json.loads(out)["operations"]["put"]
 
@@ -159,6 +160,7 @@ class Pair:
 class Bench:
     def __init__(self, args):
         self.bin, self.work, self.seconds = args.bin, tempfile.mkdtemp(), args.seconds
+        self.payload = args.payload
 
     def row(self, size, tls, level, rtt):
         n, nbytes = COUNT[size], COUNT[size] * SIZES[size]
@@ -227,6 +229,8 @@ def main():
     ap.add_argument("--tls", default="off,on")
     ap.add_argument("--compression", default="0,3", help="zstd levels; 0 is off")
     ap.add_argument("--rtt", default="0,50", help="added round-trip times in ms")
+    ap.add_argument("--payload", default="text", choices=["text", "random"],
+                    help="object bodies: random words (about 5x compressible) or random bytes")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args()
     bench = Bench(args)

@@ -68,6 +68,9 @@ pub struct BenchArgs {
     /// (for reading them afterwards, or so a replication measurement sees only the load).
     #[arg(long)]
     pub keep: bool,
+    /// Text-like bodies (random words, about 5x compressible by zstd) instead of random bytes.
+    #[arg(long)]
+    pub text: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -378,7 +381,7 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
 }
 
 async fn measure(args: &BenchArgs, target: &Arc<Target>, bucket: &str, workers: usize) -> Result<Report, BenchError> {
-    let payload = Payload::new();
+    let payload = Payload::new(args.text);
     let to_prepare = match args.op {
         Op::Put => 0,
         Op::Delete => args.objects.or(args.count).unwrap_or(1000),

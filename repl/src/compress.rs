@@ -1,7 +1,9 @@
 //! zstd on the replication link (`[repl] compression_level`, off at 0): a body is sent
 //! compressed only when that pays, judged on a sample first, so blocks that do not
 //! compress (media, archives, encrypted data) cost one small trial, not a whole pass.
-//! A leaf: the sender compresses, the replication port expands.
+//! The sender compresses, the replication port expands.
+
+use crate::link::Payload;
 
 /// The `content-encoding` of a compressed body.
 pub const ENCODING: &str = "zstd";
@@ -22,6 +24,18 @@ pub fn maybe_compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
     }
     let out = zstd::bulk::compress(data, level).ok()?;
     (out.len() * 10 <= data.len() * 9).then_some(out)
+}
+
+/// `body` as a request payload: compressed when that pays at `level`.
+pub fn payload(body: Vec<u8>, level: i32) -> Payload {
+    match maybe_compress(&body, level) {
+        Some(packed) => Payload {
+            body: packed.into(),
+            encoding: Some(ENCODING),
+            sha256: None,
+        },
+        None => Payload::plain(body.into()),
+    }
 }
 
 /// Expands a compressed body, refusing one that would pass `limit` bytes.

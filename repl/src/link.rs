@@ -18,6 +18,24 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// to, and this site's own certificate when peers ask for one (mutual TLS).
 pub type TlsClient = Arc<rustls::ClientConfig>;
 
+/// A request body: its bytes, their `content-encoding` when compressed, and their hex
+/// SHA-256 when the caller knows it (else signing computes it).
+pub struct Payload {
+    pub body: Bytes,
+    pub encoding: Option<&'static str>,
+    pub sha256: Option<String>,
+}
+
+impl Payload {
+    pub fn plain(body: Bytes) -> Self {
+        Payload {
+            body,
+            encoding: None,
+            sha256: None,
+        }
+    }
+}
+
 pub struct Link {
     addr: String,
     signer: Arc<Signer>,
@@ -76,18 +94,19 @@ impl Link {
 
     /// Sends one signed request and returns the body of a 2xx answer.
     pub async fn call(&self, method: &str, path: &str, body: Bytes) -> Result<Bytes> {
-        self.call_encoded(method, path, body, None).await
+        self.call_encoded(method, path, Payload::plain(body)).await
     }
 
-    /// [`Link::call`] with a body in `encoding` (compressed).
-    pub async fn call_encoded(&self, method: &str, path: &str, body: Bytes, encoding: Option<&str>) -> Result<Bytes> {
-        match tokio::time::timeout(TIMEOUT, self.call_inner(method, path, body, encoding)).await {
+    /// [`Link::call`] with a body that may be compressed or already hashed.
+    pub async fn call_encoded(&self, method: &str, path: &str, body: Payload) -> Result<Bytes> {
+        match tokio::time::timeout(TIMEOUT, self.call_inner(method, path, body)).await {
             Ok(r) => r,
             Err(_) => Err(ReplError::Timeout(self.addr.clone(), TIMEOUT.as_secs())),
         }
     }
 
-    async fn call_inner(&self, method: &str, path: &str, body: Bytes, encoding: Option<&str>) -> Result<Bytes> {
+    async fn call_inner(&self, method: &str, path: &str, payload: Payload) -> Result<Bytes> {
+        let Payload { body, encoding, sha256 } = payload;
         let mut builder = http::Request::builder()
             .method(method)
             .uri(path)
@@ -99,7 +118,11 @@ impl Link {
         let mut req = builder
             .body(Full::new(body.clone()))
             .map_err(|e| ReplError::Protocol(e.to_string()))?;
-        self.signer.sign(&mut req, &body).map_err(ReplError::Protocol)?;
+        match sha256 {
+            Some(known) => self.signer.sign_hashed(&mut req, known),
+            None => self.signer.sign(&mut req, &body),
+        }
+        .map_err(ReplError::Protocol)?;
         let mut conn = self.connection().await?;
         let http_err = |e| ReplError::Http(self.addr.clone(), e);
         let resp = conn.send_request(req).await.map_err(http_err)?;

@@ -6,11 +6,10 @@
 
 use crate::compress;
 use crate::error::{ReplError, Result};
-use crate::link::Link;
+use crate::link::{Link, Payload};
 use crate::peer::{Cursor, LinkState, Peer};
 use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, SiteInfo};
 use crate::site::Site;
-use bytes::Bytes;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -267,14 +266,17 @@ async fn send_changes(
     })
     .expect("changes serialize");
     let raw = body.len() as u64;
-    let (body, encoding) = match compress::maybe_compress(&body, site.compression) {
-        Some(packed) => (packed, Some(compress::ENCODING)),
-        None => (body, None),
+    let level = site.compression;
+    // Compressing a batch of up to MAX_BATCH_BYTES takes milliseconds: off the runtime.
+    let payload = if level == 0 {
+        Payload::plain(body.into())
+    } else {
+        tokio::task::spawn_blocking(move || compress::payload(body, level))
+            .await
+            .map_err(|e| ReplError::Protocol(format!("compression task failed: {e}")))?
     };
-    let len = body.len() as u64;
-    let answer = link
-        .call_encoded("POST", protocol::CHANGES, body.into(), encoding)
-        .await?;
+    let len = payload.body.len() as u64;
+    let answer = link.call_encoded("POST", protocol::CHANGES, payload).await?;
     let ack: Ack = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad ack: {e}")))?;
     if !ack.skipped_keys.is_empty() {
         // Not lost: remembered for fullsync like an overflow.
@@ -350,7 +352,18 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change], 
             async move {
                 let _held = window.hold(len).await;
                 let hash = parse_hash(&hex)?;
-                let data = match store.run(move |s| s.read_block(&hash)).await {
+                // Read and (when on) compressed on a blocking thread. Sent as read, the
+                // body's SHA-256 is the block's name: signing need not hash it again.
+                let read = store.run(move |s| {
+                    let data = s.read_block(&hash)?;
+                    let raw = data.len() as u64;
+                    let mut payload = compress::payload(data, level);
+                    if payload.encoding.is_none() {
+                        payload.sha256 = Some(hash.to_hex());
+                    }
+                    Ok::<_, strata_blockstore::Error>((payload, raw))
+                });
+                let (payload, raw) = match read.await {
                     Ok(d) => d,
                     // Gone since: the object was overwritten or deleted and GC ran. A
                     // later change in the log supersedes this one.
@@ -360,14 +373,9 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change], 
                     }
                     Err(e) => return Err(e.into()),
                 };
-                let raw = data.len() as u64;
-                let (data, encoding) = match compress::maybe_compress(&data, level) {
-                    Some(packed) => (packed, Some(compress::ENCODING)),
-                    None => (data, None),
-                };
-                let len = data.len() as u64;
+                let len = payload.body.len() as u64;
                 let path = format!("{}{hex}?from={from}", protocol::BLOCKS);
-                match link.call_encoded("PUT", &path, Bytes::from(data), encoding).await {
+                match link.call_encoded("PUT", &path, payload).await {
                     // The sink is full: it skips the object's change, which this site
                     // then remembers as a dirty key; the rest of the batch (deletes
                     // above all) still goes.
