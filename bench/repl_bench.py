@@ -54,6 +54,12 @@ def wait_port(port):
     raise SystemExit(f"port {port} never opened")
 
 
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
 class Site:
     def __init__(self, bench, name, root, tls, level):
         self.bench, self.name, self.dir = bench, name, os.path.join(root, name)
@@ -96,9 +102,7 @@ compression_level = {level}
             return json.load(r)
 
     def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+        return cpu_seconds(self.proc.pid)
 
     def stop(self):
         self.proc.terminate()
@@ -116,18 +120,23 @@ class Pair:
         self.a = Site(bench, "site-a", self.root, tls, level)
         self.b = Site(bench, "site-b", self.root, tls, level)
         self.procs = [self.a.proc, self.b.proc]
+        self.proxy = None
         addr = f"127.0.0.1:{self.b.repl}"
         if rtt:
             port = free_port()
-            self.procs.append(subprocess.Popen(
+            self.proxy = subprocess.Popen(
                 [bench.bin, "wan-proxy", "--listen", f"127.0.0.1:{port}", "--to", addr, "--rtt-ms", str(rtt)],
-                stdout=subprocess.DEVNULL))
+                stdout=subprocess.DEVNULL)
+            self.procs.append(self.proxy)
             wait_port(port)
             addr = f"127.0.0.1:{port}"
         self.a.cli("repl", "connect", addr)
         self.a.cli("repl", "realtime", "enable", "site-b")
         self.a.cli("admin", "user", "create", "bench", "--access-key", AK, "--secret-key", SK)
         self.bench = bench
+
+    def proxy_cpu_seconds(self):
+        return cpu_seconds(self.proxy.pid) if self.proxy else 0.0
 
     def start_realtime(self):
         self.a.cli("repl", "realtime", "start", "site-b")
@@ -171,10 +180,12 @@ class Bench:
         try:
             ingest = p.write(size, "--workers", workers, "--count", str(n))
             cpu0 = p.a.cpu_seconds() + p.b.cpu_seconds()
+            proxy0 = p.proxy_cpu_seconds()
             t0 = time.monotonic()
             p.start_realtime()
             t1 = p.wait_caught_up()
             cpu = p.a.cpu_seconds() + p.b.cpu_seconds() - cpu0
+            proxy_cpu = p.proxy_cpu_seconds() - proxy0
             sent = p.a.status()["peers"][0]["sink"]["sent"]
         finally:
             p.close()
@@ -208,17 +219,19 @@ class Bench:
             "steady_ops_s": steady["ops_per_sec"],
             "lag_p50_ms": latency["p50_ms"], "lag_p99_ms": latency["p99_ms"], "lag_max_ms": latency["max_ms"],
             "cpu_s_per_gib": cpu / (nbytes / (1 << 30)),
+            "proxy_cpu_s_per_gib": proxy_cpu / (nbytes / (1 << 30)),
             "wire_ratio": sent["raw_bytes"] / sent["bytes"] if sent["bytes"] else 1.0,
         }
 
 
 def fmt(r):
+    proxy = f" (+{r['proxy_cpu_s_per_gib']:.1f} proxy)" if r["rtt_ms"] else ""
     def rate(mib, ops):
         return f"{mib:.1f} MiB/s ({ops:.0f}/s)" if r["size"] == "4KiB" else f"{mib:.0f} MiB/s"
     return (f"| {r['size']} | {'on' if r['tls'] else 'off'} | {r['compression'] or 'off'} | {r['rtt_ms']} ms "
             f"| {rate(r['ingest_mib_s'], r['ingest_ops_s'])} | {rate(r['backlog_mib_s'], r['backlog_ops_s'])} "
             f"| {rate(r['live_mib_s'], r['live_ops_s'])} | {r['steady_ops_s']:.0f}/s: {r['lag_p50_ms']} / "
-            f"{r['lag_p99_ms']} ms | {r['cpu_s_per_gib']:.1f} | {r['wire_ratio']:.2f}x |")
+            f"{r['lag_p99_ms']} ms | {r['cpu_s_per_gib']:.1f}{proxy} | {r['wire_ratio']:.2f}x |")
 
 
 def main():

@@ -2,7 +2,8 @@
 //! bucket (and objects, for reads), runs N workers for a duration or a count, measures
 //! ops/s, MiB/s and latency percentiles per operation, and cleans up. Any error from the
 //! endpoint stops the run and fails the command: a benchmark that hides errors lies.
-//! A client only: it shares no code with the server it measures.
+//! A client only: it shares no code with the server it measures. `wan` is the other
+//! tool for measuring: a proxy that puts a round-trip time between two sites.
 
 mod client;
 mod payload;

@@ -7,15 +7,17 @@
 use crate::compress;
 use crate::error::{ReplError, Result};
 use crate::link::{Link, Payload};
+use crate::locks::lock;
 use crate::peer::{Cursor, LinkState, Peer};
 use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, SiteInfo};
 use crate::site::Site;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_blockstore::{Change, LogEntry, SiteId};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 
 /// Changes per batch (realtime and fullsync alike).
 pub(crate) const MAX_ENTRIES: usize = 512;
@@ -39,6 +41,12 @@ const WINDOW_BYTES: u32 = 48 << 20;
 /// round trip that asks which the sink lacks) start while the last blocks of the one
 /// before are still in flight.
 const BATCHES_AHEAD: usize = 2;
+/// Requests' worth of batches whose blocks have crossed, waiting for their changes
+/// to go (each up to `MAX_MERGED_BYTES` of log, or one batch if larger).
+const READY_BATCHES: usize = 2;
+/// Log bytes of batches merged into one request: well within the sink's request limit
+/// (a batch that is one huge manifest goes alone).
+const MAX_MERGED_BYTES: u64 = 16 << 20;
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -132,6 +140,23 @@ struct Outgoing {
     last: Cursor,
     /// Bytes of its blocks sent on the wire and before compression.
     block_bytes: (u64, u64),
+    /// Bytes its entries take in the log (an upper bound of its changes' size).
+    log_bytes: u64,
+    /// Batches read from the log that it holds (more than one once merged).
+    merged: usize,
+}
+
+impl Outgoing {
+    /// Appends the batch that follows this one in the log.
+    fn absorb(&mut self, next: Outgoing) {
+        self.changes.extend(next.changes);
+        self.via.extend(next.via);
+        self.last = next.last;
+        self.log_bytes += next.log_bytes;
+        self.merged += next.merged;
+        self.block_bytes.0 += next.block_bytes.0;
+        self.block_bytes.1 += next.block_bytes.1;
+    }
 }
 
 /// Sends every batch after the cursor, until the log has no more. Ok(false) when
@@ -148,16 +173,32 @@ struct Outgoing {
 async fn stream(repl: &Arc<Site>, peer: &Arc<Peer>, link: &Arc<Link>, broken: &mut bool) -> Result<bool> {
     let window = Arc::new(Window::new());
     let blocks = peer.sink_settings().is_some_and(|s| s.blocks);
+    // Batches read and not yet acknowledged; the second stage signals each ack.
+    let unacked = Arc::new(AtomicUsize::new(0));
+    let acked = Arc::new(Notify::new());
     // The stages' futures own what they use: borrowed, they would tie the sender's
     // spawned task to lifetimes the compiler cannot prove it outlives.
-    let read = stream::try_unfold(peer.cursor().seq, |after| {
-        let (repl, peer) = (repl.clone(), peer.clone());
+    let start = (peer.cursor(), repl.commits.subscribe());
+    let read = stream::try_unfold(start, |(after, mut commits)| {
+        let (repl, peer, unacked, acked) = (repl.clone(), peer.clone(), unacked.clone(), acked.clone());
         async move {
-            let batch = read_batch(&repl, &peer, after).await?;
-            Ok::<_, ReplError>(batch.map(|b| {
-                let next = b.last.seq;
-                (b, next)
-            }))
+            loop {
+                commits.borrow_and_update();
+                if let Some(b) = read_batch(&repl, &peer, after).await? {
+                    unacked.fetch_add(1, Ordering::SeqCst);
+                    let next = b.last;
+                    return Ok::<_, ReplError>(Some((b, (next, commits))));
+                }
+                if unacked.load(Ordering::SeqCst) == 0 {
+                    return Ok(None);
+                }
+                // Batches are still crossing: a change committed meanwhile starts its
+                // blocks now instead of after they are all acknowledged.
+                tokio::select! {
+                    changed = commits.changed() => if changed.is_err() { return Ok(None) },
+                    _ = acked.notified() => {}
+                }
+            }
         }
     });
     let blocks_sent = read
@@ -171,23 +212,55 @@ async fn stream(repl: &Arc<Site>, peer: &Arc<Peer>, link: &Arc<Link>, broken: &m
             }
         })
         .try_buffered(BATCHES_AHEAD);
-    let (ready, mut next) = mpsc::channel(1);
-    let first_stage = async move {
+    // Batches whose blocks have crossed wait here for the second stage, merged while
+    // they fit in one request: however small they come (a change each, in a steady
+    // stream), the changes call that follows a round trip carries all that arrived
+    // during it. Both stages run in this one task, so the lock is never contended.
+    let waiting: Mutex<VecDeque<Outgoing>> = Mutex::new(VecDeque::new());
+    let (arrived, freed, read_all) = (Notify::new(), Notify::new(), AtomicBool::new(false));
+    let first_stage = async {
         let mut blocks_sent = std::pin::pin!(blocks_sent);
         while let Some(b) = blocks_sent.try_next().await? {
-            if ready.send(b).await.is_err() {
-                break;
+            let mut b = Some(b);
+            while let Some(batch) = b.take() {
+                {
+                    let mut q = lock(&waiting);
+                    let room = q.len() < READY_BATCHES;
+                    match q.back_mut() {
+                        Some(last) if last.log_bytes + batch.log_bytes <= MAX_MERGED_BYTES => last.absorb(batch),
+                        _ if room => q.push_back(batch),
+                        _ => b = Some(batch),
+                    }
+                }
+                if b.is_some() {
+                    freed.notified().await;
+                }
             }
+            arrived.notify_one();
         }
+        read_all.store(true, Ordering::SeqCst);
+        arrived.notify_one();
         Ok::<_, ReplError>(())
     };
     let mut sent = false;
     let second_stage = async {
-        while let Some(b) = next.recv().await {
-            let last = b.last;
+        loop {
+            // Read before looking: a batch queued before the last one was read is seen.
+            let finished = read_all.load(Ordering::SeqCst);
+            let Some(b) = lock(&waiting).pop_front() else {
+                if finished {
+                    break;
+                }
+                arrived.notified().await;
+                continue;
+            };
+            freed.notify_one();
+            let (last, merged) = (b.last, b.merged);
             send_changes(repl, peer, link, b.changes, b.via, b.block_bytes).await?;
             let p = peer.clone();
             repl.store.run(move |s| p.advance(s, last)).await?;
+            unacked.fetch_sub(merged, Ordering::SeqCst);
+            acked.notify_one();
             sent = true;
             if std::mem::take(broken) {
                 wake_fullsync(peer);
@@ -200,10 +273,10 @@ async fn stream(repl: &Arc<Site>, peer: &Arc<Peer>, link: &Arc<Link>, broken: &m
 }
 
 /// Reads the batch after `after`. None when the log has nothing after it.
-async fn read_batch(repl: &Site, peer: &Peer, after: u64) -> Result<Option<Outgoing>> {
+async fn read_batch(repl: &Site, peer: &Peer, after: Cursor) -> Result<Option<Outgoing>> {
     let mut entries = repl
         .store
-        .run(move |s| s.changes_after(after, MAX_ENTRIES, MAX_BATCH_BYTES))
+        .run(move |s| s.changes_after(after.seq, MAX_ENTRIES, MAX_BATCH_BYTES))
         .await?;
     if entries.is_empty() {
         return Ok(None);
@@ -221,6 +294,9 @@ async fn read_batch(repl: &Site, peer: &Peer, after: u64) -> Result<Option<Outgo
         via,
         last,
         block_bytes: (0, 0),
+        // Positions count the bytes logged through each entry.
+        log_bytes: last.position.saturating_sub(after.position),
+        merged: 1,
     }))
 }
 
