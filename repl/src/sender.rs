@@ -245,7 +245,7 @@ async fn stream(repl: &Arc<Site>, peer: &Arc<Peer>, link: &Arc<Link>, broken: &m
     let mut sent = false;
     let second_stage = async {
         loop {
-            // Read before looking: a batch queued before the last one was read is seen.
+            // The flag before the queue: whatever was queued before it was set is seen.
             let finished = read_all.load(Ordering::SeqCst);
             let Some(b) = lock(&waiting).pop_front() else {
                 if finished {
