@@ -347,6 +347,17 @@ impl Drop for Site {
 /// An aws-sdk-s3 client with its default behaviour (checksums, chunked uploads), over
 /// plain HTTP, without retries.
 pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str, path_style: bool) -> Client {
+    let http = aws_smithy_http_client::Builder::new().build_http();
+    client_over(http, endpoint, access_key, secret_key, path_style)
+}
+
+fn client_over(
+    http: aws_sdk_s3::config::SharedHttpClient,
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+    path_style: bool,
+) -> Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -355,7 +366,7 @@ pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str, path_style
         .force_path_style(path_style)
         // A retry would hide a server error from the test; a test wants to see it.
         .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .http_client(http)
         .build();
     Client::from_conf(conf)
 }
@@ -948,14 +959,5 @@ pub fn tls_client_for(endpoint: &str, ca_pem: &str, access_key: &str, secret_key
                 .unwrap(),
         )
         .build_https();
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
-        .force_path_style(true)
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
-        .http_client(http)
-        .build();
-    Client::from_conf(conf)
+    client_over(http, endpoint, access_key, secret_key, true)
 }
