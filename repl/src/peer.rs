@@ -10,7 +10,7 @@ use crate::protocol::SiteInfo;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
-use strata_blockstore::Store;
+use strata_blockstore::{LogEntry, Store};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -74,6 +74,14 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The cursor just past `entry`: acknowledging it and all before it.
+    pub fn past(entry: &LogEntry) -> Cursor {
+        Cursor {
+            seq: entry.seq,
+            position: entry.position,
+        }
+    }
+
     fn encode(self) -> [u8; 16] {
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&self.seq.to_be_bytes());

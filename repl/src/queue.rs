@@ -33,10 +33,7 @@ pub fn keep(site: &Site) -> Result<()> {
                     if e.goes_to(sink_id, site.cascade.load(std::sync::atomic::Ordering::SeqCst)) {
                         keys.push(e.change.key());
                     }
-                    to = Cursor {
-                        seq: e.seq,
-                        position: e.position,
-                    };
+                    to = Cursor::past(&e);
                 }
             }
             // Dirty keys are durable before the cursor passes their entries: a crash in

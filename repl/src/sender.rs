@@ -283,13 +283,10 @@ async fn read_batch(repl: &Site, peer: &Peer, after: Cursor) -> Result<Option<Ou
     }
     peer.set_state(LinkState::Syncing);
     limit_data(&mut entries);
-    let last = entries.last().map(|e| Cursor {
-        seq: e.seq,
-        position: e.position,
-    });
-    let cascade = repl.cascade.load(std::sync::atomic::Ordering::SeqCst);
+    let last = Cursor::past(entries.last().expect("limit_data keeps at least one entry"));
+    let cascade = repl.cascade.load(Ordering::SeqCst);
     let (changes, via) = for_sink(entries, peer.record().info.id, cascade);
-    Ok(last.map(|last| Outgoing {
+    Ok(Some(Outgoing {
         changes,
         via,
         last,
