@@ -11,11 +11,20 @@ use ::sled::Transactional;
 use std::cell::RefCell;
 use std::ops::Bound;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub struct SledEngine {
     db: ::sled::Db,
     /// Indexed by `Tree::index`.
     trees: Vec<::sled::Tree>,
+}
+
+/// How long an open waits for the database's file lock.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// sled 0.34 reports a held lock as an `Other` I/O error with this text.
+fn is_lock_contention(e: &::sled::Error) -> bool {
+    matches!(e, ::sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
 }
 
 fn db_error(e: ::sled::Error) -> Error {
@@ -29,12 +38,37 @@ impl SledEngine {
     /// Opens (or creates) the database in `dir` with `cache_bytes` of page cache.
     /// sled's own background flusher is off: the store flushes after every commit.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self> {
-        let db = ::sled::Config::new()
+        Self::open_waiting(dir, cache_bytes, LOCK_WAIT)
+    }
+
+    /// sled takes an exclusive file lock without waiting, and a database just closed
+    /// (in this process, or by one still exiting) releases it only when sled's I/O
+    /// threads have let go of the file, a moment after the close returned. So a
+    /// restart waits up to `wait` for the lock, and past that says who holds it.
+    fn open_waiting(dir: &Path, cache_bytes: u64, wait: Duration) -> Result<Self> {
+        let config = ::sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .flush_every_ms(None)
-            .open()
-            .map_err(db_error)?;
+            .flush_every_ms(None);
+        let deadline = Instant::now() + wait;
+        let db = loop {
+            match config.open() {
+                Err(e) if is_lock_contention(&e) => {
+                    if Instant::now() >= deadline {
+                        return Err(Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::WouldBlock,
+                            format!(
+                                "the metadata database in {} is locked by another process \
+                                 (is another strata running on this data directory?)",
+                                dir.display()
+                            ),
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other.map_err(db_error)?,
+            }
+        };
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()).map_err(db_error))
@@ -123,5 +157,27 @@ impl Engine for SledEngine {
     fn flush(&self) -> Result<()> {
         self.db.flush().map_err(db_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_waits_for_a_lock_being_released_and_names_one_that_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = SledEngine::open(dir.path(), 1 << 20).unwrap();
+        let err = SledEngine::open_waiting(dir.path(), 1 << 20, Duration::from_millis(100))
+            .err()
+            .expect("a held database must not open twice");
+        assert!(err.to_string().contains("locked by another process"), "{err}");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+        });
+        let reopened = SledEngine::open(dir.path(), 1 << 20).unwrap();
+        release.join().unwrap();
+        reopened.flush().unwrap();
     }
 }
