@@ -4,7 +4,7 @@
 //! each round trip cost the RTT; the proxy reproduces that and nothing else (no loss,
 //! no reordering), so a slowdown it shows is the protocol waiting.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -63,16 +63,17 @@ pub async fn run(args: WanArgs) -> std::io::Result<()> {
 async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration, opened: Instant) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Bytes)>(HELD_CHUNKS);
     let read = async move {
-        let mut buf = vec![0u8; CHUNK];
+        // Chunks are read straight into shared buffers and split off, not copied: the
+        // proxy shares two cores with the sites it connects, so its copies are theirs.
+        let mut buf = BytesMut::new();
         loop {
-            let n = from.read(&mut buf).await.unwrap_or(0);
+            if buf.capacity() < CHUNK / 8 {
+                buf.reserve(CHUNK);
+            }
+            let n = from.read_buf(&mut buf).await.unwrap_or(0);
+            let chunk = buf.split().freeze();
             // An empty chunk carries the end of the stream, delayed like the data.
-            if tx
-                .send((Instant::now().max(opened) + delay, Bytes::copy_from_slice(&buf[..n])))
-                .await
-                .is_err()
-                || n == 0
-            {
+            if tx.send((Instant::now().max(opened) + delay, chunk)).await.is_err() || n == 0 {
                 return;
             }
         }
