@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_blockstore::{Change, LogEntry, SiteId};
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore, SemaphorePermit};
 
 /// Changes per batch (realtime and fullsync alike).
 pub(crate) const MAX_ENTRIES: usize = 512;
@@ -29,18 +29,21 @@ const MAX_BATCH_BYTES: u64 = 4 << 20;
 /// (docs/performance.md: 16 MiB batches and 4 blocks in flight replicated 38 MiB/s at
 /// 50 ms RTT, these 93-103).
 pub(crate) const MAX_BATCH_DATA: u64 = 128 << 20;
-/// Block requests in flight to one sink (each on its own connection): 48 blocks of
-/// 1 MiB cover the bandwidth-delay product of a 50 ms link at several hundred MiB/s
-/// (bench/repl-lag.sh: 16 replicated 168-177 MiB/s at 50 ms RTT, 48 229-236, while
-/// loopback runs at 350).
-const PARALLEL_BLOCKS: usize = 48;
+/// Block requests in flight to one sink (each on its own connection), whatever the
+/// number of batches crossing. A request's time is the round trip plus the sink's
+/// write and fsync, so the window must cover more than the link's bandwidth-delay
+/// product: a 1 MiB backlog at 50 ms RTT replicated 349-372 MiB/s with 48 requests
+/// and 48 MiB and two batches ahead, 422-444 with these (loopback: 417-503; at 200 ms
+/// 161 and 274), bench/repl-lag.sh.
+const REQUESTS_IN_FLIGHT: usize = 96;
 /// Block bytes read and in flight to one sink at once, whatever the block size: what
 /// the window costs in memory.
-const WINDOW_BYTES: u32 = 48 << 20;
-/// Batches whose blocks may be crossing at once: the next batch's blocks (and the
-/// round trip that asks which the sink lacks) start while the last blocks of the one
-/// before are still in flight.
-const BATCHES_AHEAD: usize = 2;
+const WINDOW_BYTES: u32 = 96 << 20;
+/// Batches whose blocks may be crossing at once: the next batches' blocks (and the
+/// round trip each takes to ask which the sink lacks) start while the last blocks of
+/// the one before are still in flight. Each batch's requests go in its own order, so
+/// fewer batches left the window part empty at a batch's start and end.
+const BATCHES_AHEAD: usize = 4;
 /// Requests' worth of batches whose blocks have crossed, waiting for their changes
 /// to go (each up to `MAX_MERGED_BYTES` of log, or one batch if larger).
 const READY_BATCHES: usize = 2;
@@ -166,7 +169,7 @@ impl Outgoing {
 ///
 /// Batches move through two stages that overlap, so the link never idles through a
 /// round trip: their blocks (up to `BATCHES_AHEAD` batches at once, sharing one window
-/// of `WINDOW_BYTES`), then their changes, which the sink applies durably before it
+/// of `REQUESTS_IN_FLIGHT` requests and `WINDOW_BYTES`), then their changes, which the sink applies durably before it
 /// answers. Changes still go one batch at a time in log order, each after its own
 /// blocks, and the cursor moves only past acknowledged batches: a failure anywhere
 /// resends from the cursor, and the sink finds what it already has.
@@ -461,25 +464,34 @@ async fn send_blocks(repl: &Site, peer: &Peer, link: &Link, changes: &[Change], 
                 }
             }
         })
-        .buffer_unordered(PARALLEL_BLOCKS)
+        .buffer_unordered(REQUESTS_IN_FLIGHT)
         .try_collect()
         .await?;
     Ok(sent.iter().fold((0, 0), |(w, r), (sw, sr)| (w + sw, r + sr)))
 }
 
-/// The block bytes in flight to one sink, shared by the batches whose blocks are
-/// crossing; counted in KiB so any block size fits a semaphore's permits.
-struct Window(Semaphore);
+/// The block requests and bytes in flight to one sink, shared by the batches whose
+/// blocks are crossing; bytes counted in KiB so any block size fits a semaphore.
+struct Window {
+    requests: Semaphore,
+    kib: Semaphore,
+}
 
 impl Window {
     fn new() -> Self {
-        Window(Semaphore::new((WINDOW_BYTES >> 10) as usize))
+        Window {
+            requests: Semaphore::new(REQUESTS_IN_FLIGHT),
+            kib: Semaphore::new((WINDOW_BYTES >> 10) as usize),
+        }
     }
 
-    /// Waits until `len` bytes fit (a block larger than the window takes it whole).
-    async fn hold(&self, len: u32) -> tokio::sync::SemaphorePermit<'_> {
+    /// Waits for a request's place and until `len` bytes fit (a block larger than the
+    /// window takes it whole).
+    async fn hold(&self, len: u32) -> (SemaphorePermit<'_>, SemaphorePermit<'_>) {
+        let never_closed = "the window is never closed";
+        let request = self.requests.acquire().await.expect(never_closed);
         let kib = len.div_ceil(1024).clamp(1, WINDOW_BYTES >> 10);
-        self.0.acquire_many(kib).await.expect("the window is never closed")
+        (request, self.kib.acquire_many(kib).await.expect(never_closed))
     }
 }
 
