@@ -33,7 +33,7 @@ TOKEN = "bench-admin-token-0123456789"
 AK, SK = "BENCHKEY000000000001", "bench-secret-0000000000000000000000001"
 SIZES = {"4KiB": 4 << 10, "1MiB": 1 << 20}
 # Objects per throughput phase, and the steady stream: (rate, workers).
-COUNT = {"4KiB": 10000, "1MiB": 600}
+COUNT = {"4KiB": 10000, "1MiB": 2000}
 STEADY = {"4KiB": (500, 8), "1MiB": (50, 4)}
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -110,9 +110,9 @@ compression_level = {level}
 
 
 class Pair:
-    """site-a replicating to site-b, through a WAN proxy when rtt > 0."""
+    """site-a replicating to site-b, through a WAN proxy when rtt > 0 or `proxied`."""
 
-    def __init__(self, bench, tls, level, rtt):
+    def __init__(self, bench, tls, level, rtt, proxied):
         self.root = tempfile.mkdtemp(dir=bench.work)
         if tls:
             subprocess.run([bench.bin, "config", "dev-certs", "--dir", self.root, "site-a", "site-b"],
@@ -122,7 +122,7 @@ class Pair:
         self.procs = [self.a.proc, self.b.proc]
         self.proxy = None
         addr = f"127.0.0.1:{self.b.repl}"
-        if rtt:
+        if rtt or proxied:
             port = free_port()
             self.proxy = subprocess.Popen(
                 [bench.bin, "wan-proxy", "--listen", f"127.0.0.1:{port}", "--to", addr, "--rtt-ms", str(rtt)],
@@ -171,12 +171,12 @@ class Bench:
         self.bin, self.work, self.seconds = args.bin, tempfile.mkdtemp(), args.seconds
         self.payload = args.payload
 
-    def row(self, size, tls, level, rtt):
+    def row(self, size, tls, level, rtt, proxied):
         n, nbytes = COUNT[size], COUNT[size] * SIZES[size]
         mib = nbytes / (1 << 20)
         workers = "32" if size == "4KiB" else "8"
 
-        p = Pair(self, tls, level, rtt)
+        p = Pair(self, tls, level, rtt, proxied)
         try:
             ingest = p.write(size, "--workers", workers, "--count", str(n))
             cpu0 = p.a.cpu_seconds() + p.b.cpu_seconds()
@@ -191,7 +191,7 @@ class Bench:
             p.close()
         backlog = mib / (t1 - t0)
 
-        p = Pair(self, tls, level, rtt)
+        p = Pair(self, tls, level, rtt, proxied)
         try:
             p.start_realtime()
             t0 = time.monotonic()
@@ -201,7 +201,7 @@ class Bench:
             p.close()
 
         rate, steady_workers = STEADY[size]
-        p = Pair(self, tls, level, rtt)
+        p = Pair(self, tls, level, rtt, proxied)
         try:
             p.start_realtime()
             steady = p.write(size, "--workers", str(steady_workers), "--rate", str(rate),
@@ -212,7 +212,7 @@ class Bench:
             p.close()
 
         return {
-            "size": size, "tls": tls, "compression": level, "rtt_ms": rtt,
+            "size": size, "tls": tls, "compression": level, "rtt_ms": rtt, "proxied": proxied,
             "ingest_mib_s": ingest["mib_per_sec"], "ingest_ops_s": ingest["ops_per_sec"],
             "backlog_mib_s": backlog, "backlog_ops_s": n * backlog / mib,
             "live_mib_s": live, "live_ops_s": n * live / mib,
@@ -225,10 +225,11 @@ class Bench:
 
 
 def fmt(r):
-    proxy = f" (+{r['proxy_cpu_s_per_gib']:.1f} proxy)" if r["rtt_ms"] else ""
+    proxy = f" (+{r['proxy_cpu_s_per_gib']:.1f} proxy)" if r["proxied"] else ""
+    via = " via proxy" if r["proxied"] and not r["rtt_ms"] else ""
     def rate(mib, ops):
         return f"{mib:.1f} MiB/s ({ops:.0f}/s)" if r["size"] == "4KiB" else f"{mib:.0f} MiB/s"
-    return (f"| {r['size']} | {'on' if r['tls'] else 'off'} | {r['compression'] or 'off'} | {r['rtt_ms']} ms "
+    return (f"| {r['size']} | {'on' if r['tls'] else 'off'} | {r['compression'] or 'off'} | {r['rtt_ms']} ms{via} "
             f"| {rate(r['ingest_mib_s'], r['ingest_ops_s'])} | {rate(r['backlog_mib_s'], r['backlog_ops_s'])} "
             f"| {rate(r['live_mib_s'], r['live_ops_s'])} | {r['steady_ops_s']:.0f}/s: {r['lag_p50_ms']} / "
             f"{r['lag_p99_ms']} ms | {r['cpu_s_per_gib']:.1f}{proxy} | {r['wire_ratio']:.2f}x |")
@@ -241,7 +242,8 @@ def main():
     ap.add_argument("--sizes", default="4KiB,1MiB")
     ap.add_argument("--tls", default="off,on")
     ap.add_argument("--compression", default="0,3", help="zstd levels; 0 is off")
-    ap.add_argument("--rtt", default="0,50", help="added round-trip times in ms")
+    ap.add_argument("--rtt", default="0,50", help="added round-trip times in ms; 0p is the proxy adding "
+                    "none (it shares the cores: the control that separates its CPU from round trips)")
     ap.add_argument("--payload", default="text", choices=["text", "random"],
                     help="object bodies: random words (about 5x compressible) or random bytes")
     ap.add_argument("--json", help="also write the rows to this file")
@@ -254,7 +256,7 @@ def main():
     try:
         for size, tls, level, rtt in itertools.product(
                 args.sizes.split(","), args.tls.split(","), args.compression.split(","), args.rtt.split(",")):
-            r = bench.row(size, tls == "on", int(level), int(rtt))
+            r = bench.row(size, tls == "on", int(level), int(rtt.rstrip("p")), rtt.endswith("p") or rtt != "0")
             rows.append(r)
             print(fmt(r), flush=True)
     finally:
