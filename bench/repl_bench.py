@@ -20,93 +20,18 @@ blocks (through `strata wan-proxy` when an RTT is added), in three phases:
 import argparse
 import itertools
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-TOKEN = "bench-admin-token-0123456789"
-AK, SK = "BENCHKEY000000000001", "bench-secret-0000000000000000000000001"
+from sites import Site, cpu_seconds, free_port, wait_port
+
 SIZES = {"4KiB": 4 << 10, "1MiB": 1 << 20}
 # Objects per throughput phase, and the steady stream: (rate, workers).
 COUNT = {"4KiB": 10000, "1MiB": 2000}
 STEADY = {"4KiB": (500, 8), "1MiB": (50, 4)}
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"port {port} never opened")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-
-
-class Site:
-    def __init__(self, bench, name, root, tls, level):
-        self.bench, self.name, self.dir = bench, name, os.path.join(root, name)
-        self.s3, self.admin, self.repl = free_port(), free_port(), free_port()
-        os.makedirs(self.dir, exist_ok=True)
-        repl_tls = ('tls_cert = "tls/cert.pem"\ntls_key = "tls/key.pem"\n'
-                    'tls_ca = "../ca.pem"\ntls_client_auth = true\n') if tls else ""
-        with open(self.config, "w") as f:
-            f.write(f'''site_name = "{name}"
-data_dir = "data"
-[s3]
-listen = "127.0.0.1:{self.s3}"
-[admin]
-listen = "127.0.0.1:{self.admin}"
-token = "{TOKEN}"
-[repl]
-listen = "127.0.0.1:{self.repl}"
-access_key = "bench-repl"
-secret_key = "bench-repl-secret-000000000001"
-compression_level = {level}
-{repl_tls}''')
-        log = open(os.path.join(self.dir, "strata.log"), "w")
-        self.proc = subprocess.Popen([bench.bin, "serve", "--config", self.config],
-                                     stdout=subprocess.DEVNULL, stderr=log)
-        wait_port(self.admin)
-        wait_port(self.repl)
-
-    @property
-    def config(self):
-        return os.path.join(self.dir, "strata.toml")
-
-    def cli(self, *args):
-        subprocess.run([self.bench.bin, *args[:1], "--config", self.config, *args[1:]],
-                       check=True, stdout=subprocess.DEVNULL)
-
-    def status(self):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.admin}/v1/repl/status",
-                                     headers={"authorization": f"Bearer {TOKEN}"})
-        with urllib.request.urlopen(req) as r:
-            return json.load(r)
-
-    def cpu_seconds(self):
-        return cpu_seconds(self.proc.pid)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
 
 
 class Pair:
@@ -117,8 +42,9 @@ class Pair:
         if tls:
             subprocess.run([bench.bin, "config", "dev-certs", "--dir", self.root, "site-a", "site-b"],
                            check=True, stdout=subprocess.DEVNULL)
-        self.a = Site(bench, "site-a", self.root, tls, level)
-        self.b = Site(bench, "site-b", self.root, tls, level)
+        level_line = f"compression_level = {level}"
+        self.a = Site(bench.bin, "site-a", self.root, tls, level_line)
+        self.b = Site(bench.bin, "site-b", self.root, tls, level_line)
         self.procs = [self.a.proc, self.b.proc]
         self.proxy = None
         addr = f"127.0.0.1:{self.b.repl}"
@@ -132,7 +58,7 @@ class Pair:
             addr = f"127.0.0.1:{port}"
         self.a.cli("repl", "connect", addr)
         self.a.cli("repl", "realtime", "enable", "site-b")
-        self.a.cli("admin", "user", "create", "bench", "--access-key", AK, "--secret-key", SK)
+        self.a.create_bench_user()
         self.bench = bench
 
     def proxy_cpu_seconds(self):
@@ -143,11 +69,7 @@ class Pair:
 
     def write(self, size, *args):
         text = ["--text"] if self.bench.payload == "text" else []
-        out = subprocess.run(
-            [self.bench.bin, "bench", "--endpoint", f"http://127.0.0.1:{self.a.s3}", "--access-key", AK,
-             "--secret-key", SK, "--json", "--op", "put", "--keep", "--size", size, *text, *args],
-            check=True, capture_output=True, text=True).stdout
-        return json.loads(out)["operations"]["put"]
+        return self.a.bench("--op", "put", "--keep", "--size", size, *text, *args)["operations"]["put"]
 
     def wait_caught_up(self, timeout=600):
         deadline = time.monotonic() + timeout
