@@ -3,7 +3,7 @@
 //! `IN_FLIGHT` blocks queued here, so memory per write stays bounded, and the number of
 //! threads stays the same however many clients upload at once.
 
-use crate::blocks::{hash_block, BlockFiles};
+use crate::blocks::{hash_block, BlockFiles, Caching};
 use crate::error::{Error, Result};
 use crate::records::BlockHash;
 use std::panic::AssertUnwindSafe;
@@ -62,7 +62,7 @@ fn work(files: &BlockFiles, queue: &Mutex<Receiver<Job>>) {
         let hash = hash_block(&job.data);
         files.pin(hash);
         // A panic must still answer, or the write waiting for this block never ends.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| files.write_file(&hash, &job.data)))
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| files.write_file(&hash, &job.data, Caching::Keep)))
             .unwrap_or_else(|_| Err(Error::Io(std::io::Error::other("a block writer panicked"))));
         let _ = job.reply.send(Done {
             index: job.index,

@@ -68,8 +68,8 @@ impl BlockFiles {
 
     /// Writes a block durably unless an identical one is already stored; true when
     /// this call created the file. The caller has pinned `hash`.
-    pub fn write(&self, hash: &BlockHash, data: &[u8]) -> Result<bool> {
-        match self.write_file(hash, data)? {
+    pub fn write(&self, hash: &BlockHash, data: &[u8], caching: Caching) -> Result<bool> {
+        match self.write_file(hash, data, caching)? {
             Some(dir) => {
                 sync_dir(&dir)?;
                 Ok(true)
@@ -81,7 +81,7 @@ impl BlockFiles {
     /// Writes a block file (data fsynced, then renamed into place) and returns the
     /// directory whose entry still needs an fsync, so a writer of many blocks can sync
     /// each directory once at the end. `None` when the block was already stored.
-    pub fn write_file(&self, hash: &BlockHash, data: &[u8]) -> Result<Option<PathBuf>> {
+    pub fn write_file(&self, hash: &BlockHash, data: &[u8], caching: Caching) -> Result<Option<PathBuf>> {
         let path = self.path(hash);
         if path.exists() {
             return Ok(None);
@@ -92,7 +92,9 @@ impl BlockFiles {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
             f.write_all(data)?;
             f.sync_all()?;
-            drop_cached(&f);
+            if let Caching::Drop = caching {
+                drop_cached(&f);
+            }
             drop(f);
             fs::rename(&tmp_path, &path)?;
             Ok(())
@@ -153,13 +155,20 @@ pub fn hash_block(data: &[u8]) -> BlockHash {
     BlockHash(Sha256::digest(data).into())
 }
 
-/// Lets the kernel drop a block's pages from the page cache once they are on disk.
-/// A block just written is seldom read soon (a replica's, least of all), and caching
-/// it costs: its pages push out what reads do use, and each write takes fresh pages,
-/// which on a VM whose free memory went back to the host fault in one by one (the
-/// sink's copy into them was a third of all CPU time while it replicated 1 MiB
-/// objects; dropping them raised its throughput from about 300 to 440 MiB/s, see
-/// docs/performance.md). A read after the write pays one disk read, then is cached.
+/// Whether a block's pages stay in the page cache once it is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caching {
+    /// A client's write: replication reads the block next, and clients often read
+    /// what they just wrote.
+    Keep,
+    /// A replica's block, seldom read soon. Cached, its pages would push out what
+    /// reads do use, and each write would take fresh pages, which on a VM whose free
+    /// memory went back to the host fault in one by one: the sink's copy into them
+    /// was a third of all CPU time while it replicated 1 MiB objects (docs/performance.md).
+    Drop,
+}
+
+/// Lets the kernel drop a file's pages from the page cache (they are clean: fsynced).
 fn drop_cached(f: &File) {
     use std::os::fd::AsRawFd;
     // SAFETY: posix_fadvise only reads the descriptor, which `f` keeps open.

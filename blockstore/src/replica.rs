@@ -2,7 +2,7 @@
 //! last-writer-wins, blocks received from them, the change log read and trimmed, and
 //! small persistent records (settings, cursors, dirty keys) kept for the `repl` crate.
 
-use crate::blocks::hash_block;
+use crate::blocks::{hash_block, Caching};
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
@@ -239,7 +239,7 @@ impl Store {
     /// (the replication port verifies every body against its signed SHA-256).
     pub fn store_verified_block(&self, hash: &BlockHash, data: &[u8]) -> Result<()> {
         self.blocks.pin(*hash);
-        let written = self.blocks.write(hash, data).map(drop);
+        let written = self.blocks.write(hash, data, Caching::Drop).map(drop);
         self.blocks.unpin(hash);
         written?;
         self.meta.queue_unreferenced(&[hash.0], now_millis())

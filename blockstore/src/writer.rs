@@ -5,7 +5,7 @@
 //! them. Memory per write is the block being filled and `IN_FLIGHT` blocks out.
 
 use crate::block_writers::{Done, Job};
-use crate::blocks::{hash_block, sync_dir};
+use crate::blocks::{hash_block, sync_dir, Caching};
 use crate::error::{Error, Result};
 use crate::records::{BlockHash, BlockRef, Manifest};
 use crate::store::Store;
@@ -254,7 +254,7 @@ impl ObjectWriter {
         let hash = hash_block(block);
         self.store.blocks.pin(hash);
         self.pins.hashes.push(hash);
-        if self.store.blocks.write(&hash, block)? {
+        if self.store.blocks.write(&hash, block, Caching::Keep)? {
             self.pins.created.push(hash);
         }
         self.direct.push(BlockRef {
