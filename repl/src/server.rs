@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use strata_blockstore::{now_millis, Change, SiteId};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Largest body accepted: a change batch (a batch holds at least one change, however
 /// large: the manifest of a 5 TiB object, the largest S3 allows, lists about 5.2 million
@@ -22,17 +23,37 @@ use strata_blockstore::{now_millis, Change, SiteId};
 const MAX_BODY: usize = 256 << 20;
 /// Bodies up to this size are hashed on the runtime's thread (tens of microseconds).
 const CHECK_IN_PLACE: usize = 64 << 10;
+/// Request bodies in memory at once, from every source together. Each source keeps up
+/// to its window of blocks in flight (96 MiB), so a sink that many sources feed would
+/// otherwise hold the sum; a request past this waits before its body is read, its
+/// bytes held back in TCP. One source alone never reaches it.
+const BODIES_IN_MEMORY: usize = MAX_BODY;
 
 #[derive(Clone)]
 struct ServerState {
     repl: Arc<Site>,
     verifier: Arc<dyn Verifier>,
+    /// `BODIES_IN_MEMORY` in KiB.
+    bodies: Arc<Semaphore>,
 }
 
 pub fn router(repl: Arc<Site>, verifier: Arc<dyn Verifier>) -> axum::Router {
+    let bodies = Arc::new(Semaphore::new(BODIES_IN_MEMORY >> 10));
     axum::Router::new()
         .fallback(handle)
-        .with_state(ServerState { repl, verifier })
+        .with_state(ServerState { repl, verifier, bodies })
+}
+
+/// Waits until the request's body fits in `BODIES_IN_MEMORY` beside the others; a
+/// body of unstated length is counted at the largest accepted.
+async fn hold_body<'a>(bodies: &'a Semaphore, headers: &http::HeaderMap) -> SemaphorePermit<'a> {
+    let len = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(MAX_BODY)
+        .clamp(1, BODIES_IN_MEMORY);
+    let kib = u32::try_from(len.div_ceil(1024)).expect("at most BODIES_IN_MEMORY");
+    bodies.acquire_many(kib).await.expect("the semaphore is never closed")
 }
 
 fn answer(status: StatusCode, body: Vec<u8>) -> Response {
@@ -103,6 +124,8 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
             return refuse(StatusCode::FORBIDDEN, format!("replication credential refused: {why}"));
         }
     };
+    // Held until the answer: the body stays in memory while it is checked and stored.
+    let _body_held = hold_body(&s.bodies, &parts.headers).await;
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")),
@@ -333,6 +356,43 @@ async fn put_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_length(len: Option<usize>) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        if let Some(len) = len {
+            h.insert(http::header::CONTENT_LENGTH, len.into());
+        }
+        h
+    }
+
+    /// `hold_body`, given 50 ms: None when the body would still be waiting.
+    async fn within_50ms<'a>(bodies: &'a Semaphore, len: Option<usize>) -> Option<SemaphorePermit<'a>> {
+        let wait = std::time::Duration::from_millis(50);
+        tokio::time::timeout(wait, hold_body(bodies, &with_length(len)))
+            .await
+            .ok()
+    }
+
+    #[tokio::test]
+    async fn bodies_in_memory_together_stay_within_the_budget() {
+        let bodies = Semaphore::new(BODIES_IN_MEMORY >> 10);
+        let first = within_50ms(&bodies, Some(200 << 20)).await.expect("room");
+        let second = within_50ms(&bodies, Some(56 << 20)).await.expect("room");
+        // Full: a third body, however small, waits for one of them to be answered.
+        assert!(within_50ms(&bodies, Some(1)).await.is_none());
+        drop(second);
+        let small = within_50ms(&bodies, Some(1)).await.expect("room again");
+        drop((first, small));
+        // A body of unstated length counts as the largest accepted: it waits alone.
+        let alone = within_50ms(&bodies, None).await.expect("room");
+        assert!(within_50ms(&bodies, Some(1)).await.is_none());
+        drop(alone);
+        let huge = within_50ms(&bodies, Some(MAX_BODY * 4)).await;
+        assert!(
+            huge.is_some(),
+            "one body past the budget takes it all, and does not wait forever"
+        );
+    }
 
     #[test]
     fn a_body_is_checked_against_its_signed_hash_and_vouches_for_a_block_only_uncompressed() {
