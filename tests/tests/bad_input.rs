@@ -53,6 +53,32 @@ fn expect(r: &RawResponse, status: u16, code: &str) {
     assert_eq!(r.header("content-type"), Some("application/xml"));
 }
 
+/// An error to a request with a body says the connection closes: the server may not
+/// have read the body (a full disk or a missing bucket refuses at once) and closes it,
+/// and a client not told so sends its next request on it and loses it.
+#[tokio::test]
+async fn an_error_to_a_request_with_a_body_closes_the_connection() {
+    let (site, _c, _before) = setup().await;
+    let body = vec![7u8; 256 << 10];
+    let len = body.len().to_string();
+    let head = signed_head(
+        &site,
+        "PUT",
+        "/no-such-bucket/k",
+        "",
+        &[("content-length", &len)],
+        UNSIGNED,
+        &amz_now(0),
+    );
+    // A client keeping its connection: without the answer's `connection: close` the
+    // read below would wait for its timeout.
+    let mut req = format!("{}\r\n", head.replace("connection: close\r\n", "")).into_bytes();
+    req.extend_from_slice(&body);
+    let r = raw(site.s3, &req, false);
+    expect(&r, 404, "NoSuchBucket");
+    assert_eq!(r.header("connection"), Some("close"));
+}
+
 fn put_raw(site: &Site, path: &str, extra: &[(&str, &str)], payload: &str, body: &[u8]) -> RawResponse {
     let mut headers: Vec<(&str, &str)> = extra.to_vec();
     let len = body.len().to_string();

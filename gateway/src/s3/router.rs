@@ -23,6 +23,11 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
     let resource = req.uri().path().to_owned();
     let is_head = req.method() == Method::HEAD;
     let method = req.method().clone();
+    let has_body = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key(http::header::TRANSFER_ENCODING);
     let mut resp = match serve(&state, req).await {
         Ok(r) => r,
         Err(e) => {
@@ -50,6 +55,12 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
             }
             if status == http::StatusCode::SERVICE_UNAVAILABLE {
                 set(&mut r, "retry-after", "1");
+            }
+            if has_body {
+                // An error may answer before the body is read (a full disk refuses a
+                // PUT at once); the server then closes the connection, and a client
+                // not told so could send its next request on it and lose it.
+                set(&mut r, "connection", "close");
             }
             r
         }
