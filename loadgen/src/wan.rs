@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Bytes read per chunk.
+/// Bytes read at most per chunk (one read each).
 const CHUNK: usize = 64 << 10;
 /// Chunks held per direction: 1 GiB/s for 100 ms fits, so the proxy is not what
 /// limits a 50 ms link's bandwidth; bounded so a stalled reader holds the writer back

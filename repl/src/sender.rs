@@ -169,10 +169,11 @@ impl Outgoing {
 ///
 /// Batches move through two stages that overlap, so the link never idles through a
 /// round trip: their blocks (up to `BATCHES_AHEAD` batches at once, sharing one window
-/// of `REQUESTS_IN_FLIGHT` requests and `WINDOW_BYTES`), then their changes, which the sink applies durably before it
-/// answers. Changes still go one batch at a time in log order, each after its own
-/// blocks, and the cursor moves only past acknowledged batches: a failure anywhere
-/// resends from the cursor, and the sink finds what it already has.
+/// of `REQUESTS_IN_FLIGHT` requests and `WINDOW_BYTES`), then their changes, which the
+/// sink applies durably before it answers. Changes still go one batch at a time in log
+/// order, each after its own blocks, and the cursor moves only past acknowledged
+/// batches: a failure anywhere resends from the cursor, and the sink finds what it
+/// already has.
 async fn stream(repl: &Arc<Site>, peer: &Arc<Peer>, link: &Arc<Link>, broken: &mut bool) -> Result<bool> {
     let window = Arc::new(Window::new());
     let blocks = peer.sink_settings().is_some_and(|s| s.blocks);

@@ -356,6 +356,7 @@ async fn put_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata_blockstore::{BlockHash, BlockRef, Hlc, Manifest, ObjectHeaders, ObjectState, PartSpan};
 
     fn with_length(len: Option<usize>) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
@@ -421,7 +422,6 @@ mod tests {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
     }
-    use strata_blockstore::{BlockHash, BlockRef, Hlc, Manifest, ObjectHeaders, ObjectState, PartSpan};
 
     /// A batch of one manifest with `blocks` blocks and 10 000 parts, serialized.
     fn batch_bytes(blocks: usize) -> usize {
