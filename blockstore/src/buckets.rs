@@ -2,7 +2,7 @@
 
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
-use crate::hlc::now_millis;
+use crate::hlc::{now_millis, Hlc};
 use crate::keys::{bucket_key, object_key};
 use crate::meta::{abort, Tx};
 use crate::records::{Bucket, Change, Manifest, Part, Upload};
@@ -90,7 +90,7 @@ impl Store {
             grants: Vec::new(),
             policy: None,
             public_access_block: None,
-            hlc: self.clock.now(),
+            hlc: Hlc(0),
             site: self.site_id(),
         };
         init(&mut bucket);
@@ -102,11 +102,13 @@ impl Store {
                     Error::BucketAlreadyExists
                 });
             }
+            let mut bucket = bucket.clone();
+            bucket.hlc = tx.stamp(&bucket_key(name))?;
             tx.put(Tree::Buckets, name.as_bytes(), &bucket)?;
             tx.index_bucket(&bucket)?;
-            tx.log(&Change::Bucket(bucket.clone()))
-        })?;
-        Ok(bucket)
+            tx.log(&Change::Bucket(bucket.clone()))?;
+            Ok(bucket)
+        })
     }
 
     pub fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
@@ -115,14 +117,13 @@ impl Store {
 
     /// Changes a bucket's settings (tags, CORS, access) and logs the new record.
     pub fn update_bucket(&self, name: &str, change: impl Fn(&mut Bucket)) -> Result<Bucket> {
-        let hlc = self.clock.now();
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
             let Some(mut b) = tx.get::<Bucket>(Tree::Buckets, name.as_bytes())? else {
                 return abort(Error::NoSuchBucket);
             };
             change(&mut b);
-            b.hlc = hlc;
+            b.hlc = tx.stamp(&bucket_key(name))?;
             b.site = site;
             tx.put(Tree::Buckets, name.as_bytes(), &b)?;
             tx.index_bucket(&b)?;
@@ -139,7 +140,6 @@ impl Store {
 
     /// Deletes an empty bucket. Multipart uploads still in progress are aborted, as S3 does.
     pub fn delete_bucket(&self, name: &str) -> Result<()> {
-        let hlc = self.clock.now();
         let site = self.site_id();
         let guard = self.meta.lock();
         if self.bucket(name)?.is_none() {
@@ -149,12 +149,13 @@ impl Store {
         if contents.objects.iter().any(|(_, m)| m.is_live()) {
             return Err(Error::BucketNotEmpty);
         }
-        let change = Change::BucketDeleted {
-            name: name.to_owned(),
-            hlc,
-            site,
-        };
-        self.meta
-            .commit_locked(guard, now_millis(), |tx| tx.remove_bucket(name, &contents, &change))
+        self.meta.commit_locked(guard, now_millis(), |tx| {
+            let change = Change::BucketDeleted {
+                name: name.to_owned(),
+                hlc: tx.stamp(&bucket_key(name))?,
+                site,
+            };
+            tx.remove_bucket(name, &contents, &change)
+        })
     }
 }

@@ -28,11 +28,20 @@ pub fn now_millis() -> u64 {
 }
 
 impl Clock {
-    pub fn now(&self) -> Hlc {
+    /// A timestamp after both this clock's last and `floor` (the version of the record
+    /// a write replaces): taken inside the commit, it makes a key's live record carry
+    /// the greatest timestamp of the writes committed to it here.
+    pub fn now_after(&self, floor: Option<Hlc>) -> Hlc {
         let wall = now_millis() << 16;
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        *last = wall.max(*last + 1);
+        let floor = floor.map_or(0, |f| f.0);
+        *last = wall.max(*last + 1).max(floor + 1);
         Hlc(*last)
+    }
+
+    /// The newest timestamp the clock has issued or observed.
+    pub fn last(&self) -> Hlc {
+        Hlc(*self.last.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Moves the clock past a timestamp seen from elsewhere (another site, or the
@@ -50,11 +59,20 @@ mod tests {
     #[test]
     fn strictly_increasing_even_after_observing_the_future() {
         let c = Clock::default();
-        let a = c.now();
+        let a = c.now_after(None);
         c.observe(Hlc(a.0 + (10_000 << 16)));
-        let b = c.now();
+        let b = c.now_after(None);
         assert!(b > a);
         assert!(b.millis() >= a.millis() + 10_000);
-        assert!(c.now() > b);
+        assert!(c.now_after(None) > b);
+    }
+
+    #[test]
+    fn a_stamp_passes_the_record_it_replaces() {
+        let c = Clock::default();
+        let ahead = Hlc(c.now_after(None).0 + (5_000 << 16));
+        let s = c.now_after(Some(ahead));
+        assert!(s > ahead);
+        assert!(c.now_after(None) > s, "the clock moved past it");
     }
 }

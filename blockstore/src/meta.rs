@@ -8,6 +8,7 @@
 
 use crate::engine::{self, Engine, Scan, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
+use crate::hlc::Clock;
 use crate::records::{BlockRef, Change, SiteId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -50,6 +51,9 @@ impl LogEntry {
 
 pub(crate) struct Meta {
     engine: Box<dyn Engine>,
+    /// Stamps every local change, inside its commit (`Tx::stamp`), so stamps follow
+    /// commit order.
+    pub(crate) clock: Clock,
     commit_lock: Mutex<()>,
     durability: GroupFlush,
     last_seq: AtomicU64,
@@ -113,6 +117,7 @@ impl GroupFlush {
 /// A transaction over every tree, with typed helpers.
 pub(crate) struct Tx<'a> {
     txn: &'a dyn Txn,
+    pub(crate) clock: &'a Clock,
     seq: Cell<u64>,
     bytes: Cell<u64>,
     /// The newest HLC logged in this transaction.
@@ -222,6 +227,7 @@ impl Meta {
         let recorded_bytes = engine.get(Tree::Meta, b"log_bytes")?.map(|v| be_u64(&v)).unwrap_or(0);
         Ok(Meta {
             engine,
+            clock: Clock::default(),
             commit_lock: Mutex::new(()),
             durability: GroupFlush::default(),
             last_seq: AtomicU64::new(logged.max(recorded)),
@@ -274,6 +280,7 @@ impl Meta {
         self.engine.transact(&mut |txn| {
             let tx = Tx {
                 txn,
+                clock: &self.clock,
                 seq: Cell::new(start),
                 bytes: Cell::new(start_bytes),
                 hlc_high: Cell::new(0),

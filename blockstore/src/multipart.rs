@@ -220,7 +220,7 @@ impl Store {
             m.etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
             // The manifest takes its references before the parts drop theirs, so shared
             // blocks never touch zero.
-            tx.install_manifest(&m)?;
+            let m = tx.install_local(&m)?;
             tx.drop_upload(&upload, &parts)?;
             Ok(m)
         })

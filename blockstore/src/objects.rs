@@ -3,8 +3,8 @@
 
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
-use crate::hlc::now_millis;
-use crate::keys::object_key;
+use crate::hlc::{now_millis, Hlc};
+use crate::keys::{object_key, object_sync_key};
 use crate::meta::{abort, Tx};
 use crate::records::{Change, Manifest, ObjectHeaders, ObjectState};
 use crate::store::Store;
@@ -39,6 +39,15 @@ impl Tx<'_> {
         }
     }
 
+    /// Makes a local write `m` the current version of its key, stamped now (see
+    /// [`Tx::stamp`]); returns it as committed.
+    pub(crate) fn install_local(&self, m: &Manifest) -> TxResult<Manifest> {
+        let mut m = m.clone();
+        m.hlc = self.stamp(&object_sync_key(&m.bucket, &m.key))?;
+        self.install_manifest(&m)?;
+        Ok(m)
+    }
+
     /// Makes `m` the current version of its key: it takes references on its blocks, the
     /// version it replaces releases its own, and the change is logged.
     pub(crate) fn install_manifest(&self, m: &Manifest) -> TxResult<()> {
@@ -57,6 +66,8 @@ impl Tx<'_> {
 }
 
 impl Store {
+    /// A new version of `bucket/key`, to be stamped by [`Tx::install_local`] when it
+    /// commits.
     pub(crate) fn new_manifest(&self, bucket: &str, key: &str, headers: ObjectHeaders) -> Manifest {
         Manifest {
             bucket: bucket.to_owned(),
@@ -72,7 +83,7 @@ impl Store {
             inline: None,
             parts: Vec::new(),
             upload_id: None,
-            hlc: self.clock.now(),
+            hlc: Hlc(0),
             site: self.site_id(),
         }
     }
@@ -92,9 +103,9 @@ impl Store {
         m.etag = data.etag();
         m.blocks = data.blocks.clone();
         m.inline = data.inline.clone();
-        self.meta.commit(m.last_modified_ms, |tx| {
+        let m = self.meta.commit(m.last_modified_ms, |tx| {
             tx.check(bucket, key, cond)?;
-            tx.install_manifest(&m)
+            tx.install_local(&m)
         })?;
         data.mark_committed();
         Ok(m)
@@ -125,15 +136,13 @@ impl Store {
                 _ => return abort(Error::Conflict),
             }
             tx.check(bucket, key, cond)?;
-            tx.install_manifest(&m)
-        })?;
-        Ok(m)
+            tx.install_local(&m)
+        })
     }
 
     /// Changes a live object's tags or ACL. The object keeps its version, ETag and
     /// modification time; the change is logged with a new timestamp.
     pub fn update_object(&self, bucket: &str, key: &str, change: impl Fn(&mut Manifest)) -> Result<Manifest> {
-        let hlc = self.clock.now();
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
             let k = object_key(bucket, key);
@@ -141,7 +150,7 @@ impl Store {
                 return abort(Error::NoSuchKey);
             };
             change(&mut m);
-            m.hlc = hlc;
+            m.hlc = tx.stamp(&object_sync_key(bucket, key))?;
             m.site = site;
             tx.put(Tree::Objects, &k, &m)?;
             tx.index_object(&m)?;
@@ -169,7 +178,7 @@ impl Store {
                     .get::<Manifest>(Tree::Objects, &object_key(bucket, &t.key))?
                     .is_some_and(|m| m.is_live())
                 {
-                    tx.install_manifest(t)?;
+                    tx.install_local(t)?;
                 }
             }
             Ok(())
@@ -196,7 +205,7 @@ impl Store {
                 return abort(Error::NoSuchBucket);
             }
             match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
-                Some(m) if m.is_live() => tx.install_manifest(&tomb),
+                Some(m) if m.is_live() => tx.install_local(&tomb).map(drop),
                 _ => Ok(()),
             }
         })

@@ -118,7 +118,7 @@ impl Store {
         let mut total = Applied::default();
         let room = self.has_room();
         if let Some(newest) = changes.iter().map(|c| c.version().0).max() {
-            self.clock.observe(newest);
+            self.meta.clock.observe(newest);
         }
         // Runs of record changes commit together; a delete needs a scan under the lock
         // first, so it commits on its own.
@@ -377,12 +377,42 @@ impl Store {
 
     /// Up to `limit` of a sink's dirty keys, in key order.
     pub fn dirty_keys(&self, sink: &str, limit: usize) -> Result<Vec<String>> {
+        Ok(self.dirty_marks(sink, limit)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Up to `limit` of a sink's dirty keys, in key order, each with when it was last
+    /// marked (what [`Store::clear_dirty_marks`] takes back).
+    pub fn dirty_marks(&self, sink: &str, limit: usize) -> Result<Vec<(String, u64)>> {
         let prefix = dirty_key(sink, "");
         self.meta
             .scan_raw(Tree::Dirty, &prefix)
             .take(limit)
-            .map(|r| Ok(String::from_utf8_lossy(&r?.0[prefix.len()..]).into_owned()))
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), be_u64(&v)))
+            })
             .collect()
+    }
+
+    /// Forgets the listed dirty keys of a sink that were not marked again since they
+    /// were read (a key marked again meanwhile, say skipped once more, stays); returns
+    /// how many it forgot.
+    pub fn clear_dirty_marks(&self, sink: &str, marks: &[(String, u64)]) -> Result<u64> {
+        let count_key = dirty_count_key(sink);
+        self.meta.commit(now_millis(), |tx| {
+            let mut n = tx.get_raw(Tree::Dirty, &count_key)?.map(|v| be_u64(&v)).unwrap_or(0);
+            let mut forgot = 0;
+            for (key, marked) in marks {
+                let k = dirty_key(sink, key);
+                if tx.get_raw(Tree::Dirty, &k)?.is_some_and(|v| be_u64(&v) == *marked) {
+                    tx.remove(Tree::Dirty, &k)?;
+                    n = n.saturating_sub(1);
+                    forgot += 1;
+                }
+            }
+            tx.put_raw(Tree::Dirty, &count_key, &n.to_be_bytes())?;
+            Ok(forgot)
+        })
     }
 
     /// Forgets a sink's dirty set (the sink was disconnected).

@@ -5,7 +5,7 @@ use crate::block_writers::BlockWriters;
 use crate::blocks::BlockFiles;
 use crate::engine::{Engine, SledEngine};
 use crate::error::Result;
-use crate::hlc::{now_millis, Clock};
+use crate::hlc::now_millis;
 use crate::meta::Meta;
 use crate::records::{BlockHash, SiteId};
 use crate::space::Space;
@@ -54,7 +54,6 @@ pub struct Store {
     pub(crate) meta: Meta,
     pub(crate) blocks: Arc<BlockFiles>,
     pub(crate) writers: BlockWriters,
-    pub(crate) clock: Clock,
     site: SiteId,
     /// Blocks of writes dropped before they committed, and when: GC candidates that
     /// the next GC run records (a crash loses nothing: the start-up scan finds them).
@@ -102,16 +101,14 @@ impl Store {
             }
         };
         let read_only = meta.meta_get("read_only")?.is_some_and(|v| v == [1]);
-        let clock = Clock::default();
         if let Some(high) = meta.meta_get("hlc_high")? {
-            clock.observe(crate::hlc::Hlc(crate::meta::be_u64(&high)));
+            meta.clock.observe(crate::hlc::Hlc(crate::meta::be_u64(&high)));
         }
         let store = Store {
             cfg,
             meta,
             blocks,
             writers,
-            clock,
             site,
             abandoned: Mutex::new(Vec::new()),
             read_only: std::sync::atomic::AtomicBool::new(read_only),
@@ -128,6 +125,12 @@ impl Store {
     /// site must then restart to recover its last durable state.
     pub fn failure(&self) -> Option<String> {
         self.meta.failure().map(str::to_owned)
+    }
+
+    /// The newest timestamp this site's clock has issued or taken from another site:
+    /// far ahead of the wall clock only if a peer's clock was (see `max_clock_skew`).
+    pub fn clock_high(&self) -> crate::hlc::Hlc {
+        self.meta.clock.last()
     }
 
     /// Whether the site refuses client writes (see [`Store::set_read_only`]).

@@ -146,6 +146,13 @@ impl Tx<'_> {
             .map(|e| e.version()))
     }
 
+    /// The timestamp of a local change to `key`, taken inside its commit: after the
+    /// clock and after the version the key holds now (record, tombstone or grave, which
+    /// may be a newer one from another site), so the change is the key's newest here.
+    pub(crate) fn stamp(&self, key: &str) -> TxResult<Hlc> {
+        Ok(self.clock.now_after(self.synced_version(key)?.map(|v| v.0)))
+    }
+
     /// Makes `e` the tree's entry for its key.
     fn put_entry(&self, e: SyncEntry) -> TxResult<()> {
         self.set_entry(&e.key, Some(&e))
@@ -261,6 +268,20 @@ impl Store {
             .into_iter()
             .map(|(_, e)| e)
             .collect())
+    }
+
+    /// The tree's entry for one key (record, tombstone or grave), if it has one.
+    pub fn sync_entry(&self, key: &str) -> Result<Option<SyncEntry>> {
+        self.meta.get(Tree::SyncIndex, &index_key(key))
+    }
+
+    /// The keys of every user and bucket the tree holds (graves included): group 0.
+    pub fn sync_parent_keys(&self) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        for p in 0..GROUP_SIZE {
+            keys.extend(self.sync_entries(p)?.into_iter().map(|e| e.key));
+        }
+        Ok(keys)
     }
 
     /// The change that brings another site to this site's state of `entry`'s key: the

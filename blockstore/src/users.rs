@@ -2,7 +2,7 @@
 
 use crate::engine::Tree;
 use crate::error::{Error, Result};
-use crate::hlc::now_millis;
+use crate::hlc::{now_millis, Hlc};
 use crate::keys::user_key;
 use crate::records::{Change, User, UserStatus};
 use crate::store::Store;
@@ -40,7 +40,7 @@ impl Store {
             secret_key,
             status: UserStatus::Active,
             created_ms: now,
-            hlc: self.clock.now(),
+            hlc: Hlc(0),
             site: self.site_id(),
         };
         let guard = self.meta.lock();
@@ -52,11 +52,13 @@ impl Store {
             return Err(Error::UserExists);
         }
         self.meta.commit_locked(guard, now, |tx| {
+            let mut user = user.clone();
+            user.hlc = tx.stamp(&user_key(&user.name))?;
             tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
             tx.index_user(&user)?;
-            tx.log(&Change::User(user.clone()))
-        })?;
-        Ok(user)
+            tx.log(&Change::User(user.clone()))?;
+            Ok(user)
+        })
     }
 
     pub fn user_by_access_key(&self, access_key: &str) -> Result<Option<User>> {
@@ -78,9 +80,9 @@ impl Store {
     /// is created again.
     pub fn delete_user(&self, name: &str) -> Result<()> {
         let user = self.user(name)?.ok_or(Error::NoSuchUser)?;
-        let hlc = self.clock.now();
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
+            let hlc = tx.stamp(&user_key(&user.name))?;
             tx.remove(Tree::Users, user.access_key.as_bytes())?;
             tx.index_grave(user_key(&user.name), hlc, site)?;
             tx.log(&Change::UserDeleted {
