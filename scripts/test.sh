@@ -18,6 +18,7 @@ step "build"
 cargo build --workspace --all-targets
 
 step "unit and integration tests"
+scripts/install-test-tools.sh
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else

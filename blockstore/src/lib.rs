@@ -4,6 +4,7 @@
 //! in the same transaction as every change.
 //! No HTTP here.
 
+mod audit;
 mod block_writers;
 mod blocking;
 mod blocks;
@@ -25,11 +26,13 @@ mod sync_tree;
 mod users;
 mod writer;
 
+pub use audit::RecordSummary;
 pub use blocking::blocking;
 pub use engine::{Engine, Entry, Scan, SledEngine, Tree, TxError, TxResult, Txn};
 pub use error::{Error, Result};
 pub use gc::GcStats;
 pub use hlc::{now_millis, Hlc};
+pub use keys::{bucket_key, object_sync_key, user_key};
 pub use listing::{ListEntry, ListPage, ListQuery};
 pub use meta::LogEntry;
 pub use multipart::UploadPage;

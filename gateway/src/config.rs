@@ -63,6 +63,14 @@ pub struct ReplSection {
     /// zstd level for what this site sends its sinks (0: off; 1 to 19).
     #[serde(default)]
     pub compression_level: i32,
+    /// Seconds a source's timestamps may run ahead of this site's clock; changes
+    /// stamped further ahead are refused until the clocks agree.
+    #[serde(default = "default_max_clock_skew")]
+    pub max_clock_skew: u64,
+}
+
+fn default_max_clock_skew() -> u64 {
+    300
 }
 
 fn default_fullsync_interval() -> u64 {
@@ -300,7 +308,7 @@ listen = "127.0.0.1:9002"
 access_key = "strata-repl"
 secret_key = "change-me-to-a-long-random-secret"
 # Change-log bytes kept for one sink that is behind or down. Past it, the oldest
-# changes are recorded as dirty keys (repaired by fullsync) instead. Default 256 MiB.
+# changes are recorded as dirty keys (sent again within seconds) instead. Default 256 MiB.
 realtime_max_bytes = 268435456
 # Seconds between fullsync runs to each sink with fullsync enabled (0: no periodic
 # runs; a run still happens on enable, after a broken link and on `fullsync start`).
@@ -308,6 +316,10 @@ fullsync_interval = 21600
 # Cap on one fullsync's traffic in bytes per second, so realtime and clients keep
 # their share of the link (0: no cap).
 fullsync_max_bytes_per_sec = 0
+# Seconds a source's timestamps may run ahead of this site's clock. A change stamped
+# further ahead is refused (the link shows why) until the clocks agree, so one site
+# with a wrong clock cannot drag every site's clock into the future.
+max_clock_skew = 300
 "#;
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! `strata repl ...`: the operator's replication commands, spoken to the local site's
 //! admin API.
 
-use crate::admin::{ConnectRequest, RealtimeRequest};
+use crate::admin::{ConnectRequest, RealtimeRequest, VerifyRequest};
 use crate::admin_client;
 use crate::config::Config;
 use crate::server::AnyError;
 use clap::Subcommand;
-use strata_repl::{FullsyncStatus, PeerRecord, PeerStatus};
+use strata_repl::{FullsyncStatus, PeerRecord, PeerStatus, VerifyReport};
 
 #[derive(Subcommand)]
 pub enum ReplCommand {
@@ -37,6 +37,20 @@ pub enum ReplCommand {
     Cascade {
         #[arg(value_parser = ["on", "off"])]
         state: String,
+    },
+    /// Compares what this site and SINK hold (every live key's version, size, ETag
+    /// and block list; users and buckets with their settings) and lists each
+    /// difference. Exits 0 when they agree, 1 when they differ.
+    Verify {
+        sink: String,
+        /// Send this site's record (with its blocks) for each difference.
+        #[arg(long)]
+        repair: bool,
+        /// Also check that the sink holds every block of the objects both hold.
+        #[arg(long)]
+        blocks: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Per peer: state, lag, pending entries and bytes, dirty keys, traffic, last error.
     Status {
@@ -150,6 +164,25 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
             admin_client::call(cfg, "POST", &format!("/v1/repl/proxy-get/{sink}/{op}"), None).await?;
             println!("proxy-get {op}: {sink}");
         }
+        ReplCommand::Verify {
+            sink,
+            repair,
+            blocks,
+            json,
+        } => {
+            let body = serde_json::to_string(&VerifyRequest { repair, blocks })?;
+            let out = admin_client::call(cfg, "POST", &format!("/v1/repl/verify/{sink}"), Some(body)).await?;
+            let report: VerifyReport = serde_json::from_slice(&out)?;
+            if json {
+                println!("{}", String::from_utf8_lossy(&out));
+            } else {
+                print_verify(&report);
+            }
+            if report.differences > 0 {
+                // The exit status is the answer scripts read: the sites differ.
+                std::process::exit(1);
+            }
+        }
         ReplCommand::Status { json } => {
             let out = admin_client::call(cfg, "GET", "/v1/repl/status", None).await?;
             if json {
@@ -169,6 +202,32 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
         }
     }
     Ok(())
+}
+
+fn print_verify(r: &VerifyReport) {
+    for d in &r.shown {
+        println!("{:<15} {}  {}", d.kind, d.key, d.detail);
+    }
+    if r.differences > r.shown.len() as u64 {
+        println!("... and {} more", r.differences - r.shown.len() as u64);
+    }
+    let blocks = if r.blocks {
+        format!(", {} blocks checked", r.blocks_checked)
+    } else {
+        String::new()
+    };
+    let repaired = if r.repair {
+        format!("; {} records sent again (run verify again to confirm)", r.repaired)
+    } else {
+        String::new()
+    };
+    println!(
+        "{}: {} keys compared{blocks}, {} differences in {} ms{repaired}",
+        r.sink,
+        r.keys_compared,
+        r.differences,
+        r.ended_ms.saturating_sub(r.started_ms)
+    );
 }
 
 fn roles(sink: bool, source: bool) -> &'static str {

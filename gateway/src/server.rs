@@ -67,6 +67,7 @@ async fn open_replication(
         fullsync_max_bytes_per_sec: r.fullsync_max_bytes_per_sec,
         tls,
         compression_level: r.compression_level,
+        max_clock_skew: Duration::from_secs(r.max_clock_skew),
     };
     let store = store.clone();
     Ok(Some(blocking(move || Replication::open(store, &rc)).await?))

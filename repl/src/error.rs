@@ -24,6 +24,9 @@ pub enum ReplError {
     UnknownPeer(String),
     #[error("{0}")]
     Invalid(String),
+    /// A source's changes are stamped too far ahead of this site's clock.
+    #[error("{0}")]
+    ClockSkew(String),
 }
 
 pub type Result<T> = std::result::Result<T, ReplError>;
@@ -35,7 +38,7 @@ impl ReplError {
         match self {
             ReplError::UnknownPeer(_) => 404,
             // The two sites (or the operator's command and this site's state) disagree.
-            ReplError::Invalid(_) | ReplError::Protocol(_) => 409,
+            ReplError::Invalid(_) | ReplError::Protocol(_) | ReplError::ClockSkew(_) => 409,
             // The other site could not be reached or refused: this site is a gateway.
             ReplError::Connect(..)
             | ReplError::Tls(..)

@@ -13,7 +13,6 @@
 
 use crate::error::{ReplError, Result};
 use crate::fullsync_record::{FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
-use crate::link::Link;
 use crate::locks::lock;
 use crate::peer::Peer;
 use crate::protocol;
@@ -107,19 +106,6 @@ async fn mark_stopped(site: &Site, peer: &Arc<Peer>) {
     tracing::info!(sink = %peer.name, "fullsync stopped by the operator; it resumes at the next start");
 }
 
-/// One request of the comparison; counts its bytes both ways into `exchanged`.
-async fn call<T: serde::de::DeserializeOwned>(
-    link: &Link,
-    path: &str,
-    body: Vec<u8>,
-    exchanged: &mut u64,
-) -> Result<T> {
-    let sent = body.len() as u64;
-    let answer = link.call("POST", path, body.into()).await?;
-    *exchanged += sent + answer.len() as u64;
-    bincode::deserialize(&answer).map_err(|e| ReplError::Protocol(format!("bad answer to {path}: {e}")))
-}
-
 /// One run, from where the last one stopped (or from the start).
 async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
     let link = peer.link();
@@ -143,13 +129,9 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
         }
     };
     save(site, peer, Some(run.clone()), None).await?;
-    let theirs: Vec<Digest16> = call(
-        &link,
-        protocol::SYNC_GROUPS,
-        Vec::new(),
-        &mut run.figures.bytes_exchanged,
-    )
-    .await?;
+    let theirs: Vec<Digest16> = link
+        .call_bincode(protocol::SYNC_GROUPS, Vec::new(), &mut run.figures.bytes_exchanged)
+        .await?;
     // This site's digests, read once: its group digests come from them, as the sink's do.
     let my_digests = site.store.run(|s| s.sync_digests()).await?;
     let mine = group_digests(&my_digests);
@@ -167,13 +149,13 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
         if mine[g as usize] == theirs[g as usize] {
             figures.keys_compared += in_group().map(|(_, p)| p.count).sum::<u64>();
         } else {
-            let their_parts: BTreeMap<u16, PartitionDigest> = call(
-                &link,
-                protocol::SYNC_PARTITIONS,
-                bincode::serialize(&g).expect("serializes"),
-                &mut figures.bytes_exchanged,
-            )
-            .await?;
+            let their_parts: BTreeMap<u16, PartitionDigest> = link
+                .call_bincode(
+                    protocol::SYNC_PARTITIONS,
+                    bincode::serialize(&g).expect("serializes"),
+                    &mut figures.bytes_exchanged,
+                )
+                .await?;
             let differing: Vec<u16> = (g * GROUP_SIZE..(g + 1) * GROUP_SIZE)
                 .filter(|p| my_parts.get(p) != their_parts.get(p))
                 .collect();
@@ -182,13 +164,13 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                 .map(|(_, d)| d.count)
                 .sum::<u64>();
             if !differing.is_empty() {
-                let their_entries: Vec<SyncEntry> = call(
-                    &link,
-                    protocol::SYNC_ENTRIES,
-                    bincode::serialize(&differing).expect("serializes"),
-                    &mut figures.bytes_exchanged,
-                )
-                .await?;
+                let their_entries: Vec<SyncEntry> = link
+                    .call_bincode(
+                        protocol::SYNC_ENTRIES,
+                        bincode::serialize(&differing).expect("serializes"),
+                        &mut figures.bytes_exchanged,
+                    )
+                    .await?;
                 // With cascading off, only what this site wrote goes to its sinks.
                 let (cascade, me) = (site.cascade.load(std::sync::atomic::Ordering::SeqCst), site.me.id);
                 let (changes, compared) = site

@@ -97,6 +97,20 @@ impl Link {
         self.call_encoded(method, path, Payload::plain(body)).await
     }
 
+    /// A POST whose answer is bincode (fullsync's and verify's exchanges); adds the
+    /// bytes of both ways to `exchanged`.
+    pub async fn call_bincode<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        exchanged: &mut u64,
+    ) -> Result<T> {
+        let sent = body.len() as u64;
+        let answer = self.call("POST", path, body.into()).await?;
+        *exchanged += sent + answer.len() as u64;
+        bincode::deserialize(&answer).map_err(|e| ReplError::Protocol(format!("bad answer to {path}: {e}")))
+    }
+
     /// [`Link::call`] with a body that may be compressed or already hashed.
     pub async fn call_encoded(&self, method: &str, path: &str, body: Payload) -> Result<Bytes> {
         match tokio::time::timeout(TIMEOUT, self.call_inner(method, path, body)).await {

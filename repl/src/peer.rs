@@ -113,6 +113,9 @@ pub struct Peer {
     cursor: Mutex<Cursor>,
     pub state: Mutex<LinkState>,
     pub last_error: Mutex<Option<String>>,
+    /// As a source: why its last batch was refused (its clock too far ahead), until
+    /// one is taken again.
+    pub held_back: Mutex<Option<String>>,
     pub sent: Counters,
     pub received: Counters,
     pub latency: LatencyWindow,
@@ -157,6 +160,7 @@ impl Peer {
             cursor: Mutex::new(cursor),
             state: Mutex::new(LinkState::Stopped),
             last_error: Mutex::new(None),
+            held_back: Mutex::new(None),
             sent: Counters::default(),
             received: Counters::default(),
             latency: LatencyWindow::default(),
@@ -224,7 +228,6 @@ impl Peer {
     }
 }
 
-/// Saves a replication record as JSON; durable on return.
 /// Whether changes applied from a source travel on to this site's other sinks
 /// (`strata repl cascade on|off`; on unless turned off).
 pub(crate) fn load_cascade(store: &Store) -> Result<bool> {
@@ -235,14 +238,15 @@ pub(crate) fn save_cascade(store: &Store, on: bool) -> Result<()> {
     put_json(store, "site/cascade", &on)
 }
 
-fn put_json<T: Serialize>(store: &Store, key: &str, v: &T) -> Result<()> {
+/// Saves a replication record as JSON; durable on return.
+pub(crate) fn put_json<T: Serialize>(store: &Store, key: &str, v: &T) -> Result<()> {
     let bytes = serde_json::to_vec(v).expect("records serialize");
     Ok(store.repl_put(key, &bytes)?)
 }
 
 /// Reads a replication record saved by [`put_json`]; an unreadable one is logged and
 /// treated as absent.
-fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> Result<Option<T>> {
+pub(crate) fn get_json<T: DeserializeOwned>(store: &Store, key: &str) -> Result<Option<T>> {
     let Some(bytes) = store.repl_get(key)? else {
         return Ok(None);
     };
@@ -261,6 +265,11 @@ fn traffic_key(name: &str) -> String {
 
 fn fullsync_key(name: &str) -> String {
     format!("fullsync/{name}")
+}
+
+/// Where the last `strata repl verify` of a sink is kept.
+pub(crate) fn verify_key(name: &str) -> String {
+    format!("verify/{name}")
 }
 
 impl Peer {
@@ -334,6 +343,7 @@ pub fn forget(store: &Store, name: &str) -> Result<()> {
     store.repl_remove(&cursor_key(name))?;
     store.repl_remove(&fullsync_key(name))?;
     store.repl_remove(&traffic_key(name))?;
+    store.repl_remove(&verify_key(name))?;
     store.clear_dirty(name)?;
     Ok(())
 }

@@ -25,6 +25,10 @@ pub const FETCH_BLOCK: &str = "/repl/v1/fetch/";
 pub const SYNC_GROUPS: &str = "/repl/v1/sync/groups";
 pub const SYNC_PARTITIONS: &str = "/repl/v1/sync/partitions";
 pub const SYNC_ENTRIES: &str = "/repl/v1/sync/entries";
+/// Verify: the record summaries of some partitions (body: bincode `(Vec<u16>, bool)`,
+/// the partitions and whether to list each object's blocks; answer:
+/// `Vec<RecordSummary>`).
+pub const SYNC_RECORDS: &str = "/repl/v1/sync/records";
 
 /// Who a site is: exchanged on connect and on every reconnect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

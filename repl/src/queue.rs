@@ -118,6 +118,7 @@ mod tests {
             cascade: true.into(),
             tls: None,
             compression: 0,
+            max_clock_skew_ms: 300_000,
         };
 
         store.create_bucket("b", "alice").unwrap();

@@ -9,7 +9,8 @@ use crate::peer::{self, Cursor, Peer, PeerRecord, SinkSettings};
 use crate::protocol::{SiteInfo, PROTOCOL_VERSION};
 use crate::site::Site;
 use crate::status::{self, PeerStatus, SourceStatus};
-use crate::{fullsync, queue, sender, server};
+use crate::verify_record::VerifyReport;
+use crate::{fullsync, queue, repair, sender, server};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct ReplConfig {
     pub tls: Option<crate::link::TlsClient>,
     /// zstd level for what this site sends (0: off, 1 to 19).
     pub compression_level: i32,
+    /// How far ahead of this site's clock a source's timestamps may be.
+    pub max_clock_skew: Duration,
 }
 
 /// An operator's command for one sink's realtime stream or fullsync.
@@ -86,6 +89,7 @@ impl Replication {
                 cascade: std::sync::atomic::AtomicBool::new(cascade),
                 tls: cfg.tls.clone(),
                 compression: cfg.compression_level,
+                max_clock_skew_ms: cfg.max_clock_skew.as_millis() as u64,
             }),
         }))
     }
@@ -218,14 +222,19 @@ impl Replication {
         match op {
             SinkOp::Enable { blocks } => {
                 if !settings.enabled {
-                    // Recording starts now; what came before is fullsync's to send.
+                    // Recording starts now; objects written before are fullsync's to
+                    // send. Users and buckets are few, and objects written from now on
+                    // need them: they are marked dirty, so the repair beside the
+                    // sender brings them within seconds, fullsync or not.
                     let p = peer.clone();
                     self.site
                         .store
                         .run(move |s| {
                             let seq = s.last_seq();
                             let position = s.log_position(seq)?.unwrap_or_else(|| s.log_bytes());
-                            p.reset_cursor(s, Cursor { seq, position })
+                            p.reset_cursor(s, Cursor { seq, position })?;
+                            s.add_dirty(&p.name, &s.sync_parent_keys()?)?;
+                            Ok::<_, ReplError>(())
                         })
                         .await?;
                 }
@@ -311,6 +320,13 @@ impl Replication {
         Ok(peer.record())
     }
 
+    /// `strata repl verify <sink>`: compares this site's records with the sink's, and
+    /// with `repair` sends this site's record for each difference (see `verify`).
+    pub async fn verify(self: &Arc<Self>, name: &str, repair: bool, blocks: bool) -> Result<VerifyReport> {
+        let (peer, _) = self.sink(name)?;
+        crate::verify::run(&self.site, &peer, repair, blocks).await
+    }
+
     /// Makes the listed blocks of an object local, fetching missing ones from a source
     /// by proxy-get (the object's origin first). Fails if any cannot be had.
     pub async fn ensure_blocks(
@@ -342,7 +358,14 @@ impl Replication {
             return;
         }
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(sender::run(self.site.clone(), peer.clone(), stopped));
+        let (site, peer) = (self.site.clone(), peer.clone());
+        // The realtime stream and, beside it, the repair of the sink's dirty keys.
+        let task = tokio::spawn(async move {
+            tokio::join!(
+                sender::run(site.clone(), peer.clone(), stopped.clone()),
+                repair::run(site, peer, stopped)
+            );
+        });
         *slot = Some((stop, task));
     }
 
@@ -373,6 +396,7 @@ impl Replication {
                         sink,
                         source: record.source.then(|| SourceStatus {
                             received: p.received.view(),
+                            held_back: lock(&p.held_back).clone(),
                             latency: p.latency.view(),
                         }),
                     });

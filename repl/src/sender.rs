@@ -356,8 +356,8 @@ async fn send_changes(
     let answer = link.call_encoded("POST", protocol::CHANGES, payload).await?;
     let ack: Ack = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad ack: {e}")))?;
     if !ack.skipped_keys.is_empty() {
-        // Not lost: remembered for fullsync like an overflow.
-        tracing::warn!(sink = %peer.name, skipped = ack.skipped_keys.len(), "the sink skipped some object changes (no bucket there, or no room for new data); recorded as dirty keys");
+        // Not lost: remembered, and sent again with their buckets (`repair`).
+        tracing::info!(sink = %peer.name, skipped = ack.skipped_keys.len(), "the sink skipped some object changes (no bucket there, or no room for new data); recorded as dirty keys");
         let (p, keys) = (peer.clone(), ack.skipped_keys);
         site.store.run(move |s| s.add_dirty(&p.name, &keys)).await?;
     }

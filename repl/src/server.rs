@@ -5,6 +5,8 @@
 use crate::auth::Verifier;
 use crate::compress;
 use crate::error::ReplError;
+use crate::locks::lock;
+use crate::peer::Peer;
 use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, Refusal, SiteInfo};
 use crate::site::Site;
 use axum::body::{Body, Bytes};
@@ -156,6 +158,7 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         (&Method::POST, protocol::SYNC_GROUPS) => sync_groups(&s.repl).await,
         (&Method::POST, protocol::SYNC_PARTITIONS) => sync_partitions(&s.repl, &body).await,
         (&Method::POST, protocol::SYNC_ENTRIES) => sync_entries(&s.repl, &body).await,
+        (&Method::POST, protocol::SYNC_RECORDS) => sync_records(&s.repl, &body).await,
         (&Method::GET, p) if p.starts_with(protocol::FETCH_BLOCK) => {
             let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
             fetch_block(&s.repl, &p[protocol::FETCH_BLOCK.len()..], from).await
@@ -201,6 +204,7 @@ async fn changes(repl: &Arc<Site>, body: &Bytes, wire: u64) -> Handled {
             batch.from
         )));
     };
+    hold_back_skew(repl, &peer, &batch.changes)?;
     let objects = batch.changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
     let n = batch.changes.len() as u64;
     let versions: Vec<u64> = batch.changes.iter().map(|c| c.version().0.millis()).collect();
@@ -229,6 +233,31 @@ async fn changes(repl: &Arc<Site>, body: &Bytes, wire: u64) -> Handled {
         stale: applied.stale,
         skipped_keys: applied.skipped_keys,
     }))
+}
+
+/// Refuses a batch stamped more than `max_clock_skew` ahead of this site's clock:
+/// applied, it would move this site's clock (and so every later local write) into the
+/// future for good. The source retries; its changes wait until the clocks agree.
+fn hold_back_skew(repl: &Site, peer: &Peer, changes: &[Change]) -> Result<(), ReplError> {
+    let now = now_millis();
+    let newest = changes.iter().map(|c| c.version().0.millis()).max().unwrap_or(0);
+    if newest <= now + repl.max_clock_skew_ms {
+        if lock(&peer.held_back).take().is_some() {
+            tracing::info!(source = %peer.name, "the source's clock agrees again; its changes are taken");
+        }
+        return Ok(());
+    }
+    let why = format!(
+        "clock skew: changes from {} are stamped {} s ahead of {}'s clock (max_clock_skew {} s); they wait until the clocks agree",
+        peer.name,
+        (newest - now) / 1000,
+        repl.me.name,
+        repl.max_clock_skew_ms / 1000
+    );
+    if lock(&peer.held_back).replace(why.clone()).is_none() {
+        tracing::warn!(source = %peer.name, "{why}");
+    }
+    Err(ReplError::ClockSkew(why))
 }
 
 async fn missing_blocks(repl: &Arc<Site>, body: &[u8]) -> Handled {
@@ -325,6 +354,19 @@ async fn sync_entries(repl: &Arc<Site>, body: &[u8]) -> Handled {
         })
         .await?;
     Ok(binary(&entries))
+}
+
+/// Verify: the summaries of every record of the listed partitions.
+async fn sync_records(repl: &Arc<Site>, body: &[u8]) -> Handled {
+    let (partitions, with_blocks): (Vec<u16>, bool) = decode_bin(body)?;
+    if partitions.iter().any(|p| *p >= strata_blockstore::PARTITIONS) {
+        return Err(ReplError::Protocol("no such partition".into()));
+    }
+    let summaries = repl
+        .store
+        .run(move |s| s.record_summaries(&partitions, with_blocks))
+        .await?;
+    Ok(binary(&summaries))
 }
 
 /// `as_signed`: the body is the one whose SHA-256 the signature carries (it came

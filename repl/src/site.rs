@@ -39,6 +39,8 @@ pub struct Site {
     pub(crate) tls: Option<crate::link::TlsClient>,
     /// zstd level for what this site sends (0: off).
     pub(crate) compression: i32,
+    /// Changes stamped further ahead of this site's clock are refused.
+    pub(crate) max_clock_skew_ms: u64,
 }
 
 impl Site {

@@ -5,7 +5,8 @@ use crate::counters::{Latency, ProxyGetStatus, Traffic};
 use crate::error::Result;
 use crate::fullsync_record::{FullsyncFigures, FullsyncResult, FullsyncState};
 use crate::locks::lock;
-use crate::peer::{LinkState, Peer, SinkSettings};
+use crate::peer::{get_json, verify_key, LinkState, Peer, SinkSettings};
+use crate::verify_record::VerifyReport;
 use serde::Serialize;
 use std::fmt::Write;
 use strata_blockstore::{Store, PARTITIONS};
@@ -25,11 +26,15 @@ pub struct SinkStatus {
     pub lag_ms: u64,
     pub pending_entries: u64,
     pub pending_bytes: u64,
-    /// Keys whose changes overflowed the bounded log; fullsync repairs them.
+    /// Keys the sink did not get by realtime (an overflow of the bounded log, or a
+    /// change it skipped): sent again within seconds, and compared by fullsync.
     pub dirty_keys: u64,
     pub sent: Traffic,
     pub last_error: Option<String>,
     pub fullsync: FullsyncStatus,
+    /// The last `strata repl verify` of this sink, if any.
+    #[serde(default)]
+    pub last_verify: Option<VerifyReport>,
 }
 
 /// Fullsync to one sink: the run in progress (if any) and the last one's result.
@@ -85,6 +90,9 @@ fn fullsync_status(p: &Peer, settings: SinkSettings, now: u64) -> FullsyncStatus
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SourceStatus {
     pub received: Traffic,
+    /// Why this source's changes are refused (its clock is too far ahead), if they are.
+    #[serde(default)]
+    pub held_back: Option<String>,
     /// Commit-to-apply delay of recent changes.
     pub latency: Option<Latency>,
 }
@@ -250,5 +258,6 @@ pub(crate) fn sink_status(store: &Store, p: &Peer, settings: SinkSettings, now: 
         sent: p.sent.view(),
         last_error: lock(&p.last_error).clone(),
         fullsync: fullsync_status(p, settings, now),
+        last_verify: get_json(store, &verify_key(&p.name))?,
     })
 }

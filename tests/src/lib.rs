@@ -79,6 +79,8 @@ pub struct Site {
     pub config: PathBuf,
     data: PathBuf,
     child: Option<Child>,
+    /// Environment the process starts with (a clock that runs ahead, say).
+    env: Vec<(String, String)>,
 }
 
 /// The replication credential every test site shares.
@@ -106,6 +108,8 @@ pub struct SiteOptions {
     /// Lines added to the `[s3]` and `[repl]` sections (TLS settings).
     pub s3_extra: String,
     pub repl_extra: String,
+    /// Environment variables the site's process starts with.
+    pub env: Vec<(String, String)>,
 }
 
 impl SiteOptions {
@@ -135,6 +139,7 @@ impl Default for SiteOptions {
             data_dir: None,
             s3_extra: String::new(),
             repl_extra: String::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -179,6 +184,7 @@ impl Site {
             data: data_path,
             config,
             child: None,
+            env: o.env.clone(),
         };
         site.launch();
         let out = site.admin_cmd(&[
@@ -213,6 +219,7 @@ impl Site {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("STRATA_LOG", "info")
+            .envs(self.env.iter().cloned())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -257,6 +264,20 @@ impl Site {
             n += std::fs::read_dir(d.unwrap().path()).unwrap().count();
         }
         n
+    }
+
+    /// `strata admin user create NAME` with the given keys.
+    pub fn create_user(&self, name: &str, access_key: &str, secret_key: &str) {
+        let out = self.admin_cmd(&[
+            "user",
+            "create",
+            name,
+            "--access-key",
+            access_key,
+            "--secret-key",
+            secret_key,
+        ]);
+        assert!(out.contains(access_key), "user create printed: {out}");
     }
 
     /// Runs `strata admin --config <site> <args>` and returns its stdout; panics on failure.
@@ -369,6 +390,22 @@ fn client_over(
         .http_client(http)
         .build();
     Client::from_conf(conf)
+}
+
+/// The environment that makes a process's wall clock run `offset` (libfaketime's
+/// syntax: "+1h") from the real one; its monotonic clock, which timers use, stays
+/// true. libfaketime comes from Debian (scripts/install-test-tools.sh).
+pub fn clock_offset(offset: &str) -> Vec<(String, String)> {
+    let lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+    assert!(
+        Path::new(lib).exists(),
+        "{lib} is missing: run scripts/install-test-tools.sh (scripts/test.sh does)"
+    );
+    vec![
+        ("LD_PRELOAD".into(), lib.into()),
+        ("FAKETIME".into(), offset.into()),
+        ("DONT_FAKE_MONOTONIC".into(), "1".into()),
+    ]
 }
 
 /// Two replicating sites, `site-a` streaming to `site-b` (connected, realtime enabled

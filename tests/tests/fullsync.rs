@@ -40,15 +40,7 @@ async fn an_empty_sink_gets_users_buckets_and_objects_by_fullsync_alone() {
     let a = Site::start_with(SiteOptions::replicating("site-a"));
     let b = Site::start_with(SiteOptions::replicating("site-b"));
     // A user that exists only on the source, and everything written as that user.
-    a.admin_cmd(&[
-        "user",
-        "create",
-        "carol",
-        "--access-key",
-        "AKCAROL0000001",
-        "--secret-key",
-        "carol-secret-0001",
-    ]);
+    a.create_user("carol", "AKCAROL0000001", "carol-secret-0001");
     let ca = a.client_as("AKCAROL0000001", "carol-secret-0001");
     ca.create_bucket().bucket("photos").send().await.unwrap();
     for i in 0..300 {

@@ -16,7 +16,7 @@ use reply::{error, json, on_off, store_error};
 use serde::{Deserialize, Serialize};
 use strata_blockstore::User;
 
-pub use repl::{ConnectRequest, RealtimeRequest};
+pub use repl::{ConnectRequest, RealtimeRequest, VerifyRequest};
 pub use site::SiteStatus;
 pub use state::AdminState;
 pub use ui::spawn_sampler;
@@ -62,6 +62,7 @@ pub fn service(state: AdminState) -> Router {
         .route("/v1/repl/fullsync/{site}/{op}", post(repl::fullsync))
         .route("/v1/repl/proxy-get/{site}/{op}", post(repl::proxy_get))
         .route("/v1/repl/cascade/{state}", post(repl::cascade))
+        .route("/v1/repl/verify/{site}", post(repl::verify))
         .route("/v1/repl/status", get(repl::status))
         .route("/metrics", get(repl::prometheus))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))

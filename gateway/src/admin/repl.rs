@@ -21,6 +21,17 @@ pub struct RealtimeRequest {
     pub blocks: Option<bool>,
 }
 
+/// `strata repl verify`'s options.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    /// Send this site's record for each difference.
+    #[serde(default)]
+    pub repair: bool,
+    /// Also check that the sink holds every block of the objects both hold.
+    #[serde(default)]
+    pub blocks: bool,
+}
+
 fn repl_error(e: ReplError) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     error(status, &e.to_string())
@@ -140,6 +151,24 @@ pub async fn cascade(State(s): State<AdminState>, Path(state): Path<String>) -> 
     };
     match r.set_cascade(on).await {
         Ok(()) => json(StatusCode::OK, &serde_json::json!({ "cascade": on })),
+        Err(e) => repl_error(e),
+    }
+}
+
+pub async fn verify(State(s): State<AdminState>, Path(site): Path<String>, body: axum::body::Bytes) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    let req: VerifyRequest = if body.is_empty() {
+        VerifyRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+        }
+    };
+    match r.verify(&site, req.repair, req.blocks).await {
+        Ok(report) => json(StatusCode::OK, &report),
         Err(e) => repl_error(e),
     }
 }

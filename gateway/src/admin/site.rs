@@ -29,6 +29,10 @@ pub struct SiteStatus {
     pub tls_refused: u64,
     #[serde(default)]
     pub tls_last_refusal: Option<String>,
+    /// How far this site's clock (its newest timestamp) is ahead of the wall clock:
+    /// about 0 unless timestamps from a peer with a clock ahead were applied.
+    #[serde(default)]
+    pub clock_ahead_ms: u64,
 }
 
 impl SiteStatus {
@@ -75,6 +79,11 @@ impl SiteStatus {
                 "TLS handshakes refused on the S3 and replication ports since start.",
                 self.tls_refused,
             ),
+            (
+                "strata_clock_ahead_ms",
+                "How far the site's newest timestamp is ahead of its wall clock.",
+                self.clock_ahead_ms,
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
         }
@@ -96,5 +105,10 @@ pub async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
         read_only: s.store.read_only(),
         tls_refused: s.tls_refusals.count.load(std::sync::atomic::Ordering::Relaxed),
         tls_last_refusal: s.tls_refusals.last.read().unwrap_or_else(|e| e.into_inner()).clone(),
+        clock_ahead_ms: s
+            .store
+            .clock_high()
+            .millis()
+            .saturating_sub(strata_blockstore::now_millis()),
     })
 }
