@@ -12,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 pub struct BlockFiles {
     root: PathBuf,
@@ -20,6 +21,10 @@ pub struct BlockFiles {
     /// Free space a block write must leave (see `space`).
     reserve: u64,
     pending: Mutex<HashMap<BlockHash, u32>>,
+    /// Blocks held until a deadline though nothing references them yet: ones this
+    /// site told a source it has, so the source sends only the manifest that needs
+    /// them. Locked after `pending`, never before.
+    held: Mutex<HashMap<BlockHash, Instant>>,
 }
 
 impl BlockFiles {
@@ -38,6 +43,7 @@ impl BlockFiles {
             data_dir: data_dir.to_path_buf(),
             reserve,
             pending: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -64,6 +70,40 @@ impl BlockFiles {
 
     pub(crate) fn pending_lock(&self) -> MutexGuard<'_, HashMap<BlockHash, u32>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn held_lock(&self) -> MutexGuard<'_, HashMap<BlockHash, Instant>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Which of `hashes` are not stored; every stored one is held for `ttl` (GC keeps
+    /// it even unreferenced). Checked under the lock GC removes blocks under, so a
+    /// block reported present cannot go before the change that needs it arrives.
+    pub fn hold_present(&self, hashes: &[BlockHash], ttl: Duration) -> Vec<BlockHash> {
+        let _gc = self.pending_lock();
+        let mut held = self.held_lock();
+        let until = Instant::now() + ttl;
+        let mut missing = Vec::new();
+        for h in hashes {
+            if self.exists(h) {
+                held.insert(*h, until);
+            } else {
+                missing.push(*h);
+            }
+        }
+        missing
+    }
+
+    /// Whether a block is held (see [`BlockFiles::hold_present`]). Call holding the
+    /// pending lock, as GC does.
+    pub(crate) fn is_held(&self, hash: &BlockHash) -> bool {
+        self.held_lock().get(hash).is_some_and(|t| *t > Instant::now())
+    }
+
+    /// Forgets holds that have expired.
+    pub(crate) fn expire_holds(&self) {
+        let now = Instant::now();
+        self.held_lock().retain(|_, t| *t > now);
     }
 
     /// Writes a block durably unless an identical one is already stored; true when

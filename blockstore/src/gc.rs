@@ -12,7 +12,8 @@ pub struct GcStats {
     pub removed: usize,
     /// Candidates that were referenced again (content addressing dedupes) and kept.
     pub revived: usize,
-    /// Candidates pinned by a write in flight, left for the next run.
+    /// Candidates pinned by a write in flight, or held for a manifest on its way from
+    /// another site, left for the next run.
     pub pinned: usize,
 }
 
@@ -20,13 +21,14 @@ impl Store {
     pub fn collect_garbage(&self) -> Result<GcStats> {
         let cutoff = now_millis().saturating_sub(self.cfg.gc_grace.as_millis() as u64);
         self.record_abandoned()?;
+        self.blocks.expire_holds();
         let mut stats = GcStats::default();
         for h in self.meta.gc_candidates(cutoff)? {
             let hash = BlockHash(h);
             // Holding the pending lock across check and removal means a writer either
             // pinned the block before (we skip it) or finds it gone and writes it again.
             let pending = self.blocks.pending_lock();
-            if pending.contains_key(&hash) {
+            if pending.contains_key(&hash) || self.blocks.is_held(&hash) {
                 stats.pinned += 1;
                 continue;
             }

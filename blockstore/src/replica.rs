@@ -18,7 +18,7 @@ pub struct Applied {
     pub applied: u64,
     /// Changes older than what the site holds (or already applied): ignored.
     pub stale: u64,
-    /// Object changes for a bucket this site does not have: not applied.
+    /// Object changes not applied: no bucket here, no room, or blocks missing.
     pub skipped: u64,
     /// The keys of the skipped changes, for the source to remember as dirty.
     pub skipped_keys: Vec<String>,
@@ -32,6 +32,10 @@ impl Applied {
         self.skipped_keys.extend(o.skipped_keys);
     }
 }
+
+/// How long a block reported present to a source is kept for the manifest that needs
+/// it: far longer than a batch takes; a batch retried later asks again.
+const HOLD_FOR_MANIFEST: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Entries removed per commit while a remote bucket delete empties a bucket.
 const DELETE_BATCH: usize = 1000;
@@ -51,9 +55,10 @@ const STALE: Applied = Applied {
 
 impl Tx<'_> {
     /// Applies one user, bucket or object change if it is newer than what is stored.
-    /// Without `room` (the disk at its reserve) a new object version is skipped, to be
-    /// repaired later as a dirty key; deletes and users and buckets still apply.
-    fn apply_record(&self, c: &Change, room: bool) -> TxResult<Applied> {
+    /// Without `room` (the disk at its reserve), or without all its blocks here
+    /// (`blocks_here`), a new object version is skipped, to be sent again as a dirty
+    /// key; deletes and users and buckets still apply.
+    fn apply_record(&self, c: &Change, room: bool, blocks_here: bool) -> TxResult<Applied> {
         let incoming = c.version();
         match c {
             // The tree's version covers graves: a user or bucket deleted here after
@@ -77,7 +82,7 @@ impl Tx<'_> {
             }
             Change::Object(m) => {
                 let no_room = !room && m.is_live();
-                if no_room || !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
+                if no_room || !blocks_here || !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
                     return Ok(Applied {
                         skipped: 1,
                         skipped_keys: vec![c.key()],
@@ -107,16 +112,28 @@ impl Store {
     /// an old one after a newer, changes nothing. Applied changes enter this site's
     /// change log with their original timestamp and site.
     pub fn apply_changes(&self, changes: &[Change]) -> Result<Applied> {
-        self.apply_changes_via(changes, &[])
+        self.apply_changes_via(changes, &[], false)
     }
 
     /// [`Store::apply_changes`], each change logged with the path it came by
     /// (`via[i]`: the sites it passed through, the sender last; see `LogEntry::via`), so
-    /// this site's senders never send it to any of them.
-    pub fn apply_changes_via(&self, changes: &[Change], via: &[Vec<SiteId>]) -> Result<Applied> {
+    /// this site's senders never send it to any of them. With `with_blocks` (the source
+    /// sent the batch's blocks first), a live object whose blocks are not all here is
+    /// skipped rather than stored, so this site never holds an object it cannot read
+    /// (a block refused for want of room, or gone at the source); without it (a
+    /// metadata-only sink) reads of such objects go through proxy-get.
+    pub fn apply_changes_via(&self, changes: &[Change], via: &[Vec<SiteId>], with_blocks: bool) -> Result<Applied> {
         let path = |i: usize| via.get(i).map_or(&[][..], Vec::as_slice);
         let mut total = Applied::default();
         let room = self.has_room();
+        // Held since the source asked (see `missing_blocks`), so still here at commit.
+        let blocks_here: Vec<bool> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Object(m) if with_blocks && m.is_live() => m.blocks.iter().all(|b| self.blocks.exists(&b.hash)),
+                _ => true,
+            })
+            .collect();
         if let Some(newest) = changes.iter().map(|c| c.version().0).max() {
             self.meta.clock.observe(newest);
         }
@@ -137,7 +154,7 @@ impl Store {
                 let mut a = Applied::default();
                 for (i, c) in changes.iter().enumerate().skip(at).take(n) {
                     tx.set_via(path(i));
-                    a.add(tx.apply_record(c, room)?);
+                    a.add(tx.apply_record(c, room, blocks_here[i])?);
                 }
                 Ok(a)
             })?);
@@ -223,6 +240,14 @@ impl Store {
 
     pub fn has_block(&self, hash: &BlockHash) -> bool {
         self.blocks.exists(hash)
+    }
+
+    /// A source asks which of a batch's blocks this site lacks: the answer, with every
+    /// block it has held from garbage collection for `HOLD_FOR_MANIFEST`, so the
+    /// manifest that follows finds them all (a block only a GC candidate would
+    /// otherwise be reported present, then removed).
+    pub fn missing_blocks(&self, hashes: &[BlockHash]) -> Vec<BlockHash> {
+        self.blocks.hold_present(hashes, HOLD_FOR_MANIFEST)
     }
 
     /// Stores a block received from another site, after checking its bytes hash to its

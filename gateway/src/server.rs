@@ -19,7 +19,19 @@ pub async fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
     sc.reserve_bytes = cfg.reserve_bytes;
     sc.gc_grace = Duration::from_secs(cfg.gc.grace_secs);
     sc.site_id = cfg.site_id();
-    blocking(move || Store::open(sc)).await
+    let store = blocking(move || Store::open(sc)).await?;
+    let space = store.run(|s| s.space()).await?;
+    if space.total < space.reserve {
+        // Not an error: reads, lists, deletes and replicated deletes still work, and
+        // the operator may mean it (a fenced copy). But every write will be refused.
+        tracing::warn!(
+            disk_bytes = space.total,
+            reserve_bytes = space.reserve,
+            data_dir = %cfg.data_dir.display(),
+            "the data disk is smaller than reserve_bytes: this site will refuse every write (507) until reserve_bytes is lowered"
+        );
+    }
+    Ok(store)
 }
 
 /// The certificates of the S3 and replication ports, when they speak TLS.

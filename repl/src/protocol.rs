@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use strata_blockstore::{BlockHash, Change, SiteId};
 
 /// Bumped when a message changes shape; a peer speaking another version is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 pub const HELLO: &str = "/repl/v1/hello";
 /// A source that disconnects tells its sink, which then forgets it as a source.
@@ -48,6 +48,9 @@ pub struct Batch {
     /// Per change, the sites it passed through before the sender (after its origin);
     /// the sink logs it with the sender added, and never sends it to any of them.
     pub via: Vec<Vec<SiteId>>,
+    /// The source sent the blocks of these changes' objects first: the sink takes a
+    /// live object only if it holds all its blocks (false: a metadata-only link).
+    pub blocks: bool,
 }
 
 /// Sent only after the batch is durably applied.
@@ -55,7 +58,7 @@ pub struct Batch {
 pub struct Ack {
     pub applied: u64,
     pub stale: u64,
-    /// Keys the sink could not apply (their bucket is missing there).
+    /// Keys the sink could not apply (their bucket, room or blocks missing there).
     pub skipped_keys: Vec<String>,
 }
 

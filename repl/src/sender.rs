@@ -260,7 +260,7 @@ async fn stream(repl: &Arc<Site>, peer: &Arc<Peer>, link: &Arc<Link>, broken: &m
             };
             freed.notify_one();
             let (last, merged) = (b.last, b.merged);
-            send_changes(repl, peer, link, b.changes, b.via, b.block_bytes).await?;
+            send_changes(repl, peer, link, b.changes, b.via, b.block_bytes, blocks).await?;
             let p = peer.clone();
             repl.store.run(move |s| p.advance(s, last)).await?;
             unacked.fetch_sub(merged, Ordering::SeqCst);
@@ -317,12 +317,13 @@ pub(crate) async fn deliver(
     } else {
         (0, 0)
     };
-    send_changes(site, peer, link, changes, via, block_bytes).await
+    send_changes(site, peer, link, changes, via, block_bytes, blocks).await
 }
 
 /// Sends `changes`, whose blocks (`block_bytes` on the wire and before compression)
-/// are already at the sink; it applies them durably before it answers. Keys the sink
-/// could not apply become dirty keys. Returns (object changes, bytes) sent.
+/// are already at the sink when `with_blocks`; it applies them durably before it
+/// answers. Keys the sink could not apply become dirty keys. Returns (object changes,
+/// bytes) sent.
 async fn send_changes(
     site: &Site,
     peer: &Arc<Peer>,
@@ -330,6 +331,7 @@ async fn send_changes(
     changes: Vec<Change>,
     via: Vec<Vec<SiteId>>,
     (block_wire, block_raw): (u64, u64),
+    with_blocks: bool,
 ) -> Result<(u64, u64)> {
     if changes.is_empty() {
         return Ok((0, 0));
@@ -340,6 +342,7 @@ async fn send_changes(
         from: site.me.id,
         changes,
         via,
+        blocks: with_blocks,
     })
     .expect("changes serialize");
     let raw = body.len() as u64;

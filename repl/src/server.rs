@@ -218,7 +218,7 @@ async fn changes(repl: &Arc<Site>, body: &Bytes, wire: u64) -> Handled {
         .collect();
     let applied = repl
         .store
-        .run(move |s| s.apply_changes_via(&batch.changes, &via))
+        .run(move |s| s.apply_changes_via(&batch.changes, &via, batch.blocks))
         .await?;
     // Durable now: only this answer lets the source move its cursor.
     let now = now_millis();
@@ -269,15 +269,7 @@ async fn missing_blocks(repl: &Arc<Site>, body: &[u8]) -> Handled {
         .collect::<Result<Vec<_>, _>>()?;
     let missing = repl
         .store
-        .run(move |s| {
-            Ok::<_, ReplError>(
-                hashes
-                    .into_iter()
-                    .filter(|h| !s.has_block(h))
-                    .map(|h| h.to_hex())
-                    .collect::<Vec<_>>(),
-            )
-        })
+        .run(move |s| Ok::<_, ReplError>(s.missing_blocks(&hashes).iter().map(|h| h.to_hex()).collect()))
         .await?;
     Ok(json(&BlockList { blocks: missing }))
 }
@@ -501,6 +493,7 @@ mod tests {
             from: SiteId(1),
             changes: vec![Change::Object(Box::new(m))],
             via: vec![vec![SiteId(2), SiteId(3)]],
+            blocks: true,
         };
         bincode::serialize(&batch).unwrap().len()
     }

@@ -271,6 +271,10 @@ async fn a_full_sink_applies_replicated_deletes_and_catches_up_when_room_returns
     strata_tests::assert_converges(&ca, &cb, "bkt", 60).await;
 
     restart_with_reserve(&mut b, 1 << 60);
+    assert!(
+        b.log().contains("the data disk is smaller than reserve_bytes"),
+        "a site that will refuse every write says so at start"
+    );
     let status = site_status(&b);
     assert_eq!(status["accepting_new_data"], false, "{status}");
     assert_eq!(
