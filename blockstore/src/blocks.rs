@@ -127,6 +127,20 @@ impl BlockFiles {
             return Ok(None);
         }
         Space::of(&self.data_dir, self.reserve)?.admit(data.len() as u64)?;
+        self.put_file(hash, &path, data, caching)?;
+        Ok(path.parent().map(Path::to_path_buf))
+    }
+
+    /// Writes a block over a damaged copy: the new file is renamed over the old one,
+    /// so a reader sees one or the other, never neither. Durable on return.
+    pub fn replace(&self, hash: &BlockHash, data: &[u8]) -> Result<()> {
+        let path = self.path(hash);
+        self.put_file(hash, &path, data, Caching::Drop)?;
+        sync_dir(path.parent().unwrap_or(&self.root))
+    }
+
+    /// Writes `data` to a temporary file, fsyncs it and renames it to `path`.
+    fn put_file(&self, hash: &BlockHash, path: &Path, data: &[u8], caching: Caching) -> Result<()> {
         let tmp_path = self.tmp.join(format!("{}.{}", hash.to_hex(), uuid::Uuid::new_v4()));
         let written = (|| -> Result<()> {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
@@ -136,15 +150,14 @@ impl BlockFiles {
                 drop_cached(&f);
             }
             drop(f);
-            fs::rename(&tmp_path, &path)?;
+            fs::rename(&tmp_path, path)?;
             Ok(())
         })();
         if written.is_err() {
             // A failed write (a full disk, an I/O error) leaves nothing behind.
             let _ = fs::remove_file(&tmp_path);
         }
-        written?;
-        Ok(path.parent().map(Path::to_path_buf))
+        written
     }
 
     pub fn exists(&self, hash: &BlockHash) -> bool {

@@ -20,6 +20,7 @@ mod multipart;
 mod objects;
 mod records;
 mod replica;
+mod scrub;
 mod space;
 mod store;
 mod sync_tree;
@@ -39,6 +40,7 @@ pub use multipart::UploadPage;
 pub use objects::Precondition;
 pub use records::*;
 pub use replica::Applied;
+pub use scrub::{BlockFault, ScrubStep};
 pub use space::Space;
 pub use store::{Store, StoreConfig};
 pub use sync_tree::{

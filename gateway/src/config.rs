@@ -20,6 +20,13 @@ pub struct Config {
     /// with 507, while deletes, lists, reads and replicated deletes keep working.
     #[serde(default = "default_reserve_bytes")]
     pub reserve_bytes: u64,
+    /// Seconds between background scrubs (every referenced block read back and
+    /// checked); 0: only on `strata admin scrub`.
+    #[serde(default = "default_scrub_interval")]
+    pub scrub_interval: u64,
+    /// A scrub's reads, in bytes per second (0: no cap).
+    #[serde(default = "default_scrub_rate")]
+    pub scrub_max_bytes_per_sec: u64,
     pub s3: S3Config,
     pub admin: AdminConfig,
     #[serde(default)]
@@ -129,6 +136,14 @@ impl Default for GcConfig {
             interval_secs: default_interval(),
         }
     }
+}
+
+fn default_scrub_interval() -> u64 {
+    7 * 24 * 3600
+}
+
+fn default_scrub_rate() -> u64 {
+    32 << 20
 }
 
 fn default_reserve_bytes() -> u64 {
@@ -272,6 +287,12 @@ block_size = 1048576
 # 507 InsufficientStorage while deletes, lists and reads go on. Half of it is held as a
 # ballast file, released if another process fills the disk. Default 512 MiB.
 reserve_bytes = 536870912
+# Seconds between background scrubs (every referenced block read back and checked
+# against its SHA-256; a bad one replaced from a peer site). 0: only on
+# `strata admin scrub`. Default a week.
+scrub_interval = 604800
+# A scrub's reads, in bytes per second (0: no cap). Default 32 MiB/s.
+scrub_max_bytes_per_sec = 33554432
 
 [s3]
 # Address the S3 API listens on.

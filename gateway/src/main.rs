@@ -9,6 +9,7 @@ mod metrics;
 mod repl_auth;
 mod repl_cli;
 mod s3;
+mod scrub;
 mod server;
 mod timefmt;
 mod tls;
@@ -101,6 +102,13 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Read back every block records reference, check its SHA-256, and replace a bad or
+    /// missing one with a good copy from a peer site. Waits for the run and prints
+    /// what it found; exits 1 if a block could not be replaced.
+    Scrub {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +186,19 @@ async fn run(cmd: Command) -> Result<(), AnyError> {
                         println!("{}", String::from_utf8_lossy(&body));
                     } else {
                         print_site_status(&serde_json::from_slice(&body)?);
+                    }
+                }
+                AdminCommand::Scrub { json } => {
+                    let body = admin_client::call(&cfg, "POST", "/v1/scrub", None).await?;
+                    let result: scrub::ScrubResult = serde_json::from_slice(&body)?;
+                    if json {
+                        println!("{}", String::from_utf8_lossy(&body));
+                    } else {
+                        print_scrub(&result);
+                    }
+                    if result.figures.unrepairable > 0 {
+                        // The exit status scripts read: data is damaged for good here.
+                        std::process::exit(1);
                     }
                 }
             }
@@ -263,5 +284,41 @@ fn print_site_status(s: &admin::SiteStatus) {
     }
     if let Some(why) = &s.failure {
         println!("STOPPED: a metadata write could not be made durable ({why}); restart the site");
+    }
+    if s.clock_ahead_ms > 1000 {
+        println!(
+            "clock: the newest timestamp is {} ms ahead of the wall clock",
+            s.clock_ahead_ms
+        );
+    }
+    if let Some(r) = &s.scrub.running {
+        println!(
+            "scrub: running, {} of {} blocks checked, {} bad, {} repaired",
+            r.figures.blocks_checked, r.blocks_total, r.figures.bad_found, r.figures.repaired
+        );
+    }
+    if let Some(l) = &s.scrub.last {
+        print_scrub(l);
+    }
+}
+
+fn print_scrub(r: &scrub::ScrubResult) {
+    let f = &r.figures;
+    println!(
+        "scrub: {} blocks ({} bytes) checked in {} ms; {} bad ({} missing, {} corrupt), {} repaired from a peer, {} unrepairable",
+        f.blocks_checked,
+        f.bytes_checked,
+        r.ended_ms.saturating_sub(r.started_ms),
+        f.bad_found,
+        f.missing,
+        f.corrupt,
+        f.repaired,
+        f.unrepairable
+    );
+    for u in &r.unrepairable_blocks {
+        println!(
+            "  unrepairable {:?} block {}: used by {:?}; {}",
+            u.fault, u.block, u.keys, u.why
+        );
     }
 }

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::repl_auth::ReplAuth;
 use crate::s3::{self, S3State};
+use crate::scrub::Scrubber;
 use crate::tls::{self, Certs, TlsListener};
 use axum::serve::ListenerExt;
 use std::sync::Arc;
@@ -124,6 +125,14 @@ pub async fn serve(
         });
         repl.start();
     }
+    let scrub = Scrubber::open(
+        store.clone(),
+        repl.clone(),
+        Duration::from_secs(cfg.scrub_interval),
+        cfg.scrub_max_bytes_per_sec,
+    )
+    .await?;
+    scrub.spawn();
     let metrics = Arc::new(Metrics::default());
     let s3_app = s3::service(S3State {
         store: store.clone(),
@@ -143,6 +152,7 @@ pub async fn serve(
         ui_key: Arc::new(rand::random()),
         history: Default::default(),
         tls_refusals: tls_refusals.clone(),
+        scrub,
     };
     admin::spawn_sampler(admin_state.clone());
     let admin_app = admin::service(admin_state);

@@ -18,9 +18,10 @@ use crate::peer::Peer;
 use crate::protocol;
 use crate::sender::{deliver, hello, object_data, MAX_BATCH_DATA, MAX_ENTRIES};
 use crate::site::Site;
+use crate::throttle::Throttle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use strata_blockstore::{group_digests, now_millis, Change, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE};
 use tokio::sync::watch;
 
@@ -265,35 +266,6 @@ fn batches(changes: Vec<Change>) -> Vec<Vec<Change>> {
     out
 }
 
-/// Holds fullsync's traffic to `fullsync_max_bytes_per_sec` (0: no limit), so realtime
-/// and clients keep their share of the link.
-struct Throttle {
-    rate: u64,
-    started: Instant,
-    sent: u64,
-}
-
-impl Throttle {
-    fn new(rate: u64) -> Self {
-        Throttle {
-            rate,
-            started: Instant::now(),
-            sent: 0,
-        }
-    }
-
-    async fn wait(&mut self, bytes: u64) {
-        if self.rate == 0 {
-            return;
-        }
-        self.sent += bytes;
-        let due = Duration::from_secs_f64(self.sent as f64 / self.rate as f64);
-        if let Some(ahead) = due.checked_sub(self.started.elapsed()) {
-            tokio::time::sleep(ahead).await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,19 +319,5 @@ mod tests {
         // Tombstones carry no data.
         let tombs: Vec<Change> = (0..3).map(|i| object(&i.to_string(), half, false)).collect();
         assert_eq!(batches(tombs).len(), 1);
-    }
-
-    #[tokio::test]
-    async fn the_throttle_holds_the_rate() {
-        let mut t = Throttle::new(1 << 20);
-        let start = Instant::now();
-        t.wait(256 << 10).await;
-        t.wait(256 << 10).await;
-        let took = start.elapsed();
-        assert!(took >= Duration::from_millis(450), "512 KiB at 1 MiB/s took {took:?}");
-        let mut unlimited = Throttle::new(0);
-        let start = Instant::now();
-        unlimited.wait(1 << 40).await;
-        assert!(start.elapsed() < Duration::from_millis(100), "no limit, no wait");
     }
 }

@@ -24,6 +24,7 @@ mod sender;
 mod server;
 mod site;
 mod status;
+mod throttle;
 mod verify;
 mod verify_record;
 
@@ -36,4 +37,5 @@ pub use peer::{PeerRecord, SinkSettings};
 pub use protocol::{SiteInfo, PROTOCOL_VERSION};
 pub use replication::{ReplConfig, Replication, SinkOp};
 pub use status::{FullsyncStatus, PeerStatus, SinkStatus, SourceStatus};
+pub use throttle::Throttle;
 pub use verify_record::{Difference, VerifyReport};

@@ -22,6 +22,10 @@ pub const BLOCKS: &str = "/repl/v1/blocks/";
 /// Proxy-get: a sink asks for one block it lacks (`GET <prefix><hex>?from=<sink id>`);
 /// the answer is the block's bytes. Refused unless proxy-get is enabled for that sink.
 pub const FETCH_BLOCK: &str = "/repl/v1/fetch/";
+/// Scrub: a peer (sink or source) asks for a good copy of a block its own copy of
+/// which is damaged or missing (`GET <prefix><hex>?from=<site id>`); answered only with
+/// bytes that hash to the name.
+pub const REPAIR_BLOCK: &str = "/repl/v1/repair/";
 pub const SYNC_GROUPS: &str = "/repl/v1/sync/groups";
 pub const SYNC_PARTITIONS: &str = "/repl/v1/sync/partitions";
 pub const SYNC_ENTRIES: &str = "/repl/v1/sync/entries";

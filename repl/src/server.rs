@@ -163,6 +163,10 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
             let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
             fetch_block(&s.repl, &p[protocol::FETCH_BLOCK.len()..], from).await
         }
+        (&Method::GET, p) if p.starts_with(protocol::REPAIR_BLOCK) => {
+            let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
+            repair_block(&s.repl, &p[protocol::REPAIR_BLOCK.len()..], from).await
+        }
         (&Method::PUT, p) if p.starts_with(protocol::BLOCKS) => {
             let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
             put_block(&s.repl, &p[protocol::BLOCKS.len()..], from, body, wire, as_signed).await
@@ -297,6 +301,31 @@ async fn fetch_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled
             Ok(refuse(StatusCode::NOT_FOUND, format!("no block {hex} here")))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Scrub at a peer: a good copy of a block, to any site this one replicates with (as
+/// sink or source). This site's own copy is checked first, so damage never spreads.
+async fn repair_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled {
+    let hash = parse_hash(hex)?;
+    let peer = from
+        .and_then(|f| u64::from_str_radix(f, 16).ok())
+        .and_then(|id| repl.peer_by_id(SiteId(id)));
+    let Some(peer) = peer else {
+        return Ok(refuse(
+            StatusCode::FORBIDDEN,
+            format!("{} does not replicate with the asking site", repl.me.name),
+        ));
+    };
+    match repl.store.run(move |s| s.read_good_block(&hash)).await? {
+        Some(data) => {
+            peer.sent.add(0, 0, data.len() as u64);
+            Ok(octets(data))
+        }
+        None => Ok(refuse(
+            StatusCode::NOT_FOUND,
+            format!("no good copy of block {hex} here"),
+        )),
     }
 }
 

@@ -320,6 +320,32 @@ impl Site {
         out
     }
 
+    /// `strata repl verify SINK FLAGS`: its exit code (0 equal, 1 different) and what
+    /// it printed. Panics if it could not run.
+    pub fn verify(&self, sink: &str, flags: &[&str]) -> (i32, String) {
+        let out = Command::new(strata_bin())
+            .args(["repl", "--config"])
+            .arg(&self.config)
+            .args(["verify", sink])
+            .args(flags)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let code = out.status.code().unwrap_or(-1);
+        assert!(
+            code == 0 || code == 1,
+            "verify failed to run ({code}): {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (code, text)
+    }
+
+    /// The file of the block holding `block`'s bytes in this site's data directory.
+    pub fn block_file(&self, block: &[u8]) -> PathBuf {
+        let hex = sha256_hex(block);
+        self.data_dir().join("blocks").join(&hex[..2]).join(&hex)
+    }
+
     /// `strata repl status --json`.
     pub fn repl_status(&self) -> serde_json::Value {
         serde_json::from_str(&self.repl_cmd(&["status", "--json"])).unwrap()

@@ -4,26 +4,7 @@
 
 use aws_sdk_s3::Client;
 use std::time::Duration;
-use strata_tests::{assert_converges_or, data, get_bytes, listing, pair, put, sha256_hex, wait_for, Site, SiteOptions};
-
-/// `strata repl verify` on `site` for `sink`: (exit code, stdout).
-fn verify(site: &Site, sink: &str, flags: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(strata_tests::strata_bin())
-        .args(["repl", "--config"])
-        .arg(&site.config)
-        .args(["verify", sink])
-        .args(flags)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let code = out.status.code().unwrap_or(-1);
-    assert!(
-        code == 0 || code == 1,
-        "verify failed to run ({code}): {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (code, text)
-}
+use strata_tests::{assert_converges_or, data, get_bytes, listing, pair, put, wait_for, Site, SiteOptions};
 
 fn status_of(sites: &[&Site]) -> String {
     sites
@@ -64,7 +45,7 @@ async fn concurrent_writers_on_the_same_keys_leave_a_one_way_pair_equal() {
     burst(std::slice::from_ref(&ca), "hot", 16, 30, 6).await;
     let n = assert_converges_or(&ca, &cb, "hot", 30, || status_of(&[&a, &b])).await;
     assert_eq!(n, 6);
-    let (code, out) = verify(&a, "site-b", &[]);
+    let (code, out) = a.verify("site-b", &[]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 differences"), "{out}");
 }
@@ -87,7 +68,7 @@ async fn concurrent_writers_on_both_sites_of_a_two_way_pair_leave_them_equal() {
     burst(&[ca.clone(), cb.clone()], "hot", 8, 30, 6).await;
     assert_converges_or(&ca, &cb, "hot", 30, || status_of(&[&a, &b])).await;
     for (site, sink) in [(&a, "site-b"), (&b, "site-a")] {
-        let (code, out) = verify(site, sink, &[]);
+        let (code, out) = site.verify(sink, &[]);
         assert_eq!(code, 0, "{} -> {sink}: {out}", site.name);
     }
 }
@@ -138,12 +119,6 @@ async fn objects_in_a_bucket_older_than_realtime_reach_the_sink_within_seconds()
     assert!(fullsync["last"].is_null(), "no fullsync ran: {fullsync}");
 }
 
-/// The path of a block file in a site's data directory.
-fn block_file(site: &Site, block: &[u8]) -> std::path::PathBuf {
-    let hex = sha256_hex(block);
-    site.data_dir().join("blocks").join(&hex[..2]).join(&hex)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_lists_what_differs_and_repair_mends_it() {
     let (a, b) = pair();
@@ -154,7 +129,7 @@ async fn verify_lists_what_differs_and_repair_mends_it() {
         put(&ca, "ver", k, body).await.unwrap();
     }
     assert_converges_or(&ca, &cb, "ver", 30, || status_of(&[&a, &b])).await;
-    let (code, out) = verify(&a, "site-b", &["--blocks"]);
+    let (code, out) = a.verify("site-b", &["--blocks"]);
     assert_eq!(code, 0, "{out}");
 
     // Realtime stopped: changes made now reach the sink only by repair.
@@ -162,10 +137,10 @@ async fn verify_lists_what_differs_and_repair_mends_it() {
     put(&ca, "ver", "late", data(5000, 3)).await.unwrap();
     put(&ca, "ver", "one", data(1200, 4)).await.unwrap();
     // A block of "two" lost from the sink's disk (64 KiB blocks in the test sites).
-    let lost = block_file(&b, &two[..64 * 1024]);
+    let lost = b.block_file(&two[..64 * 1024]);
     std::fs::remove_file(&lost).unwrap();
 
-    let (code, out) = verify(&a, "site-b", &[]);
+    let (code, out) = a.verify("site-b", &[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("missing") && out.contains("object/ver/late"), "{out}");
     assert!(out.contains("differs") && out.contains("object/ver/one"), "{out}");
@@ -173,15 +148,15 @@ async fn verify_lists_what_differs_and_repair_mends_it() {
         !out.contains("object/ver/two"),
         "without --blocks no block is read: {out}"
     );
-    let (code, out) = verify(&a, "site-b", &["--blocks"]);
+    let (code, out) = a.verify("site-b", &["--blocks"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("missing-blocks  object/ver/two"), "{out}");
     let status = a.peer_status("site-b", "sink");
     assert_eq!(status["last_verify"]["differences"], 3, "{status}");
 
-    let (code, out) = verify(&a, "site-b", &["--blocks", "--repair"]);
+    let (code, out) = a.verify("site-b", &["--blocks", "--repair"]);
     assert_eq!(code, 1, "the report still says what differed: {out}");
-    let (code, out) = verify(&a, "site-b", &["--blocks"]);
+    let (code, out) = a.verify("site-b", &["--blocks"]);
     assert_eq!(code, 0, "repaired: {out}");
     assert!(lost.exists(), "the lost block is back on the sink's disk");
     assert_eq!(get_bytes(&cb, "ver", "two").await, two);

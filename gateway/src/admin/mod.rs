@@ -53,6 +53,7 @@ pub fn service(state: AdminState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/status", get(status))
         .route("/v1/read-only/{state}", post(read_only))
+        .route("/v1/scrub", post(scrub))
         .route("/v1/metrics", get(metrics))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{name}", delete(delete_user))
@@ -91,6 +92,15 @@ async fn health(State(s): State<AdminState>) -> Response {
 }
 
 /// `strata admin read-only on|off`.
+/// `strata admin scrub`: a whole scrub now (after the one in progress, if any); the
+/// answer is its result.
+async fn scrub(State(s): State<AdminState>) -> Response {
+    match s.scrub.run().await {
+        Ok(result) => json(StatusCode::OK, &result),
+        Err(e) => store_error(e),
+    }
+}
+
 async fn read_only(State(s): State<AdminState>, Path(state): Path<String>) -> Response {
     let on = match on_off(&state, "read-only") {
         Ok(on) => on,

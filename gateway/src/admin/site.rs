@@ -3,6 +3,7 @@
 
 use crate::admin::reply::store_error;
 use crate::admin::state::AdminState;
+use crate::scrub::{ScrubFigures, ScrubStatus};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
@@ -33,9 +34,21 @@ pub struct SiteStatus {
     /// about 0 unless timestamps from a peer with a clock ahead were applied.
     #[serde(default)]
     pub clock_ahead_ms: u64,
+    /// The scrub in progress and the last one's result.
+    #[serde(default)]
+    pub scrub: ScrubStatus,
 }
 
 impl SiteStatus {
+    /// The running scrub's figures, else the last one's.
+    fn scrub_figures(&self) -> ScrubFigures {
+        match (&self.scrub.running, &self.scrub.last) {
+            (Some(r), _) => r.figures,
+            (None, Some(l)) => l.figures,
+            (None, None) => ScrubFigures::default(),
+        }
+    }
+
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
         for (name, help, v) in [
@@ -84,6 +97,31 @@ impl SiteStatus {
                 "How far the site's newest timestamp is ahead of its wall clock.",
                 self.clock_ahead_ms,
             ),
+            (
+                "strata_scrub_running",
+                "1 while a scrub runs.",
+                u64::from(self.scrub.running.is_some()),
+            ),
+            (
+                "strata_scrub_blocks_checked",
+                "Blocks the running scrub (else the last one) read and checked.",
+                self.scrub_figures().blocks_checked,
+            ),
+            (
+                "strata_scrub_bad_found",
+                "Bad blocks (missing or corrupt) the running or last scrub found.",
+                self.scrub_figures().bad_found,
+            ),
+            (
+                "strata_scrub_repaired",
+                "Bad blocks replaced with a peer's good copy by the running or last scrub.",
+                self.scrub_figures().repaired,
+            ),
+            (
+                "strata_scrub_unrepairable",
+                "Bad blocks no peer could replace, found by the running or last scrub.",
+                self.scrub_figures().unrepairable,
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
         }
@@ -110,5 +148,6 @@ pub async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
             .clock_high()
             .millis()
             .saturating_sub(strata_blockstore::now_millis()),
+        scrub: s.scrub.status(),
     })
 }

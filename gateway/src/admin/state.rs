@@ -21,6 +21,8 @@ pub struct AdminState {
     pub history: Arc<Mutex<VecDeque<Sample>>>,
     /// TLS handshakes this site's ports refused.
     pub tls_refusals: Arc<crate::tls::Refusals>,
+    /// The site's scrub (`strata admin scrub`, and its status).
+    pub scrub: Arc<crate::scrub::Scrubber>,
 }
 
 /// One throughput sample: every peer's traffic counters at a moment.
