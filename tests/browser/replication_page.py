@@ -223,6 +223,8 @@ def main():
         while not (sink()["state"] == "synced" and sink()["pending_entries"] == 0 and sink()["fullsync"]["history"]):
             check(time.time() < deadline, f"site-b never synced: {sink()}")
             time.sleep(0.3)
+        a.cmd("repl", "verify", "site-b")
+        a.cmd("admin", "scrub")
         time.sleep(5)  # a few throughput samples for the chart
 
         home = f"http://127.0.0.1:{a.admin}/"
@@ -260,8 +262,14 @@ def main():
             "fullsync_percent": f"{s['fullsync']['percent']:.1f}",
             "fullsync_differences": str(s["fullsync"]["differences"]),
         }
+        want["verify_differences"] = str(s["last_verify"]["differences"])
         wrong = {k: (shown.get(k), v) for k, v in want.items() if shown.get(k) != v}
         check(not wrong, f"page vs status --json (shown, status): {wrong}")
+        progress = page.eval("document.querySelector('[data-peer=\"site-b\"][data-field=\"fullsync_percent\"]').textContent")
+        check(progress.startswith("complete,"), f"a finished fullsync shows as finished, not {progress!r}")
+        scrub = json.loads(a.cmd("admin", "status", "--json"))["scrub"]["last"]
+        shown_scrub = page.eval("document.querySelector('[data-peer=\"site\"][data-field=\"scrub_bad_found\"]').dataset.value")
+        check(scrub is not None and shown_scrub == str(scrub["bad_found"]), f"scrub {shown_scrub} vs {scrub}")
         check(int(want["sent_objects"]) >= 40, f"objects sent: {want['sent_objects']}")
         runs = page.eval("document.querySelectorAll('[data-peer=\"site-b\"][data-field^=\"fullsync_run_\"]').length")
         check(runs == len(s["fullsync"]["history"][:5]) and runs >= 1, f"{runs} fullsync runs shown")
