@@ -26,6 +26,8 @@ use strata_blockstore::{group_digests, now_millis, Change, Digest16, PartitionDi
 use tokio::sync::watch;
 
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// Partitions whose entries are asked for (and compared) at once: 1/1024 of the keys.
+const PARTITIONS_PER_ASK: usize = 4;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The runner for one sink: waits for a trigger, runs, and retries a failed run (a link
@@ -164,46 +166,62 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                 .filter(|(p, _)| !differing.contains(p))
                 .map(|(_, d)| d.count)
                 .sum::<u64>();
-            if !differing.is_empty() {
+            // A few partitions at a time, and the changes of at most one batch read at
+            // once: memory follows the size of a partition, not of the difference.
+            for chunk in differing.chunks(PARTITIONS_PER_ASK) {
+                let chunk = chunk.to_vec();
                 let their_entries: Vec<SyncEntry> = link
                     .call_bincode(
                         protocol::SYNC_ENTRIES,
-                        bincode::serialize(&differing).expect("serializes"),
+                        bincode::serialize(&chunk).expect("serializes"),
                         &mut figures.bytes_exchanged,
                     )
                     .await?;
                 // With cascading off, only what this site wrote goes to its sinks.
                 let (cascade, me) = (site.cascade.load(std::sync::atomic::Ordering::SeqCst), site.me.id);
-                let (changes, compared) = site
+                let (wanted, compared) = site
                     .store
                     .run(move |s| {
                         let known: BTreeMap<String, _> = their_entries
                             .into_iter()
                             .map(|e| (e.key.clone(), e.version()))
                             .collect();
-                        let (mut changes, mut compared) = (Vec::new(), 0u64);
-                        for p in differing {
+                        let (mut wanted, mut compared) = (Vec::new(), 0u64);
+                        for p in chunk {
                             for e in s.sync_entries(p)? {
                                 compared += 1;
                                 let ours = cascade || e.version().1 == me;
                                 if ours && known.get(&e.key).is_none_or(|v| *v < e.version()) {
-                                    // None: changed since it was read; realtime or the next
-                                    // run carries the newer state.
-                                    changes.extend(s.sync_change(&e)?);
+                                    wanted.push(e);
                                 }
                             }
                         }
-                        Ok::<_, ReplError>((changes, compared))
+                        Ok::<_, ReplError>((wanted, compared))
                     })
                     .await?;
                 figures.keys_compared += compared;
-                figures.differences += changes.len() as u64;
-                for batch in batches(changes) {
-                    let (objects, bytes) = deliver(site, peer, &link, batch, Vec::new(), blocks).await?;
-                    figures.objects_sent += objects;
-                    figures.bytes_sent += bytes;
-                    figures.bytes_exchanged += bytes;
-                    throttle.wait(bytes).await;
+                for slice in wanted.chunks(MAX_ENTRIES) {
+                    let slice = slice.to_vec();
+                    let changes = site
+                        .store
+                        .run(move |s| {
+                            let mut changes = Vec::new();
+                            for e in &slice {
+                                // None: changed since it was read; realtime or the next
+                                // run carries the newer state.
+                                changes.extend(s.sync_change(e)?);
+                            }
+                            Ok::<_, ReplError>(changes)
+                        })
+                        .await?;
+                    figures.differences += changes.len() as u64;
+                    for batch in batches(changes) {
+                        let (objects, bytes) = deliver(site, peer, &link, batch, Vec::new(), blocks).await?;
+                        figures.objects_sent += objects;
+                        figures.bytes_sent += bytes;
+                        figures.bytes_exchanged += bytes;
+                        throttle.wait(bytes).await;
+                    }
                 }
             }
         }
