@@ -268,6 +268,19 @@ fn print_status(peers: &[PeerStatus]) {
                 );
             }
         }
+        if let Some(v) = p.sink.as_ref().and_then(|s| s.last_verify.as_ref()) {
+            println!(
+                "{:<16} verify: {} keys compared, {} differences{}",
+                "",
+                v.keys_compared,
+                v.differences,
+                if v.repair {
+                    format!(", {} records sent again", v.repaired)
+                } else {
+                    String::new()
+                }
+            );
+        }
         if let Some(f) = p
             .sink
             .as_ref()
@@ -292,6 +305,9 @@ fn print_status(peers: &[PeerStatus]) {
                 "-",
                 format!("recv {}/{}", s.received.objects, s.received.bytes),
             );
+            if let Some(why) = &s.held_back {
+                println!("{:<16} HELD BACK: {why}", "");
+            }
         }
     }
 }

@@ -153,6 +153,8 @@ async fn verify_lists_what_differs_and_repair_mends_it() {
     assert!(out.contains("missing-blocks  object/ver/two"), "{out}");
     let status = a.peer_status("site-b", "sink");
     assert_eq!(status["last_verify"]["differences"], 3, "{status}");
+    let text = a.repl_cmd(&["status"]);
+    assert!(text.contains("verify: 5 keys compared, 3 differences"), "{text}");
 
     let (code, out) = a.verify("site-b", &["--blocks", "--repair"]);
     assert_eq!(code, 1, "the report still says what differed: {out}");
@@ -189,6 +191,8 @@ async fn a_peer_with_a_clock_far_ahead_is_held_back() {
         let s = ahead.peer_status("site-b", "sink");
         s["last_error"].as_str().unwrap_or("").contains("clock skew")
     });
+    let text = b.repl_cmd(&["status"]);
+    assert!(text.contains("HELD BACK: clock skew"), "{text}");
     let status: serde_json::Value = serde_json::from_str(&b.admin_cmd(&["status", "--json"])).unwrap();
     let skew = status["clock_ahead_ms"].as_u64().unwrap();
     assert!(skew < 60_000, "the sink's clock moved {skew} ms ahead");
