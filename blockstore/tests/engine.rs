@@ -327,6 +327,9 @@ fn a_remote_bucket_delete_loses_to_newer_local_objects() {
 
     // b wrote into the bucket after a deleted it: the delete must not take that away.
     b.apply_changes(std::slice::from_ref(create)).unwrap();
+    // Later by the clock: in the same millisecond, b (which has not seen the delete)
+    // would write concurrently with it, and the delete's counter could win.
+    std::thread::sleep(Duration::from_millis(2));
     put(&b, "shared", "kept", b"written after the delete");
     assert_eq!(b.apply_changes(std::slice::from_ref(delete)).unwrap().stale, 1);
     assert!(b.object("shared", "kept").is_ok());
