@@ -11,9 +11,8 @@ use crate::keys::object_key;
 use crate::meta::{decode, encode};
 use crate::records::{BlockRef, Bucket, Manifest, SiteId, User};
 use crate::store::Store;
-use crate::sync_tree::{Digest16, GROUP_SIZE};
+use crate::sync_tree::{digest16, Digest16, GROUP_SIZE};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// One record as verify sees it.
@@ -36,13 +35,6 @@ pub struct RecordSummary {
     pub record: Digest16,
     /// Objects: the blocks, for `verify --blocks` (empty unless asked for).
     pub blocks: Vec<BlockRef>,
-}
-
-fn digest16(bytes: &[u8]) -> Digest16 {
-    let h = Sha256::digest(bytes);
-    let mut d = [0u8; 16];
-    d.copy_from_slice(&h[..16]);
-    d
 }
 
 impl Store {

@@ -22,6 +22,12 @@ impl BlockHash {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// A block's name as written by [`BlockHash::to_hex`]; None if it is not one.
+    pub fn from_hex(hex: &str) -> Option<BlockHash> {
+        let mut b = [0u8; 32];
+        hex::decode_to_slice(hex, &mut b).ok().map(|()| BlockHash(b))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

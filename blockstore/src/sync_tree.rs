@@ -81,7 +81,7 @@ impl PartitionDigest {
     }
 }
 
-fn digest16(bytes: &[u8]) -> Digest16 {
+pub(crate) fn digest16(bytes: &[u8]) -> Digest16 {
     let h = Sha256::digest(bytes);
     let mut d = [0u8; 16];
     d.copy_from_slice(&h[..16]);
@@ -270,9 +270,13 @@ impl Store {
             .collect())
     }
 
-    /// The tree's entry for one key (record, tombstone or grave), if it has one.
-    pub fn sync_entry(&self, key: &str) -> Result<Option<SyncEntry>> {
-        self.meta.get(Tree::SyncIndex, &index_key(key))
+    /// The change that brings another site to this site's state of one key (see
+    /// [`Store::sync_change`]); None if the tree has no entry for it.
+    pub fn current_change(&self, key: &str) -> Result<Option<Change>> {
+        match self.meta.get::<SyncEntry>(Tree::SyncIndex, &index_key(key))? {
+            Some(entry) => self.sync_change(&entry),
+            None => Ok(None),
+        }
     }
 
     /// The keys of every user and bucket the tree holds (graves included): group 0.

@@ -164,7 +164,7 @@ impl Scrubber {
         tracing::info!(blocks = run.blocks_total, after = ?run.after, "scrub starts");
         let mut throttle = Throttle::new(self.rate);
         loop {
-            let after = run.after.as_deref().and_then(parse_hash);
+            let after = run.after.as_deref().and_then(BlockHash::from_hex);
             let step = self.store.run(move |s| s.scrub_step(after, STEP)).await?;
             run.figures.blocks_checked += step.checked;
             run.figures.bytes_checked += step.bytes;
@@ -248,9 +248,4 @@ impl Scrubber {
         let bytes = serde_json::to_vec(&record).expect("serializes");
         self.store.run(move |s| s.put_site_record(RECORD, &bytes)).await
     }
-}
-
-fn parse_hash(hex: &str) -> Option<BlockHash> {
-    let mut b = [0u8; 32];
-    hex::decode_to_slice(hex, &mut b).ok().map(|()| BlockHash(b))
 }

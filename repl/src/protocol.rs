@@ -80,7 +80,5 @@ pub struct Refusal {
 
 /// A block's name on the wire (hex SHA-256) as a hash.
 pub fn parse_hash(hex: &str) -> Result<BlockHash> {
-    let mut b = [0u8; 32];
-    hex::decode_to_slice(hex, &mut b).map_err(|_| ReplError::Protocol(format!("bad block name {hex:?}")))?;
-    Ok(BlockHash(b))
+    BlockHash::from_hex(hex).ok_or_else(|| ReplError::Protocol(format!("bad block name {hex:?}")))
 }

@@ -8,13 +8,14 @@
 
 use crate::error::{ReplError, Result};
 use crate::locks::lock;
+use crate::peer::Peer;
 use crate::protocol;
 use crate::site::Site;
 use futures_util::future::FutureExt;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use strata_blockstore::{BlockHash, SiteId};
+use strata_blockstore::{BlockHash, SiteId, Store};
 
 /// Blocks fetched at once for one read.
 const PARALLEL: usize = 4;
@@ -84,18 +85,32 @@ async fn fetch(site: &Arc<Site>, hash: BlockHash, origin: SiteId) -> Result<()> 
         ));
     }
     let path = format!("{}{}?from={}", protocol::FETCH_BLOCK, hash.to_hex(), site.me.id);
+    // store_block checks the bytes against the block's name.
+    let len = first_good_copy(site, sources, &path, hash, Store::store_block).await?;
+    site.proxy_counters.blocks.fetch_add(1, Ordering::Relaxed);
+    site.proxy_counters.bytes.fetch_add(len, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Asks `peers` in turn for the block `path` names and keeps the first copy `keep`
+/// accepts (it checks the bytes against the block's name, and stores them); returns
+/// the copy's length, or every peer's reason. Proxy-get and scrub's repair share it.
+pub(crate) async fn first_good_copy(
+    site: &Site,
+    peers: Vec<Arc<Peer>>,
+    path: &str,
+    hash: BlockHash,
+    keep: fn(&Store, &BlockHash, &[u8]) -> strata_blockstore::Result<()>,
+) -> Result<u64> {
     let mut why = Vec::new();
-    for p in sources {
-        match p.link().call("GET", &path, bytes::Bytes::new()).await {
+    for p in peers {
+        match p.link().call("GET", path, bytes::Bytes::new()).await {
             Ok(data) => {
                 let len = data.len() as u64;
-                // store_block checks the bytes against the block's name.
-                match site.store.run(move |s| s.store_block(&hash, &data)).await {
+                match site.store.run(move |s| keep(s, &hash, &data)).await {
                     Ok(()) => {
-                        site.proxy_counters.blocks.fetch_add(1, Ordering::Relaxed);
-                        site.proxy_counters.bytes.fetch_add(len, Ordering::Relaxed);
                         p.received.add(0, 0, len);
-                        return Ok(());
+                        return Ok(len);
                     }
                     Err(e) => why.push(format!("{}: {e}", p.name)),
                 }

@@ -92,9 +92,7 @@ fn changes_for(store: &Store, keys: &[String]) -> Result<Vec<Change>> {
     }
     let mut changes: Vec<Change> = Vec::new();
     for k in &wanted {
-        if let Some(entry) = store.sync_entry(k)? {
-            changes.extend(store.sync_change(&entry)?);
-        }
+        changes.extend(store.current_change(k)?);
     }
     // A bucket's owner may predate realtime too.
     let owners: BTreeSet<String> = changes
@@ -106,9 +104,7 @@ fn changes_for(store: &Store, keys: &[String]) -> Result<Vec<Change>> {
         .filter(|k| !wanted.contains(k))
         .collect();
     for k in &owners {
-        if let Some(entry) = store.sync_entry(k)? {
-            changes.extend(store.sync_change(&entry)?);
-        }
+        changes.extend(store.current_change(k)?);
     }
     changes.sort_by_key(|c| match c {
         Change::User(_) | Change::UserDeleted { .. } => 0,

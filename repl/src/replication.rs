@@ -340,33 +340,19 @@ impl Replication {
     /// Scrub: replaces a damaged or missing block with a good copy from any peer (sink
     /// or source). Err names why no peer could give one.
     pub async fn repair_block(&self, hash: strata_blockstore::BlockHash) -> Result<()> {
+        let peers = self.site.peers();
+        if peers.is_empty() {
+            return Err(ReplError::Invalid("this site has no peer to ask".into()));
+        }
         let path = format!(
             "{}{}?from={}",
             crate::protocol::REPAIR_BLOCK,
             hash.to_hex(),
             self.site.me.id
         );
-        let mut why = Vec::new();
-        for p in self.site.peers() {
-            match p.link().call("GET", &path, bytes::Bytes::new()).await {
-                Ok(data) => {
-                    let len = data.len() as u64;
-                    // replace_block checks the copy against the block's name.
-                    match self.site.store.run(move |s| s.replace_block(&hash, &data)).await {
-                        Ok(()) => {
-                            p.received.add(0, 0, len);
-                            return Ok(());
-                        }
-                        Err(e) => why.push(format!("{}: {e}", p.name)),
-                    }
-                }
-                Err(e) => why.push(e.to_string()),
-            }
-        }
-        if why.is_empty() {
-            why.push("this site has no peer to ask".into());
-        }
-        Err(ReplError::Invalid(why.join("; ")))
+        // replace_block checks the copy against the block's name.
+        crate::proxy_get::first_good_copy(&self.site, peers, &path, hash, Store::replace_block).await?;
+        Ok(())
     }
 
     /// Proxy-get's counters on this site (as a sink).

@@ -282,10 +282,7 @@ async fn missing_blocks(repl: &Arc<Site>, body: &[u8]) -> Handled {
 /// with proxy-get enabled.
 async fn fetch_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled {
     let hash = parse_hash(hex)?;
-    let sink = from
-        .and_then(|f| u64::from_str_radix(f, 16).ok())
-        .and_then(|id| repl.peer_by_id(SiteId(id)));
-    let Some(sink) = sink.filter(|p| p.sink_settings().is_some_and(|s| s.proxy_get)) else {
+    let Some(sink) = asking_peer(repl, from).filter(|p| p.sink_settings().is_some_and(|s| s.proxy_get)) else {
         return Ok(refuse(
             StatusCode::FORBIDDEN,
             format!("proxy-get is not enabled on {} for the asking site", repl.me.name),
@@ -304,14 +301,17 @@ async fn fetch_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled
     }
 }
 
+/// The peer a request names as its sender (`?from=<site id hex>`), if this site knows it.
+fn asking_peer(repl: &Site, from: Option<&str>) -> Option<Arc<Peer>> {
+    from.and_then(|f| u64::from_str_radix(f, 16).ok())
+        .and_then(|id| repl.peer_by_id(SiteId(id)))
+}
+
 /// Scrub at a peer: a good copy of a block, to any site this one replicates with (as
 /// sink or source). This site's own copy is checked first, so damage never spreads.
 async fn repair_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled {
     let hash = parse_hash(hex)?;
-    let peer = from
-        .and_then(|f| u64::from_str_radix(f, 16).ok())
-        .and_then(|id| repl.peer_by_id(SiteId(id)));
-    let Some(peer) = peer else {
+    let Some(peer) = asking_peer(repl, from) else {
         return Ok(refuse(
             StatusCode::FORBIDDEN,
             format!("{} does not replicate with the asking site", repl.me.name),
@@ -407,10 +407,7 @@ async fn put_block(
     } else {
         repl.store.run(move |s| s.store_block(&hash, &body)).await?;
     }
-    let sender = from
-        .and_then(|f| u64::from_str_radix(f, 16).ok())
-        .and_then(|id| repl.peer_by_id(SiteId(id)));
-    if let Some(p) = sender {
+    if let Some(p) = asking_peer(repl, from) {
         p.received.add_sized(0, 0, wire, len);
     }
     Ok(answer(StatusCode::NO_CONTENT, Vec::new()))

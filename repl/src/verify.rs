@@ -192,9 +192,7 @@ async fn resend(site: &Arc<Site>, peer: &Arc<Peer>, keys: Vec<String>, lacking: 
             .run(move |s| {
                 let mut out = Vec::new();
                 for k in keys {
-                    if let Some(e) = s.sync_entry(&k)? {
-                        out.extend(s.sync_change(&e)?.map(|c| (c, lacking.contains(&k))));
-                    }
+                    out.extend(s.current_change(&k)?.map(|c| (c, lacking.contains(&k))));
                 }
                 Ok::<_, crate::error::ReplError>(out)
             })

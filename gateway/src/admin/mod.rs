@@ -91,7 +91,6 @@ async fn health(State(s): State<AdminState>) -> Response {
     )
 }
 
-/// `strata admin read-only on|off`.
 /// `strata admin scrub`: a whole scrub now (after the one in progress, if any); the
 /// answer is its result.
 async fn scrub(State(s): State<AdminState>) -> Response {
@@ -101,6 +100,7 @@ async fn scrub(State(s): State<AdminState>) -> Response {
     }
 }
 
+/// `strata admin read-only on|off`.
 async fn read_only(State(s): State<AdminState>, Path(state): Path<String>) -> Response {
     let on = match on_off(&state, "read-only") {
         Ok(on) => on,

@@ -1,7 +1,7 @@
 //! Admin endpoints for replication: connections, realtime commands, status (JSON and
 //! Prometheus text).
 
-use crate::admin::reply::{error, json, on_off, text};
+use crate::admin::reply::{error, json, on_off, options, text};
 use crate::admin::state::AdminState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -78,11 +78,7 @@ pub async fn disconnect(State(s): State<AdminState>, Path(site): Path<String>) -
 /// An operator's command for a sink's realtime or fullsync: enable (with `blocks`,
 /// default true), disable, start, stop.
 fn sink_op(op: &str, body: &[u8], what: &str) -> Result<SinkOp, (StatusCode, String)> {
-    let req: RealtimeRequest = if body.is_empty() {
-        RealtimeRequest::default()
-    } else {
-        serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?
-    };
+    let req: RealtimeRequest = options(body)?;
     Ok(match op {
         "enable" => SinkOp::Enable {
             blocks: req.blocks.unwrap_or(true),
@@ -159,13 +155,9 @@ pub async fn verify(State(s): State<AdminState>, Path(site): Path<String>, body:
     let Some(r) = &s.repl else {
         return not_configured();
     };
-    let req: VerifyRequest = if body.is_empty() {
-        VerifyRequest::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
-        }
+    let req: VerifyRequest = match options(&body) {
+        Ok(v) => v,
+        Err((status, why)) => return error(status, &why),
     };
     match r.verify(&site, req.repair, req.blocks).await {
         Ok(report) => json(StatusCode::OK, &report),

@@ -22,6 +22,14 @@ pub fn on_off(word: &str, what: &str) -> Result<bool, String> {
     }
 }
 
+/// An optional JSON request body: its options, or the defaults when it is empty.
+pub fn options<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, (StatusCode, String)> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
+}
+
 pub fn error(status: StatusCode, message: &str) -> Response {
     json(status, &serde_json::json!({ "error": message }))
 }

@@ -51,6 +51,7 @@ impl SiteStatus {
 
     pub fn prometheus(&self) -> String {
         let mut out = String::new();
+        let scrub = self.scrub_figures();
         for (name, help, v) in [
             (
                 "strata_disk_free_bytes",
@@ -105,22 +106,22 @@ impl SiteStatus {
             (
                 "strata_scrub_blocks_checked",
                 "Blocks the running scrub (else the last one) read and checked.",
-                self.scrub_figures().blocks_checked,
+                scrub.blocks_checked,
             ),
             (
                 "strata_scrub_bad_found",
                 "Bad blocks (missing or corrupt) the running or last scrub found.",
-                self.scrub_figures().bad_found,
+                scrub.bad_found,
             ),
             (
                 "strata_scrub_repaired",
                 "Bad blocks replaced with a peer's good copy by the running or last scrub.",
-                self.scrub_figures().repaired,
+                scrub.repaired,
             ),
             (
                 "strata_scrub_unrepairable",
                 "Bad blocks no peer could replace, found by the running or last scrub.",
-                self.scrub_figures().unrepairable,
+                scrub.unrepairable,
             ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
