@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::dev_certs;
 use crate::server::{self, AnyError};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -178,7 +179,7 @@ pub async fn run(dir: &Path, port: u16, sites: usize, tls: bool) -> Result<(), A
         shape
     };
     let aws = |url: &str, args: &str| format!("  aws --endpoint-url {scheme}://{url}{ca} s3 {args}\n");
-    println!(
+    let banner = format!(
         "Strata dev: {shape}.\n\n{listing}  access key: {ak}\n  secret key: {sk}\n\nWrite to one, read from another:\n  export AWS_ACCESS_KEY_ID={ak} AWS_SECRET_ACCESS_KEY={sk} AWS_DEFAULT_REGION=us-east-1\n{}{}{}{}\nReplication status:\n  strata repl --config {ac} status\n\nCtrl-C stops every site; data stays in {dir}.",
         aws(&first.cfg.s3.listen.to_string(), "mb s3://demo"),
         aws(&first.cfg.s3.listen.to_string(), "cp README.md s3://demo/"),
@@ -189,6 +190,12 @@ pub async fn run(dir: &Path, port: u16, sites: usize, tls: bool) -> Result<(), A
         sk = user.secret_key,
         dir = dir.display(),
     );
+    // Whoever started us may stop reading (a script that wanted the keys, `| head`):
+    // the sites keep running, so a closed stdout is no reason to fail (`println!`
+    // would panic and take every site down).
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{banner}").and_then(|()| out.flush());
+    drop(out);
     for site in all {
         site.task.await??;
     }

@@ -445,6 +445,7 @@ pub fn pair() -> (Site, Site) {
 
 /// Starts `strata dev` with `args` in `dir`; returns the process, the access and secret
 /// keys its banner prints, and the banner's lines up to them.
+/// `strata dev` in `dir`; its log goes to `dir/dev.log` (see [`dev_log_tail`]).
 pub fn start_dev(dir: &Path, args: &[&str]) -> (Child, String, String, Vec<String>) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(strata_bin())
@@ -452,8 +453,9 @@ pub fn start_dev(dir: &Path, args: &[&str]) -> (Child, String, String, Vec<Strin
         .args(args)
         .arg("--dir")
         .arg(dir)
+        .env("STRATA_LOG", "info,strata_repl=debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("dev.log")).unwrap())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -467,6 +469,13 @@ pub fn start_dev(dir: &Path, args: &[&str]) -> (Child, String, String, Vec<Strin
     };
     let (ak, sk) = (field("access key:"), field("secret key:"));
     (child, ak, sk, banner)
+}
+
+/// The last lines of the log of a `strata dev` started in `dir`, for a failure's message.
+pub fn dev_log_tail(dir: &Path, lines: usize) -> String {
+    let log = std::fs::read_to_string(dir.join("dev.log")).unwrap_or_default();
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// A response read off a raw socket.

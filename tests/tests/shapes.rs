@@ -217,13 +217,21 @@ async fn strata_dev_starts_a_ring_of_three() {
         if on_c {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "site-c never got site-a's object");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "site-c never got site-a's object; the log ends:\n{}",
+            strata_tests::dev_log_tail(dir.path(), 200)
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     put(&c, "demo", "from-c", b"written on site-c".to_vec()).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while a.head_object().bucket("demo").key("from-c").send().await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "site-a never got site-c's object");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "site-a never got site-c's object; the log ends:\n{}",
+            strata_tests::dev_log_tail(dir.path(), 200)
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let _ = child.kill();
