@@ -11,7 +11,7 @@ use crate::store::Store;
 /// What a bucket holds (all of it, or a bounded batch), scanned under the commit lock:
 /// what deleting it removes.
 pub(crate) struct BucketContents {
-    /// Live objects and tombstones.
+    /// Live objects (deletes are graves in the sync tree, which stay: see `graves`).
     pub objects: Vec<(Vec<u8>, Manifest)>,
     pub uploads: Vec<(Vec<u8>, Upload)>,
     pub parts: Vec<(Vec<u8>, Part)>,
@@ -25,7 +25,8 @@ impl BucketContents {
 
 impl Tx<'_> {
     /// Removes a bucket and all it holds, releasing their blocks, and logs `change`.
-    /// Tombstones go too: they must not shadow a same-named bucket created later.
+    /// The graves of its deleted objects stay until the purge, as on every other site
+    /// (a write to a same-named bucket created later is stamped after them anyway).
     pub(crate) fn remove_bucket(&self, name: &str, contents: &BucketContents, change: &Change) -> TxResult<()> {
         self.remove_contents(contents)?;
         self.remove(Tree::Buckets, name.as_bytes())?;
@@ -53,7 +54,7 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// The first `limit` objects (live or tombstones) of a bucket, then, if there is
+    /// The first `limit` objects of a bucket, then, if there is
     /// room, its uploads with all their parts. Call holding the commit lock, so the
     /// answer stays true until the commit.
     pub(crate) fn bucket_contents(&self, name: &str, limit: usize) -> Result<BucketContents> {
@@ -145,10 +146,11 @@ impl Store {
         if self.bucket(name)?.is_none() {
             return Err(Error::NoSuchBucket);
         }
-        let contents = self.bucket_contents(name, usize::MAX)?;
-        if contents.objects.iter().any(|(_, m)| m.is_live()) {
+        // One live object is enough to refuse: deletes left no record to read past.
+        if !self.bucket_contents(name, 1)?.objects.is_empty() {
             return Err(Error::BucketNotEmpty);
         }
+        let contents = self.bucket_contents(name, usize::MAX)?;
         self.meta.commit_locked(guard, now_millis(), |tx| {
             let change = Change::BucketDeleted {
                 name: name.to_owned(),

@@ -180,7 +180,17 @@ impl Tx<'_> {
         let mut v = Vec::with_capacity(8 + body.len());
         v.extend_from_slice(&position.to_be_bytes());
         v.extend_from_slice(&body);
-        self.txn.put(Tree::Changes, &seq.to_be_bytes(), &v)
+        self.txn.put(Tree::Changes, &seq.to_be_bytes(), &v)?;
+        if change.is_delete() {
+            // Queued for the purge under the entry's sequence: it may go once every
+            // sink's cursor has passed it (see `graves`).
+            self.txn.put(
+                Tree::Graves,
+                &grave_queue_key(seq, &change.key()),
+                &encode(&change.version()),
+            )?;
+        }
+        Ok(())
     }
 
     fn refcount(&self, b: &BlockRef) -> TxResult<u64> {
@@ -208,6 +218,13 @@ impl Tx<'_> {
         }
         Ok(())
     }
+}
+
+/// The purge queue's key for a grave logged at `seq`: in log order.
+pub(crate) fn grave_queue_key(seq: u64, key: &str) -> Vec<u8> {
+    let mut k = seq.to_be_bytes().to_vec();
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 pub(crate) fn be_u64(v: &[u8]) -> u64 {

@@ -39,8 +39,8 @@ impl Tx<'_> {
         }
     }
 
-    /// Makes a local write `m` the current version of its key, stamped now (see
-    /// [`Tx::stamp`]); returns it as committed.
+    /// Makes a local write `m` (or tombstone) the current version of its key, stamped
+    /// now (see [`Tx::stamp`]); returns it as committed.
     pub(crate) fn install_local(&self, m: &Manifest) -> TxResult<Manifest> {
         let mut m = m.clone();
         m.hlc = self.stamp(&object_sync_key(&m.bucket, &m.key))?;
@@ -49,17 +49,23 @@ impl Tx<'_> {
     }
 
     /// Makes `m` the current version of its key: it takes references on its blocks, the
-    /// version it replaces releases its own, and the change is logged.
+    /// version it replaces releases its own, and the change is logged. A tombstone
+    /// removes the record and leaves a grave in the sync tree: the objects tree holds
+    /// live objects only. A tombstone needs no bucket (one deleted since keeps it).
     pub(crate) fn install_manifest(&self, m: &Manifest) -> TxResult<()> {
-        if !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
+        if m.is_live() && !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
             return abort(Error::NoSuchBucket);
         }
         let k = object_key(&m.bucket, &m.key);
         if let Some(old) = self.get::<Manifest>(Tree::Objects, &k)? {
             self.release_refs(&old.blocks)?;
         }
-        self.add_refs(&m.blocks)?;
-        self.put(Tree::Objects, &k, m)?;
+        if m.is_live() {
+            self.add_refs(&m.blocks)?;
+            self.put(Tree::Objects, &k, m)?;
+        } else {
+            self.remove(Tree::Objects, &k)?;
+        }
         self.index_object(m)?;
         self.log(&Change::Object(Box::new(m.clone())))
     }
@@ -161,13 +167,10 @@ impl Store {
 
     /// Deletes many keys in one commit (DeleteObjects). Missing keys are not errors.
     pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<()> {
+        let site = self.site_id();
         let tombs: Vec<Manifest> = keys
             .iter()
-            .map(|k| {
-                let mut t = self.new_manifest(bucket, k, ObjectHeaders::default());
-                t.state = ObjectState::Deleted;
-                t
-            })
+            .map(|k| Manifest::tombstone(bucket, k, Hlc(0), site))
             .collect();
         self.meta.commit(now_millis(), |tx| {
             if !tx.contains(Tree::Buckets, bucket.as_bytes())? {
@@ -196,11 +199,11 @@ impl Store {
         }
     }
 
-    /// Deletes a key by writing a tombstone. Deleting a missing key succeeds, as in S3.
+    /// Deletes a key: its record goes, and a grave carries the delete to other sites.
+    /// Deleting a missing key succeeds, as in S3.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        let mut tomb = self.new_manifest(bucket, key, ObjectHeaders::default());
-        tomb.state = ObjectState::Deleted;
-        self.meta.commit(tomb.last_modified_ms, |tx| {
+        let tomb = Manifest::tombstone(bucket, key, Hlc(0), self.site_id());
+        self.meta.commit(now_millis(), |tx| {
             if !tx.contains(Tree::Buckets, bucket.as_bytes())? {
                 return abort(Error::NoSuchBucket);
             }

@@ -167,8 +167,9 @@ pub struct CorsRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ObjectState {
     Active,
-    /// A delete tombstone: kept so that the delete can replicate and win or lose by
-    /// last-writer-wins like any other write.
+    /// A delete tombstone: what a delete replicates as, to win or lose by
+    /// last-writer-wins like any other write. A site keeps it as a grave in its sync
+    /// tree, not as a record, until the purge (see `graves`).
     Deleted,
 }
 
@@ -229,6 +230,27 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The tombstone of `bucket/key` deleted at (hlc, site): all a delete carries.
+    pub fn tombstone(bucket: &str, key: &str, hlc: Hlc, site: SiteId) -> Manifest {
+        Manifest {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: String::new(),
+            state: ObjectState::Deleted,
+            size: 0,
+            etag: String::new(),
+            last_modified_ms: hlc.millis(),
+            headers: ObjectHeaders::default(),
+            block_size: 0,
+            blocks: Vec::new(),
+            inline: None,
+            parts: Vec::new(),
+            upload_id: None,
+            hlc,
+            site,
+        }
+    }
+
     pub fn is_live(&self) -> bool {
         self.state == ObjectState::Active
     }
@@ -296,6 +318,15 @@ impl Change {
             Change::UserDeleted { hlc, site, .. } | Change::BucketDeleted { hlc, site, .. } => (*hlc, *site),
             Change::Bucket(b) => (b.hlc, b.site),
             Change::Object(m) => (m.hlc, m.site),
+        }
+    }
+
+    /// A delete: an object tombstone, or a user or bucket removed. It leaves a grave.
+    pub fn is_delete(&self) -> bool {
+        match self {
+            Change::Object(m) => !m.is_live(),
+            Change::UserDeleted { .. } | Change::BucketDeleted { .. } => true,
+            Change::User(_) | Change::Bucket(_) => false,
         }
     }
 

@@ -81,8 +81,9 @@ impl Tx<'_> {
                 self.index_bucket(b)?;
             }
             Change::Object(m) => {
-                let no_room = !room && m.is_live();
-                if no_room || !blocks_here || !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
+                // A delete needs neither room nor the bucket: its grave is kept anyway.
+                let unplaced = m.is_live() && (!room || !self.contains(Tree::Buckets, m.bucket.as_bytes())?);
+                if unplaced || !blocks_here {
                     return Ok(Applied {
                         skipped: 1,
                         skipped_keys: vec![c.key()],
@@ -455,7 +456,7 @@ fn sink_prefix(sink: &str) -> Vec<u8> {
     k
 }
 
-fn dirty_key(sink: &str, key: &str) -> Vec<u8> {
+pub(crate) fn dirty_key(sink: &str, key: &str) -> Vec<u8> {
     let mut k = sink_prefix(sink);
     k.push(b'k');
     k.extend_from_slice(key.as_bytes());

@@ -114,6 +114,7 @@ impl Store {
             read_only: std::sync::atomic::AtomicBool::new(read_only),
         };
         store.build_sync_tree()?;
+        store.move_tombstones()?;
         let orphans = store.queue_orphan_blocks()?;
         if orphans > 0 {
             tracing::info!(orphans, "queued unreferenced blocks left by an interrupted run for GC");

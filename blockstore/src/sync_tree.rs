@@ -1,6 +1,6 @@
 //! The hash tree fullsync compares. Every replicated record has one entry, named by its
 //! sync key (`user/<name>`, `bucket/<name>`, `object/<bucket>/<key>`): users, buckets,
-//! object versions and tombstones, and the graves of deleted users and buckets (their
+//! live object versions, and the graves of deleted users, buckets and objects (their
 //! records are removed, so the grave is what carries the delete). An entry holds the
 //! record's version (HLC, site): every change of a replicated record takes a new version,
 //! so the version alone tells whether two sites hold the same state of a key, and the
@@ -37,8 +37,8 @@ pub struct SyncEntry {
     pub key: String,
     pub hlc: Hlc,
     pub site: SiteId,
-    /// A grave: the user or bucket was deleted at (hlc, site). Objects have tombstone
-    /// records instead, so their entries are never graves.
+    /// A grave: the user, bucket or object was deleted at (hlc, site). Its record is
+    /// gone; the grave carries the delete until the purge (see `graves`).
     pub gone: bool,
 }
 
@@ -132,6 +132,10 @@ impl Tx<'_> {
             None if old.is_some() => self.remove(Tree::SyncIndex, &ik)?,
             None => {}
         }
+        let graves = |e: &Option<Vec<u8>>| u64::from(e.as_deref().is_some_and(is_grave));
+        if graves(&old) != graves(&new) {
+            self.count_graves(graves(&new) as i64 - graves(&old) as i64)?;
+        }
         if p.count == 0 {
             self.remove(Tree::SyncDigests, &pk)
         } else {
@@ -166,18 +170,42 @@ impl Tx<'_> {
         self.put_entry(SyncEntry::record(bucket_key(&b.name), b.hlc, b.site))
     }
 
+    /// A live object's entry, or a tombstone's grave.
     pub(crate) fn index_object(&self, m: &Manifest) -> TxResult<()> {
-        self.put_entry(SyncEntry::record(object_sync_key(&m.bucket, &m.key), m.hlc, m.site))
+        let key = object_sync_key(&m.bucket, &m.key);
+        match m.is_live() {
+            true => self.put_entry(SyncEntry::record(key, m.hlc, m.site)),
+            false => self.put_entry(SyncEntry::grave(key, m.hlc, m.site)),
+        }
     }
 
     pub(crate) fn unindex_object(&self, bucket: &str, key: &str) -> TxResult<()> {
         self.set_entry(&object_sync_key(bucket, key), None)
     }
 
-    /// Records the delete of a user or bucket (`key` from [`user_key`] or [`bucket_key`]).
+    /// The version of `key`'s grave, if the key holds one.
+    pub(crate) fn grave_version(&self, key: &str) -> TxResult<Option<(Hlc, SiteId)>> {
+        Ok(self
+            .get::<SyncEntry>(Tree::SyncIndex, &index_key(key))?
+            .filter(|e| e.gone)
+            .map(|e| e.version()))
+    }
+
+    /// Takes `key` out of the tree (a purged grave).
+    pub(crate) fn forget(&self, key: &str) -> TxResult<()> {
+        self.set_entry(key, None)
+    }
+
+    /// Records the delete of a user, bucket or object (`key` a sync key).
     pub(crate) fn index_grave(&self, key: String, hlc: Hlc, site: SiteId) -> TxResult<()> {
         self.put_entry(SyncEntry::grave(key, hlc, site))
     }
+}
+
+/// Whether an encoded entry is a grave: bincode writes `gone`, the last field, as the
+/// last byte (checked in the tests), so the hot commit path decodes nothing.
+fn is_grave(raw: &[u8]) -> bool {
+    raw.last() == Some(&1)
 }
 
 /// The digest of each group (XOR of its partitions' digests) from partition digests.
@@ -289,7 +317,7 @@ impl Store {
     }
 
     /// The change that brings another site to this site's state of `entry`'s key: the
-    /// record (object tombstones included) or, for a grave, the delete. None if the
+    /// record or, for a grave, the delete (an object's as a tombstone). None if the
     /// key changed since the entry was read and no longer matches it.
     pub fn sync_change(&self, entry: &SyncEntry) -> Result<Option<Change>> {
         let (kind, rest) = entry.key.split_once('/').unwrap_or(("", ""));
@@ -320,8 +348,28 @@ impl Store {
                     None => return Ok(None),
                 }
             }
+            ("object", true) => {
+                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+                Change::Object(Box::new(Manifest::tombstone(bucket, key, entry.hlc, entry.site)))
+            }
             _ => return Ok(None),
         };
         Ok((change.version() == entry.version()).then_some(change))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoded_entry_ends_with_whether_it_is_a_grave() {
+        let key = "object/b/some key".to_owned();
+        assert!(is_grave(&encode(&SyncEntry::grave(
+            key.clone(),
+            Hlc(u64::MAX),
+            SiteId(1)
+        ))));
+        assert!(!is_grave(&encode(&SyncEntry::record(key, Hlc(1), SiteId(u64::MAX)))));
     }
 }

@@ -561,6 +561,8 @@ fn the_hash_tree_finds_exactly_what_differs_and_carries_deletes() {
         keys,
         vec![
             "bucket/old",
+            // The delete of an object outlives its bucket's: a grave until the purge.
+            "object/old/x",
             "object/photos/k007",
             "object/photos/k008",
             "object/photos/k009",
@@ -568,7 +570,7 @@ fn the_hash_tree_finds_exactly_what_differs_and_carries_deletes() {
             "user/bob"
         ]
     );
-    assert!(looked <= 6, "only the partitions holding a change are read ({looked})");
+    assert!(looked <= 7, "only the partitions holding a change are read ({looked})");
     b.apply_changes(&changes).unwrap();
     assert!(differences(&a, &b).0.is_empty());
     assert_eq!(

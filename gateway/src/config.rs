@@ -27,6 +27,9 @@ pub struct Config {
     /// A scrub's reads, in bytes per second (0: no cap).
     #[serde(default = "default_scrub_rate")]
     pub scrub_max_bytes_per_sec: u64,
+    /// Seconds a delete is kept (as a grave) at least, once every sink has carried it.
+    #[serde(default = "default_tombstone_retention")]
+    pub tombstone_retention: u64,
     pub s3: S3Config,
     pub admin: AdminConfig,
     #[serde(default)]
@@ -139,6 +142,10 @@ impl Default for GcConfig {
 }
 
 fn default_scrub_interval() -> u64 {
+    7 * 24 * 3600
+}
+
+fn default_tombstone_retention() -> u64 {
     7 * 24 * 3600
 }
 
@@ -293,6 +300,10 @@ reserve_bytes = 536870912
 scrub_interval = 604800
 # A scrub's reads, in bytes per second (0: no cap). Default 32 MiB/s.
 scrub_max_bytes_per_sec = 33554432
+# Seconds a delete is kept (as a grave, which replicates it and makes older writes that
+# arrive later lose) once every sink has carried it; then it is purged. A sink that is
+# away holds back the purge of deletes it has not carried, however long. Default a week.
+tombstone_retention = 604800
 
 [s3]
 # Address the S3 API listens on.

@@ -6,6 +6,7 @@ mod config;
 mod dev;
 mod dev_certs;
 mod metrics;
+mod purge;
 mod repl_auth;
 mod repl_cli;
 mod s3;
@@ -291,6 +292,16 @@ fn print_site_status(s: &admin::SiteStatus) {
             s.clock_ahead_ms
         );
     }
+    let p = &s.purge;
+    println!(
+        "deletes: {} kept as graves ({} s retention), {} purged since start{}",
+        p.graves,
+        p.retention_secs,
+        p.purged_total,
+        p.held_by
+            .as_ref()
+            .map_or(String::new(), |sink| format!("; purge held back by sink {sink}"))
+    );
     if let Some(r) = &s.scrub.running {
         println!(
             "scrub: running, {} of {} blocks checked, {} bad, {} repaired",

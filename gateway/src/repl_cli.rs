@@ -268,6 +268,12 @@ fn print_status(peers: &[PeerStatus]) {
                 );
             }
         }
+        if let Some(s) = p.sink.as_ref().filter(|s| s.not_carried > 0) {
+            println!(
+                "{:<16} purge watermark: {} changes not carried yet (their deletes keep their graves)",
+                "", s.not_carried
+            );
+        }
         if let Some(v) = p.sink.as_ref().and_then(|s| s.last_verify.as_ref()) {
             println!(
                 "{:<16} verify: {} keys compared, {} differences{}",

@@ -3,6 +3,7 @@
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::purge::Purger;
 use crate::repl_auth::ReplAuth;
 use crate::s3::{self, S3State};
 use crate::scrub::Scrubber;
@@ -133,6 +134,12 @@ pub async fn serve(
     )
     .await?;
     scrub.spawn();
+    let purge = Purger::new(
+        store.clone(),
+        repl.clone(),
+        Duration::from_secs(cfg.tombstone_retention),
+    );
+    purge.spawn();
     let metrics = Arc::new(Metrics::default());
     let s3_app = s3::service(S3State {
         store: store.clone(),
@@ -153,6 +160,7 @@ pub async fn serve(
         history: Default::default(),
         tls_refusals: tls_refusals.clone(),
         scrub,
+        purge,
     };
     admin::spawn_sampler(admin_state.clone());
     let admin_app = admin::service(admin_state);

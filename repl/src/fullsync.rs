@@ -127,6 +127,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
             tracing::info!(sink = %peer.name, "fullsync starts");
             FullsyncRun {
                 started_ms: now_millis(),
+                start_seq: site.store.last_seq(),
                 ..FullsyncRun::default()
             }
         }
@@ -232,6 +233,7 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
     let ended = now_millis();
     let result = FullsyncResult {
         started_ms: run.started_ms,
+        start_seq: run.start_seq,
         ended_ms: ended,
         duration_ms: ended.saturating_sub(run.started_ms),
         result: "complete".into(),

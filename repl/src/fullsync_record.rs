@@ -23,6 +23,10 @@ pub struct FullsyncFigures {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FullsyncRun {
     pub started_ms: u64,
+    /// The change log's last sequence when the run started: once it completes, the
+    /// sink has carried everything logged up to there (see `purge`).
+    #[serde(default)]
+    pub start_seq: u64,
     /// The first group not finished yet.
     pub next_group: u16,
     pub partitions_done: u32,
@@ -39,6 +43,8 @@ pub struct FullsyncRun {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FullsyncResult {
     pub started_ms: u64,
+    #[serde(default)]
+    pub start_seq: u64,
     pub ended_ms: u64,
     pub duration_ms: u64,
     /// `complete`, or why it did not.

@@ -33,6 +33,10 @@ pub struct SinkSettings {
     /// The sink may fetch blocks it lacks from this site when a client reads them.
     #[serde(default)]
     pub proxy_get: bool,
+    /// The log's last sequence when realtime was enabled: realtime carries what was
+    /// logged after it; what came before is fullsync's to carry (see `carried`).
+    #[serde(default)]
+    pub realtime_since: u64,
 }
 
 fn yes() -> bool {
@@ -48,6 +52,7 @@ impl Default for SinkSettings {
             fullsync: false,
             fullsync_blocks: true,
             proxy_get: false,
+            realtime_since: 0,
         }
     }
 }
@@ -193,6 +198,25 @@ impl Peer {
 
     pub fn cursor(&self) -> Cursor {
         *lock(&self.cursor)
+    }
+
+    /// How far this sink has carried the change log: every delete logged up to the
+    /// returned sequence is on the sink, or among its dirty keys (to be sent again).
+    /// The purge of graves waits for it. Realtime carries what was logged after it was
+    /// enabled, up to its cursor; a complete fullsync, everything logged before it
+    /// started. A sink that neither carries (both disabled) holds nothing back.
+    pub fn carried(&self) -> u64 {
+        let Some(s) = self.sink_settings() else {
+            return u64::MAX;
+        };
+        let full = self.fullsync_record().last.map_or(0, |l| l.start_seq);
+        match (s.enabled, s.fullsync) {
+            (false, false) => u64::MAX,
+            (false, true) => full,
+            // What was logged before realtime began is still fullsync's to carry.
+            (true, true) if full < s.realtime_since => full,
+            (true, _) => self.cursor().seq.max(full),
+        }
     }
 
     /// Moves the cursor forward (never back: an ack can arrive after overflow moved it

@@ -14,7 +14,7 @@ use crate::{fullsync, queue, repair, sender, server};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strata_blockstore::{blocking, now_millis, Store};
+use strata_blockstore::{blocking, now_millis, PurgeRule, Store};
 use tokio::sync::watch;
 
 /// A site's replication settings (the `[repl]` section of its config).
@@ -237,6 +237,7 @@ impl Replication {
                             Ok::<_, ReplError>(())
                         })
                         .await?;
+                    settings.realtime_since = peer.cursor().seq;
                 }
                 settings.enabled = true;
                 settings.blocks = blocks;
@@ -353,6 +354,33 @@ impl Replication {
         // replace_block checks the copy against the block's name.
         crate::proxy_get::first_good_copy(&self.site, peers, &path, hash, Store::replace_block).await?;
         Ok(())
+    }
+
+    /// What the purge of graves may remove now: deletes older than `retention` that
+    /// every sink has carried (see `Peer::carried`) and holds no dirty key for.
+    pub fn purge_rule(&self, retention: Duration) -> PurgeRule {
+        let sinks: Vec<Arc<Peer>> = self
+            .site
+            .peers()
+            .into_iter()
+            .filter(|p| p.sink_settings().is_some())
+            .collect();
+        PurgeRule {
+            carried: sinks.iter().map(|p| p.carried()).min().unwrap_or(u64::MAX),
+            deleted_before_ms: now_millis().saturating_sub(retention.as_millis() as u64),
+            sinks: sinks.iter().map(|p| p.name.clone()).collect(),
+        }
+    }
+
+    /// The sink whose purge watermark is furthest behind the log, if one is behind.
+    pub fn furthest_behind(&self) -> Option<String> {
+        let last = self.site.store.last_seq();
+        self.site
+            .peers()
+            .into_iter()
+            .filter(|p| p.carried() < last)
+            .min_by_key(|p| p.carried())
+            .map(|p| p.name.clone())
     }
 
     /// Proxy-get's counters on this site (as a sink).

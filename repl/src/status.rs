@@ -35,6 +35,13 @@ pub struct SinkStatus {
     /// The last `strata repl verify` of this sink, if any.
     #[serde(default)]
     pub last_verify: Option<VerifyReport>,
+    /// The purge watermark: the change-log sequence up to which the sink has carried
+    /// every delete (none held back when it carries nothing: u64::MAX).
+    #[serde(default)]
+    pub carried_seq: u64,
+    /// Changes logged since the watermark: deletes among them keep their graves.
+    #[serde(default)]
+    pub not_carried: u64,
 }
 
 /// Fullsync to one sink: the run in progress (if any) and the last one's result.
@@ -138,7 +145,7 @@ pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
     let per_sink = |f: &dyn Fn(&SinkStatus) -> u64| sinks.iter().map(|(p, s)| (label(p), f(s))).collect();
     let per_source = |f: &dyn Fn(&SourceStatus) -> u64| sources.iter().map(|(p, s)| (label(p), f(s))).collect();
     type SinkFigure = (&'static str, &'static str, fn(&SinkStatus) -> u64);
-    let sink_figures: [SinkFigure; 13] = [
+    let sink_figures: [SinkFigure; 14] = [
         (
             "sink_up",
             "1 when the realtime stream to the sink is synced or syncing",
@@ -157,6 +164,11 @@ pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
             "dirty_keys",
             "Keys dropped by realtime overflow, awaiting fullsync",
             |s| s.dirty_keys,
+        ),
+        (
+            "not_carried_entries",
+            "Changes logged since the sink's purge watermark (their deletes keep graves)",
+            |s| s.not_carried,
         ),
         ("sent_objects", "Object changes sent", |s| s.sent.objects),
         ("sent_bytes", "Bytes sent (changes and blocks)", |s| s.sent.bytes),
@@ -259,5 +271,7 @@ pub(crate) fn sink_status(store: &Store, p: &Peer, settings: SinkSettings, now: 
         last_error: lock(&p.last_error).clone(),
         fullsync: fullsync_status(p, settings, now),
         last_verify: get_json(store, &verify_key(&p.name))?,
+        carried_seq: p.carried(),
+        not_carried: store.last_seq().saturating_sub(p.carried()),
     })
 }

@@ -105,7 +105,9 @@ pub struct SiteOptions {
     /// Where the data directory is, if not inside the site's temporary directory (a
     /// small filesystem, for the full-disk tests).
     pub data_dir: Option<PathBuf>,
-    /// Lines added to the `[s3]` and `[repl]` sections (TLS settings).
+    /// Lines added at the top level (before any section), and to the `[s3]` and
+    /// `[repl]` sections (TLS settings).
+    pub top_extra: String,
     pub s3_extra: String,
     pub repl_extra: String,
     /// Environment variables the site's process starts with.
@@ -137,6 +139,7 @@ impl Default for SiteOptions {
             fullsync_max_bytes_per_sec: 0,
             reserve_bytes: 1 << 20,
             data_dir: None,
+            top_extra: String::new(),
             s3_extra: String::new(),
             repl_extra: String::new(),
             env: Vec::new(),
@@ -156,11 +159,12 @@ impl Site {
         let config = dir.path().join("strata.toml");
         let data_dir = o.data_dir.clone().unwrap_or_else(|| "data".into());
         let mut text = format!(
-            "site_name = \"{}\"\ndata_dir = \"{}\"\nblock_size = {}\nreserve_bytes = {}\n[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n{}[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
+            "site_name = \"{}\"\ndata_dir = \"{}\"\nblock_size = {}\nreserve_bytes = {}\n{}[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n{}[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
             o.name,
             data_dir.display(),
             o.block_size,
             o.reserve_bytes,
+            o.top_extra,
             o.s3_extra,
             o.gc_grace_secs,
             o.gc_interval_secs
@@ -351,6 +355,11 @@ impl Site {
         serde_json::from_str(&self.repl_cmd(&["status", "--json"])).unwrap()
     }
 
+    /// The site's own status (`strata admin status --json`).
+    pub fn site_status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.admin_cmd(&["status", "--json"])).unwrap()
+    }
+
     /// This site's status of one peer, as sink or source.
     pub fn peer_status(&self, peer: &str, role: &str) -> serde_json::Value {
         let s = self.repl_status();
@@ -444,8 +453,8 @@ pub fn pair() -> (Site, Site) {
 }
 
 /// Starts `strata dev` with `args` in `dir`; returns the process, the access and secret
-/// keys its banner prints, and the banner's lines up to them.
-/// `strata dev` in `dir`; its log goes to `dir/dev.log` (see [`dev_log_tail`]).
+/// keys its banner prints, and the banner's lines up to them. Its log goes to
+/// `dir/dev.log` (see [`dev_log_tail`]).
 pub fn start_dev(dir: &Path, args: &[&str]) -> (Child, String, String, Vec<String>) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(strata_bin())

@@ -31,7 +31,8 @@ pub enum Tree {
     Users,
     /// name -> Bucket.
     Buckets,
-    /// `bucket/key` -> Manifest (live versions and tombstones).
+    /// `bucket/key` -> Manifest: live objects only (a delete leaves a grave in the
+    /// sync tree instead, so listings and bucket deletes never read deletes).
     Objects,
     /// `bucket/key\0upload_id` -> Upload.
     Uploads,
@@ -53,10 +54,13 @@ pub enum Tree {
     SyncIndex,
     /// partition (u16 BE) -> PartitionDigest: XOR of the partition's entry digests.
     SyncDigests,
+    /// log sequence (u64 BE) + sync key -> (Hlc, SiteId): the deletes (graves) in the
+    /// order they were logged, for the purge to walk up to what every sink has carried.
+    Graves,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 13] = [
+    pub const ALL: [Tree; 14] = [
         Tree::Users,
         Tree::Buckets,
         Tree::Objects,
@@ -70,6 +74,7 @@ impl Tree {
         Tree::Dirty,
         Tree::SyncIndex,
         Tree::SyncDigests,
+        Tree::Graves,
     ];
 
     /// The tree's name on disk.
@@ -88,6 +93,7 @@ impl Tree {
             Tree::Dirty => "dirty",
             Tree::SyncIndex => "sync_index",
             Tree::SyncDigests => "sync_digests",
+            Tree::Graves => "graves",
         }
     }
 

@@ -3,6 +3,7 @@
 
 use crate::admin::reply::store_error;
 use crate::admin::state::AdminState;
+use crate::purge::PurgeStatus;
 use crate::scrub::{ScrubFigures, ScrubStatus};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,9 @@ pub struct SiteStatus {
     /// The scrub in progress and the last one's result.
     #[serde(default)]
     pub scrub: ScrubStatus,
+    /// Deletes kept as graves, and their purge.
+    #[serde(default)]
+    pub purge: PurgeStatus,
 }
 
 impl SiteStatus {
@@ -123,6 +127,16 @@ impl SiteStatus {
                 "Bad blocks no peer could replace, found by the running or last scrub.",
                 scrub.unrepairable,
             ),
+            (
+                "strata_graves",
+                "Deletes kept as graves until every sink has carried them and the retention passed.",
+                self.purge.graves,
+            ),
+            (
+                "strata_graves_purged",
+                "Graves purged since the site started.",
+                self.purge.purged_total,
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
         }
@@ -150,5 +164,6 @@ pub async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
             .millis()
             .saturating_sub(strata_blockstore::now_millis()),
         scrub: s.scrub.status(),
+        purge: s.purge.status(),
     })
 }

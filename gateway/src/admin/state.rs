@@ -23,6 +23,8 @@ pub struct AdminState {
     pub tls_refusals: Arc<crate::tls::Refusals>,
     /// The site's scrub (`strata admin scrub`, and its status).
     pub scrub: Arc<crate::scrub::Scrubber>,
+    /// The purge of graves (its status).
+    pub purge: Arc<crate::purge::Purger>,
 }
 
 /// One throughput sample: every peer's traffic counters at a moment.
