@@ -5,8 +5,8 @@ builds the release binary); see docs/performance.md.
 Two fresh sites on loopback; site-a gets OBJECTS objects of 1 KiB; site-b gets them by
 one fullsync (a full copy), then site-a gets 0%, 1% and 10% more objects and one
 fullsync runs after each. Prints, per run: keys compared, differences, time, bytes
-exchanged both ways, and those bytes against the size of site-a's metadata (the
-files in its data/meta).
+exchanged both ways, those bytes against the size of site-a's metadata (the files in
+its data/meta), and the peak resident memory (VmHWM) of both sites so far.
 """
 
 import argparse
@@ -24,7 +24,7 @@ def meta_bytes(site):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(meta) for f in files)
 
 
-def fullsync(a, label, op):
+def fullsync(a, b, label, op):
     """Runs one fullsync to site-b (`enable` the first time, `start` after) and prints its row."""
     before = int(time.time() * 1000)
     a.cli("repl", "fullsync", op, "site-b")
@@ -35,7 +35,8 @@ def fullsync(a, label, op):
         time.sleep(0.2)
     meta, x = meta_bytes(a), last["bytes_exchanged"]
     print(f"| {label} | {last['keys_compared']} | {last['differences']} | {last['duration_ms'] / 1000:.2f} s | "
-          f"{x / 1e6:.3f} MB | {100 * x / meta:.3f}% of {meta / 1e6:.1f} MB |", flush=True)
+          f"{x / 1e6:.3f} MB | {100 * x / meta:.3f}% of {meta / 1e6:.1f} MB | "
+          f"{a.peak_rss_mib():.0f} / {b.peak_rss_mib():.0f} MiB |", flush=True)
 
 
 def main():
@@ -58,14 +59,18 @@ def main():
 
         print(f"Writing {args.objects} objects of 1 KiB to site-a...", file=sys.stderr)
         put(args.objects)
-        print("| run | keys compared | differences | time | bytes exchanged | of site-a's metadata |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        fullsync(a, "full copy to an empty sink", "enable")
-        fullsync(a, "0% different", "start")
+        print(f"Peak RSS after the writes: site-a {a.peak_rss_mib():.0f} MiB, site-b {b.peak_rss_mib():.0f} MiB; "
+              "site-a restarts, so the figures below are fullsync's", file=sys.stderr)
+        a.restart()
+        print("| run | keys compared | differences | time | bytes exchanged | of site-a's metadata "
+              "| peak RSS a / b |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        fullsync(a, b, "full copy to an empty sink", "enable")
+        fullsync(a, b, "0% different", "start")
         put(args.objects // 100)
-        fullsync(a, "1% different", "start")
+        fullsync(a, b, "1% different", "start")
         put(args.objects // 10)
-        fullsync(a, "10% different", "start")
+        fullsync(a, b, "10% different", "start")
     finally:
         for s in sites:
             s.stop()

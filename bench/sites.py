@@ -60,11 +60,19 @@ access_key = "bench-repl"
 secret_key = "bench-repl-secret-000000000001"
 {repl_extra}
 {repl_tls}''')
-        log = open(os.path.join(self.dir, "strata.log"), "w")
-        self.proc = subprocess.Popen([binary, "serve", "--config", self.config],
+        self.start()
+
+    def start(self):
+        log = open(os.path.join(self.dir, "strata.log"), "a")
+        self.proc = subprocess.Popen([self.bin, "serve", "--config", self.config],
                                      stdout=subprocess.DEVNULL, stderr=log)
         wait_port(self.admin)
         wait_port(self.repl)
+
+    def restart(self):
+        """Stops and starts the site (its peak memory counts from then)."""
+        self.stop()
+        self.start()
 
     @property
     def config(self):
@@ -97,6 +105,12 @@ secret_key = "bench-repl-secret-000000000001"
 
     def cpu_seconds(self):
         return cpu_seconds(self.proc.pid)
+
+    def peak_rss_mib(self):
+        """The process's peak resident memory so far (VmHWM), MiB."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        return kib / 1024
 
     def stop(self):
         self.proc.terminate()

@@ -46,6 +46,6 @@ pub use scrub::{BlockFault, ScrubStep};
 pub use space::Space;
 pub use store::{Store, StoreConfig};
 pub use sync_tree::{
-    group_digests, partition_of, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE, PARTITIONS,
+    group_digests, partition_of, Digest16, PartitionDigest, SyncEntry, SyncPosition, GROUPS, GROUP_SIZE, PARTITIONS,
 };
 pub use writer::{copy_range, ObjectWriter, WrittenData, INLINE_MAX};

@@ -99,7 +99,7 @@ impl Tx<'_> {
                 return Ok(APPLIED);
             }
             Change::UserDeleted { .. } | Change::BucketDeleted { .. } => {
-                unreachable!("deletes are applied by Store::apply_delete")
+                unreachable!("deletes are applied by Store::apply_alone")
             }
         }
         self.log(c)?;
@@ -138,16 +138,21 @@ impl Store {
         if let Some(newest) = changes.iter().map(|c| c.version().0).max() {
             self.meta.clock.observe(newest);
         }
-        // Runs of record changes commit together; a delete needs a scan under the lock
-        // first, so it commits on its own.
+        // Runs of object and bucket changes commit together; a user change or a delete
+        // needs a scan under the lock first, so it commits on its own.
         let mut at = 0;
         while at < changes.len() {
             let n = changes[at..]
                 .iter()
-                .position(|c| matches!(c, Change::UserDeleted { .. } | Change::BucketDeleted { .. }))
+                .position(|c| {
+                    matches!(
+                        c,
+                        Change::User(_) | Change::UserDeleted { .. } | Change::BucketDeleted { .. }
+                    )
+                })
                 .unwrap_or(changes.len() - at);
             if n == 0 {
-                total.add(self.apply_delete(&changes[at], path(at))?);
+                total.add(self.apply_alone(&changes[at], path(at))?);
                 at += 1;
                 continue;
             }
@@ -164,19 +169,37 @@ impl Store {
         Ok(total)
     }
 
-    fn apply_delete(&self, c: &Change, via: &[SiteId]) -> Result<Applied> {
+    /// A change that reads more than its own record first, under the commit lock.
+    fn apply_alone(&self, c: &Change, via: &[SiteId]) -> Result<Applied> {
         let incoming = c.version();
         match c {
+            // A user is one record, named by its name: the record it replaces may be
+            // under another access key (rotated, or the user deleted and made again),
+            // and that key must stop working here too. Users are few: found by a scan.
+            Change::User(u) => {
+                let guard = self.meta.lock();
+                let retired = self.access_keys_of(&u.name)?;
+                self.meta.commit_locked(guard, now_millis(), |tx| {
+                    tx.set_via(via);
+                    let a = tx.apply_record(c, true, true)?;
+                    if a.applied > 0 {
+                        for k in retired.iter().filter(|k| **k != u.access_key) {
+                            tx.remove(Tree::Users, k.as_bytes())?;
+                        }
+                    }
+                    Ok(a)
+                })
+            }
             Change::UserDeleted { name, .. } => {
                 let guard = self.meta.lock();
-                let user = self.list_users()?.into_iter().find(|u| &u.name == name);
+                let keys = self.access_keys_of(name)?;
                 self.meta.commit_locked(guard, now_millis(), |tx| {
                     tx.set_via(via);
                     if tx.synced_version(&user_key(name))?.is_some_and(|v| v >= incoming) {
                         return Ok(STALE);
                     }
-                    if let Some(u) = &user {
-                        tx.remove(Tree::Users, u.access_key.as_bytes())?;
+                    for k in &keys {
+                        tx.remove(Tree::Users, k.as_bytes())?;
                     }
                     // Kept even for a user this site never had: an older create that
                     // arrives later loses to it.
@@ -186,8 +209,19 @@ impl Store {
                 })
             }
             Change::BucketDeleted { name, .. } => self.apply_bucket_delete(name, c, via),
-            _ => unreachable!("only deletes come here"),
+            _ => unreachable!("object and bucket changes apply in runs"),
         }
+    }
+
+    /// Every access key stored for the user `name` (one, unless a store from before
+    /// users were one record kept a replaced key).
+    fn access_keys_of(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_users()?
+            .into_iter()
+            .filter(|u| u.name == name)
+            .map(|u| u.access_key)
+            .collect())
     }
 
     /// A bucket deleted at another site. The bucket may hold many entries here (older

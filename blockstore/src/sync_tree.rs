@@ -28,6 +28,9 @@ pub const PARTITIONS: u16 = 4096;
 pub const GROUP_SIZE: u16 = 64;
 pub const GROUPS: u16 = PARTITIONS / GROUP_SIZE;
 
+/// Where a walk of the tree stands: a partition, and the last key read in it.
+pub type SyncPosition = (u16, String);
+
 /// 128 bits: collisions between the digests of two different entries are not a concern.
 pub type Digest16 = [u8; 16];
 
@@ -296,6 +299,42 @@ impl Store {
             .into_iter()
             .map(|(_, e)| e)
             .collect())
+    }
+
+    /// Up to `limit` entries of `partitions` (ascending) after `after`, in the tree's
+    /// order (partition, then key), each with its partition; and whether more follow.
+    /// A walk of any size in pages of bounded memory (fullsync's comparison).
+    pub fn sync_entries_page(
+        &self,
+        partitions: &[u16],
+        after: Option<&SyncPosition>,
+        limit: usize,
+    ) -> Result<(Vec<(u16, SyncEntry)>, bool)> {
+        let mut out = Vec::new();
+        for &p in partitions {
+            let resume = after.filter(|(ap, _)| *ap == p).map(|(_, k)| {
+                let mut ik = p.to_be_bytes().to_vec();
+                ik.extend_from_slice(k.as_bytes());
+                ik
+            });
+            if after.is_some_and(|(ap, _)| p < *ap) {
+                continue;
+            }
+            let first = p.to_be_bytes();
+            // p < PARTITIONS, so p + 1 does not wrap.
+            let end = (p + 1).to_be_bytes();
+            let from = match &resume {
+                Some(ik) => Bound::Excluded(ik.as_slice()),
+                None => Bound::Included(&first[..]),
+            };
+            for r in self.meta.range(Tree::SyncIndex, from, Bound::Excluded(&end[..])) {
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                out.push((p, crate::meta::decode::<SyncEntry>(&r?.1)?));
+            }
+        }
+        Ok((out, false))
     }
 
     /// The change that brings another site to this site's state of one key (see

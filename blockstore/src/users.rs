@@ -76,6 +76,31 @@ impl Store {
         Ok(self.list_users()?.into_iter().find(|u| u.name == name))
     }
 
+    /// Gives a user a new access key and secret; the old key stops working at once,
+    /// here and (when the change arrives) on every site: a user is one record.
+    pub fn rotate_user_key(&self, name: &str) -> Result<User> {
+        let guard = self.meta.lock();
+        let old = self.user(name)?.ok_or(Error::NoSuchUser)?;
+        let user = User {
+            access_key: format!("STRATA{}", random_hex(14).to_uppercase()),
+            secret_key: random_hex(40),
+            site: self.site_id(),
+            ..old.clone()
+        };
+        if self.user_by_access_key(&user.access_key)?.is_some() {
+            return Err(Error::UserExists);
+        }
+        self.meta.commit_locked(guard, now_millis(), |tx| {
+            let mut user = user.clone();
+            user.hlc = tx.stamp(&user_key(name))?;
+            tx.remove(Tree::Users, old.access_key.as_bytes())?;
+            tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
+            tx.index_user(&user)?;
+            tx.log(&Change::User(user.clone()))?;
+            Ok(user)
+        })
+    }
+
     /// Deletes a user's credentials. Buckets they own stay, and stay theirs if the name
     /// is created again.
     pub fn delete_user(&self, name: &str) -> Result<()> {

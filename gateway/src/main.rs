@@ -127,6 +127,18 @@ enum UserCommand {
     Delete {
         name: String,
     },
+    /// The user's access key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Issue a new access key and secret; the old key is refused from now on, on
+    /// every site the change replicates to.
+    Rotate { name: String },
 }
 
 #[derive(Subcommand)]
@@ -261,6 +273,16 @@ async fn user_command(cfg: &Config, cmd: UserCommand) -> Result<(), AnyError> {
         UserCommand::Delete { name } => {
             admin_client::call(cfg, "DELETE", &format!("/v1/users/{name}"), None).await?;
             println!("deleted user {name}");
+        }
+        UserCommand::Key {
+            command: KeyCommand::Rotate { name },
+        } => {
+            let path = format!("/v1/users/{name}/key/rotate");
+            let u: UserView = serde_json::from_slice(&admin_client::call(cfg, "POST", &path, None).await?)?;
+            println!(
+                "user: {}\naccess_key: {}\nsecret_key: {}\nthe old key is retired",
+                u.name, u.access_key, u.secret_key
+            );
         }
     }
     Ok(())

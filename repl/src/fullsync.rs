@@ -12,22 +12,27 @@
 //! stopped by the operator, resumes at the group it had reached.
 
 use crate::error::{ReplError, Result};
-use crate::fullsync_record::{FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
+use crate::fullsync_record::{FullsyncFigures, FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
+use crate::link::Link;
 use crate::locks::lock;
 use crate::peer::Peer;
-use crate::protocol;
+use crate::protocol::{self, EntriesAsk, EntriesPage};
 use crate::sender::{deliver, hello, object_data, MAX_BATCH_DATA, MAX_ENTRIES};
 use crate::site::Site;
 use crate::throttle::Throttle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use strata_blockstore::{group_digests, now_millis, Change, Digest16, PartitionDigest, SyncEntry, GROUPS, GROUP_SIZE};
+use strata_blockstore::{
+    group_digests, now_millis, Change, Digest16, PartitionDigest, SyncEntry, SyncPosition, GROUPS, GROUP_SIZE,
+};
 use tokio::sync::watch;
 
 const MIN_BACKOFF: Duration = Duration::from_secs(1);
-/// Partitions whose entries are asked for (and compared) at once: 1/1024 of the keys.
+/// Partitions whose entries are asked for (and compared) together: 1/1024 of the keys.
 const PARTITIONS_PER_ASK: usize = 4;
+/// Entries per page of that comparison, on each side (about 100 bytes each).
+const ENTRIES_PAGE: usize = 4096;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The runner for one sink: waits for a trigger, runs, and retries a failed run (a link
@@ -167,63 +172,8 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
                 .filter(|(p, _)| !differing.contains(p))
                 .map(|(_, d)| d.count)
                 .sum::<u64>();
-            // A few partitions at a time, and the changes of at most one batch read at
-            // once: memory follows the size of a partition, not of the difference.
             for chunk in differing.chunks(PARTITIONS_PER_ASK) {
-                let chunk = chunk.to_vec();
-                let their_entries: Vec<SyncEntry> = link
-                    .call_bincode(
-                        protocol::SYNC_ENTRIES,
-                        bincode::serialize(&chunk).expect("serializes"),
-                        &mut figures.bytes_exchanged,
-                    )
-                    .await?;
-                // With cascading off, only what this site wrote goes to its sinks.
-                let (cascade, me) = (site.cascade.load(std::sync::atomic::Ordering::SeqCst), site.me.id);
-                let (wanted, compared) = site
-                    .store
-                    .run(move |s| {
-                        let known: BTreeMap<String, _> = their_entries
-                            .into_iter()
-                            .map(|e| (e.key.clone(), e.version()))
-                            .collect();
-                        let (mut wanted, mut compared) = (Vec::new(), 0u64);
-                        for p in chunk {
-                            for e in s.sync_entries(p)? {
-                                compared += 1;
-                                let ours = cascade || e.version().1 == me;
-                                if ours && known.get(&e.key).is_none_or(|v| *v < e.version()) {
-                                    wanted.push(e);
-                                }
-                            }
-                        }
-                        Ok::<_, ReplError>((wanted, compared))
-                    })
-                    .await?;
-                figures.keys_compared += compared;
-                for slice in wanted.chunks(MAX_ENTRIES) {
-                    let slice = slice.to_vec();
-                    let changes = site
-                        .store
-                        .run(move |s| {
-                            let mut changes = Vec::new();
-                            for e in &slice {
-                                // None: changed since it was read; realtime or the next
-                                // run carries the newer state.
-                                changes.extend(s.sync_change(e)?);
-                            }
-                            Ok::<_, ReplError>(changes)
-                        })
-                        .await?;
-                    figures.differences += changes.len() as u64;
-                    for batch in batches(changes) {
-                        let (objects, bytes) = deliver(site, peer, &link, batch, Vec::new(), blocks).await?;
-                        figures.objects_sent += objects;
-                        figures.bytes_sent += bytes;
-                        figures.bytes_exchanged += bytes;
-                        throttle.wait(bytes).await;
-                    }
-                }
+                compare_partitions(site, peer, &link, chunk, blocks, figures, &mut throttle).await?;
             }
         }
         run.next_group = g + 1;
@@ -252,6 +202,122 @@ async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
         "fullsync complete"
     );
     save(site, peer, None, Some(result)).await
+}
+
+/// Compares the entries of a few partitions with the sink's, page by page, and sends
+/// what the sink lacks or holds older. Each round reads a page of each side's entries
+/// (from the same position) and compares them up to the end of the page that stopped
+/// first; the next round starts there. So memory is a page per side and one batch of
+/// changes, whatever the size of the partitions or of the difference.
+async fn compare_partitions(
+    site: &Arc<Site>,
+    peer: &Arc<Peer>,
+    link: &Link,
+    partitions: &[u16],
+    blocks: bool,
+    figures: &mut FullsyncFigures,
+    throttle: &mut Throttle,
+) -> Result<()> {
+    // With cascading off, only what this site wrote goes to its sinks.
+    let (cascade, me) = (site.cascade.load(std::sync::atomic::Ordering::SeqCst), site.me.id);
+    let mut after: Option<SyncPosition> = None;
+    loop {
+        let ask = EntriesAsk {
+            partitions: partitions.to_vec(),
+            after: after.clone(),
+            limit: ENTRIES_PAGE as u32,
+        };
+        let theirs: EntriesPage = link
+            .call_bincode(
+                protocol::SYNC_ENTRIES,
+                bincode::serialize(&ask).expect("serializes"),
+                &mut figures.bytes_exchanged,
+            )
+            .await?;
+        let (parts, from) = (partitions.to_vec(), after.clone());
+        let (mine, more): (Vec<(u16, SyncEntry)>, bool) = site
+            .store
+            .run(move |s| s.sync_entries_page(&parts, from.as_ref(), ENTRIES_PAGE))
+            .await?;
+        let ours = |e: &SyncEntry| cascade || e.version().1 == me;
+        let (wanted, compared, end) = compare_page(mine, more, theirs, ours);
+        figures.keys_compared += compared;
+        send_wanted(site, peer, link, wanted, blocks, figures, throttle).await?;
+        match end {
+            Some(e) => after = Some(e),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// One round of the comparison: this site's page of entries (`more`: it stopped at its
+/// limit) against the sink's, both read from the same position. Both are complete up to
+/// the last entry of a page that stopped at its limit: entries up to there are compared
+/// (the rest are read again next round). Returns the entries the sink lacks or holds
+/// older among those `ours` says this site sends, how many of this site's entries were
+/// compared, and where the next round starts (None: the partitions are done).
+fn compare_page(
+    mine: Vec<(u16, SyncEntry)>,
+    more: bool,
+    theirs: EntriesPage,
+    ours: impl Fn(&SyncEntry) -> bool,
+) -> (Vec<SyncEntry>, u64, Option<SyncPosition>) {
+    let position = |(p, e): &(u16, SyncEntry)| (*p, e.key.clone());
+    let end: Option<SyncPosition> = [(theirs.more, theirs.entries.last()), (more, mine.last())]
+        .into_iter()
+        .filter_map(|(more, last)| last.filter(|_| more).map(position))
+        .min();
+    let within = |(p, e): &(u16, SyncEntry)| end.as_ref().is_none_or(|(ep, ek)| (*p, &e.key) <= (*ep, ek));
+    let known: BTreeMap<&str, _> = theirs
+        .entries
+        .iter()
+        .filter(|x| within(x))
+        .map(|(_, e)| (e.key.as_str(), e.version()))
+        .collect();
+    let (mut wanted, mut compared) = (Vec::new(), 0);
+    for (_, e) in mine.iter().filter(|x| within(x)) {
+        compared += 1;
+        if ours(e) && known.get(e.key.as_str()).is_none_or(|v| *v < e.version()) {
+            wanted.push(e.clone());
+        }
+    }
+    (wanted, compared, end)
+}
+
+/// Sends the current state of the keys of `wanted`, one batch of changes read at a time.
+async fn send_wanted(
+    site: &Arc<Site>,
+    peer: &Arc<Peer>,
+    link: &Link,
+    wanted: Vec<SyncEntry>,
+    blocks: bool,
+    figures: &mut FullsyncFigures,
+    throttle: &mut Throttle,
+) -> Result<()> {
+    for slice in wanted.chunks(MAX_ENTRIES) {
+        let slice = slice.to_vec();
+        let changes = site
+            .store
+            .run(move |s| {
+                let mut changes = Vec::new();
+                for e in &slice {
+                    // None: changed since it was read; realtime or the next run
+                    // carries the newer state.
+                    changes.extend(s.sync_change(e)?);
+                }
+                Ok::<_, ReplError>(changes)
+            })
+            .await?;
+        figures.differences += changes.len() as u64;
+        for batch in batches(changes) {
+            let (objects, bytes) = deliver(site, peer, link, batch, Vec::new(), blocks).await?;
+            figures.objects_sent += objects;
+            figures.bytes_sent += bytes;
+            figures.bytes_exchanged += bytes;
+            throttle.wait(bytes).await;
+        }
+    }
+    Ok(())
 }
 
 async fn save(site: &Site, peer: &Arc<Peer>, running: Option<FullsyncRun>, last: Option<FullsyncResult>) -> Result<()> {
@@ -323,6 +389,82 @@ mod tests {
             hlc: Hlc(1),
             site: SiteId(1),
         }))
+    }
+
+    /// The paged comparison finds exactly what a comparison of whole partitions
+    /// finds, with pages far smaller than the partitions and pages that end at
+    /// different places on the two sides.
+    #[test]
+    fn paged_comparison_finds_exactly_the_difference() {
+        use strata_blockstore::{ObjectHeaders, ObjectWriter, Precondition, Store, StoreConfig, PARTITIONS};
+        let open = |d: &std::path::Path, id: u64| {
+            let mut cfg = StoreConfig::new(d);
+            cfg.site_id = Some(SiteId(id));
+            Store::open(cfg).unwrap()
+        };
+        let put = |s: &Arc<Store>, key: &str| {
+            let mut w = ObjectWriter::new(s.clone());
+            w.write(key.as_bytes()).unwrap();
+            let data = w.finish().unwrap();
+            s.put_object("b", key, ObjectHeaders::default(), data, &Precondition::None)
+                .unwrap();
+        };
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, b) = (open(da.path(), 1), open(db.path(), 2));
+        a.create_bucket("b", "alice").unwrap();
+        b.create_bucket("b", "alice").unwrap();
+        for i in 0..300 {
+            let k = format!("k{i:03}");
+            match i % 5 {
+                0 => put(&a, &k), // only here
+                1 => put(&b, &k), // only there
+                2 => {
+                    put(&b, &k); // older there
+                    put(&a, &k);
+                }
+                3 => {
+                    put(&a, &k); // newer there
+                    put(&b, &k);
+                }
+                _ => {}
+            }
+        }
+        // Whole partitions, as before paging.
+        let all: Vec<u16> = (0..PARTITIONS).collect();
+        let theirs: BTreeMap<String, _> = all
+            .iter()
+            .flat_map(|p| b.sync_entries(*p).unwrap())
+            .map(|e| (e.key.clone(), e.version()))
+            .collect();
+        let mut expected: Vec<String> = all
+            .iter()
+            .flat_map(|p| a.sync_entries(*p).unwrap())
+            .filter(|e| theirs.get(&e.key).is_none_or(|v| *v < e.version()))
+            .map(|e| e.key)
+            .collect();
+        expected.sort();
+        assert!(expected.len() > 50, "{} differences", expected.len());
+        for (mine_page, their_page) in [(3, 3), (2, 7), (11, 1), (1000, 1000)] {
+            let (mut found, mut compared, mut after) = (Vec::new(), 0, None::<SyncPosition>);
+            loop {
+                let (entries, more) = b.sync_entries_page(&all, after.as_ref(), their_page).unwrap();
+                let theirs = EntriesPage { entries, more };
+                let (mine, more) = a.sync_entries_page(&all, after.as_ref(), mine_page).unwrap();
+                let (wanted, n, end) = compare_page(mine, more, theirs, |_| true);
+                found.extend(wanted.into_iter().map(|e| e.key));
+                compared += n;
+                match end {
+                    Some(e) => after = Some(e),
+                    None => break,
+                }
+            }
+            found.sort();
+            assert_eq!(found, expected, "pages of {mine_page} here and {their_page} there");
+            assert_eq!(
+                compared,
+                a.sync_digests().unwrap().iter().map(|(_, d)| d.count).sum::<u64>()
+            );
+        }
     }
 
     #[test]

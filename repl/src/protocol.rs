@@ -4,10 +4,10 @@
 
 use crate::error::{ReplError, Result};
 use serde::{Deserialize, Serialize};
-use strata_blockstore::{BlockHash, Change, SiteId};
+use strata_blockstore::{BlockHash, Change, SiteId, SyncEntry, SyncPosition};
 
 /// Bumped when a message changes shape; a peer speaking another version is refused.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 pub const HELLO: &str = "/repl/v1/hello";
 /// A source that disconnects tells its sink, which then forgets it as a source.
@@ -17,8 +17,8 @@ pub const MISSING_BLOCKS: &str = "/repl/v1/blocks/missing";
 pub const BLOCKS: &str = "/repl/v1/blocks/";
 /// Fullsync, descending the hash tree: the sink's group digests (bincode
 /// `Vec<Digest16>`), the partition digests of one group (body: bincode `u16`; answer:
-/// `Vec<(u16, PartitionDigest)>`), the entries of some partitions (body: bincode
-/// `Vec<u16>`; answer: `Vec<SyncEntry>`).
+/// `Vec<(u16, PartitionDigest)>`), a page of the entries of some partitions (body:
+/// bincode [`EntriesAsk`]; answer: [`EntriesPage`]).
 /// Proxy-get: a sink asks for one block it lacks (`GET <prefix><hex>?from=<sink id>`);
 /// the answer is the block's bytes. Refused unless proxy-get is enabled for that sink.
 pub const FETCH_BLOCK: &str = "/repl/v1/fetch/";
@@ -64,6 +64,23 @@ pub struct Ack {
     pub stale: u64,
     /// Keys the sink could not apply (their bucket, room or blocks missing there).
     pub skipped_keys: Vec<String>,
+}
+
+/// Fullsync asks for a page of the entries of some partitions (ascending), after a
+/// position, at most `limit` of them (the sink may answer fewer).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntriesAsk {
+    pub partitions: Vec<u16>,
+    pub after: Option<SyncPosition>,
+    pub limit: u32,
+}
+
+/// A page of entries in the tree's order, each with its partition; `more`: the page
+/// stopped at its limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntriesPage {
+    pub entries: Vec<(u16, SyncEntry)>,
+    pub more: bool,
 }
 
 /// Block names (hex SHA-256): asked about, or the ones the sink lacks.

@@ -7,7 +7,7 @@ use crate::compress;
 use crate::error::ReplError;
 use crate::locks::lock;
 use crate::peer::Peer;
-use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, Refusal, SiteInfo};
+use crate::protocol::{self, parse_hash, Ack, Batch, BlockList, EntriesAsk, EntriesPage, Refusal, SiteInfo};
 use crate::site::Site;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -361,20 +361,23 @@ async fn sync_partitions(repl: &Arc<Site>, body: &[u8]) -> Handled {
     Ok(binary(&repl.store.run(move |s| s.sync_partitions(group)).await?))
 }
 
-/// Fullsync: every entry of the listed partitions.
+/// The most entries one page of fullsync's comparison holds (about 100 bytes each).
+const MAX_ENTRIES_PAGE: u32 = 16_384;
+
+/// Fullsync: a page of the entries of the listed partitions.
 async fn sync_entries(repl: &Arc<Site>, body: &[u8]) -> Handled {
-    let partitions: Vec<u16> = decode_bin(body)?;
-    let entries = repl
+    let mut ask: EntriesAsk = decode_bin(body)?;
+    ask.partitions.sort_unstable();
+    ask.partitions.dedup();
+    if ask.partitions.iter().any(|p| *p >= strata_blockstore::PARTITIONS) {
+        return Err(ReplError::Protocol("no such partition".into()));
+    }
+    let limit = ask.limit.clamp(1, MAX_ENTRIES_PAGE) as usize;
+    let (entries, more) = repl
         .store
-        .run(move |s| {
-            let mut out = Vec::new();
-            for p in partitions {
-                out.extend(s.sync_entries(p)?);
-            }
-            Ok::<_, ReplError>(out)
-        })
+        .run(move |s| s.sync_entries_page(&ask.partitions, ask.after.as_ref(), limit))
         .await?;
-    Ok(binary(&entries))
+    Ok(binary(&EntriesPage { entries, more }))
 }
 
 /// Verify: the summaries of every record of the listed partitions.

@@ -57,6 +57,7 @@ pub fn service(state: AdminState) -> Router {
         .route("/v1/metrics", get(metrics))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{name}", delete(delete_user))
+        .route("/v1/users/{name}/key/rotate", post(rotate_user_key))
         .route("/v1/repl/connections", get(repl::connections).post(repl::connect))
         .route("/v1/repl/connections/{site}", delete(repl::disconnect))
         .route("/v1/repl/realtime/{site}/{op}", post(repl::realtime))
@@ -150,6 +151,19 @@ async fn create_user(State(s): State<AdminState>, body: axum::body::Bytes) -> Re
         .await;
     match created.map_err(store_error) {
         Ok(u) => json(StatusCode::CREATED, &UserView::from(u)),
+        Err(r) => r,
+    }
+}
+
+/// `strata admin user key rotate NAME`: a new key pair; the old key is refused at once.
+async fn rotate_user_key(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
+    match s
+        .store
+        .run(move |st| st.rotate_user_key(&name))
+        .await
+        .map_err(store_error)
+    {
+        Ok(u) => json(StatusCode::OK, &UserView::from(u)),
         Err(r) => r,
     }
 }

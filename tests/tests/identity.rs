@@ -1,0 +1,98 @@
+//! One identity across sites: a user is one record, so a key that was deleted, replaced
+//! or rotated stops working on every site, however the change arrives.
+
+use std::time::Duration;
+use strata_tests::{wait_for, Site, SiteOptions};
+
+fn site(name: &str) -> Site {
+    Site::start_with(SiteOptions::replicating(name))
+}
+
+/// Whether `site` takes requests signed with this key (ListBuckets), or the S3 error
+/// code it refuses them with.
+async fn answer(site: &Site, access_key: &str, secret_key: &str) -> Result<(), String> {
+    match site.client_as(access_key, secret_key).list_buckets().send().await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(strata_tests::code(e)),
+    }
+}
+
+/// Runs a fullsync from `a` to `b` and waits for it to complete.
+fn fullsync(a: &Site, b: &Site, op: &str) {
+    let ended = |s: &Site| s.peer_status(&b.name, "sink")["fullsync"]["last"]["ended_ms"].as_u64();
+    let before = ended(a);
+    a.repl_cmd(&["fullsync", op, &b.name]);
+    wait_for(30, "the fullsync completes", || ended(a) != before);
+    assert_eq!(a.peer_status(&b.name, "sink")["fullsync"]["last"]["result"], "complete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_made_again_with_a_new_key_loses_the_old_key_everywhere_by_fullsync_alone() {
+    let (a, b) = (site("site-a"), site("site-b"));
+    a.repl_cmd(&["connect", &b.repl.unwrap().to_string()]);
+    a.create_user("alice", "AKALICEOLD0000000001", "alice-old-secret-000000000001");
+    fullsync(&a, &b, "enable");
+    assert_eq!(
+        answer(&b, "AKALICEOLD0000000001", "alice-old-secret-000000000001").await,
+        Ok(())
+    );
+
+    // The key leaks; alice is deleted and made again with a new key. No realtime: only
+    // fullsync carries it.
+    a.admin_cmd(&["user", "delete", "alice"]);
+    a.create_user("alice", "AKALICENEW0000000001", "alice-new-secret-000000000001");
+    fullsync(&a, &b, "start");
+    for s in [&a, &b] {
+        assert_eq!(
+            answer(s, "AKALICEOLD0000000001", "alice-old-secret-000000000001").await,
+            Err("InvalidAccessKeyId".into()),
+            "the old key on {}",
+            s.name
+        );
+        assert_eq!(
+            answer(s, "AKALICENEW0000000001", "alice-new-secret-000000000001").await,
+            Ok(())
+        );
+    }
+    assert_eq!(a.verify("site-b", &[]).0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_is_refused_on_every_site() {
+    let (a, b) = (site("site-a"), site("site-b"));
+    a.replicate_to(&b, None);
+    a.create_user("bob", "AKBOBFIRST0000000001", "bob-first-secret-000000000001");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while answer(&b, "AKBOBFIRST0000000001", "bob-first-secret-000000000001")
+        .await
+        .is_err()
+    {
+        assert!(std::time::Instant::now() < deadline, "bob never reached site-b");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = a.admin_cmd(&["user", "key", "rotate", "bob"]);
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("rotate printed {out}"))
+    };
+    let (ak, sk) = (field("access_key:"), field("secret_key:"));
+    assert_ne!(ak, "AKBOBFIRST0000000001");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while answer(&b, &ak, &sk).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key never worked on site-b"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for s in [&a, &b] {
+        assert_eq!(
+            answer(s, "AKBOBFIRST0000000001", "bob-first-secret-000000000001").await,
+            Err("InvalidAccessKeyId".into()),
+            "the rotated key on {}",
+            s.name
+        );
+    }
+}
