@@ -110,6 +110,21 @@ pub struct S3Config {
     pub tls_cert: Option<PathBuf>,
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
+    /// Request bodies one user (or all anonymous writers together) may send at once;
+    /// more answer 503 SlowDown.
+    #[serde(default = "default_max_uploads_per_key")]
+    pub max_uploads_per_key: usize,
+    /// A request body that sends nothing for this long is cut (400 RequestTimeout).
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_secs: u64,
+}
+
+fn default_max_uploads_per_key() -> usize {
+    512
+}
+
+fn default_body_read_timeout() -> u64 {
+    30
 }
 
 fn default_object_ownership() -> ObjectOwnership {
@@ -316,6 +331,11 @@ default_object_ownership = "ObjectWriter"
 # Enables virtual-host addressing: Host "<bucket>.<root_domain>" names the bucket.
 # Without it only path-style addressing is used.
 root_domain = "localhost"
+# Request bodies one user may be sending at once; more answer 503 SlowDown. Default 512.
+max_uploads_per_key = 512
+# A request body that sends nothing for this many seconds is cut (400 RequestTimeout).
+# Default 30.
+body_read_timeout_secs = 30
 
 [admin]
 # Address of the admin API that `strata admin` talks to. Keep it on loopback.

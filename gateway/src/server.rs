@@ -149,6 +149,10 @@ pub async fn serve(
         default_ownership: cfg.s3.default_object_ownership,
         tls: cfg.s3.tls_cert.is_some(),
         repl: repl.clone(),
+        uploads: s3::uploads::Uploads::new(
+            cfg.s3.max_uploads_per_key,
+            Duration::from_secs(cfg.s3.body_read_timeout_secs),
+        ),
     });
     let admin_state = AdminState {
         store: store.clone(),

@@ -605,6 +605,30 @@ pub fn signed_head_and_key(
     payload: &str,
     amz_date: &str,
 ) -> (String, String, Vec<u8>) {
+    signed_head_as(
+        site,
+        (ACCESS_KEY, SECRET_KEY),
+        method,
+        path,
+        query,
+        extra,
+        payload,
+        amz_date,
+    )
+}
+
+/// [`signed_head_and_key`] for the user with these keys.
+#[allow(clippy::too_many_arguments)]
+pub fn signed_head_as(
+    site: &Site,
+    (access_key, secret_key): (&str, &str),
+    method: &str,
+    path: &str,
+    query: &str,
+    extra: &[(&str, &str)],
+    payload: &str,
+    amz_date: &str,
+) -> (String, String, Vec<u8>) {
     use hmac::{Hmac, Mac};
     use sha2::{Digest, Sha256};
     let hmac = |k: &[u8], d: &str| {
@@ -643,7 +667,7 @@ pub fn signed_head_and_key(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
         hex::encode(Sha256::digest(canonical.as_bytes()))
     );
-    let k = hmac(format!("AWS4{SECRET_KEY}").as_bytes(), date);
+    let k = hmac(format!("AWS4{secret_key}").as_bytes(), date);
     let k = hmac(&hmac(&hmac(&k, "us-east-1"), "s3"), "aws4_request");
     let sig = hex::encode(hmac(&k, &sts));
     let target = if query.is_empty() {
@@ -656,7 +680,7 @@ pub fn signed_head_and_key(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str(&format!(
-        "authorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={signed}, Signature={sig}\r\nconnection: close\r\n"
+        "authorization: AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={sig}\r\nconnection: close\r\n"
     ));
     (head, sig, k)
 }

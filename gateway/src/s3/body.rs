@@ -1,18 +1,22 @@
 //! The ingest pipeline for object data. An async pump reads the request body frame by
 //! frame (undoing `aws-chunked` framing and checking chunk signatures as it goes) and
-//! hands the bytes over a small bounded channel to a blocking thread, which hashes them
-//! and writes blocks. Memory stays at a few frames plus one block, whatever the size.
+//! hands the bytes over a small bounded channel to the writer, which gathers them into
+//! batches of 1 MiB and hashes and writes each on a blocking thread. No thread waits
+//! for a slow client. Memory stays at a few frames, two batches and one block,
+//! whatever the size.
 
 use crate::s3::checksum::{Algorithm, BodyHashes, Expected};
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::signed::Payload;
 use crate::s3::sigv4::ChunkVerifier;
+use crate::s3::state::S3State;
 use axum::body::{Body, BodyDataStream};
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::StreamExt;
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::time::Duration;
 use strata_blockstore::{blocking, ObjectWriter, Store, WrittenData};
 use tokio::sync::mpsc;
 
@@ -28,12 +32,14 @@ pub struct Ingested {
     pub checksum: Option<(Algorithm, String)>,
 }
 
-/// Streams a request body into blocks and checks every digest the client supplied.
+/// Streams a request body into blocks and checks every digest the client supplied, as
+/// one of the bodies `writer` (a user name; None: anonymous) may send at once.
 /// Nothing is committed here: the caller commits `data` or drops it.
 /// `part` marks a multipart part, which is always stored in blocks (small objects
 /// otherwise end up inline in their manifest).
 pub async fn ingest(
-    store: Arc<Store>,
+    state: &S3State,
+    writer: Option<&str>,
     body: Body,
     headers: &HeaderMap,
     payload: &Payload,
@@ -71,31 +77,17 @@ pub async fn ingest(
     if declared.is_some_and(|n| n > MAX_PUT_SIZE) {
         return Err(S3Error::EntityTooLarge);
     }
+    let _slot = state.uploads.open(writer)?;
 
-    let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
-    let writer = blocking(move || -> S3Result<(WrittenData, BodyHashes)> {
-        // A body that cannot fit is refused before it is stored (and, as the writer
-        // hangs up, before the rest of it is read).
-        store.admit(declared.unwrap_or(0))?;
-        let mut w = if part {
-            ObjectWriter::for_part(store)
-        } else {
-            ObjectWriter::new(store)
-        };
-        let mut hashes = BodyHashes::new(expected);
-        while let Some(b) = rx.blocking_recv() {
-            hashes.update(&b);
-            w.write(&b)?;
-        }
-        Ok((w.finish()?, hashes))
-    });
-
+    let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL_FRAMES);
+    let writer = write_frames(state.store.clone(), declared, part, BodyHashes::new(expected), rx);
     let mut src = Source {
         stream: body.into_data_stream(),
         buf: BytesMut::new(),
         sent: 0,
         limit: declared.unwrap_or(MAX_PUT_SIZE),
         writer_gone: false,
+        idle: state.uploads.idle,
     };
     let trailer_expected = matches!(payload, Payload::Chunked { trailer: true, .. });
     let pump = async move {
@@ -136,6 +128,77 @@ pub async fn ingest(
     Ok(Ingested { data, checksum })
 }
 
+/// Bytes handed to a blocking thread at once: the thread hashes and writes them, then
+/// is free again. So a body holds a thread only while it has data to write, never
+/// while it waits for its client.
+const WRITE_BATCH: usize = 1 << 20;
+
+/// The writing side of `ingest`: gathers frames until `WRITE_BATCH` bytes (or the end)
+/// and hashes and writes each batch on a blocking thread, while the next batch is
+/// gathered. A writer error hangs up the channel, which stops the pump.
+async fn write_frames(
+    store: Arc<Store>,
+    declared: Option<u64>,
+    part: bool,
+    hashes: BodyHashes,
+    mut rx: mpsc::Receiver<Bytes>,
+) -> S3Result<(WrittenData, BodyHashes)> {
+    type Writing = (ObjectWriter, BodyHashes);
+    // A body that cannot fit is refused before it is stored (and, as the writer hangs
+    // up, before the rest of it is read).
+    let mut ready: Option<Writing> = Some(
+        blocking(move || -> S3Result<Writing> {
+            store.admit(declared.unwrap_or(0))?;
+            let w = if part {
+                ObjectWriter::for_part(store)
+            } else {
+                ObjectWriter::new(store)
+            };
+            Ok((w, hashes))
+        })
+        .await?,
+    );
+    let mut writing: Option<tokio::task::JoinHandle<S3Result<Writing>>> = None;
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut gathered = 0;
+    loop {
+        let frame = rx.recv().await;
+        let end = frame.is_none();
+        if let Some(b) = frame {
+            gathered += b.len();
+            batch.push(b);
+            if gathered < WRITE_BATCH {
+                continue;
+            }
+        }
+        if let Some(w) = writing.take() {
+            ready = Some(joined(w.await)?);
+        }
+        let (mut w, mut h) = ready.take().expect("one batch is written at a time");
+        let frames = std::mem::take(&mut batch);
+        gathered = 0;
+        writing = Some(tokio::task::spawn_blocking(move || {
+            for b in &frames {
+                h.update(b);
+                w.write(b)?;
+            }
+            Ok((w, h))
+        }));
+        if end {
+            break;
+        }
+    }
+    let (w, h) = match writing {
+        Some(w) => joined(w.await)?,
+        None => ready.take().expect("nothing in flight"),
+    };
+    blocking(move || Ok((w.finish()?, h))).await
+}
+
+fn joined<T>(r: Result<S3Result<T>, tokio::task::JoinError>) -> S3Result<T> {
+    r.map_err(|e| S3Error::Store(strata_blockstore::Error::TaskFailed(e.to_string())))?
+}
+
 /// Reads a body to its end into memory; only for small XML request documents.
 pub async fn read_small(body: Body, limit: usize) -> S3Result<Bytes> {
     let mut stream = body.into_data_stream();
@@ -158,17 +221,29 @@ struct Source {
     limit: u64,
     /// The writer hung up (after an error of its own): stop reading.
     writer_gone: bool,
+    /// The longest the client may send nothing.
+    idle: Duration,
 }
 
 impl Source {
+    /// The next frame, None at the end of the body; RequestTimeout if the client sends
+    /// nothing for `idle`.
+    async fn next(&mut self) -> S3Result<Option<Bytes>> {
+        match tokio::time::timeout(self.idle, self.stream.next()).await {
+            Err(_) => Err(S3Error::RequestTimeout),
+            Ok(Some(Ok(b))) => Ok(Some(b)),
+            Ok(Some(Err(_))) => Err(S3Error::IncompleteBody),
+            Ok(None) => Ok(None),
+        }
+    }
+
     /// Pulls the next frame into the buffer; false at the end of the body.
     async fn fill(&mut self) -> S3Result<bool> {
-        match self.stream.next().await {
-            Some(Ok(b)) => {
+        match self.next().await? {
+            Some(b) => {
                 self.buf.extend_from_slice(&b);
                 Ok(true)
             }
-            Some(Err(_)) => Err(S3Error::IncompleteBody),
             None => Ok(false),
         }
     }
@@ -209,13 +284,10 @@ impl Source {
 }
 
 async fn pump_plain(src: &mut Source, tx: &mpsc::Sender<Bytes>) -> S3Result<()> {
-    loop {
-        match src.stream.next().await {
-            Some(Ok(b)) => src.send(tx, b).await?,
-            Some(Err(_)) => return Err(S3Error::IncompleteBody),
-            None => return Ok(()),
-        }
+    while let Some(b) = src.next().await? {
+        src.send(tx, b).await?;
     }
+    Ok(())
 }
 
 /// Decodes `aws-chunked`: `<hex size>[;chunk-signature=<sig>]\r\n<data>\r\n` repeated,

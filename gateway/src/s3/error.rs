@@ -81,6 +81,10 @@ pub enum S3Error {
     MissingContentLength,
     #[error("ServiceUnavailable: {0}")]
     ServiceUnavailable(String),
+    #[error("SlowDown")]
+    SlowDown,
+    #[error("RequestTimeout")]
+    RequestTimeout,
     #[error("NotImplemented: {0}")]
     NotImplemented(String),
 }
@@ -152,6 +156,8 @@ impl S3Error {
             S3Error::HeadersTooLarge { limit } => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({limit} bytes).")),
             S3Error::MissingContentLength => ("MissingContentLength", S::LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.".into()),
             S3Error::ServiceUnavailable(m) => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE, format!("Service is unable to handle request: {m}. Please retry.")),
+            S3Error::SlowDown => ("SlowDown", S::SERVICE_UNAVAILABLE, "Please reduce your request rate.".into()),
+            S3Error::RequestTimeout => ("RequestTimeout", S::BAD_REQUEST, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.".into()),
             S3Error::NotImplemented(m) => ("NotImplemented", S::NOT_IMPLEMENTED, format!("A header or query you provided implies functionality that is not implemented: {m}")),
         };
         (code, status, msg)

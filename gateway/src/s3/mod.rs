@@ -20,6 +20,7 @@ pub mod signed;
 mod sigv2;
 mod sigv4;
 mod state;
+pub mod uploads;
 mod xml;
 
 pub use state::S3State;

@@ -294,6 +294,7 @@ mod tests {
             default_ownership: strata_blockstore::ObjectOwnership::ObjectWriter,
             tls: false,
             repl: None,
+            uploads: crate::s3::uploads::Uploads::new(8, std::time::Duration::from_secs(30)),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

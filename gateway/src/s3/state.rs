@@ -17,6 +17,8 @@ pub struct S3State {
     pub tls: bool,
     /// Replication, when configured: proxy-get fetches blocks this site lacks.
     pub repl: Option<Arc<strata_repl::Replication>>,
+    /// Request bodies being received, and their limits.
+    pub uploads: Arc<crate::s3::uploads::Uploads>,
 }
 
 impl S3State {

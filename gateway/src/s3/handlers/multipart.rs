@@ -60,8 +60,10 @@ pub async fn upload_part(state: &S3State, req: S3Request) -> S3Result<Response> 
         })?;
     let (bucket, key, id) = (req.bucket().to_owned(), req.key().to_owned(), upload_id(&req));
     require_upload(state, &bucket, &key, &id).await?;
+    let writer_name = req.user_name().map(str::to_owned);
     let ingested = ingest(
-        state.store.clone(),
+        state,
+        writer_name.as_deref(),
         req.body,
         &req.headers,
         &req.payload,

@@ -73,7 +73,8 @@ pub async fn put_object(state: &S3State, req: S3Request) -> S3Result<Response> {
     headers.acl = acl::for_new_object(state, &req.headers, writer.as_deref(), &record).await?;
     let cond = write_precondition(&req.headers)?;
     let ingested = ingest(
-        state.store.clone(),
+        state,
+        writer.as_deref(),
         req.body,
         &req.headers,
         &req.payload,
