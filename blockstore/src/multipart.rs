@@ -142,7 +142,14 @@ impl Store {
         Ok(page)
     }
 
+    /// The parts of one upload. Parts are keyed by upload id then part number, so an
+    /// id that is not one this store made (empty, or a prefix of real ones) would scan
+    /// the parts of every upload it prefixes, under the commit lock: such an id has
+    /// none.
     fn parts_of(&self, upload_id: &str) -> Result<Vec<Part>> {
+        if uuid::Uuid::try_parse(upload_id).map(|u| u.to_string()).as_deref() != Ok(upload_id) {
+            return Ok(Vec::new());
+        }
         Ok(self
             .meta
             .scan::<Part>(Tree::Parts, upload_id.as_bytes())?

@@ -1,7 +1,7 @@
 //! Engine invariants seen through the public API: the change log, reopen, GC and pins.
 
 use std::time::Duration;
-use strata_blockstore::{Change, ObjectHeaders, ObjectState, ObjectWriter, Precondition, Store, StoreConfig};
+use strata_blockstore::{Change, Error, ObjectHeaders, ObjectState, ObjectWriter, Precondition, Store, StoreConfig};
 
 fn open(dir: &std::path::Path) -> std::sync::Arc<Store> {
     let mut cfg = StoreConfig::new(dir);
@@ -724,4 +724,31 @@ fn a_failed_metadata_flush_stops_the_store_and_is_never_replicated() {
         Err(strata_blockstore::Error::Failed(_))
     ));
     assert!(store.changes_after(durable, 100, u64::MAX).unwrap().is_empty());
+}
+
+/// An upload id the store did not make (empty, or a prefix of real ones) names no
+/// upload: it neither finds one nor touches the parts of those it prefixes.
+#[test]
+fn an_upload_id_that_is_not_one_finds_no_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("bkt", "u").unwrap();
+    let up = store.create_upload("bkt", "mp", "u", ObjectHeaders::default()).unwrap();
+    let mut w = ObjectWriter::for_part(store.clone());
+    w.write(&[5u8; 5000]).unwrap();
+    let part = store.put_part("bkt", "mp", &up.id, 1, w.finish().unwrap()).unwrap();
+    for bogus in ["", &up.id[..8], &up.id[..up.id.len() - 1]] {
+        assert!(
+            matches!(store.abort_upload("bkt", "mp", bogus), Err(Error::NoSuchUpload)),
+            "abort {bogus:?}"
+        );
+        let done = store.complete_upload("bkt", "mp", bogus, &[(1, part.etag.clone())], &Precondition::None);
+        assert!(matches!(done, Err(Error::NoSuchUpload)), "complete {bogus:?}");
+        assert!(matches!(store.list_parts("bkt", "mp", bogus), Err(Error::NoSuchUpload)));
+    }
+    assert_eq!(
+        store.list_parts("bkt", "mp", &up.id).unwrap().len(),
+        1,
+        "the real upload is intact"
+    );
 }

@@ -226,6 +226,15 @@ impl Config {
                 "site_id must be 16 hex digits, not all zero".into(),
             ));
         }
+        // The example's placeholders are public: a site that kept one would take
+        // anyone's admin calls or replication pushes.
+        let placeholder = |v: &str| v.starts_with(PLACEHOLDER);
+        if placeholder(&cfg.admin.token) || cfg.repl.as_ref().is_some_and(|r| placeholder(&r.secret_key)) {
+            return Err(ConfigError::Invalid(
+                path.into(),
+                "admin.token and repl.secret_key still hold the example's placeholder: set long random values (e.g. `openssl rand -hex 24`)".into(),
+            ));
+        }
         if let Some(r) = &cfg.repl {
             if r.access_key.len() < 3 || r.secret_key.len() < 16 {
                 return Err(ConfigError::Invalid(
@@ -292,6 +301,9 @@ impl Config {
         self.site_id.as_deref().and_then(parse_site_id)
     }
 }
+
+/// How the example's secrets begin: refused by `load`.
+const PLACEHOLDER: &str = "change-me";
 
 /// `strata config example`: every field, with what it means.
 pub const EXAMPLE: &str = r#"# Strata site configuration. Every field is described in docs/configuration.md.
@@ -383,10 +395,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
         std::fs::write(&p, EXAMPLE).unwrap();
+        // As printed, the example is refused for its placeholder secrets...
+        let err = Config::load(&p).unwrap_err().to_string();
+        assert!(err.contains("placeholder"), "{err}");
+        // ...and taken once they are replaced.
+        let mut text = EXAMPLE.replace("change-me-to-a-long-random-token", "0123456789abcdef0123");
+        std::fs::write(&p, &text).unwrap();
+        assert!(Config::load(&p).unwrap_err().to_string().contains("placeholder"));
+        text = text.replace("change-me-to-a-long-random-secret", "fedcba9876543210fedcba");
+        std::fs::write(&p, &text).unwrap();
         let cfg = Config::load(&p).unwrap();
         assert_eq!(cfg.block_size, 1 << 20);
         assert_eq!(cfg.data_dir, dir.path().join("data/site-a"));
-        std::fs::write(&p, EXAMPLE.replace("block_size", "blok_size")).unwrap();
+        std::fs::write(&p, text.replace("block_size", "blok_size")).unwrap();
         let err = Config::load(&p).unwrap_err().to_string();
         assert!(err.contains("blok_size"), "{err}");
     }

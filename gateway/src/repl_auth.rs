@@ -17,6 +17,7 @@ impl strata_repl::Verifier for ReplAuth {
             return Err("the request is not signed".into());
         }
         let req = SignedRequest {
+            service: strata_repl::SERVICE,
             method: parts.method.as_str(),
             path: parts.uri.path(),
             query: parts.uri.query().unwrap_or(""),

@@ -7,7 +7,7 @@ fn strata(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn config_example_is_a_valid_config() {
+fn config_example_is_a_valid_config_once_its_placeholder_secrets_are_replaced() {
     let out = strata(&["config", "example"]);
     assert!(out.status.success());
     let dir = tempfile::tempdir().unwrap();
@@ -17,6 +17,21 @@ fn config_example_is_a_valid_config() {
         .unwrap()
         .replace("127.0.0.1:9000", "127.0.0.1:0")
         .replace("127.0.0.1:9001", "127.0.0.1:0");
+    // As printed, its public placeholder token and secret would let anyone in: refused.
+    std::fs::write(&path, &text).unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("placeholder"), "{why}");
+    let text = text
+        .replace("change-me-to-a-long-random-token", "a-real-admin-token-0123456789")
+        .replace(
+            "change-me-to-a-long-random-secret",
+            "a-real-replication-secret-0123456789",
+        );
     std::fs::write(&path, text).unwrap();
     // Start the site just long enough to see it accepts the file.
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))

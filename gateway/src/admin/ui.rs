@@ -64,7 +64,7 @@ fn signed_in(s: &AdminState, headers: &HeaderMap) -> bool {
 }
 
 /// Compares without stopping at the first difference (tokens and MACs).
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 

@@ -79,6 +79,7 @@ mod tests {
                 .unwrap(),
         );
         let req = SignedRequest {
+            service: "s3",
             method: "GET",
             path: "/test.txt",
             query: "",
@@ -105,5 +106,30 @@ mod tests {
             verify(&req, now + 3600, None, secret),
             Err(S3Error::RequestTimeTooSkewed)
         ));
+
+        // The same signature offered to another service's port is refused before any
+        // key is looked at, and so is one that does not cover the host.
+        let other_port = SignedRequest {
+            service: "strata-repl",
+            ..req
+        };
+        let e = verify(&other_port, now, None, secret).err().unwrap();
+        assert!(
+            matches!(&e, S3Error::AuthorizationHeaderMalformed(m) if m.contains("service")),
+            "{e:?}"
+        );
+        let mut h2 = h.clone();
+        h2.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+                .parse()
+                .unwrap(),
+        );
+        let unhosted = SignedRequest { headers: &h2, ..req };
+        let e = verify(&unhosted, now, None, secret).err().unwrap();
+        assert!(
+            matches!(&e, S3Error::AuthorizationHeaderMalformed(m) if m.contains("host")),
+            "{e:?}"
+        );
     }
 }

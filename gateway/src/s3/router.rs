@@ -97,6 +97,7 @@ async fn serve(state: &S3State, req: Request) -> S3Result<Response> {
     let raw_query = parts.uri.query().unwrap_or_default();
     let now = (strata_blockstore::now_millis() / 1000) as i64;
     let signed = SignedRequest {
+        service: "s3",
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: raw_query,

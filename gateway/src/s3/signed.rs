@@ -28,6 +28,9 @@ pub struct SignedRequest<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub headers: &'a HeaderMap,
+    /// The service a SigV4 signature must be scoped to on this port (`s3`, or the
+    /// replication port's own): one made for another service is refused, never replayed.
+    pub service: &'a str,
 }
 
 pub fn uri_encode(s: &str, keep_slash: bool) -> String {

@@ -168,6 +168,7 @@ mod tests {
         h.insert("host", "awsexamplebucket1.us-west-1.s3.amazonaws.com".parse().unwrap());
         h.insert("date", "Tue, 27 Mar 2007 19:36:42 +0000".parse().unwrap());
         let req = SignedRequest {
+            service: "s3",
             method: "GET",
             path: "/photos/puppy.jpg",
             query: "",

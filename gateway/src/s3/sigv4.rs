@@ -41,6 +41,24 @@ pub(crate) fn parse_credential(s: &str) -> Option<Credential<'_>> {
     (it.next()? == "aws4_request" && it.next().is_none()).then_some(c)
 }
 
+/// A signature counts only for the service it was made for, and only if it covers the
+/// `host` it was sent to (SigV4 requires both): otherwise a signature for another
+/// service, or a request replayed to another host, would be taken. The region is not
+/// checked: clients sign with their configured region (often us-east-1 by default), and
+/// it is part of the signing key either way.
+fn check_scope(cred: &Credential, signed_headers: &str, service: &str) -> Result<(), String> {
+    if cred.service != service {
+        return Err(format!(
+            "the credential's service is {:?}; this endpoint is {service:?}",
+            cred.service
+        ));
+    }
+    if !signed_headers.split(';').any(|h| h == "host") {
+        return Err("the host header must be signed".into());
+    }
+    Ok(())
+}
+
 fn canonical_query(query: &str, skip_signature: bool) -> String {
     let mut pairs: Vec<(String, String)> = query_pairs(query)
         .into_iter()
@@ -126,6 +144,7 @@ pub(crate) fn verify_header(
     let malformed = || S3Error::AuthorizationHeaderMalformed("the authorization header is malformed".into());
     let cred = parse_credential(cred.ok_or_else(malformed)?).ok_or_else(malformed)?;
     let (signed, sig) = (signed.ok_or_else(malformed)?, sig.ok_or_else(malformed)?);
+    check_scope(&cred, signed, req.service).map_err(S3Error::AuthorizationHeaderMalformed)?;
     let amz_date = header(req.headers, "x-amz-date")
         .map(str::to_owned)
         .or_else(|| {
@@ -263,6 +282,7 @@ pub(crate) fn verify_presigned(
         return Err(S3Error::RequestTimeTooSkewed);
     }
     let signed = get("X-Amz-SignedHeaders").ok_or_else(|| bad("X-Amz-SignedHeaders is missing"))?;
+    check_scope(&cred, signed, req.service).map_err(S3Error::AuthorizationQueryParametersError)?;
     let sig = get("X-Amz-Signature").unwrap_or_default();
     let secret = secret_of(cred.access_key).ok_or(S3Error::InvalidAccessKeyId)?;
     let payload_text = get("X-Amz-Content-Sha256").unwrap_or("UNSIGNED-PAYLOAD");

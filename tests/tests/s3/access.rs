@@ -405,3 +405,27 @@ async fn permission_matrix() {
         .unwrap();
     assert_eq!(anonymous(&site, "GET", "/prefixed/public/k", ""), OK);
 }
+
+/// An anonymous reader of a public object may not make it answer as something else
+/// (`response-content-type=text/html` on someone's public upload); a signed request may.
+#[tokio::test]
+async fn only_a_signed_get_may_override_the_answer_headers() {
+    let site = Site::start();
+    let owner = site.client();
+    owner.create_bucket().bucket("pubread").send().await.unwrap();
+    put(&owner, "pubread", "k", Some(ObjectCannedAcl::PublicRead)).await;
+    assert_eq!(anonymous(&site, "GET", "/pubread/k", ""), "ok");
+    assert_eq!(
+        anonymous(&site, "GET", "/pubread/k?response-content-type=text/html", ""),
+        "400 InvalidRequest"
+    );
+    let signed = owner
+        .get_object()
+        .bucket("pubread")
+        .key("k")
+        .response_content_type("text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.content_type(), Some("text/html"));
+}

@@ -134,8 +134,25 @@ fn parse_range(header: &str, size: u64) -> S3Result<Option<(u64, u64)>> {
     Ok(Some(range))
 }
 
+/// The query parameters a signed GET or HEAD may set answer headers with.
+const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
 /// GET and HEAD. Response overrides (`response-content-type` and friends) apply to both.
 pub async fn get_object(state: &S3State, mut req: S3Request, head: bool) -> S3Result<Response> {
+    // As S3: overrides are for signed requests (a presigned link, say) only; an
+    // anonymous reader of a public object may not make it answer as something else.
+    if req.user.is_none() && RESPONSE_OVERRIDES.iter().any(|(p, _)| req.q(p).is_some()) {
+        return Err(S3Error::InvalidRequest(
+            "Request specific response headers cannot be used for anonymous GET requests.".into(),
+        ));
+    }
     let m = req.take_object()?;
     match evaluate(&req.headers, "", &m.etag, m.last_modified_ms) {
         Verdict::Proceed => {}
@@ -190,14 +207,7 @@ pub async fn get_object(state: &S3State, mut req: S3Request, head: bool) -> S3Re
             set(&mut r, checksum_header(alg), v);
         }
     }
-    for (param, header) in [
-        ("response-content-type", "content-type"),
-        ("response-content-language", "content-language"),
-        ("response-expires", "expires"),
-        ("response-cache-control", "cache-control"),
-        ("response-content-disposition", "content-disposition"),
-        ("response-content-encoding", "content-encoding"),
-    ] {
+    for (param, header) in RESPONSE_OVERRIDES {
         if let Some(v) = req.q(param) {
             set(&mut r, header, v);
         }
