@@ -77,14 +77,12 @@ impl Store {
         self.create_bucket_with(name, owner, |_| {})
     }
 
-    /// Creates a bucket whose settings (ownership, ACL) `init` sets before it is stored.
-    pub fn create_bucket_with(&self, name: &str, owner: &str, init: impl FnOnce(&mut Bucket)) -> Result<Bucket> {
-        self.admit(0)?;
-        let now = now_millis();
-        let mut bucket = Bucket {
+    /// A new bucket's record before its settings and its stamp.
+    pub fn bucket_template(&self, name: &str, owner: &str) -> Bucket {
+        Bucket {
             name: name.to_owned(),
             owner: owner.to_owned(),
-            created_ms: now,
+            created_ms: now_millis(),
             tags: Vec::new(),
             cors: None,
             ownership: None,
@@ -93,7 +91,19 @@ impl Store {
             public_access_block: None,
             hlc: Hlc(0),
             site: self.site_id(),
-        };
+        }
+    }
+
+    /// Whether a bucket holds no live object (a missing one holds none).
+    pub fn bucket_is_empty(&self, name: &str) -> Result<bool> {
+        Ok(self.bucket_contents(name, 1)?.objects.is_empty())
+    }
+
+    /// Creates a bucket whose settings (ownership, ACL) `init` sets before it is stored.
+    pub fn create_bucket_with(&self, name: &str, owner: &str, init: impl FnOnce(&mut Bucket)) -> Result<Bucket> {
+        self.admit(0)?;
+        let mut bucket = self.bucket_template(name, owner);
+        let now = bucket.created_ms;
         init(&mut bucket);
         self.meta.commit(now, |tx| {
             if let Some(existing) = tx.get::<Bucket>(Tree::Buckets, name.as_bytes())? {

@@ -77,6 +77,11 @@ pub struct ReplSection {
     /// stamped further ahead are refused until the clocks agree.
     #[serde(default = "default_max_clock_skew")]
     pub max_clock_skew: u64,
+    /// The site (by name) that decides user and bucket creation and deletion for the
+    /// whole replication group; the others forward those operations to it. Unset:
+    /// each site decides its own.
+    #[serde(default)]
+    pub authority: Option<String>,
 }
 
 fn default_max_clock_skew() -> u64 {

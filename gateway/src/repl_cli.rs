@@ -38,6 +38,10 @@ pub enum ReplCommand {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Shows the namespace authority (the site that decides user and bucket creation
+    /// and deletion), or makes SITE the authority with a new epoch, which peers adopt
+    /// at their next hello. Failover: run it on every site that remains.
+    Authority { site: Option<String> },
     /// Compares what this site and SINK hold (every live key's version, size, ETag
     /// and block list; users and buckets with their settings) and lists each
     /// difference. Exits 0 when they agree, 1 when they differ.
@@ -123,6 +127,13 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
             admin_client::call(cfg, "POST", &format!("/v1/repl/cascade/{state}"), None).await?;
             println!("cascade {state}");
         }
+        ReplCommand::Authority { site } => {
+            let out = match site {
+                Some(site) => admin_client::call(cfg, "POST", &format!("/v1/repl/authority/{site}"), None).await?,
+                None => admin_client::call(cfg, "GET", "/v1/repl/authority", None).await?,
+            };
+            println!("{}", authority_line(&serde_json::from_slice(&out)?));
+        }
         ReplCommand::Connections => {
             let out = admin_client::call(cfg, "GET", "/v1/repl/connections", None).await?;
             let peers: Vec<PeerRecord> = serde_json::from_slice(&out)?;
@@ -190,6 +201,7 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
             } else {
                 let v: serde_json::Value = serde_json::from_slice(&out)?;
                 let peers: Vec<PeerStatus> = serde_json::from_value(v["peers"].clone())?;
+                println!("{}", authority_line(&v["authority"]));
                 print_status(&peers);
                 let p = &v["proxy_get"];
                 if p["requests"].as_u64().unwrap_or(0) > 0 {
@@ -236,6 +248,13 @@ fn roles(sink: bool, source: bool) -> &'static str {
         (true, false) => "sink",
         (false, true) => "source",
         (false, false) => "-",
+    }
+}
+
+fn authority_line(claim: &serde_json::Value) -> String {
+    match claim["site"].as_str() {
+        Some(site) => format!("namespace authority: {site} (epoch {})", claim["epoch"]),
+        None => "namespace authority: none (each site decides its own users and buckets)".into(),
     }
 }
 

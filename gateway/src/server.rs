@@ -82,6 +82,7 @@ async fn open_replication(
         tls,
         compression_level: r.compression_level,
         max_clock_skew: Duration::from_secs(r.max_clock_skew),
+        authority: r.authority.clone(),
     };
     let store = store.clone();
     Ok(Some(blocking(move || Replication::open(store, &rc)).await?))

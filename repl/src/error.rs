@@ -27,6 +27,9 @@ pub enum ReplError {
     /// A source's changes are stamped too far ahead of this site's clock.
     #[error("{0}")]
     ClockSkew(String),
+    /// A namespace operation needs the authority, which cannot be reached now.
+    #[error("{0}")]
+    AuthorityUnreachable(String),
 }
 
 pub type Result<T> = std::result::Result<T, ReplError>;
@@ -47,7 +50,7 @@ impl ReplError {
             | ReplError::Refused { .. } => 502,
             // This site is full: it takes no new data until space is freed.
             ReplError::Store(strata_blockstore::Error::InsufficientStorage(_)) => 507,
-            ReplError::Store(strata_blockstore::Error::Failed(_)) => 503,
+            ReplError::Store(strata_blockstore::Error::Failed(_)) | ReplError::AuthorityUnreachable(_) => 503,
             ReplError::Store(_) => 500,
         }
     }
@@ -70,5 +73,6 @@ mod tests {
         };
         assert_eq!(refused.http_status(), 502);
         assert_eq!(ReplError::Store(strata_blockstore::Error::NoSuchKey).http_status(), 500);
+        assert_eq!(ReplError::AuthorityUnreachable("a".into()).http_status(), 503);
     }
 }

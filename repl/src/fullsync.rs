@@ -117,7 +117,7 @@ async fn mark_stopped(site: &Site, peer: &Arc<Peer>) {
 /// One run, from where the last one stopped (or from the start).
 async fn run_once(site: &Arc<Site>, peer: &Arc<Peer>) -> Result<()> {
     let link = peer.link();
-    hello(&link, &site.me, peer).await?;
+    hello(&link, site, peer).await?;
     let blocks = peer.sink_settings().is_some_and(|s| s.fullsync_blocks);
     let mut run = match peer.fullsync_record().running {
         Some(mut r) => {

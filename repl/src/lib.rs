@@ -7,6 +7,7 @@
 //! the source's cursor moves only on ack and is persisted.
 
 mod auth;
+mod authority;
 mod compress;
 mod counters;
 mod error;
@@ -29,6 +30,7 @@ mod verify;
 mod verify_record;
 
 pub use auth::{Verifier, REGION, SERVICE};
+pub use authority::{AuthorityClaim, NamespaceOp};
 pub use counters::{Latency, ProxyGetStatus, Traffic};
 pub use error::{ReplError, Result};
 pub use fullsync_record::{FullsyncFigures, FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};

@@ -2,6 +2,7 @@
 //! replication credential (see `auth`); bodies are JSON for the small handshake
 //! messages and bincode for change batches, which carry the engine's own records.
 
+use crate::authority::AuthorityClaim;
 use crate::error::{ReplError, Result};
 use serde::{Deserialize, Serialize};
 use strata_blockstore::{BlockHash, Change, SiteId, SyncEntry, SyncPosition};
@@ -33,6 +34,9 @@ pub const SYNC_ENTRIES: &str = "/repl/v1/sync/entries";
 /// the partitions and whether to list each object's blocks; answer:
 /// `Vec<RecordSummary>`).
 pub const SYNC_RECORDS: &str = "/repl/v1/sync/records";
+/// A namespace operation forwarded to the authority (body: JSON `NamespaceOp`; answer:
+/// bincode `Result<Vec<Change>, Refusal>`, the changes it made).
+pub const NAMESPACE: &str = "/repl/v1/namespace";
 
 /// Who a site is: exchanged on connect and on every reconnect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +46,10 @@ pub struct SiteInfo {
     /// The address its replication port listens on.
     pub repl_addr: String,
     pub protocol: u32,
+    /// In a hello only: which site this one takes as the namespace authority. Never
+    /// stored with a peer's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<AuthorityClaim>,
 }
 
 /// Changes from a source, in its commit order.

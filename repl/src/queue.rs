@@ -72,6 +72,7 @@ mod tests {
             id,
             repl_addr: "127.0.0.1:9".into(),
             protocol: PROTOCOL_VERSION,
+            authority: None,
         }
     }
 
@@ -119,6 +120,7 @@ mod tests {
             tls: None,
             compression: 0,
             max_clock_skew_ms: 300_000,
+            authority: Mutex::new(None),
         };
 
         store.create_bucket("b", "alice").unwrap();

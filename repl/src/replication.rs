@@ -2,19 +2,20 @@
 //! background work (senders, the log keeper) and the status.
 
 use crate::auth::{Signer, Verifier};
+use crate::authority::{AuthorityClaim, NamespaceOp, Refusal};
 use crate::error::{ReplError, Result};
 use crate::link::Link;
 use crate::locks::lock;
 use crate::peer::{self, Cursor, Peer, PeerRecord, SinkSettings};
 use crate::protocol::{SiteInfo, PROTOCOL_VERSION};
-use crate::site::Site;
+use crate::site::{Site, AUTHORITY_KEY};
 use crate::status::{self, PeerStatus, SourceStatus};
 use crate::verify_record::VerifyReport;
 use crate::{fullsync, queue, repair, sender, server};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strata_blockstore::{blocking, now_millis, PurgeRule, Store};
+use strata_blockstore::{blocking, now_millis, Change, PurgeRule, Store};
 use tokio::sync::watch;
 
 /// A site's replication settings (the `[repl]` section of its config).
@@ -38,6 +39,8 @@ pub struct ReplConfig {
     pub compression_level: i32,
     /// How far ahead of this site's clock a source's timestamps may be.
     pub max_clock_skew: Duration,
+    /// The site that decides the namespace (`[repl] authority`), if one does.
+    pub authority: Option<String>,
 }
 
 /// An operator's command for one sink's realtime stream or fullsync.
@@ -69,6 +72,10 @@ impl Replication {
         }
         let (commits, _) = watch::channel(store.last_seq());
         let cascade = peer::load_cascade(&store)?;
+        // A claim moved by `strata repl authority` (or learnt from a peer) outlives the
+        // configuration's.
+        let authority = peer::get_json::<AuthorityClaim>(&store, AUTHORITY_KEY)?
+            .or_else(|| cfg.authority.clone().map(|site| AuthorityClaim { site, epoch: 0 }));
         Ok(Arc::new(Replication {
             site: Arc::new(Site {
                 me: SiteInfo {
@@ -76,7 +83,9 @@ impl Replication {
                     id: store.site_id(),
                     repl_addr: cfg.advertise.clone(),
                     protocol: PROTOCOL_VERSION,
+                    authority: None,
                 },
+                authority: Mutex::new(authority),
                 store,
                 signer,
                 max_bytes: cfg.realtime_max_bytes,
@@ -143,7 +152,7 @@ impl Replication {
     /// this site (realtime still disabled).
     pub async fn connect(self: &Arc<Self>, addr: &str) -> Result<PeerRecord> {
         let link = Link::new(addr, self.site.signer.clone(), self.site.tls.clone());
-        let info = sender::say_hello(&link, &self.site.me).await?;
+        let info = sender::say_hello(&link, &self.site).await?;
         self.site.check_identity(&info)?;
         let (peer, changed) = self.site.upsert_peer(&info, |r| {
             r.info = info.clone();
@@ -370,6 +379,64 @@ impl Replication {
             deleted_before_ms: now_millis().saturating_sub(retention.as_millis() as u64),
             sinks: sinks.iter().map(|p| p.name.clone()).collect(),
         }
+    }
+
+    /// The site that decides the namespace, if one is configured or was set.
+    pub fn authority(&self) -> Option<AuthorityClaim> {
+        self.site.authority()
+    }
+
+    /// `strata repl authority SITE`: makes SITE (this site or a peer) the namespace
+    /// authority, with an epoch above any this site has seen, so peers adopt it at
+    /// their next hello. For failover: run it on the sites that remain.
+    pub async fn set_authority(&self, site: &str) -> Result<AuthorityClaim> {
+        if site != self.site.me.name {
+            self.site.peer(site)?;
+        }
+        let claim = AuthorityClaim {
+            site: site.to_owned(),
+            epoch: self.site.authority().map_or(1, |c| c.epoch + 1),
+        };
+        let c = claim.clone();
+        self.site
+            .store
+            .run(move |s| peer::put_json(s, AUTHORITY_KEY, &c))
+            .await?;
+        *lock(&self.site.authority) = Some(claim.clone());
+        tracing::info!(authority = %claim.site, epoch = claim.epoch, "namespace authority set");
+        Ok(claim)
+    }
+
+    /// A namespace operation made here: None when this site decides it itself (it is
+    /// the authority, or none is configured); otherwise the authority's changes, made
+    /// there and already applied here (so the caller reads its own write), or why not:
+    /// the authority's refusal as the store error it met, or `AuthorityUnreachable`.
+    pub async fn forward(&self, op: NamespaceOp) -> Result<Option<Vec<Change>>> {
+        let Some(claim) = self.site.authority().filter(|c| c.site != self.site.me.name) else {
+            return Ok(None);
+        };
+        let unreachable = |why: String| {
+            ReplError::AuthorityUnreachable(format!(
+                "users and buckets are created and deleted by the namespace authority {}, which this site cannot reach ({why}); retry, or move the authority (strata repl authority)",
+                claim.site
+            ))
+        };
+        let peer = self
+            .site
+            .peer(&claim.site)
+            .map_err(|_| unreachable("it is not a connected peer".into()))?;
+        let body = serde_json::to_vec(&op).expect("operations serialize");
+        let answer = peer
+            .link()
+            .call("POST", crate::protocol::NAMESPACE, body.into())
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let decided: std::result::Result<Vec<Change>, Refusal> =
+            bincode::deserialize(&answer).map_err(|e| ReplError::Protocol(format!("bad namespace answer: {e}")))?;
+        let changes = decided.map_err(|r| ReplError::Store(r.into()))?;
+        let c = changes.clone();
+        self.site.store.run(move |s| s.apply_changes(&c)).await?;
+        Ok(Some(changes))
     }
 
     /// The sink whose purge watermark is furthest behind the log, if one is behind.

@@ -63,7 +63,7 @@ pub async fn run(repl: Arc<Site>, peer: Arc<Peer>, mut stop: watch::Receiver<boo
         let link = peer.link();
         let step = async {
             if !greeted {
-                hello(&link, &repl.me, &peer).await?;
+                hello(&link, &repl, &peer).await?;
                 greeted = true;
             }
             stream(&repl, &peer, &link, &mut broken).await
@@ -114,8 +114,8 @@ fn wake_fullsync(peer: &Peer) {
 }
 
 /// The handshake: tells the sink who we are; checks it is still the site we connected.
-pub async fn hello(link: &Link, me: &SiteInfo, peer: &Peer) -> Result<()> {
-    let info = say_hello(link, me).await?;
+pub async fn hello(link: &Link, site: &Site, peer: &Peer) -> Result<()> {
+    let info = say_hello(link, site).await?;
     let expected = peer.record().info.id;
     if info.id != expected {
         return Err(ReplError::Protocol(format!(
@@ -129,10 +129,12 @@ pub async fn hello(link: &Link, me: &SiteInfo, peer: &Peer) -> Result<()> {
     Ok(())
 }
 
-pub async fn say_hello(link: &Link, me: &SiteInfo) -> Result<SiteInfo> {
-    let body = serde_json::to_vec(me).expect("site info serializes");
+/// Says hello with this site's authority claim; takes the peer's if it is newer.
+pub async fn say_hello(link: &Link, site: &Site) -> Result<SiteInfo> {
+    let body = serde_json::to_vec(&site.hello_info()).expect("site info serializes");
     let answer = link.call("POST", protocol::HELLO, body.into()).await?;
-    serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad hello answer: {e}")))
+    let info = serde_json::from_slice(&answer).map_err(|e| ReplError::Protocol(format!("bad hello answer: {e}")))?;
+    site.observe_authority(info)
 }
 
 /// A batch read from the log for one sink: its changes, the paths they came by, and

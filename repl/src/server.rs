@@ -3,6 +3,7 @@
 //! its signed SHA-256 before anything in it is used.
 
 use crate::auth::Verifier;
+use crate::authority::{self, NamespaceOp};
 use crate::compress;
 use crate::error::ReplError;
 use crate::locks::lock;
@@ -159,6 +160,7 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         (&Method::POST, protocol::SYNC_PARTITIONS) => sync_partitions(&s.repl, &body).await,
         (&Method::POST, protocol::SYNC_ENTRIES) => sync_entries(&s.repl, &body).await,
         (&Method::POST, protocol::SYNC_RECORDS) => sync_records(&s.repl, &body).await,
+        (&Method::POST, protocol::NAMESPACE) => namespace(&s.repl, &body).await,
         (&Method::GET, p) if p.starts_with(protocol::FETCH_BLOCK) => {
             let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
             fetch_block(&s.repl, &p[protocol::FETCH_BLOCK.len()..], from).await
@@ -189,8 +191,25 @@ fn decode_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ReplErr
 
 async fn hello(repl: &Arc<Site>, body: &[u8]) -> Handled {
     let caller: SiteInfo = decode_json(body)?;
+    let caller = repl.observe_authority(caller)?;
     repl.accept_source(caller).await?;
-    Ok(json(&repl.me))
+    Ok(json(&repl.hello_info()))
+}
+
+/// The authority decides a namespace operation another site forwarded.
+async fn namespace(repl: &Arc<Site>, body: &[u8]) -> Handled {
+    let op: NamespaceOp = decode_json(body)?;
+    if let Some(other) = repl.authority().filter(|c| c.site != repl.me.name) {
+        return Err(ReplError::Invalid(format!(
+            "{} is not the namespace authority; {} is (epoch {})",
+            repl.me.name, other.site, other.epoch
+        )));
+    }
+    let decided = repl
+        .store
+        .run(move |s| Ok::<_, ReplError>(authority::decide(s, op)))
+        .await?;
+    Ok(binary(&decided))
 }
 
 async fn goodbye(repl: &Arc<Site>, body: &[u8]) -> Handled {

@@ -1,6 +1,7 @@
 //! The shared state of one site's replication, and the peer registry on it.
 
 use crate::auth::Signer;
+use crate::authority::AuthorityClaim;
 use crate::error::{ReplError, Result};
 use crate::link::Link;
 use crate::locks::lock;
@@ -41,9 +42,40 @@ pub struct Site {
     pub(crate) compression: i32,
     /// Changes stamped further ahead of this site's clock are refused.
     pub(crate) max_clock_skew_ms: u64,
+    /// The namespace authority this site follows (see `authority`), if any.
+    pub(crate) authority: Mutex<Option<AuthorityClaim>>,
 }
 
+/// Where the authority claim is persisted.
+pub(crate) const AUTHORITY_KEY: &str = "authority";
+
 impl Site {
+    pub(crate) fn authority(&self) -> Option<AuthorityClaim> {
+        lock(&self.authority).clone()
+    }
+
+    /// This site as a hello presents it: with the authority it follows.
+    pub(crate) fn hello_info(&self) -> SiteInfo {
+        SiteInfo {
+            authority: self.authority(),
+            ..self.me.clone()
+        }
+    }
+
+    /// Takes a peer's claim if it is newer (a higher epoch) than this site's, and
+    /// persists it; returns the peer's info without it, as peer records keep it.
+    pub(crate) fn observe_authority(&self, mut info: SiteInfo) -> Result<SiteInfo> {
+        if let Some(claim) = info.authority.take() {
+            let newer = self.authority().is_none_or(|mine| claim.epoch > mine.epoch);
+            if newer {
+                crate::peer::put_json(&self.store, AUTHORITY_KEY, &claim)?;
+                tracing::info!(authority = %claim.site, epoch = claim.epoch, from = %info.name, "namespace authority learnt from a peer");
+                *lock(&self.authority) = Some(claim);
+            }
+        }
+        Ok(info)
+    }
+
     pub(crate) fn peers(&self) -> Vec<Arc<Peer>> {
         lock(&self.peers).values().cloned().collect()
     }

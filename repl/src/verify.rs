@@ -24,7 +24,7 @@ const BLOCKS_PER_ASK: usize = 4096;
 
 pub async fn run(site: &Arc<Site>, peer: &Arc<Peer>, repair: bool, blocks: bool) -> Result<VerifyReport> {
     let link = peer.link();
-    hello(&link, &site.me, peer).await?;
+    hello(&link, site, peer).await?;
     let mut report = VerifyReport {
         sink: peer.name.clone(),
         started_ms: now_millis(),

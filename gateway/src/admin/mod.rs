@@ -14,7 +14,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use reply::{error, json, on_off, store_error};
 use serde::{Deserialize, Serialize};
-use strata_blockstore::User;
+use strata_blockstore::{Change, Store, User};
+use strata_repl::{NamespaceOp, ReplError};
 
 pub use repl::{ConnectRequest, RealtimeRequest, VerifyRequest};
 pub use site::SiteStatus;
@@ -66,6 +67,8 @@ pub fn service(state: AdminState) -> Router {
         .route("/v1/repl/cascade/{state}", post(repl::cascade))
         .route("/v1/repl/verify/{site}", post(repl::verify))
         .route("/v1/repl/status", get(repl::status))
+        .route("/v1/repl/authority", get(repl::authority))
+        .route("/v1/repl/authority/{site}", post(repl::set_authority))
         .route("/metrics", get(repl::prometheus))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
         // The page signs in with a form and a cookie, not the bearer token.
@@ -142,37 +145,63 @@ async fn list_users(State(s): State<AdminState>) -> Response {
     }
 }
 
+/// A user operation, decided by the namespace authority when the group has one that is
+/// not this site (`forwarded`), else here (`local`). The user it leaves, if any.
+async fn user_op(
+    s: &AdminState,
+    forwarded: NamespaceOp,
+    local: impl FnOnce(&Store) -> strata_blockstore::Result<Option<User>> + Send + 'static,
+) -> Result<Option<User>, Response> {
+    if let Some(repl) = &s.repl {
+        match repl.forward(forwarded).await {
+            Ok(Some(changes)) => {
+                return Ok(changes.into_iter().find_map(|c| match c {
+                    Change::User(u) => Some(u),
+                    _ => None,
+                }))
+            }
+            Ok(None) => {}
+            Err(ReplError::Store(e)) => return Err(store_error(e)),
+            Err(e) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())),
+        }
+    }
+    s.store.run(local).await.map_err(store_error)
+}
+
+fn user_answer(status: StatusCode, u: Result<Option<User>, Response>) -> Response {
+    match u {
+        Ok(Some(u)) => json(status, &UserView::from(u)),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
 async fn create_user(State(s): State<AdminState>, body: axum::body::Bytes) -> Response {
     let req: CreateUser = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let created = s
-        .store
-        .run(move |st| st.create_user(&req.name, req.access_key.as_deref(), req.secret_key.as_deref()))
-        .await;
-    match created.map_err(store_error) {
-        Ok(u) => json(StatusCode::CREATED, &UserView::from(u)),
-        Err(r) => r,
-    }
+    let op = NamespaceOp::CreateUser {
+        name: req.name.clone(),
+        access_key: req.access_key.clone(),
+        secret_key: req.secret_key.clone(),
+    };
+    let made = user_op(&s, op, move |st| {
+        st.create_user(&req.name, req.access_key.as_deref(), req.secret_key.as_deref())
+            .map(Some)
+    });
+    user_answer(StatusCode::CREATED, made.await)
 }
 
 /// `strata admin user key rotate NAME`: a new key pair; the old key is refused at once.
 async fn rotate_user_key(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
-    match s
-        .store
-        .run(move |st| st.rotate_user_key(&name))
-        .await
-        .map_err(store_error)
-    {
-        Ok(u) => json(StatusCode::OK, &UserView::from(u)),
-        Err(r) => r,
-    }
+    let op = NamespaceOp::RotateUserKey { name: name.clone() };
+    let rotated = user_op(&s, op, move |st| st.rotate_user_key(&name).map(Some));
+    user_answer(StatusCode::OK, rotated.await)
 }
 
 async fn delete_user(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
-    match s.store.run(move |st| st.delete_user(&name)).await.map_err(store_error) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(r) => r,
-    }
+    let op = NamespaceOp::DeleteUser { name: name.clone() };
+    let deleted = user_op(&s, op, move |st| st.delete_user(&name).map(|()| None));
+    user_answer(StatusCode::NO_CONTENT, deleted.await.map(|_| None))
 }

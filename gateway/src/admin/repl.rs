@@ -172,9 +172,29 @@ pub async fn view(r: &std::sync::Arc<Replication>) -> strata_repl::Result<serde_
         "site": r.me().name,
         "site_id": r.me().id.to_string(),
         "cascade": r.cascade(),
+        "authority": r.authority(),
         "peers": peers,
         "proxy_get": r.proxy_get_status(),
     }))
+}
+
+/// `strata repl authority`: the namespace authority this site follows.
+pub async fn authority(State(s): State<AdminState>) -> Response {
+    match &s.repl {
+        Some(r) => json(StatusCode::OK, &r.authority()),
+        None => not_configured(),
+    }
+}
+
+/// `strata repl authority SITE`: makes SITE the namespace authority.
+pub async fn set_authority(State(s): State<AdminState>, Path(site): Path<String>) -> Response {
+    let Some(r) = &s.repl else {
+        return not_configured();
+    };
+    match r.set_authority(&site).await {
+        Ok(claim) => json(StatusCode::OK, &claim),
+        Err(e) => repl_error(e),
+    }
 }
 
 pub async fn status(State(s): State<AdminState>) -> Response {

@@ -162,7 +162,23 @@ async fn write_frames(
     let mut batch: Vec<Bytes> = Vec::new();
     let mut gathered = 0;
     loop {
-        let frame = rx.recv().await;
+        // A write that fails is the answer at once, without waiting for more of the
+        // body (the client may be sending gigabytes, or nothing).
+        let next = match writing.as_mut() {
+            Some(w) => tokio::select! {
+                done = w => Next::Written(done),
+                frame = rx.recv() => Next::Frame(frame),
+            },
+            None => Next::Frame(rx.recv().await),
+        };
+        let frame = match next {
+            Next::Written(done) => {
+                writing = None;
+                ready = Some(joined(done)?);
+                continue;
+            }
+            Next::Frame(frame) => frame,
+        };
         let end = frame.is_none();
         if let Some(b) = frame {
             gathered += b.len();
@@ -193,6 +209,12 @@ async fn write_frames(
         None => ready.take().expect("nothing in flight"),
     };
     blocking(move || Ok((w.finish()?, h))).await
+}
+
+/// What the writer waits for: the batch being written, or the next frame.
+enum Next<W> {
+    Written(Result<S3Result<W>, tokio::task::JoinError>),
+    Frame(Option<Bytes>),
 }
 
 fn joined<T>(r: Result<S3Result<T>, tokio::task::JoinError>) -> S3Result<T> {

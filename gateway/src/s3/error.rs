@@ -89,6 +89,17 @@ pub enum S3Error {
     NotImplemented(String),
 }
 
+/// A namespace operation the authority refused answers as the authority's store
+/// error would have; one it could not be asked answers 503.
+impl From<strata_repl::ReplError> for S3Error {
+    fn from(e: strata_repl::ReplError) -> Self {
+        match e {
+            strata_repl::ReplError::Store(e) => S3Error::Store(e),
+            other => S3Error::ServiceUnavailable(other.to_string()),
+        }
+    }
+}
+
 impl S3Error {
     /// The S3 code, HTTP status and message, in one place.
     pub fn parts(&self) -> (&'static str, StatusCode, String) {

@@ -11,7 +11,8 @@ use crate::s3::xml::XmlWriter;
 use crate::timefmt::iso8601;
 use axum::response::Response;
 use http::StatusCode;
-use strata_blockstore::ObjectOwnership;
+use strata_blockstore::{Bucket, ObjectOwnership};
+use strata_repl::NamespaceOp;
 
 pub async fn list_buckets(state: &S3State, req: S3Request) -> S3Result<Response> {
     let owner = req.user_name().unwrap_or_default().to_owned();
@@ -46,15 +47,24 @@ pub async fn create_bucket(state: &S3State, req: S3Request) -> S3Result<Response
     let grants = acl::for_new_bucket(state, &req.headers, &owner, ownership).await?;
     // The optional CreateBucketConfiguration only names a location; one site has one.
     read_small(req.body, 64 << 10).await?;
-    let n = name.clone();
-    state
-        .run(move |s| {
-            s.create_bucket_with(&n, &owner, |b| {
-                b.ownership = Some(ownership);
-                b.grants = grants;
-            })
-        })
-        .await?;
+    let init = move |b: &mut Bucket| {
+        b.ownership = Some(ownership);
+        b.grants = grants.clone();
+    };
+    // In a group with a namespace authority, it decides (and this site applies what it
+    // decided before answering, so the bucket is usable here at once).
+    let forwarded = match &state.repl {
+        Some(repl) => {
+            let mut b = state.store.bucket_template(&name, &owner);
+            (init.clone())(&mut b);
+            repl.forward(NamespaceOp::CreateBucket(Box::new(b))).await?
+        }
+        None => None,
+    };
+    if forwarded.is_none() {
+        let n = name.clone();
+        state.run(move |s| s.create_bucket_with(&n, &owner, init)).await?;
+    }
     let mut r = empty(StatusCode::OK);
     set(&mut r, "location", &format!("/{name}"));
     Ok(r)
@@ -68,6 +78,21 @@ pub async fn head_bucket(state: &S3State, _req: S3Request) -> S3Result<Response>
 
 pub async fn delete_bucket(state: &S3State, req: S3Request) -> S3Result<Response> {
     let name = req.bucket().to_owned();
+    if let Some(repl) = &state.repl {
+        // Objects stay multi-master: one here the authority has not seen yet keeps
+        // the bucket, as it would locally.
+        let n = name.clone();
+        if !state.run(move |s| s.bucket_is_empty(&n)).await? {
+            return Err(S3Error::Store(strata_blockstore::Error::BucketNotEmpty));
+        }
+        if repl
+            .forward(NamespaceOp::DeleteBucket { name: name.clone() })
+            .await?
+            .is_some()
+        {
+            return Ok(empty(StatusCode::NO_CONTENT));
+        }
+    }
     state.run(move |s| s.delete_bucket(&name)).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
