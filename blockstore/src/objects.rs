@@ -147,14 +147,26 @@ impl Store {
     }
 
     /// Changes a live object's tags or ACL. The object keeps its version, ETag and
-    /// modification time; the change is logged with a new timestamp.
-    pub fn update_object(&self, bucket: &str, key: &str, change: impl Fn(&mut Manifest)) -> Result<Manifest> {
+    /// modification time; the change is logged with a new timestamp. With `checked`,
+    /// the version the caller's permission was judged on: if another write replaced it
+    /// since, nothing changes (Conflict), so a permission on one object never changes
+    /// another.
+    pub fn update_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        checked: Option<&str>,
+        change: impl Fn(&mut Manifest),
+    ) -> Result<Manifest> {
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
             let k = object_key(bucket, key);
             let Some(mut m) = tx.get::<Manifest>(Tree::Objects, &k)?.filter(|m| m.is_live()) else {
                 return abort(Error::NoSuchKey);
             };
+            if checked.is_some_and(|v| v != m.version_id) {
+                return abort(Error::Conflict);
+            }
             change(&mut m);
             m.hlc = tx.stamp(&object_sync_key(bucket, key))?;
             m.site = site;

@@ -546,8 +546,10 @@ fn the_hash_tree_finds_exactly_what_differs_and_carries_deletes() {
     put(&a, "photos", "k007", b"overwritten");
     a.delete_object("photos", "k008").unwrap();
     put(&a, "photos", "new", b"new key");
-    a.update_object("photos", "k009", |m| m.headers.tags = vec![("t".into(), "v".into())])
-        .unwrap();
+    a.update_object("photos", "k009", None, |m| {
+        m.headers.tags = vec![("t".into(), "v".into())]
+    })
+    .unwrap();
     a.delete_user("bob").unwrap();
     a.delete_object("old", "x").unwrap();
     a.delete_bucket("old").unwrap();
@@ -751,4 +753,21 @@ fn an_upload_id_that_is_not_one_finds_no_upload() {
         1,
         "the real upload is intact"
     );
+}
+
+/// A tags or ACL change is made to the version whose permission was checked: if another
+/// write replaced it meanwhile, nothing changes (Conflict) rather than the new one.
+#[test]
+fn an_update_checked_against_one_version_does_not_touch_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_bucket("bkt", "u").unwrap();
+    let first = put(&store, "bkt", "k", b"first");
+    let second = put(&store, "bkt", "k", b"second");
+    let tag = |m: &mut strata_blockstore::Manifest| m.headers.tags = vec![("t".into(), "v".into())];
+    let stale = store.update_object("bkt", "k", Some(&first.version_id), tag);
+    assert!(matches!(stale, Err(Error::Conflict)), "{stale:?}");
+    assert!(store.object("bkt", "k").unwrap().headers.tags.is_empty());
+    store.update_object("bkt", "k", Some(&second.version_id), tag).unwrap();
+    assert_eq!(store.object("bkt", "k").unwrap().headers.tags.len(), 1);
 }

@@ -202,6 +202,9 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
                 let v: serde_json::Value = serde_json::from_slice(&out)?;
                 let peers: Vec<PeerStatus> = serde_json::from_value(v["peers"].clone())?;
                 println!("{}", authority_line(&v["authority"]));
+                if let Some(w) = v["plain_text_warning"].as_str() {
+                    println!("WARNING: {w}");
+                }
                 print_status(&peers);
                 let p = &v["proxy_get"];
                 if p["requests"].as_u64().unwrap_or(0) > 0 {

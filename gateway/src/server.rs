@@ -161,7 +161,7 @@ pub async fn serve(
         token: cfg.admin.token.clone(),
         site_name: cfg.site_name.clone(),
         repl: repl.clone(),
-        ui_key: Arc::new(rand::random()),
+        sessions: Default::default(),
         history: Default::default(),
         tls_refusals: tls_refusals.clone(),
         scrub,

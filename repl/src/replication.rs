@@ -56,6 +56,9 @@ pub enum SinkOp {
 /// shared [`Site`].
 pub struct Replication {
     site: Arc<Site>,
+    /// Said at start and in status: the replication port is reachable beyond this
+    /// machine without TLS.
+    plain_text: Option<String>,
 }
 
 impl Replication {
@@ -76,7 +79,12 @@ impl Replication {
         // configuration's.
         let authority = peer::get_json::<AuthorityClaim>(&store, AUTHORITY_KEY)?
             .or_else(|| cfg.authority.clone().map(|site| AuthorityClaim { site, epoch: 0 }));
+        let plain_text = plain_text_warning(cfg);
+        if let Some(w) = &plain_text {
+            tracing::warn!("{w}");
+        }
         Ok(Arc::new(Replication {
+            plain_text,
             site: Arc::new(Site {
                 me: SiteInfo {
                     name: cfg.site_name.clone(),
@@ -381,6 +389,11 @@ impl Replication {
         }
     }
 
+    /// Why this site's replication is not safe to run across a network, if it is not.
+    pub fn plain_text_warning(&self) -> Option<&str> {
+        self.plain_text.as_deref()
+    }
+
     /// The site that decides the namespace, if one is configured or was set.
     pub fn authority(&self) -> Option<AuthorityClaim> {
         self.site.authority()
@@ -533,5 +546,60 @@ async fn stop_task(slot: &Mutex<Option<(watch::Sender<bool>, tokio::task::JoinHa
     if let Some((stop, task)) = running {
         let _ = stop.send(true);
         let _ = task.await;
+    }
+}
+
+/// A replication port other machines can reach, without TLS: the replication secret
+/// and every change (user records with their secret keys included) would cross the
+/// network in the clear, and anyone on the path could replay or alter them.
+fn plain_text_warning(cfg: &ReplConfig) -> Option<String> {
+    let host = cfg
+        .advertise
+        .rsplit_once(':')
+        .map_or(cfg.advertise.as_str(), |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    (cfg.tls.is_none() && !loopback).then(|| {
+        format!(
+            "replication listens at {} without TLS: its traffic (user records with their secret keys included) crosses the network in the clear; set tls_cert, tls_key and tls_ca in [repl]",
+            cfg.advertise
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(advertise: &str) -> ReplConfig {
+        ReplConfig {
+            site_name: "a".into(),
+            advertise: advertise.into(),
+            access_key: "k".into(),
+            secret_key: "s".into(),
+            realtime_max_bytes: 1,
+            fullsync_interval: Duration::ZERO,
+            fullsync_max_bytes_per_sec: 0,
+            tls: None,
+            compression_level: 0,
+            max_clock_skew: Duration::ZERO,
+            authority: None,
+        }
+    }
+
+    #[test]
+    fn plain_text_beyond_this_machine_is_warned_about() {
+        for own in ["127.0.0.1:9002", "[::1]:9002", "localhost:9002"] {
+            assert_eq!(plain_text_warning(&config(own)), None, "{own}");
+        }
+        for network in [
+            "10.0.0.2:9002",
+            "0.0.0.0:9002",
+            "site-b.example:9002",
+            "[2001:db8::1]:9002",
+        ] {
+            let w = plain_text_warning(&config(network)).unwrap_or_default();
+            assert!(w.contains("without TLS"), "{network}: {w:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod repl;
 mod reply;
+mod sessions;
 mod site;
 mod state;
 mod ui;

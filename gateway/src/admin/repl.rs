@@ -173,6 +173,7 @@ pub async fn view(r: &std::sync::Arc<Replication>) -> strata_repl::Result<serde_
         "site_id": r.me().id.to_string(),
         "cascade": r.cascade(),
         "authority": r.authority(),
+        "plain_text_warning": r.plain_text_warning(),
         "peers": peers,
         "proxy_get": r.proxy_get_status(),
     }))

@@ -15,8 +15,8 @@ pub struct AdminState {
     pub site_name: String,
     /// Present when the site's config has a `[repl]` section.
     pub repl: Option<Arc<Replication>>,
-    /// Signs the replication page's session cookies; random per process.
-    pub ui_key: Arc<[u8; 32]>,
+    /// The replication page's sign-ins.
+    pub sessions: Arc<crate::admin::sessions::Sessions>,
     /// Throughput samples for the replication page's charts.
     pub history: Arc<Mutex<VecDeque<Sample>>>,
     /// TLS handshakes this site's ports refused.

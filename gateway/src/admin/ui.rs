@@ -6,6 +6,7 @@
 
 use crate::admin::repl::view;
 use crate::admin::reply::{error, json};
+use crate::admin::sessions::SESSION_SECS;
 use crate::admin::site::site_status;
 use crate::admin::state::{AdminState, PeerTraffic, Sample};
 use axum::body::{Body, Bytes};
@@ -14,15 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::time::Duration;
 
 const PAGE: &str = include_str!("ui/page.html");
 const LOGIN: &str = include_str!("ui/login.html");
 const COOKIE: &str = "strata_session";
-/// How long a sign-in lasts.
-const SESSION_SECS: u64 = 12 * 3600;
 /// Throughput samples kept: one every `SAMPLE_EVERY`, five minutes' worth.
 const SAMPLES: usize = 150;
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
@@ -39,28 +36,33 @@ fn now_secs() -> u64 {
     strata_blockstore::now_millis() / 1000
 }
 
-/// A session cookie's value: its expiry and a MAC of it under the site's session key
-/// (random per process: a restart signs everyone out).
-fn session_value(key: &[u8], expiry: u64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
-    mac.update(expiry.to_string().as_bytes());
-    format!("{expiry}.{}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn signed_in(s: &AdminState, headers: &HeaderMap) -> bool {
-    let now = now_secs();
+/// The session ids the request's cookies carry (kept in memory: a restart signs
+/// everyone out).
+fn session_ids(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all("cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-        .any(|v| {
-            let Some(expiry) = v.split_once('.').and_then(|(e, _)| e.parse::<u64>().ok()) else {
-                return false;
-            };
-            expiry > now && constant_eq(v.as_bytes(), session_value(&s.ui_key[..], expiry).as_bytes())
-        })
+}
+
+fn signed_in(s: &AdminState, headers: &HeaderMap) -> bool {
+    let now = now_secs();
+    session_ids(headers).any(|id| s.sessions.is_live(id, now))
+}
+
+/// The cookie's attributes: `Secure` when the page was reached over TLS (a proxy in
+/// front of the admin port that says so), so the browser never sends it in the clear.
+fn cookie_attributes(headers: &HeaderMap) -> &'static str {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    match https {
+        true => "Path=/; HttpOnly; SameSite=Strict; Secure",
+        false => "Path=/; HttpOnly; SameSite=Strict",
+    }
 }
 
 /// Compares without stopping at the first difference (tokens and MACs).
@@ -115,9 +117,19 @@ fn form_token(body: &[u8]) -> Option<String> {
     })
 }
 
-async fn login(State(s): State<AdminState>, body: Bytes) -> Response {
+async fn login(State(s): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = now_secs();
+    if !s.sessions.may_try(now) {
+        tracing::warn!("replication page: sign-in refused, too many wrong tokens in the last minute");
+        let page = LOGIN.replace(
+            "<!--ERROR-->",
+            "<div class=\"error\">Too many wrong tokens: try again in a minute.</div>",
+        );
+        return html(StatusCode::TOO_MANY_REQUESTS, page);
+    }
     let given = form_token(&body).unwrap_or_default();
     if !constant_eq(given.as_bytes(), s.token.as_bytes()) {
+        s.sessions.failed(now);
         tracing::warn!("replication page: sign-in with a wrong admin token");
         let page = LOGIN.replace(
             "<!--ERROR-->",
@@ -125,15 +137,20 @@ async fn login(State(s): State<AdminState>, body: Bytes) -> Response {
         );
         return html(StatusCode::UNAUTHORIZED, page);
     }
-    let expiry = now_secs() + SESSION_SECS;
+    let id = s.sessions.open(now);
     redirect_home(format!(
-        "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}",
-        session_value(&s.ui_key[..], expiry)
+        "{COOKIE}={id}; {}; Max-Age={SESSION_SECS}",
+        cookie_attributes(&headers)
     ))
 }
 
-async fn logout() -> Response {
-    redirect_home(format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"))
+/// Ends the session on the site, not only in the browser: a copy of the cookie taken
+/// before no longer signs in.
+async fn logout(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    for id in session_ids(&headers) {
+        s.sessions.close(id);
+    }
+    redirect_home(format!("{COOKIE}=; {}; Max-Age=0", cookie_attributes(&headers)))
 }
 
 /// The page's figures: the site, replication as `strata repl status --json` shows it,
@@ -205,13 +222,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forms_and_sessions() {
+    fn forms_and_comparisons() {
         assert_eq!(form_token(b"token=a%2Bb+c&x=1").as_deref(), Some("a+b c"));
         assert_eq!(form_token(b"x=1"), None);
-        let key = [7u8; 32];
-        let v = session_value(&key, 100);
-        assert!(v.starts_with("100."));
-        assert_ne!(v, session_value(&[8u8; 32], 100));
         assert!(constant_eq(b"abc", b"abc") && !constant_eq(b"abc", b"abd") && !constant_eq(b"ab", b"abc"));
     }
 }

@@ -32,6 +32,15 @@ pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S
             if op.scope() == Scope::Bucket {
                 let facts = Facts::of(req, bucket.policy.is_some());
                 check(&facts, op.action(), &bucket, req.key.as_deref(), None)?;
+                // Tags sent with a new object need their own permission, as in S3: a
+                // user allowed only s3:PutObject may not tag what it writes.
+                let tags_with_write = matches!(
+                    op,
+                    Operation::PutObject | Operation::CopyObject | Operation::CreateMultipartUpload
+                ) && req.header("x-amz-tagging").is_some();
+                if tags_with_write {
+                    check(&facts, "s3:PutObjectTagging", &bucket, req.key.as_deref(), None)?;
+                }
             }
             req.bucket_record = Some(bucket);
         }

@@ -220,6 +220,12 @@ fn parse_ip_range(s: &str) -> Option<(IpAddr, u8)> {
     (bits <= if addr.is_ipv4() { 32 } else { 128 }).then_some((addr, bits))
 }
 
+/// Whether a `aws:SourceIp` range names some networks rather than much of the Internet
+/// (`0.0.0.0/0` does not limit anyone): at least a /8 for IPv4, a /32 for IPv6.
+fn narrow_ip_range(range: &str) -> bool {
+    parse_ip_range(range).is_some_and(|(addr, bits)| bits >= if addr.is_ipv4() { 8 } else { 32 })
+}
+
 fn in_range(ip: IpAddr, range: &str) -> bool {
     let Some((net, bits)) = parse_ip_range(range) else {
         return false;
@@ -406,7 +412,7 @@ impl Statement {
         let pinned = self.conditions.iter().any(|c| {
             !c.negated
                 && !c.if_exists
-                && ((c.test == Test::Ip && c.key == "aws:SourceIp")
+                && ((c.test == Test::Ip && c.key == "aws:SourceIp" && c.values.iter().all(|v| narrow_ip_range(v)))
                     || (c.test == Test::StringEquals && ["aws:username", "aws:userid"].contains(&c.key)))
         });
         self.effect == Effect::Allow && self.principals == Principals::Anyone && !pinned
@@ -530,6 +536,25 @@ mod tests {
         assert_eq!(ask(&p, Some("bob"), "s3:PutObject", obj, &inside), None);
         let mapped = [("aws:SourceIp", "::ffff:10.1.2.3")];
         assert_eq!(ask(&p, Some("bob"), "s3:PutObject", obj, &mapped), None);
+    }
+
+    /// A condition on the source address keeps a policy private only if it names some
+    /// networks: one that lets in every address is public (Block Public Access
+    /// refuses it).
+    #[test]
+    fn a_source_ip_condition_that_admits_everyone_is_public() {
+        let with = |range: &str| {
+            let doc = format!(
+                r#"{{"Statement":{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*",
+                     "Condition":{{"IpAddress":{{"aws:SourceIp":["10.0.0.0/8","{range}"]}}}}}}}}"#
+            );
+            Policy::parse(doc.as_bytes(), "b").unwrap()
+        };
+        assert!(!with("192.0.2.0/24").is_public());
+        assert!(!with("2001:db8::/32").is_public());
+        for everyone in ["0.0.0.0/0", "0.0.0.0/1", "::/0", "2000::/3"] {
+            assert!(with(everyone).is_public(), "{everyone}");
+        }
     }
 
     #[test]

@@ -429,3 +429,43 @@ async fn only_a_signed_get_may_override_the_answer_headers() {
         .unwrap();
     assert_eq!(signed.content_type(), Some("text/html"));
 }
+
+/// Tags sent with a write need s3:PutObjectTagging as well as s3:PutObject, as in S3.
+#[tokio::test]
+async fn tags_sent_with_a_write_need_their_own_permission() {
+    let site = Site::start();
+    site.admin_cmd(&[
+        "user",
+        "create",
+        "bob",
+        "--access-key",
+        BOB_KEY,
+        "--secret-key",
+        BOB_SECRET,
+    ]);
+    let (owner, bob) = (site.client(), site.client_as(BOB_KEY, BOB_SECRET));
+    owner.create_bucket().bucket("shared").send().await.unwrap();
+    let allow = |actions: &str| {
+        format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::000000000000:user/bob"}},"Action":{actions},"Resource":"arn:aws:s3:::shared/*"}}]}}"#
+        )
+    };
+    policy(&owner, "shared", &allow(r#""s3:PutObject""#)).await;
+    let tagged = |key: &'static str| {
+        bob.put_object()
+            .bucket("shared")
+            .key(key)
+            .tagging("team=blue")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+    };
+    assert_eq!(seen(tagged("t1").await, false).await, "403 AccessDenied");
+    let plain = bob
+        .put_object()
+        .bucket("shared")
+        .key("p")
+        .body(ByteStream::from_static(b"x"));
+    assert_eq!(seen(plain.send().await, false).await, "ok");
+    policy(&owner, "shared", &allow(r#"["s3:PutObject","s3:PutObjectTagging"]"#)).await;
+    assert_eq!(seen(tagged("t2").await, false).await, "ok");
+}

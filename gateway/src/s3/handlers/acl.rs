@@ -162,10 +162,11 @@ pub async fn put_acl(state: &S3State, mut req: S3Request) -> S3Result<Response> 
     check_public(&bucket, &grants)?;
     check_grantees(state, &grants).await?;
     let (name, key) = (bucket.name.clone(), req.key.clone());
+    let checked = req.object.as_ref().map(|m| m.version_id.clone());
     state
         .run(move |s| match &key {
             Some(k) => s
-                .update_object(&name, k, |m| m.headers.acl.grants = grants.clone())
+                .update_object(&name, k, checked.as_deref(), |m| m.headers.acl.grants = grants.clone())
                 .map(drop),
             None => s.update_bucket(&name, |b| b.grants = grants.clone()).map(drop),
         })

@@ -78,9 +78,10 @@ fn tagging_doc(tags: &Tags) -> String {
 
 pub async fn put_object_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
+    let checked = req.object.as_ref().map(|m| m.version_id.clone());
     let tags = read_tagging(req, MAX_OBJECT_TAGS).await?;
     state
-        .run(move |s| s.update_object(&bucket, &key, |m| m.headers.tags = tags.clone()))
+        .run(move |s| s.update_object(&bucket, &key, checked.as_deref(), |m| m.headers.tags = tags.clone()))
         .await?;
     Ok(empty(StatusCode::OK))
 }
@@ -92,8 +93,9 @@ pub async fn get_object_tagging(_state: &S3State, mut req: S3Request) -> S3Resul
 
 pub async fn delete_object_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
+    let checked = req.object.as_ref().map(|m| m.version_id.clone());
     state
-        .run(move |s| s.update_object(&bucket, &key, |m| m.headers.tags.clear()))
+        .run(move |s| s.update_object(&bucket, &key, checked.as_deref(), |m| m.headers.tags.clear()))
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
