@@ -82,6 +82,11 @@ pub struct ReplSection {
     /// each site decides its own.
     #[serde(default)]
     pub authority: Option<String>,
+    /// Per-peer secrets (peer site name -> the secret this site and that peer share).
+    /// When set, links sign as this site with the pair's secret, and only these peers
+    /// are heard: the shared access_key / secret_key is no longer accepted.
+    #[serde(default)]
+    pub peer_secrets: std::collections::BTreeMap<String, String>,
 }
 
 fn default_max_clock_skew() -> u64 {
@@ -241,6 +246,12 @@ impl Config {
             ));
         }
         if let Some(r) = &cfg.repl {
+            if let Some((peer, _)) = r.peer_secrets.iter().find(|(_, s)| s.len() < 16 || placeholder(s)) {
+                return Err(ConfigError::Invalid(
+                    path.into(),
+                    format!("repl.peer_secrets.{peer} needs 16+ characters of a real secret"),
+                ));
+            }
             if r.access_key.len() < 3 || r.secret_key.len() < 16 {
                 return Err(ConfigError::Invalid(
                     path.into(),

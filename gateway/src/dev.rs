@@ -91,7 +91,7 @@ async fn link(from: &DevSite, to: &DevSite) -> Result<(), AnyError> {
         return Ok(());
     }
     let addr = to.cfg.repl.as_ref().map(|r| r.listen.to_string()).unwrap_or_default();
-    from.repl.connect(&addr).await?;
+    from.repl.connect(&addr, None).await?;
     let name = &to.cfg.site_name;
     if !known.is_some_and(|s| s.enabled) {
         from.repl.realtime(name, SinkOp::Enable { blocks: true }).await?;

@@ -11,7 +11,13 @@ use strata_repl::{FullsyncStatus, PeerRecord, PeerStatus, VerifyReport};
 #[derive(Subcommand)]
 pub enum ReplCommand {
     /// Make the site at <host:port> (its [repl] listen address) a sink of this site.
-    Connect { address: String },
+    Connect {
+        address: String,
+        /// The peer's site name: required when this site signs with per-peer secrets
+        /// (`[repl] peer_secrets`), whose secret for that peer the link then uses.
+        #[arg(long)]
+        peer: Option<String>,
+    },
     /// Stop replicating to and from a peer site and forget it.
     Disconnect { site: String },
     /// The peer sites this site knows, with their realtime settings.
@@ -110,8 +116,8 @@ pub enum ProxyGetCommand {
 
 pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
     match cmd {
-        ReplCommand::Connect { address } => {
-            let body = serde_json::to_string(&ConnectRequest { address })?;
+        ReplCommand::Connect { address, peer } => {
+            let body = serde_json::to_string(&ConnectRequest { address, peer })?;
             let out = admin_client::call(cfg, "POST", "/v1/repl/connections", Some(body)).await?;
             let peer: PeerRecord = serde_json::from_slice(&out)?;
             println!(
@@ -204,6 +210,9 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
                 println!("{}", authority_line(&v["authority"]));
                 if let Some(w) = v["plain_text_warning"].as_str() {
                     println!("WARNING: {w}");
+                }
+                for r in v["refused_credentials"].as_array().into_iter().flatten() {
+                    println!("REFUSED: requests signed as {} ({})", r["access_key"], r["reason"]);
                 }
                 print_status(&peers);
                 let p = &v["proxy_get"];

@@ -83,6 +83,7 @@ async fn open_replication(
         compression_level: r.compression_level,
         max_clock_skew: Duration::from_secs(r.max_clock_skew),
         authority: r.authority.clone(),
+        peer_secrets: r.peer_secrets.clone(),
     };
     let store = store.clone();
     Ok(Some(blocking(move || Replication::open(store, &rc)).await?))
@@ -109,6 +110,7 @@ pub async fn serve(
         let auth = Arc::new(ReplAuth {
             access_key: section.access_key.clone(),
             secret_key: section.secret_key.clone(),
+            peer_secrets: section.peer_secrets.clone(),
         });
         let app = repl.router(auth);
         repl_task = Some(match &certs.repl {

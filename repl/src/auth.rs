@@ -5,7 +5,7 @@
 //! Signing uses the aws-sigv4 crate. Verification is the gateway's (it already checks
 //! SigV4 for S3), handed in as a [`Verifier`] so there is one SigV4 checker in Strata.
 
-use aws_credential_types::Credentials;
+use aws_credential_types::Credentials as AwsCredentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -29,7 +29,7 @@ pub struct Signer {
 impl Signer {
     pub fn new(access_key: &str, secret_key: &str) -> Self {
         Signer {
-            identity: Credentials::new(access_key, secret_key, None, None, "strata-repl").into(),
+            identity: AwsCredentials::new(access_key, secret_key, None, None, "strata-repl").into(),
         }
     }
 
@@ -69,5 +69,33 @@ impl Signer {
         let (instructions, _) = sign(signable, &params).map_err(|e| e.to_string())?.into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())
+    }
+}
+
+/// The secrets this site signs with. With per-peer secrets (`[repl] peer_secrets`),
+/// a link to a peer signs as this site (the access key is its name) with the secret of
+/// that pair, and the shared credential is not used: each pair has its own, and one
+/// can be revoked without touching the others. Without them, every link signs with
+/// the shared credential.
+pub struct Credentials {
+    /// This site's name: its access key under per-peer secrets.
+    pub me: String,
+    pub shared: (String, String),
+    /// Peer name -> the secret this site and that peer share.
+    pub peers: std::collections::BTreeMap<String, String>,
+}
+
+impl Credentials {
+    pub fn per_peer(&self) -> bool {
+        !self.peers.is_empty()
+    }
+
+    /// The signer for links to `peer` (None: a peer not named yet, as when connecting).
+    pub fn signer_for(&self, peer: Option<&str>) -> std::sync::Arc<Signer> {
+        let secret = peer.and_then(|p| self.peers.get(p));
+        std::sync::Arc::new(match secret {
+            Some(s) => Signer::new(&self.me, s),
+            None => Signer::new(&self.shared.0, &self.shared.1),
+        })
     }
 }

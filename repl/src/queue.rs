@@ -108,7 +108,11 @@ mod tests {
         let site = Site {
             store: store.clone(),
             me: info("source", store.site_id()),
-            signer,
+            credentials: crate::auth::Credentials {
+                me: "source".into(),
+                shared: ("repl".into(), "repl-secret".into()),
+                peers: Default::default(),
+            },
             max_bytes,
             fetches: Default::default(),
             proxy_counters: Default::default(),
@@ -121,6 +125,7 @@ mod tests {
             compression: 0,
             max_clock_skew_ms: 300_000,
             authority: Mutex::new(None),
+            refusals: Default::default(),
         };
 
         store.create_bucket("b", "alice").unwrap();

@@ -1,7 +1,7 @@
 //! The replication of one site: its peers, the operator's commands on them, the
 //! background work (senders, the log keeper) and the status.
 
-use crate::auth::{Signer, Verifier};
+use crate::auth::{Credentials, Verifier};
 use crate::authority::{AuthorityClaim, NamespaceOp, Refusal};
 use crate::error::{ReplError, Result};
 use crate::link::Link;
@@ -41,6 +41,8 @@ pub struct ReplConfig {
     pub max_clock_skew: Duration,
     /// The site that decides the namespace (`[repl] authority`), if one does.
     pub authority: Option<String>,
+    /// Per-peer secrets (peer name -> the pair's secret); empty: the shared credential.
+    pub peer_secrets: BTreeMap<String, String>,
 }
 
 /// An operator's command for one sink's realtime stream or fullsync.
@@ -64,10 +66,15 @@ pub struct Replication {
 impl Replication {
     /// Loads the persisted peers. Call [`Replication::start`] inside the runtime next.
     pub fn open(store: Arc<Store>, cfg: &ReplConfig) -> Result<Arc<Replication>> {
-        let signer = Arc::new(Signer::new(&cfg.access_key, &cfg.secret_key));
+        let credentials = Credentials {
+            me: cfg.site_name.clone(),
+            shared: (cfg.access_key.clone(), cfg.secret_key.clone()),
+            peers: cfg.peer_secrets.clone(),
+        };
         let mut peers = BTreeMap::new();
         for (record, cursor) in peer::load_all(&store)? {
-            let link = Link::new(&record.addr, signer.clone(), cfg.tls.clone());
+            let signer = credentials.signer_for(Some(&record.info.name));
+            let link = Link::new(&record.addr, signer, cfg.tls.clone());
             let p = Peer::new(record, link, cursor);
             p.load_fullsync(&store)?;
             p.load_traffic(&store)?;
@@ -94,8 +101,9 @@ impl Replication {
                     authority: None,
                 },
                 authority: Mutex::new(authority),
+                refusals: Default::default(),
                 store,
-                signer,
+                credentials,
                 max_bytes: cfg.realtime_max_bytes,
                 fetches: Default::default(),
                 proxy_counters: Default::default(),
@@ -158,8 +166,13 @@ impl Replication {
 
     /// `strata repl connect`: handshakes with the site at `addr` and makes it a sink of
     /// this site (realtime still disabled).
-    pub async fn connect(self: &Arc<Self>, addr: &str) -> Result<PeerRecord> {
-        let link = Link::new(addr, self.site.signer.clone(), self.site.tls.clone());
+    pub async fn connect(self: &Arc<Self>, addr: &str, peer: Option<&str>) -> Result<PeerRecord> {
+        if self.site.credentials.per_peer() && peer.is_none_or(|p| !self.site.credentials.peers.contains_key(p)) {
+            return Err(ReplError::Invalid(format!(
+                "this site signs with per-peer secrets: name the peer at {addr} (--peer NAME), one with a secret in [repl] peer_secrets"
+            )));
+        }
+        let link = Link::new(addr, self.site.credentials.signer_for(peer), self.site.tls.clone());
         let info = sender::say_hello(&link, &self.site).await?;
         self.site.check_identity(&info)?;
         let (peer, changed) = self.site.upsert_peer(&info, |r| {
@@ -389,6 +402,11 @@ impl Replication {
         }
     }
 
+    /// Replication credentials this site refused lately (a revoked peer, a wrong secret).
+    pub fn refused_credentials(&self) -> Vec<crate::site::RefusedCredential> {
+        self.site.refusals.view()
+    }
+
     /// Why this site's replication is not safe to run across a network, if it is not.
     pub fn plain_text_warning(&self) -> Option<&str> {
         self.plain_text.as_deref()
@@ -584,6 +602,7 @@ mod tests {
             compression_level: 0,
             max_clock_skew: Duration::ZERO,
             authority: None,
+            peer_secrets: BTreeMap::new(),
         }
     }
 

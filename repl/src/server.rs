@@ -113,17 +113,22 @@ fn check_body(
 
 async fn handle(State(s): State<ServerState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    let who = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|v| v.split('/').next())
+        .unwrap_or("(none)")
+        .to_owned();
     let payload_sha256 = match s.verifier.verify(&parts) {
-        Ok(h) => h,
+        Ok(h) => {
+            s.repl.refusals.heard(&who);
+            h
+        }
         Err(why) => {
-            let who = parts
-                .headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split("Credential=").nth(1))
-                .and_then(|v| v.split('/').next())
-                .unwrap_or("(none)");
-            tracing::warn!(path = %parts.uri.path(), access_key = who, reason = %why, "refused a replication request");
+            tracing::warn!(path = %parts.uri.path(), access_key = %who, reason = %why, "refused a replication request");
+            s.repl.refusals.refused(&who, &why);
             return refuse(StatusCode::FORBIDDEN, format!("replication credential refused: {why}"));
         }
     };

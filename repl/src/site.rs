@@ -1,6 +1,6 @@
 //! The shared state of one site's replication, and the peer registry on it.
 
-use crate::auth::Signer;
+use crate::auth::Credentials;
 use crate::authority::AuthorityClaim;
 use crate::error::{ReplError, Result};
 use crate::link::Link;
@@ -22,7 +22,7 @@ pub type Fetches = Mutex<HashMap<BlockHash, Shared<BoxFuture<'static, std::resul
 pub struct Site {
     pub(crate) store: Arc<Store>,
     pub(crate) me: SiteInfo,
-    pub(crate) signer: Arc<Signer>,
+    pub(crate) credentials: Credentials,
     pub(crate) max_bytes: u64,
     pub(crate) peers: Mutex<BTreeMap<String, Arc<Peer>>>,
     /// How often fullsync runs for each sink that has it (zero: only on triggers).
@@ -44,6 +44,48 @@ pub struct Site {
     pub(crate) max_clock_skew_ms: u64,
     /// The namespace authority this site follows (see `authority`), if any.
     pub(crate) authority: Mutex<Option<AuthorityClaim>>,
+    /// Replication credentials refused lately, for status.
+    pub(crate) refusals: Refusals,
+}
+
+/// The credentials (access keys: a peer's name under per-peer secrets) whose requests
+/// this site refused, with why and when, until one of them is heard again.
+#[derive(Default)]
+pub struct Refusals(Mutex<BTreeMap<String, RefusedCredential>>);
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RefusedCredential {
+    pub access_key: String,
+    pub reason: String,
+    pub last_ms: u64,
+}
+
+impl Refusals {
+    /// Entries kept: a flood of made-up keys cannot grow it.
+    const MAX: usize = 64;
+
+    pub(crate) fn refused(&self, who: &str, why: &str) {
+        let mut m = lock(&self.0);
+        if m.len() >= Self::MAX && !m.contains_key(who) {
+            return;
+        }
+        m.insert(
+            who.to_owned(),
+            RefusedCredential {
+                access_key: who.to_owned(),
+                reason: why.to_owned(),
+                last_ms: strata_blockstore::now_millis(),
+            },
+        );
+    }
+
+    pub(crate) fn heard(&self, who: &str) {
+        lock(&self.0).remove(who);
+    }
+
+    pub fn view(&self) -> Vec<RefusedCredential> {
+        lock(&self.0).values().cloned().collect()
+    }
 }
 
 /// Where the authority claim is persisted.
@@ -128,7 +170,11 @@ impl Site {
             let before = r.clone();
             update(&mut r);
             if r.addr != before.addr {
-                p.set_link(Link::new(&r.addr, self.signer.clone(), self.tls.clone()));
+                p.set_link(Link::new(
+                    &r.addr,
+                    self.credentials.signer_for(Some(&info.name)),
+                    self.tls.clone(),
+                ));
             }
             return (p.clone(), *r != before);
         }
@@ -139,7 +185,11 @@ impl Site {
             source: false,
         };
         update(&mut record);
-        let link = Link::new(&record.addr, self.signer.clone(), self.tls.clone());
+        let link = Link::new(
+            &record.addr,
+            self.credentials.signer_for(Some(&info.name)),
+            self.tls.clone(),
+        );
         let p = Arc::new(Peer::new(record, link, Cursor::default()));
         peers.insert(info.name.clone(), p.clone());
         (p, true)

@@ -12,6 +12,9 @@ use strata_repl::{PeerRecord, ReplError, Replication, SinkOp};
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ConnectRequest {
     pub address: String,
+    /// The peer's site name: needed when this site signs with per-peer secrets.
+    #[serde(default)]
+    pub peer: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -59,7 +62,7 @@ pub async fn connect(State(s): State<AdminState>, body: axum::body::Bytes) -> Re
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    match r.connect(&req.address).await {
+    match r.connect(&req.address, req.peer.as_deref()).await {
         Ok(peer) => json(StatusCode::OK, &peer),
         Err(e) => repl_error(e),
     }
@@ -174,6 +177,7 @@ pub async fn view(r: &std::sync::Arc<Replication>) -> strata_repl::Result<serde_
         "cascade": r.cascade(),
         "authority": r.authority(),
         "plain_text_warning": r.plain_text_warning(),
+        "refused_credentials": r.refused_credentials(),
         "peers": peers,
         "proxy_get": r.proxy_get_status(),
     }))
