@@ -87,6 +87,10 @@ pub struct ReplSection {
     /// are heard: the shared access_key / secret_key is no longer accepted.
     #[serde(default)]
     pub peer_secrets: std::collections::BTreeMap<String, String>,
+    /// Per source site name, the kinds of change this site takes from it (`users`,
+    /// `buckets`, `objects`); a source not named sends any.
+    #[serde(default)]
+    pub accept: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 fn default_max_clock_skew() -> u64 {
@@ -250,6 +254,17 @@ impl Config {
                 return Err(ConfigError::Invalid(
                     path.into(),
                     format!("repl.peer_secrets.{peer} needs 16+ characters of a real secret"),
+                ));
+            }
+            let kinds = ["users", "buckets", "objects"];
+            if let Some((peer, k)) = r
+                .accept
+                .iter()
+                .find_map(|(p, ks)| ks.iter().find(|k| !kinds.contains(&k.as_str())).map(|k| (p, k)))
+            {
+                return Err(ConfigError::Invalid(
+                    path.into(),
+                    format!("repl.accept.{peer}: {k:?} is not users, buckets or objects"),
                 ));
             }
             if r.access_key.len() < 3 || r.secret_key.len() < 16 {

@@ -84,6 +84,7 @@ async fn open_replication(
         max_clock_skew: Duration::from_secs(r.max_clock_skew),
         authority: r.authority.clone(),
         peer_secrets: r.peer_secrets.clone(),
+        accept: r.accept.clone(),
     };
     let store = store.clone();
     Ok(Some(blocking(move || Replication::open(store, &rc)).await?))

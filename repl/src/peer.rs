@@ -121,6 +121,9 @@ pub struct Peer {
     /// As a source: why its last batch was refused (its clock too far ahead), until
     /// one is taken again.
     pub held_back: Mutex<Option<String>>,
+    /// As a source: changes of kinds this site does not take from it (`[repl] accept`),
+    /// dropped since start.
+    pub refused_changes: std::sync::atomic::AtomicU64,
     pub sent: Counters,
     pub received: Counters,
     pub latency: LatencyWindow,
@@ -166,6 +169,7 @@ impl Peer {
             state: Mutex::new(LinkState::Stopped),
             last_error: Mutex::new(None),
             held_back: Mutex::new(None),
+            refused_changes: Default::default(),
             sent: Counters::default(),
             received: Counters::default(),
             latency: LatencyWindow::default(),

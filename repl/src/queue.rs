@@ -126,6 +126,7 @@ mod tests {
             max_clock_skew_ms: 300_000,
             authority: Mutex::new(None),
             refusals: Default::default(),
+            accept: Default::default(),
         };
 
         store.create_bucket("b", "alice").unwrap();

@@ -43,6 +43,9 @@ pub struct ReplConfig {
     pub authority: Option<String>,
     /// Per-peer secrets (peer name -> the pair's secret); empty: the shared credential.
     pub peer_secrets: BTreeMap<String, String>,
+    /// Per source name, the kinds of change taken from it (`users`, `buckets`,
+    /// `objects`); a source not named sends any.
+    pub accept: BTreeMap<String, Vec<String>>,
 }
 
 /// An operator's command for one sink's realtime stream or fullsync.
@@ -102,6 +105,7 @@ impl Replication {
                 },
                 authority: Mutex::new(authority),
                 refusals: Default::default(),
+                accept: cfg.accept.clone(),
                 store,
                 credentials,
                 max_bytes: cfg.realtime_max_bytes,
@@ -541,6 +545,7 @@ impl Replication {
                         source: record.source.then(|| SourceStatus {
                             received: p.received.view(),
                             held_back: lock(&p.held_back).clone(),
+                            refused_changes: p.refused_changes.load(std::sync::atomic::Ordering::Relaxed),
                             latency: p.latency.view(),
                         }),
                     });
@@ -603,6 +608,7 @@ mod tests {
             max_clock_skew: Duration::ZERO,
             authority: None,
             peer_secrets: BTreeMap::new(),
+            accept: BTreeMap::new(),
         }
     }
 

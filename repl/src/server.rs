@@ -233,6 +233,25 @@ async fn changes(repl: &Arc<Site>, body: &Bytes, wire: u64) -> Handled {
         )));
     };
     hold_back_skew(repl, &peer, &batch.changes)?;
+    // Kinds this site does not take from this source are dropped, and acknowledged so
+    // the stream goes on: counted, logged, and shown in status.
+    let mut batch = batch;
+    let before = batch.changes.len();
+    let mut kept_via = Vec::with_capacity(before);
+    let mut kept = Vec::with_capacity(before);
+    for (i, c) in std::mem::take(&mut batch.changes).into_iter().enumerate() {
+        if repl.accepts(&peer.name, &c) {
+            kept_via.push(batch.via.get(i).cloned().unwrap_or_default());
+            kept.push(c);
+        }
+    }
+    let refused = (before - kept.len()) as u64;
+    if refused > 0 {
+        peer.refused_changes
+            .fetch_add(refused, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(source = %peer.name, refused, "dropped changes of kinds this site does not take from this source ([repl] accept)");
+    }
+    (batch.changes, batch.via) = (kept, kept_via);
     let objects = batch.changes.iter().filter(|c| matches!(c, Change::Object(_))).count() as u64;
     let n = batch.changes.len() as u64;
     let versions: Vec<u64> = batch.changes.iter().map(|c| c.version().0.millis()).collect();

@@ -46,6 +46,25 @@ pub struct Site {
     pub(crate) authority: Mutex<Option<AuthorityClaim>>,
     /// Replication credentials refused lately, for status.
     pub(crate) refusals: Refusals,
+    /// Per source name, the kinds of change taken from it (`users`, `buckets`,
+    /// `objects`); a source not named sends any.
+    pub(crate) accept: BTreeMap<String, Vec<String>>,
+}
+
+impl Site {
+    /// Whether this site takes `change` from the source `peer`. A source allowed only
+    /// objects cannot push user records (with their secret keys) or buckets.
+    pub(crate) fn accepts(&self, peer: &str, change: &strata_blockstore::Change) -> bool {
+        use strata_blockstore::Change;
+        let kind = match change {
+            Change::User(_) | Change::UserDeleted { .. } => "users",
+            Change::Bucket(_) | Change::BucketDeleted { .. } => "buckets",
+            Change::Object(_) => "objects",
+        };
+        self.accept
+            .get(peer)
+            .is_none_or(|kinds| kinds.iter().any(|k| k == kind))
+    }
 }
 
 /// The credentials (access keys: a peer's name under per-peer secrets) whose requests

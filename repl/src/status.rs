@@ -100,6 +100,10 @@ pub struct SourceStatus {
     /// Why this source's changes are refused (its clock is too far ahead), if they are.
     #[serde(default)]
     pub held_back: Option<String>,
+    /// Changes of kinds this site does not take from this source (`[repl] accept`),
+    /// dropped since start.
+    #[serde(default)]
+    pub refused_changes: u64,
     /// Commit-to-apply delay of recent changes.
     pub latency: Option<Latency>,
 }

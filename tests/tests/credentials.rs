@@ -78,3 +78,34 @@ async fn a_revoked_peer_is_refused_with_its_reason_and_the_others_go_on() {
         .repl_cmd(&["status"])
         .contains("REFUSED: requests signed as \"site-c\""));
 }
+
+/// A sink takes from a source only the kinds of change it is configured to accept: a
+/// source trusted with objects cannot push user records (and their secret keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_takes_from_a_source_only_the_kinds_it_accepts() {
+    let a = Site::start_with(SiteOptions::replicating("site-a"));
+    let b = Site::start_with(SiteOptions {
+        repl_extra: "accept = { \"site-a\" = [\"buckets\", \"objects\"] }\n".into(),
+        ..SiteOptions::replicating("site-b")
+    });
+    a.replicate_to(&b, None);
+    a.create_user("mallory", "AKMALLORY00000000001", "mallory-secret-000000000000001");
+    a.client().create_bucket().bucket("data").send().await.unwrap();
+    put(&a.client(), "data", "k", b"objects are taken".to_vec())
+        .await
+        .unwrap();
+    assert!(arrives(&b, "data", "k", 20).await, "objects and buckets are taken");
+    let e = b
+        .client_as("AKMALLORY00000000001", "mallory-secret-000000000000001")
+        .list_buckets()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        strata_tests::code(e),
+        "InvalidAccessKeyId",
+        "the user record was not taken"
+    );
+    let source = b.peer_status("site-a", "source");
+    assert!(source["refused_changes"].as_u64().unwrap() >= 1, "{source}");
+}
