@@ -131,6 +131,13 @@ pub struct S3Config {
     /// A request body that sends nothing for this long is cut (400 RequestTimeout).
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout_secs: u64,
+    /// A connection whose request headers are not all in within this long is closed.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+}
+
+fn default_header_read_timeout() -> u64 {
+    20
 }
 
 fn default_max_uploads_per_key() -> usize {
@@ -379,6 +386,9 @@ max_uploads_per_key = 512
 # A request body that sends nothing for this many seconds is cut (400 RequestTimeout).
 # Default 30.
 body_read_timeout_secs = 30
+# A connection whose request headers are not all in within this many seconds is closed
+# (a client trickling headers cannot hold it). Default 20.
+header_read_timeout_secs = 20
 
 [admin]
 # Address of the admin API that `strata admin` talks to. Keep it on loopback.

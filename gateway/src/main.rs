@@ -5,6 +5,7 @@ mod admin_client;
 mod config;
 mod dev;
 mod dev_certs;
+mod http_serve;
 mod metrics;
 mod purge;
 mod repl_auth;

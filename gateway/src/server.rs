@@ -2,6 +2,7 @@
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::http_serve;
 use crate::metrics::Metrics;
 use crate::purge::Purger;
 use crate::repl_auth::ReplAuth;
@@ -211,17 +212,13 @@ pub async fn serve(
     });
 
     let admin_task = tokio::spawn(async move { axum::serve(admin_listener, admin_app).await });
-    // The client's address is a fact bucket policies test (aws:SourceIp).
-    let s3_app = s3_app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(tend_store(store.clone()));
+    let header_timeout = Duration::from_secs(cfg.s3.header_read_timeout_secs);
     match &certs.s3 {
         Some(c) => {
             let config = tls::server_config(c.clone(), None)?;
-            // (Tapped, to no effect, because axum gives connect info to tapped listeners.)
-            let listener = TlsListener::new(s3_listener, config, "S3", tls_refusals.clone()).tap_io(|_| {});
-            axum::serve(listener, s3_app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?
+            let listener = TlsListener::new(s3_listener, config, "S3", tls_refusals.clone());
+            http_serve::serve(listener, s3_app, header_timeout, shutdown_signal()).await
         }
         None => {
             // Without TCP_NODELAY a small response written as headers then body waits
@@ -232,9 +229,7 @@ pub async fn serve(
                     tracing::debug!(error = %e, "could not set TCP_NODELAY");
                 }
             });
-            axum::serve(s3_listener, s3_app)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?
+            http_serve::serve(s3_listener, s3_app, header_timeout, shutdown_signal()).await
         }
     }
     admin_task.abort();

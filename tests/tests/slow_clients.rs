@@ -146,3 +146,37 @@ async fn a_body_that_stops_sending_is_cut_with_request_timeout() {
     // Nothing was stored.
     assert!(c.head_object().bucket("mine").key("stalled").send().await.is_err());
 }
+
+/// A client that trickles its request headers is cut off after
+/// `header_read_timeout_secs`, whatever it sends meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_that_never_end_are_cut_off() {
+    let site = Site::start_with(SiteOptions {
+        s3_extra: "header_read_timeout_secs = 1\n".into(),
+        ..SiteOptions::default()
+    });
+    let mut s = TcpStream::connect(site.s3).unwrap();
+    s.write_all(b"GET /mine HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let started = Instant::now();
+    // A header line every half second: the deadline is for all of them.
+    let closed_after = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = s.write_all(b"X-Slow: 1\r\n");
+        s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+        let mut buf = [0u8; 256];
+        match s.read(&mut buf) {
+            // Closed (0 bytes), or an error answer just before the close.
+            Ok(_) => break started.elapsed(),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            // Reset.
+            Err(_) => break started.elapsed(),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a connection trickling headers was still open after 10 s"
+        );
+    };
+    assert!(closed_after < Duration::from_secs(5), "closed after {closed_after:?}");
+    // The site serves others as ever.
+    site.client().list_buckets().send().await.unwrap();
+}
