@@ -308,6 +308,24 @@ pub enum Change {
     },
     /// A new version of an object, or a delete tombstone.
     Object(Box<Manifest>),
+    /// A user's rotated key, still accepted until `until_ms` (a grace period for its
+    /// clients to move to the new one). Logged just before the rotated user record.
+    UserKeyRetired {
+        name: String,
+        access_key: String,
+        secret_key: String,
+        until_ms: u64,
+        hlc: Hlc,
+        site: SiteId,
+    },
+}
+
+/// A rotated key still accepted for a while (`Change::UserKeyRetired`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetiredKey {
+    pub name: String,
+    pub secret_key: String,
+    pub until_ms: u64,
 }
 
 impl Change {
@@ -315,7 +333,9 @@ impl Change {
     pub fn version(&self) -> (crate::hlc::Hlc, SiteId) {
         match self {
             Change::User(u) => (u.hlc, u.site),
-            Change::UserDeleted { hlc, site, .. } | Change::BucketDeleted { hlc, site, .. } => (*hlc, *site),
+            Change::UserDeleted { hlc, site, .. }
+            | Change::BucketDeleted { hlc, site, .. }
+            | Change::UserKeyRetired { hlc, site, .. } => (*hlc, *site),
             Change::Bucket(b) => (b.hlc, b.site),
             Change::Object(m) => (m.hlc, m.site),
         }
@@ -326,7 +346,7 @@ impl Change {
         match self {
             Change::Object(m) => !m.is_live(),
             Change::UserDeleted { .. } | Change::BucketDeleted { .. } => true,
-            Change::User(_) | Change::Bucket(_) => false,
+            Change::User(_) | Change::Bucket(_) | Change::UserKeyRetired { .. } => false,
         }
     }
 
@@ -339,7 +359,7 @@ impl Change {
     pub fn key(&self) -> String {
         match self {
             Change::User(u) => format!("user/{}", u.name),
-            Change::UserDeleted { name, .. } => format!("user/{name}"),
+            Change::UserDeleted { name, .. } | Change::UserKeyRetired { name, .. } => format!("user/{name}"),
             Change::Bucket(b) => format!("bucket/{}", b.name),
             Change::BucketDeleted { name, .. } => format!("bucket/{name}"),
             Change::Object(m) => format!("object/{}/{}", m.bucket, m.key),

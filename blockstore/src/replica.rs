@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::keys::{bucket_key, object_key, object_sync_key, user_key};
 use crate::meta::{be_u64, decode, LogEntry, Tx};
-use crate::records::{BlockHash, Change, Manifest, SiteId};
+use crate::records::{BlockHash, Change, Manifest, RetiredKey, SiteId};
 use crate::store::Store;
 
 /// What applying a batch of remote changes did.
@@ -98,8 +98,8 @@ impl Tx<'_> {
                 self.install_manifest(m)?;
                 return Ok(APPLIED);
             }
-            Change::UserDeleted { .. } | Change::BucketDeleted { .. } => {
-                unreachable!("deletes are applied by Store::apply_alone")
+            Change::UserDeleted { .. } | Change::BucketDeleted { .. } | Change::UserKeyRetired { .. } => {
+                unreachable!("deletes and retired keys are applied by Store::apply_alone")
             }
         }
         self.log(c)?;
@@ -147,7 +147,10 @@ impl Store {
                 .position(|c| {
                     matches!(
                         c,
-                        Change::User(_) | Change::UserDeleted { .. } | Change::BucketDeleted { .. }
+                        Change::User(_)
+                            | Change::UserDeleted { .. }
+                            | Change::BucketDeleted { .. }
+                            | Change::UserKeyRetired { .. }
                     )
                 })
                 .unwrap_or(changes.len() - at);
@@ -190,6 +193,24 @@ impl Store {
                     Ok(a)
                 })
             }
+            // Kept while its grace lasts (and passed on to this site's sinks).
+            Change::UserKeyRetired {
+                name,
+                access_key,
+                secret_key,
+                until_ms,
+                ..
+            } => self.meta.commit(now_millis(), |tx| {
+                tx.set_via(via);
+                let retired = RetiredKey {
+                    name: name.clone(),
+                    secret_key: secret_key.clone(),
+                    until_ms: *until_ms,
+                };
+                tx.put(Tree::RetiredKeys, access_key.as_bytes(), &retired)?;
+                tx.log(c)?;
+                Ok(APPLIED)
+            }),
             Change::UserDeleted { name, .. } => {
                 let guard = self.meta.lock();
                 let keys = self.access_keys_of(name)?;

@@ -4,7 +4,7 @@ use crate::engine::Tree;
 use crate::error::{Error, Result};
 use crate::hlc::{now_millis, Hlc};
 use crate::keys::user_key;
-use crate::records::{Change, User, UserStatus};
+use crate::records::{Change, RetiredKey, User, UserStatus};
 use crate::store::Store;
 
 fn random_hex(len: usize) -> String {
@@ -61,8 +61,23 @@ impl Store {
         })
     }
 
+    /// The user a request signed with `access_key` acts as: by its current key, or by
+    /// a rotated one whose grace has not ended (then with that key and its secret).
     pub fn user_by_access_key(&self, access_key: &str) -> Result<Option<User>> {
-        self.meta.get(Tree::Users, access_key.as_bytes())
+        if let Some(u) = self.meta.get::<User>(Tree::Users, access_key.as_bytes())? {
+            return Ok(Some(u));
+        }
+        let Some(r) = self.meta.get::<RetiredKey>(Tree::RetiredKeys, access_key.as_bytes())? else {
+            return Ok(None);
+        };
+        if r.until_ms <= now_millis() {
+            return Ok(None);
+        }
+        Ok(self.user(&r.name)?.map(|u| User {
+            access_key: access_key.to_owned(),
+            secret_key: r.secret_key,
+            ..u
+        }))
     }
 
     pub fn list_users(&self) -> Result<Vec<User>> {
@@ -76,9 +91,20 @@ impl Store {
         Ok(self.list_users()?.into_iter().find(|u| u.name == name))
     }
 
-    /// Gives a user a new access key and secret; the old key stops working at once,
-    /// here and (when the change arrives) on every site: a user is one record.
-    pub fn rotate_user_key(&self, name: &str) -> Result<User> {
+    /// Gives a user a new access key and secret. The old key stops working at once, or
+    /// after `grace` (for its clients to move to the new one), here and (when the
+    /// changes arrive) on every site: a user is one record.
+    pub fn rotate_user_key(&self, name: &str, grace: std::time::Duration) -> Result<User> {
+        let changes = self.rotate_user_key_changes(name, grace)?;
+        match changes.into_iter().last() {
+            Some(Change::User(u)) => Ok(u),
+            _ => unreachable!("a rotation logs the user record last"),
+        }
+    }
+
+    /// [`Store::rotate_user_key`], returning the changes it logged (the retired key,
+    /// if any, then the user record), as the namespace authority answers them.
+    pub fn rotate_user_key_changes(&self, name: &str, grace: std::time::Duration) -> Result<Vec<Change>> {
         let guard = self.meta.lock();
         let old = self.user(name)?.ok_or(Error::NoSuchUser)?;
         let user = User {
@@ -90,14 +116,35 @@ impl Store {
         if self.user_by_access_key(&user.access_key)?.is_some() {
             return Err(Error::UserExists);
         }
+        let until_ms = now_millis() + grace.as_millis() as u64;
         self.meta.commit_locked(guard, now_millis(), |tx| {
             let mut user = user.clone();
             user.hlc = tx.stamp(&user_key(name))?;
             tx.remove(Tree::Users, old.access_key.as_bytes())?;
+            let mut changes = Vec::new();
+            if !grace.is_zero() {
+                let retired = RetiredKey {
+                    name: name.to_owned(),
+                    secret_key: old.secret_key.clone(),
+                    until_ms,
+                };
+                tx.put(Tree::RetiredKeys, old.access_key.as_bytes(), &retired)?;
+                changes.push(Change::UserKeyRetired {
+                    name: name.to_owned(),
+                    access_key: old.access_key.clone(),
+                    secret_key: old.secret_key.clone(),
+                    until_ms,
+                    hlc: user.hlc,
+                    site: user.site,
+                });
+            }
             tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
             tx.index_user(&user)?;
-            tx.log(&Change::User(user.clone()))?;
-            Ok(user)
+            changes.push(Change::User(user));
+            for c in &changes {
+                tx.log(c)?;
+            }
+            Ok(changes)
         })
     }
 

@@ -137,9 +137,14 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum KeyCommand {
-    /// Issue a new access key and secret; the old key is refused from now on, on
-    /// every site the change replicates to.
-    Rotate { name: String },
+    /// Issue a new access key and secret; the old key is refused from now on (or
+    /// after --grace seconds), on every site the change replicates to.
+    Rotate {
+        name: String,
+        /// Seconds the old key is still accepted, for its clients to move over.
+        #[arg(long, default_value_t = 0)]
+        grace: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -276,13 +281,20 @@ async fn user_command(cfg: &Config, cmd: UserCommand) -> Result<(), AnyError> {
             println!("deleted user {name}");
         }
         UserCommand::Key {
-            command: KeyCommand::Rotate { name },
+            command: KeyCommand::Rotate { name, grace },
         } => {
-            let path = format!("/v1/users/{name}/key/rotate");
+            let path = format!("/v1/users/{name}/key/rotate?grace_secs={grace}");
             let u: UserView = serde_json::from_slice(&admin_client::call(cfg, "POST", &path, None).await?)?;
             println!(
-                "user: {}\naccess_key: {}\nsecret_key: {}\nthe old key is retired",
-                u.name, u.access_key, u.secret_key
+                "user: {}\naccess_key: {}\nsecret_key: {}\nthe old key is retired{}",
+                u.name,
+                u.access_key,
+                u.secret_key,
+                if grace > 0 {
+                    format!(" in {grace} s")
+                } else {
+                    String::new()
+                }
             );
         }
     }

@@ -38,6 +38,9 @@ pub enum NamespaceOp {
     },
     RotateUserKey {
         name: String,
+        /// Seconds the old key is still accepted.
+        #[serde(default)]
+        grace_secs: u64,
     },
 }
 
@@ -120,6 +123,8 @@ pub(crate) fn decide(store: &Store, op: NamespaceOp) -> Result<Vec<Change>, Refu
             store.delete_user(&name).map_err(refused)?;
             now_of(user_key(&name))
         }
-        NamespaceOp::RotateUserKey { name } => Ok(vec![Change::User(store.rotate_user_key(&name).map_err(refused)?)]),
+        NamespaceOp::RotateUserKey { name, grace_secs } => store
+            .rotate_user_key_changes(&name, std::time::Duration::from_secs(grace_secs))
+            .map_err(refused),
     }
 }

@@ -107,7 +107,7 @@ fn changes_for(store: &Store, keys: &[String]) -> Result<Vec<Change>> {
         changes.extend(store.current_change(k)?);
     }
     changes.sort_by_key(|c| match c {
-        Change::User(_) | Change::UserDeleted { .. } => 0,
+        Change::User(_) | Change::UserDeleted { .. } | Change::UserKeyRetired { .. } => 0,
         Change::Bucket(_) => 1,
         _ => 2,
     });

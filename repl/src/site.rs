@@ -57,7 +57,7 @@ impl Site {
     pub(crate) fn accepts(&self, peer: &str, change: &strata_blockstore::Change) -> bool {
         use strata_blockstore::Change;
         let kind = match change {
-            Change::User(_) | Change::UserDeleted { .. } => "users",
+            Change::User(_) | Change::UserDeleted { .. } | Change::UserKeyRetired { .. } => "users",
             Change::Bucket(_) | Change::BucketDeleted { .. } => "buckets",
             Change::Object(_) => "objects",
         };

@@ -96,3 +96,57 @@ async fn a_rotated_key_is_refused_on_every_site() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_with_a_grace_period_works_until_it_ends_on_every_site() {
+    let (a, b) = (site("site-a"), site("site-b"));
+    a.replicate_to(&b, None);
+    let old = ("AKCAROLFIRST00000001", "carol-first-secret-0000000000001");
+    a.create_user("carol", old.0, old.1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while answer(&b, old.0, old.1).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "carol never reached site-b");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = a.admin_cmd(&["user", "key", "rotate", "carol", "--grace", "4"]);
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("rotate printed {out}"))
+    };
+    let (ak, sk) = (field("access_key:"), field("secret_key:"));
+    let rotated = std::time::Instant::now();
+    let deadline = rotated + Duration::from_secs(3);
+    while answer(&b, &ak, &sk).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key never worked on site-b"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Within the grace both keys work, on both sites.
+    for s in [&a, &b] {
+        assert_eq!(
+            answer(s, old.0, old.1).await,
+            Ok(()),
+            "the old key during its grace on {}",
+            s.name
+        );
+        assert_eq!(answer(s, &ak, &sk).await, Ok(()));
+    }
+    assert!(
+        rotated.elapsed() < Duration::from_secs(4),
+        "the checks above took the whole grace"
+    );
+    tokio::time::sleep(Duration::from_secs(4).saturating_sub(rotated.elapsed()) + Duration::from_millis(500)).await;
+    for s in [&a, &b] {
+        assert_eq!(
+            answer(s, old.0, old.1).await,
+            Err("InvalidAccessKeyId".into()),
+            "the old key after its grace on {}",
+            s.name
+        );
+        assert_eq!(answer(s, &ak, &sk).await, Ok(()));
+    }
+}

@@ -57,10 +57,12 @@ pub enum Tree {
     /// log sequence (u64 BE) + sync key -> (Hlc, SiteId): the deletes (graves) in the
     /// order they were logged, for the purge to walk up to what every sink has carried.
     Graves,
+    /// access key -> RetiredKey: rotated keys still accepted for a grace period.
+    RetiredKeys,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 14] = [
+    pub const ALL: [Tree; 15] = [
         Tree::Users,
         Tree::Buckets,
         Tree::Objects,
@@ -75,6 +77,7 @@ impl Tree {
         Tree::SyncIndex,
         Tree::SyncDigests,
         Tree::Graves,
+        Tree::RetiredKeys,
     ];
 
     /// The tree's name on disk.
@@ -94,6 +97,7 @@ impl Tree {
             Tree::SyncIndex => "sync_index",
             Tree::SyncDigests => "sync_digests",
             Tree::Graves => "graves",
+            Tree::RetiredKeys => "retired_keys",
         }
     }
 

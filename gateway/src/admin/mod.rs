@@ -8,7 +8,7 @@ mod site;
 mod state;
 mod ui;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -194,10 +194,26 @@ async fn create_user(State(s): State<AdminState>, body: axum::body::Bytes) -> Re
     user_answer(StatusCode::CREATED, made.await)
 }
 
-/// `strata admin user key rotate NAME`: a new key pair; the old key is refused at once.
-async fn rotate_user_key(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
-    let op = NamespaceOp::RotateUserKey { name: name.clone() };
-    let rotated = user_op(&s, op, move |st| st.rotate_user_key(&name).map(Some));
+/// `strata admin user key rotate NAME [--grace SECS]`: a new key pair; the old key is
+/// refused at once, or once the grace period is over.
+async fn rotate_user_key(State(s): State<AdminState>, Path(name): Path<String>, RawQuery(q): RawQuery) -> Response {
+    // `?grace_secs=N`: seconds the old key is still accepted.
+    let grace_secs = match q
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("grace_secs=")))
+    {
+        None => 0,
+        Some(v) => match v.parse() {
+            Ok(n) => n,
+            Err(_) => return error(StatusCode::BAD_REQUEST, "grace_secs is a number of seconds"),
+        },
+    };
+    let op = NamespaceOp::RotateUserKey {
+        name: name.clone(),
+        grace_secs,
+    };
+    let grace = std::time::Duration::from_secs(grace_secs);
+    let rotated = user_op(&s, op, move |st| st.rotate_user_key(&name, grace).map(Some));
     user_answer(StatusCode::OK, rotated.await)
 }
 
