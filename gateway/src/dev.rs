@@ -33,7 +33,7 @@ fn write_config(path: &Path, c: &DevConfig, token: &str) -> std::io::Result<()> 
     std::fs::write(
         path,
         format!(
-            "site_name = \"{name}\"\nsite_id = \"{id:016x}\"\ndata_dir = \"data\"\nreserve_bytes = 67108864\n\n[s3]\nlisten = \"127.0.0.1:{port}\"\nroot_domain = \"localhost\"\n{s3_tls}\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"{token}\"\n\n[repl]\nlisten = \"127.0.0.1:{}\"\naccess_key = \"strata-dev-repl\"\nsecret_key = \"{secret}\"\n{repl_tls}",
+            "site_name = \"{name}\"\nsite_id = \"{id:016x}\"\ndata_dir = \"data\"\nreserve_bytes = 67108864\n\n[s3]\nlisten = \"127.0.0.1:{port}\"\nroot_domain = \"localhost\"\n{s3_tls}\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken = \"{token}\"\n\n[repl]\nlisten = \"127.0.0.1:{}\"\naccess_key = \"strata-dev-repl\"\nsecret_key = \"{secret}\"\n# site-a decides bucket and user names for the group (docs/replication.md).\nauthority = \"site-a\"\n{repl_tls}",
             c.port + 1,
             c.port + 2,
             name = c.name,
@@ -169,9 +169,9 @@ pub async fn run(dir: &Path, port: u16, sites: usize, tls: bool) -> Result<(), A
         ));
     }
     let shape = if sites == 2 {
-        "two sites replicating to each other".to_owned()
+        "two sites replicating to each other, site-a deciding bucket names".to_owned()
     } else {
-        format!("{sites} sites in a ring (each streams to the next, the last to site-a)")
+        format!("{sites} sites in a ring (each streams to the next, the last to site-a), site-a deciding bucket names")
     };
     let shape = if tls {
         format!("{shape}, TLS on every port (mutual on replication)")

@@ -437,6 +437,12 @@ async fn strata_dev_starts_two_replicating_sites() {
         assert!(Instant::now() < deadline, "site-a never got site-b's object");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // site-a is the namespace authority: a bucket made at site-b is made by site-a,
+    // so it is there at once, and a name taken is refused as at the authority.
+    b.create_bucket().bucket("made-at-b").send().await.unwrap();
+    a.head_bucket().bucket("made-at-b").send().await.unwrap();
+    let e = b.create_bucket().bucket("demo").send().await.unwrap_err();
+    assert_eq!(strata_tests::code(e), "BucketAlreadyOwnedByYou");
     let _ = child.kill();
     let _ = child.wait();
 }
