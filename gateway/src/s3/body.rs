@@ -132,6 +132,9 @@ pub async fn ingest(
 /// is free again. So a body holds a thread only while it has data to write, never
 /// while it waits for its client.
 const WRITE_BATCH: usize = 1 << 20;
+/// Bytes gathered while a batch is being written, at most: the next batch and as much
+/// again, so the socket keeps being read while the disk works.
+const MAX_GATHERED: usize = 2 * WRITE_BATCH;
 
 /// The writing side of `ingest`: gathers frames until `WRITE_BATCH` bytes (or the end)
 /// and hashes and writes each batch on a blocking thread, while the next batch is
@@ -160,54 +163,49 @@ async fn write_frames(
     );
     let mut writing: Option<tokio::task::JoinHandle<S3Result<Writing>>> = None;
     let mut batch: Vec<Bytes> = Vec::new();
-    let mut gathered = 0;
+    let (mut gathered, mut end) = (0, false);
     loop {
+        // A batch goes as soon as no write is in flight and it is big enough (or the
+        // body has ended): reading goes on meanwhile, so the client is never held up
+        // by the disk for longer than a batch takes.
+        if writing.is_none() && (gathered >= WRITE_BATCH || (end && !batch.is_empty())) {
+            let (mut w, mut h) = ready.take().expect("one batch is written at a time");
+            let frames = std::mem::take(&mut batch);
+            gathered = 0;
+            writing = Some(tokio::task::spawn_blocking(move || {
+                for b in &frames {
+                    h.update(b);
+                    w.write(b)?;
+                }
+                Ok((w, h))
+            }));
+        }
+        if end && writing.is_none() {
+            break;
+        }
+        let room = !end && gathered < MAX_GATHERED;
         // A write that fails is the answer at once, without waiting for more of the
         // body (the client may be sending gigabytes, or nothing).
         let next = match writing.as_mut() {
             Some(w) => tokio::select! {
                 done = w => Next::Written(done),
-                frame = rx.recv() => Next::Frame(frame),
+                frame = rx.recv(), if room => Next::Frame(frame),
             },
             None => Next::Frame(rx.recv().await),
         };
-        let frame = match next {
+        match next {
             Next::Written(done) => {
                 writing = None;
                 ready = Some(joined(done)?);
-                continue;
             }
-            Next::Frame(frame) => frame,
-        };
-        let end = frame.is_none();
-        if let Some(b) = frame {
-            gathered += b.len();
-            batch.push(b);
-            if gathered < WRITE_BATCH {
-                continue;
+            Next::Frame(Some(b)) => {
+                gathered += b.len();
+                batch.push(b);
             }
-        }
-        if let Some(w) = writing.take() {
-            ready = Some(joined(w.await)?);
-        }
-        let (mut w, mut h) = ready.take().expect("one batch is written at a time");
-        let frames = std::mem::take(&mut batch);
-        gathered = 0;
-        writing = Some(tokio::task::spawn_blocking(move || {
-            for b in &frames {
-                h.update(b);
-                w.write(b)?;
-            }
-            Ok((w, h))
-        }));
-        if end {
-            break;
+            Next::Frame(None) => end = true,
         }
     }
-    let (w, h) = match writing {
-        Some(w) => joined(w.await)?,
-        None => ready.take().expect("nothing in flight"),
-    };
+    let (w, h) = ready.take().expect("no write in flight at the end");
     blocking(move || Ok((w.finish()?, h))).await
 }
 
