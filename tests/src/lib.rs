@@ -355,6 +355,18 @@ impl Site {
         serde_json::from_str(&self.repl_cmd(&["status", "--json"])).unwrap()
     }
 
+    /// Runs `strata repl fullsync OP SINK` (`enable` the first time, `start` after) and
+    /// waits for that run to complete.
+    pub fn fullsync_to(&self, sink: &str, op: &str) {
+        let last = |s: &Site| s.peer_status(sink, "sink")["fullsync"]["last"].clone();
+        let before = last(self)["ended_ms"].as_u64();
+        self.repl_cmd(&["fullsync", op, sink]);
+        wait_for(30, "the fullsync completes", || {
+            last(self)["ended_ms"].as_u64() != before
+        });
+        assert_eq!(last(self)["result"], "complete");
+    }
+
     /// The site's own status (`strata admin status --json`).
     pub fn site_status(&self) -> serde_json::Value {
         serde_json::from_str(&self.admin_cmd(&["status", "--json"])).unwrap()
@@ -729,6 +741,19 @@ pub fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// [`wait_for`] for a check that is itself async (an S3 call, say).
+pub async fn wait_until<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

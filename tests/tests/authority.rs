@@ -5,7 +5,7 @@
 //! authority that comes back follows the new one.
 
 use std::time::Duration;
-use strata_tests::{code, put, wait_for, Proxy, Site, SiteOptions};
+use strata_tests::{code, put, wait_for, wait_until, Proxy, Site, SiteOptions};
 
 const BOB: (&str, &str) = ("AKBOBAUTHORITY000001", "bob-authority-secret-000000000001");
 
@@ -30,11 +30,11 @@ async fn bucket_names_are_decided_by_the_authority_and_a_cut_refuses_rather_than
     }
     a.create_user("bob", BOB.0, BOB.1);
     let (bob_a, tester_b) = (a.client_as(BOB.0, BOB.1), b.client());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while b.client_as(BOB.0, BOB.1).list_buckets().send().await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "bob never reached site-b");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (bob_b, a_) = (&b.client_as(BOB.0, BOB.1), &a.client());
+    wait_until(10, "bob on site-b", || async move {
+        bob_b.list_buckets().send().await.is_ok()
+    })
+    .await;
 
     // The link is cut: site-b cannot ask, so it refuses, and says why.
     proxy.cut();
@@ -48,15 +48,10 @@ async fn bucket_names_are_decided_by_the_authority_and_a_cut_refuses_rather_than
 
     // Healed: site-b gets bob's bucket, and its own user is told the name is taken.
     proxy.restore();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let bob_b = b.client_as(BOB.0, BOB.1);
-    while bob_b.head_object().bucket("shared").key("bobs").send().await.is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "bob's object never reached site-b"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(20, "bob's object on site-b", || async move {
+        bob_b.head_object().bucket("shared").key("bobs").send().await.is_ok()
+    })
+    .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let r = tester_b.create_bucket().bucket("shared").send().await;
@@ -81,11 +76,10 @@ async fn bucket_names_are_decided_by_the_authority_and_a_cut_refuses_rather_than
     // A create at site-b is decided by site-a and usable at site-b at once.
     tester_b.create_bucket().bucket("made-at-b").send().await.unwrap();
     put(&tester_b, "made-at-b", "k", b"at once".to_vec()).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while a.client().head_bucket().bucket("made-at-b").send().await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "made-at-b never reached site-a");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(10, "made-at-b on site-a", || async move {
+        a_.head_bucket().bucket("made-at-b").send().await.is_ok()
+    })
+    .await;
     // A delete at site-b goes through the authority too.
     tester_b
         .delete_object()
@@ -95,11 +89,10 @@ async fn bucket_names_are_decided_by_the_authority_and_a_cut_refuses_rather_than
         .await
         .unwrap();
     tester_b.delete_bucket().bucket("made-at-b").send().await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while a.client().head_bucket().bucket("made-at-b").send().await.is_ok() {
-        assert!(std::time::Instant::now() < deadline, "the delete never reached site-a");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(10, "the delete on site-a", || async move {
+        a_.head_bucket().bucket("made-at-b").send().await.is_err()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

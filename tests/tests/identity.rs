@@ -2,7 +2,7 @@
 //! or rotated stops working on every site, however the change arrives.
 
 use std::time::Duration;
-use strata_tests::{wait_for, Site, SiteOptions};
+use strata_tests::{wait_until, Site, SiteOptions};
 
 fn site(name: &str) -> Site {
     Site::start_with(SiteOptions::replicating(name))
@@ -17,13 +17,24 @@ async fn answer(site: &Site, access_key: &str, secret_key: &str) -> Result<(), S
     }
 }
 
-/// Runs a fullsync from `a` to `b` and waits for it to complete.
-fn fullsync(a: &Site, b: &Site, op: &str) {
-    let ended = |s: &Site| s.peer_status(&b.name, "sink")["fullsync"]["last"]["ended_ms"].as_u64();
-    let before = ended(a);
-    a.repl_cmd(&["fullsync", op, &b.name]);
-    wait_for(30, "the fullsync completes", || ended(a) != before);
-    assert_eq!(a.peer_status(&b.name, "sink")["fullsync"]["last"]["result"], "complete");
+/// Waits until `site` takes requests signed with this key.
+async fn works_on(site: &Site, (access_key, secret_key): (&str, &str), secs: u64, what: &str) {
+    wait_until(secs, what, || async move {
+        answer(site, access_key, secret_key).await.is_ok()
+    })
+    .await;
+}
+
+/// `strata admin user key rotate NAME ARGS` on `site`: the new access key and secret.
+fn rotate(site: &Site, name: &str, args: &[&str]) -> (String, String) {
+    let out = site.admin_cmd(&[&["user", "key", "rotate", name][..], args].concat());
+    let field = |field: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(field))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("rotate printed {out}"))
+    };
+    (field("access_key:"), field("secret_key:"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +42,7 @@ async fn a_user_made_again_with_a_new_key_loses_the_old_key_everywhere_by_fullsy
     let (a, b) = (site("site-a"), site("site-b"));
     a.repl_cmd(&["connect", &b.repl.unwrap().to_string()]);
     a.create_user("alice", "AKALICEOLD0000000001", "alice-old-secret-000000000001");
-    fullsync(&a, &b, "enable");
+    a.fullsync_to("site-b", "enable");
     assert_eq!(
         answer(&b, "AKALICEOLD0000000001", "alice-old-secret-000000000001").await,
         Ok(())
@@ -41,7 +52,7 @@ async fn a_user_made_again_with_a_new_key_loses_the_old_key_everywhere_by_fullsy
     // fullsync carries it.
     a.admin_cmd(&["user", "delete", "alice"]);
     a.create_user("alice", "AKALICENEW0000000001", "alice-new-secret-000000000001");
-    fullsync(&a, &b, "start");
+    a.fullsync_to("site-b", "start");
     for s in [&a, &b] {
         assert_eq!(
             answer(s, "AKALICEOLD0000000001", "alice-old-secret-000000000001").await,
@@ -62,31 +73,11 @@ async fn a_rotated_key_is_refused_on_every_site() {
     let (a, b) = (site("site-a"), site("site-b"));
     a.replicate_to(&b, None);
     a.create_user("bob", "AKBOBFIRST0000000001", "bob-first-secret-000000000001");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while answer(&b, "AKBOBFIRST0000000001", "bob-first-secret-000000000001")
-        .await
-        .is_err()
-    {
-        assert!(std::time::Instant::now() < deadline, "bob never reached site-b");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let out = a.admin_cmd(&["user", "key", "rotate", "bob"]);
-    let field = |name: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| panic!("rotate printed {out}"))
-    };
-    let (ak, sk) = (field("access_key:"), field("secret_key:"));
-    assert_ne!(ak, "AKBOBFIRST0000000001");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while answer(&b, &ak, &sk).await.is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the new key never worked on site-b"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let first = ("AKBOBFIRST0000000001", "bob-first-secret-000000000001");
+    works_on(&b, first, 10, "bob on site-b").await;
+    let (ak, sk) = rotate(&a, "bob", &[]);
+    assert_ne!(ak, first.0);
+    works_on(&b, (&ak, &sk), 10, "the new key on site-b").await;
     for s in [&a, &b] {
         assert_eq!(
             answer(s, "AKBOBFIRST0000000001", "bob-first-secret-000000000001").await,
@@ -103,30 +94,12 @@ async fn a_key_rotated_with_a_grace_period_works_until_it_ends_on_every_site() {
     a.replicate_to(&b, None);
     let old = ("AKCAROLFIRST00000001", "carol-first-secret-0000000000001");
     a.create_user("carol", old.0, old.1);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while answer(&b, old.0, old.1).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "carol never reached site-b");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    works_on(&b, old, 10, "carol on site-b").await;
     // A grace long enough for the checks below on a slow machine.
     const GRACE: Duration = Duration::from_secs(8);
-    let out = a.admin_cmd(&["user", "key", "rotate", "carol", "--grace", "8"]);
-    let field = |name: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| panic!("rotate printed {out}"))
-    };
-    let (ak, sk) = (field("access_key:"), field("secret_key:"));
+    let (ak, sk) = rotate(&a, "carol", &["--grace", "8"]);
     let rotated = std::time::Instant::now();
-    let deadline = rotated + Duration::from_secs(4);
-    while answer(&b, &ak, &sk).await.is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the new key never worked on site-b"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    works_on(&b, (&ak, &sk), 4, "the new key on site-b").await;
     // Within the grace both keys work, on both sites.
     for s in [&a, &b] {
         assert_eq!(

@@ -3,7 +3,7 @@
 //! it returns and brings no deleted key back.
 
 use std::time::Duration;
-use strata_tests::{listing, put, wait_for, Site, SiteOptions};
+use strata_tests::{listing, put, wait_for, wait_until, Site, SiteOptions};
 
 /// Retention in these tests, seconds.
 const RETENTION: u64 = 2;
@@ -51,22 +51,16 @@ async fn a_sink_away_past_the_retention_brings_no_deleted_key_back() {
     // b returns still holding k1 and k2, and replicates to a: it gets the deletes, and
     // its copies of the deleted keys never come back to a.
     b.launch();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while keys(&b, "photos").await != ["k3"] {
-        assert!(std::time::Instant::now() < deadline, "the deletes never reached site-b");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let b_ = &b;
+    wait_until(20, "the deletes reach site-b", || async move {
+        keys(b_, "photos").await == ["k3"]
+    })
+    .await;
     wait_for(20, "both sites purge the graves", || graves(&a) == 0 && graves(&b) == 0);
     assert!(a.site_status()["purge"]["purged_total"].as_u64().unwrap() >= 2);
     // Fullsync both ways compares everything: nothing deleted is sent back.
     for (from, to) in [(&a, &b), (&b, &a)] {
-        from.repl_cmd(&["fullsync", "enable", &to.name]);
-        from.repl_cmd(&["fullsync", "start", &to.name]);
-    }
-    for (from, to) in [(&a, &b), (&b, &a)] {
-        wait_for(30, "the fullsync completes", || {
-            from.peer_status(&to.name, "sink")["fullsync"]["last"]["result"] == "complete"
-        });
+        from.fullsync_to(&to.name, "enable");
         assert_eq!(from.verify(&to.name, &[]).0, 0, "{} and {} agree", from.name, to.name);
     }
     assert_eq!(keys(&a, "photos").await, ["k3"]);
@@ -136,13 +130,7 @@ async fn deletes_that_overflowed_the_backlog_keep_their_graves_until_sent() {
     strata_tests::assert_converges(&a.client(), &b.client(), "photos", 30).await;
     wait_for(20, "both sites purge the grave", || graves(&a) == 0 && graves(&b) == 0);
     for (from, to) in [(&a, &b), (&b, &a)] {
-        from.repl_cmd(&["fullsync", "enable", &to.name]);
-        from.repl_cmd(&["fullsync", "start", &to.name]);
-    }
-    for (from, to) in [(&a, &b), (&b, &a)] {
-        wait_for(30, "the fullsync completes", || {
-            from.peer_status(&to.name, "sink")["fullsync"]["last"]["result"] == "complete"
-        });
+        from.fullsync_to(&to.name, "enable");
     }
     for s in [&a, &b] {
         let k = keys(s, "photos").await;

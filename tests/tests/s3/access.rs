@@ -142,15 +142,7 @@ async fn policy(c: &Client, bucket: &str, doc: &str) {
 #[tokio::test]
 async fn permission_matrix() {
     let site = Site::start();
-    site.admin_cmd(&[
-        "user",
-        "create",
-        "bob",
-        "--access-key",
-        BOB_KEY,
-        "--secret-key",
-        BOB_SECRET,
-    ]);
+    site.create_user("bob", BOB_KEY, BOB_SECRET);
     let owner = site.client();
     let bob = site.client_as(BOB_KEY, BOB_SECRET);
     for b in ["private", "pubobj", "prefixed", "denied"] {
@@ -434,15 +426,7 @@ async fn only_a_signed_get_may_override_the_answer_headers() {
 #[tokio::test]
 async fn tags_sent_with_a_write_need_their_own_permission() {
     let site = Site::start();
-    site.admin_cmd(&[
-        "user",
-        "create",
-        "bob",
-        "--access-key",
-        BOB_KEY,
-        "--secret-key",
-        BOB_SECRET,
-    ]);
+    site.create_user("bob", BOB_KEY, BOB_SECRET);
     let (owner, bob) = (site.client(), site.client_as(BOB_KEY, BOB_SECRET));
     owner.create_bucket().bucket("shared").send().await.unwrap();
     let allow = |actions: &str| {
