@@ -109,11 +109,8 @@ impl Store {
         let mut purged = 0;
         let mut after: Vec<u8> = Vec::new();
         loop {
-            let from = if after.is_empty() {
-                Bound::Unbounded
-            } else {
-                Bound::Excluded(after.as_slice())
-            };
+            // Excluding the empty key excludes nothing: no queue entry is empty.
+            let from = Bound::Excluded(after.as_slice());
             let batch = self
                 .meta
                 .range(Tree::Graves, from, Bound::Unbounded)
@@ -154,10 +151,8 @@ impl Store {
         let at = self.meta.last_seq();
         let mut after: Vec<u8> = Vec::new();
         loop {
-            let from = match after.is_empty() {
-                true => Bound::Unbounded,
-                false => Bound::Excluded(after.as_slice()),
-            };
+            // Excluding the empty key excludes nothing: no object key is empty.
+            let from = Bound::Excluded(after.as_slice());
             let mut scanned = 0;
             let mut tombs = Vec::new();
             for r in self.meta.range(Tree::Objects, from, Bound::Unbounded).take(BATCH) {

@@ -119,16 +119,15 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split("Credential=").nth(1))
         .and_then(|v| v.split('/').next())
-        .unwrap_or("(none)")
-        .to_owned();
+        .unwrap_or("(none)");
     let payload_sha256 = match s.verifier.verify(&parts) {
         Ok(h) => {
-            s.repl.refusals.heard(&who);
+            s.repl.refusals.heard(who);
             h
         }
         Err(why) => {
-            tracing::warn!(path = %parts.uri.path(), access_key = %who, reason = %why, "refused a replication request");
-            s.repl.refusals.refused(&who, &why);
+            tracing::warn!(path = %parts.uri.path(), access_key = who, reason = %why, "refused a replication request");
+            s.repl.refusals.refused(who, &why);
             return refuse(StatusCode::FORBIDDEN, format!("replication credential refused: {why}"));
         }
     };

@@ -252,6 +252,7 @@ pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
 pub(crate) fn sink_status(store: &Store, p: &Peer, settings: SinkSettings, now: u64) -> Result<SinkStatus> {
     let (state, reason) = state_and_reason(settings, *lock(&p.state));
     let cursor = p.cursor();
+    let carried = p.carried();
     let (mut pending_entries, mut pending_bytes, mut lag_ms) = (0, 0, 0);
     if settings.enabled {
         pending_entries = store.last_seq().saturating_sub(cursor.seq);
@@ -275,7 +276,7 @@ pub(crate) fn sink_status(store: &Store, p: &Peer, settings: SinkSettings, now: 
         last_error: lock(&p.last_error).clone(),
         fullsync: fullsync_status(p, settings, now),
         last_verify: get_json(store, &verify_key(&p.name))?,
-        carried_seq: p.carried(),
-        not_carried: store.last_seq().saturating_sub(p.carried()),
+        carried_seq: carried,
+        not_carried: store.last_seq().saturating_sub(carried),
     })
 }
