@@ -298,6 +298,29 @@ impl Store {
         self.blocks.exists(hash)
     }
 
+    /// Which of `hashes` have no block here, in their order. Each check is a system
+    /// call of a few microseconds and a 4 GiB object has 4096 blocks, so many are
+    /// checked on a few threads at once (the caller is on a blocking thread).
+    pub fn absent_blocks(&self, hashes: &[BlockHash]) -> Vec<BlockHash> {
+        const PER_THREAD: usize = 512;
+        if hashes.len() <= PER_THREAD {
+            return hashes.iter().filter(|h| !self.has_block(h)).copied().collect();
+        }
+        let per = hashes.len().div_ceil(4).max(PER_THREAD);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = hashes
+                .chunks(per)
+                .map(|part| {
+                    scope.spawn(move || part.iter().filter(|h| !self.has_block(h)).copied().collect::<Vec<_>>())
+                })
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|p| p.join().expect("a block check panicked"))
+                .collect()
+        })
+    }
+
     /// A source asks which of a batch's blocks this site lacks: the answer, with every
     /// block it has held from garbage collection for `HOLD_FOR_MANIFEST`, so the
     /// manifest that follows finds them all (a block only a GC candidate would

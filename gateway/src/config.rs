@@ -58,6 +58,11 @@ pub struct ReplSection {
     /// Cap on one fullsync's traffic, bytes per second (0: no cap).
     #[serde(default)]
     pub fullsync_max_bytes_per_sec: u64,
+    /// The most blocks one proxy-get read fetches ahead of its client (each held in
+    /// memory until the client takes it); a read starts narrower and widens while its
+    /// client waits for fetches.
+    #[serde(default = "default_proxy_get_window")]
+    pub proxy_get_window: usize,
     /// The replication port speaks TLS with this certificate and key (PEM).
     #[serde(default)]
     pub tls_cert: Option<PathBuf>,
@@ -91,6 +96,10 @@ pub struct ReplSection {
     /// `buckets`, `objects`); a source not named sends any.
     #[serde(default)]
     pub accept: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn default_proxy_get_window() -> usize {
+    32
 }
 
 fn default_max_clock_skew() -> u64 {

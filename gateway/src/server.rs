@@ -80,6 +80,7 @@ async fn open_replication(
         realtime_max_bytes: r.realtime_max_bytes,
         fullsync_interval: Duration::from_secs(r.fullsync_interval),
         fullsync_max_bytes_per_sec: r.fullsync_max_bytes_per_sec,
+        proxy_get_window: r.proxy_get_window,
         tls,
         compression_level: r.compression_level,
         max_clock_skew: Duration::from_secs(r.max_clock_skew),

@@ -120,6 +120,8 @@ pub struct ProxyCounters {
     pub blocks: AtomicU64,
     pub bytes: AtomicU64,
     pub failures: AtomicU64,
+    /// Reads that had begun answering and were cut because a block could not be had.
+    pub cut_reads: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -128,6 +130,8 @@ pub struct ProxyGetStatus {
     pub blocks: u64,
     pub bytes: u64,
     pub failures: u64,
+    #[serde(default)]
+    pub cut_reads: u64,
 }
 
 impl ProxyCounters {
@@ -137,6 +141,7 @@ impl ProxyCounters {
             blocks: self.blocks.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
+            cut_reads: self.cut_reads.load(Ordering::Relaxed),
         }
     }
 }

@@ -37,6 +37,7 @@ pub use fullsync_record::{FullsyncFigures, FullsyncRecord, FullsyncResult, Fulls
 pub use link::TlsClient;
 pub use peer::{PeerRecord, SinkSettings};
 pub use protocol::{SiteInfo, PROTOCOL_VERSION};
+pub use proxy_get::ProxyRead;
 pub use replication::{ReplConfig, Replication, SinkOp};
 pub use status::{FullsyncStatus, PeerStatus, SinkStatus, SourceStatus};
 pub use throttle::Throttle;

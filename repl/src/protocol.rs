@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use strata_blockstore::{BlockHash, Change, SiteId, SyncEntry, SyncPosition};
 
 /// Bumped when a message changes shape; a peer speaking another version is refused.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 pub const HELLO: &str = "/repl/v1/hello";
 /// A source that disconnects tells its sink, which then forgets it as a source.
@@ -23,6 +23,10 @@ pub const BLOCKS: &str = "/repl/v1/blocks/";
 /// Proxy-get: a sink asks for one block it lacks (`GET <prefix><hex>?from=<sink id>`);
 /// the answer is the block's bytes. Refused unless proxy-get is enabled for that sink.
 pub const FETCH_BLOCK: &str = "/repl/v1/fetch/";
+/// Proxy-get's probe before a read answers: which of these blocks the source lacks
+/// (`POST ...?from=<sink id>`, body and answer bincode `Vec<BlockHash>`), none sent.
+/// Refused unless proxy-get is enabled for that sink.
+pub const PROBE_BLOCKS: &str = "/repl/v1/fetch-probe";
 /// Scrub: a peer (sink or source) asks for a good copy of a block its own copy of
 /// which is damaged or missing (`GET <prefix><hex>?from=<site id>`); answered only with
 /// bytes that hash to the name.

@@ -115,6 +115,7 @@ mod tests {
             },
             max_bytes,
             fetches: Default::default(),
+            proxy_window: 4,
             proxy_counters: Default::default(),
             fullsync_interval: std::time::Duration::ZERO,
             fullsync_max_bytes_per_sec: 0,

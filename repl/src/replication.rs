@@ -8,6 +8,7 @@ use crate::link::Link;
 use crate::locks::lock;
 use crate::peer::{self, Cursor, Peer, PeerRecord, SinkSettings};
 use crate::protocol::{SiteInfo, PROTOCOL_VERSION};
+use crate::proxy_get::ProxyRead;
 use crate::site::{Site, AUTHORITY_KEY};
 use crate::status::{self, PeerStatus, SourceStatus};
 use crate::verify_record::VerifyReport;
@@ -33,6 +34,8 @@ pub struct ReplConfig {
     pub fullsync_interval: Duration,
     /// Cap on one fullsync's traffic in bytes per second (zero: none).
     pub fullsync_max_bytes_per_sec: u64,
+    /// The most blocks one proxy-get read fetches ahead of its client.
+    pub proxy_get_window: usize,
     /// TLS for the links to peers (None: plain HTTP).
     pub tls: Option<crate::link::TlsClient>,
     /// zstd level for what this site sends (0: off, 1 to 19).
@@ -110,6 +113,7 @@ impl Replication {
                 credentials,
                 max_bytes: cfg.realtime_max_bytes,
                 fetches: Default::default(),
+                proxy_window: cfg.proxy_get_window,
                 proxy_counters: Default::default(),
                 fullsync_interval: cfg.fullsync_interval,
                 fullsync_max_bytes_per_sec: cfg.fullsync_max_bytes_per_sec,
@@ -372,6 +376,18 @@ impl Replication {
         crate::proxy_get::ensure_blocks(&self.site, hashes, origin).await
     }
 
+    /// Prepares a streamed read of an object's blocks (the range's, in order) written
+    /// first at `origin`: None when all are here; else a [`ProxyRead`] that has checked
+    /// the sources hold the missing ones and made the first block local. Err: the read
+    /// cannot be served.
+    pub async fn open_read(
+        &self,
+        blocks: Vec<strata_blockstore::BlockHash>,
+        origin: strata_blockstore::SiteId,
+    ) -> Result<Option<ProxyRead>> {
+        ProxyRead::open(&self.site, blocks, origin).await
+    }
+
     /// Scrub: replaces a damaged or missing block with a good copy from any peer (sink
     /// or source). Err names why no peer could give one.
     pub async fn repair_block(&self, hash: strata_blockstore::BlockHash) -> Result<()> {
@@ -603,6 +619,7 @@ mod tests {
             realtime_max_bytes: 1,
             fullsync_interval: Duration::ZERO,
             fullsync_max_bytes_per_sec: 0,
+            proxy_get_window: 8,
             tls: None,
             compression_level: 0,
             max_clock_skew: Duration::ZERO,
@@ -610,6 +627,45 @@ mod tests {
             peer_secrets: BTreeMap::new(),
             accept: BTreeMap::new(),
         }
+    }
+
+    /// A block replication brings while a proxy-get fetch of it is in flight waits for
+    /// that fetch instead of writing it again; with none in flight, it writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_block_that_arrives_while_its_fetch_is_in_flight_is_not_written_again() {
+        use futures_util::FutureExt;
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(strata_blockstore::StoreConfig::new(dir.path())).unwrap();
+        let r = Replication::open(store.clone(), &config("127.0.0.1:9")).unwrap();
+        let data = bytes::Bytes::from(vec![5u8; 1000]);
+        let hash = strata_blockstore::BlockHash(Sha256::digest(&data).into());
+
+        // A fetch in flight that will say it stored the block (this one does not, so a
+        // write by the arrival would show as a block file).
+        let (release, fetched) = tokio::sync::oneshot::channel::<()>();
+        let answer = data.clone();
+        let fetch = async move {
+            let _ = fetched.await;
+            Ok(answer)
+        };
+        lock(&r.site.fetches).insert(hash, fetch.boxed().shared());
+        let site = r.site.clone();
+        let arriving = data.clone();
+        let arrival = tokio::spawn(async move { crate::proxy_get::store_arrived(&site, hash, arriving, false).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!arrival.is_finished(), "the arrival waits for the fetch");
+        release.send(()).unwrap();
+        arrival.await.unwrap().unwrap();
+        assert!(!store.has_block(&hash), "the arrival did not write the block again");
+
+        // Nothing in flight: the arrival writes, and leaves nothing in the map.
+        lock(&r.site.fetches).clear();
+        crate::proxy_get::store_arrived(&r.site, hash, data, false)
+            .await
+            .unwrap();
+        assert!(store.has_block(&hash));
+        assert!(lock(&r.site.fetches).is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::response::Response;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use strata_blockstore::{now_millis, Change, SiteId};
+use strata_blockstore::{now_millis, BlockHash, Change, SiteId};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Largest body accepted: a change batch (a batch holds at least one change, however
@@ -165,6 +165,10 @@ async fn handle(State(s): State<ServerState>, req: Request) -> Response {
         (&Method::POST, protocol::SYNC_ENTRIES) => sync_entries(&s.repl, &body).await,
         (&Method::POST, protocol::SYNC_RECORDS) => sync_records(&s.repl, &body).await,
         (&Method::POST, protocol::NAMESPACE) => namespace(&s.repl, &body).await,
+        (&Method::POST, protocol::PROBE_BLOCKS) => {
+            let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
+            probe_blocks(&s.repl, &body, from).await
+        }
         (&Method::GET, p) if p.starts_with(protocol::FETCH_BLOCK) => {
             let from = parts.uri.query().and_then(|q| q.strip_prefix("from="));
             fetch_block(&s.repl, &p[protocol::FETCH_BLOCK.len()..], from).await
@@ -320,15 +324,37 @@ async fn missing_blocks(repl: &Arc<Site>, body: &[u8]) -> Handled {
     Ok(json(&BlockList { blocks: missing }))
 }
 
+/// The sink a proxy-get request comes from, if proxy-get is enabled for it.
+fn proxy_get_sink(repl: &Site, from: Option<&str>) -> Option<Arc<Peer>> {
+    asking_peer(repl, from).filter(|p| p.sink_settings().is_some_and(|s| s.proxy_get))
+}
+
+fn proxy_get_refused(repl: &Site) -> Response {
+    refuse(
+        StatusCode::FORBIDDEN,
+        format!("proxy-get is not enabled on {} for the asking site", repl.me.name),
+    )
+}
+
+/// Proxy-get's probe: which of the asked blocks this site lacks.
+async fn probe_blocks(repl: &Arc<Site>, body: &[u8], from: Option<&str>) -> Handled {
+    if proxy_get_sink(repl, from).is_none() {
+        return Ok(proxy_get_refused(repl));
+    }
+    let asked: Vec<BlockHash> = decode_bin(body)?;
+    let lacking = repl
+        .store
+        .run(move |s| Ok::<_, ReplError>(s.absent_blocks(&asked)))
+        .await?;
+    Ok(binary(&lacking))
+}
+
 /// Proxy-get: a sink asks for a block it lacks. Answered only to a sink of this site
 /// with proxy-get enabled.
 async fn fetch_block(repl: &Arc<Site>, hex: &str, from: Option<&str>) -> Handled {
     let hash = parse_hash(hex)?;
-    let Some(sink) = asking_peer(repl, from).filter(|p| p.sink_settings().is_some_and(|s| s.proxy_get)) else {
-        return Ok(refuse(
-            StatusCode::FORBIDDEN,
-            format!("proxy-get is not enabled on {} for the asking site", repl.me.name),
-        ));
+    let Some(sink) = proxy_get_sink(repl, from) else {
+        return Ok(proxy_get_refused(repl));
     };
     match repl.store.run(move |s| s.read_block(&hash)).await {
         Ok(data) => {
@@ -447,11 +473,8 @@ async fn put_block(
 ) -> Handled {
     let hash = parse_hash(hex)?;
     let len = body.len() as u64;
-    if as_signed.as_deref() == Some(hex) {
-        repl.store.run(move |s| s.store_verified_block(&hash, &body)).await?;
-    } else {
-        repl.store.run(move |s| s.store_block(&hash, &body)).await?;
-    }
+    let verified = as_signed.as_deref() == Some(hex);
+    crate::proxy_get::store_arrived(repl, hash, body, verified).await?;
     if let Some(p) = asking_peer(repl, from) {
         p.received.add_sized(0, 0, wire, len);
     }
@@ -461,7 +484,7 @@ async fn put_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_blockstore::{BlockHash, BlockRef, Hlc, Manifest, ObjectHeaders, ObjectState, PartSpan};
+    use strata_blockstore::{BlockRef, Hlc, Manifest, ObjectHeaders, ObjectState, PartSpan};
 
     fn with_length(len: Option<usize>) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();

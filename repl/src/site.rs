@@ -13,8 +13,12 @@ use std::sync::{Arc, Mutex};
 use strata_blockstore::{BlockHash, SiteId, Store};
 use tokio::sync::watch;
 
-/// Proxy-get's fetches in flight, one per block, shared by every reader waiting for it.
-pub type Fetches = Mutex<HashMap<BlockHash, Shared<BoxFuture<'static, std::result::Result<(), String>>>>>;
+/// One block on its way here (a proxy-get fetch, or a block replication is storing):
+/// its checked bytes once stored, for every reader waiting for it.
+pub type SharedFetch = Shared<BoxFuture<'static, std::result::Result<bytes::Bytes, String>>>;
+
+/// The blocks on their way here, one fetch each.
+pub type Fetches = Mutex<HashMap<BlockHash, SharedFetch>>;
 
 /// What every part of a site's replication shares: the store, who this site is, the
 /// known peers and the commit signal. The commands (`replication`), the senders, the
@@ -31,6 +35,8 @@ pub struct Site {
     pub(crate) fullsync_max_bytes_per_sec: u64,
     /// Blocks being fetched by proxy-get, shared by every reader waiting for one.
     pub(crate) fetches: Fetches,
+    /// The most blocks one proxy-get read fetches ahead of its client.
+    pub(crate) proxy_window: usize,
     pub(crate) proxy_counters: crate::counters::ProxyCounters,
     /// The newest committed sequence number: senders wait on it.
     pub(crate) commits: watch::Sender<u64>,

@@ -238,6 +238,11 @@ pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
         ("blocks", "Blocks fetched from sources by proxy-get", proxy.blocks),
         ("bytes", "Bytes fetched from sources by proxy-get", proxy.bytes),
         ("failures", "Blocks proxy-get could not fetch", proxy.failures),
+        (
+            "cut_reads",
+            "Reads that had begun answering and were cut short because a block could not be had",
+            proxy.cut_reads,
+        ),
     ] {
         let _ = writeln!(
             out,

@@ -195,3 +195,198 @@ async fn fullsync_metadata_only_then_reads_through_proxy_get() {
     assert_eq!(get_bytes(&b.client(), "fsmeta", "big").await, big);
     assert_eq!(proxy_counters(&b)["blocks"], 7, "400 000 bytes in 64 KiB blocks");
 }
+
+/// A GET read off a raw socket as slowly as the test likes: headers first, then the
+/// body a piece at a time, so what the sink does while its client waits can be seen.
+struct SlowGet {
+    s: std::net::TcpStream,
+    status: u16,
+    length: usize,
+    body: Vec<u8>,
+}
+
+impl SlowGet {
+    fn open(site: &Site, path: &str) -> SlowGet {
+        use std::io::{Read, Write};
+        let head = signed_head(site, "GET", path, "", &[], EMPTY_SHA256, &amz_now(0));
+        let mut s = std::net::TcpStream::connect(site.s3).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        s.write_all(format!("{head}\r\n").as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        let split = loop {
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at;
+            }
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "closed before the headers: {}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let length = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_owned())
+            })
+            .map_or(0, |v| v.parse().unwrap());
+        SlowGet {
+            s,
+            status,
+            length,
+            body: buf[split + 4..].to_vec(),
+        }
+    }
+
+    /// Reads until `n` body bytes are in, or the server closes; false on close.
+    fn read_to(&mut self, n: usize) -> bool {
+        use std::io::Read;
+        let mut chunk = vec![0u8; 64 * 1024];
+        while self.body.len() < n {
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return false,
+                Ok(got) => self.body.extend_from_slice(&chunk[..got]),
+            }
+        }
+        true
+    }
+}
+
+const STREAM_BLOCK: usize = 256 * 1024;
+
+/// A source whose objects span many 256 KiB blocks, and its metadata-only sink with
+/// proxy-get enabled, fetching 2 blocks ahead of a reader.
+async fn streaming_pair() -> (Site, Site) {
+    let mut a = SiteOptions::replicating("site-a");
+    a.block_size = STREAM_BLOCK as u32;
+    let a = Site::start_with(a);
+    let mut b = SiteOptions::replicating("site-b");
+    b.repl_extra = "proxy_get_window = 2\n".into();
+    let b = Site::start_with(b);
+    a.repl_cmd(&["connect", &b.repl.unwrap().to_string()]);
+    a.repl_cmd(&["realtime", "enable", "site-b", "--metadata-only"]);
+    a.repl_cmd(&["realtime", "start", "site-b"]);
+    a.repl_cmd(&["proxy-get", "enable", "site-b"]);
+    a.client().create_bucket().bucket("big").send().await.unwrap();
+    (a, b)
+}
+
+async fn put_and_wait(a: &Site, key: &str, bytes: &[u8]) {
+    a.client()
+        .put_object()
+        .bucket("big")
+        .key(key)
+        .body(bytes.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    wait_for(30, "the manifest on the sink", || {
+        a.peer_status("site-b", "sink")["pending_entries"] == 0
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_read_streams_fetching_a_window_ahead_and_a_dead_source_cuts_it_short() {
+    let (mut a, b) = streaming_pair().await;
+    const BLOCKS: usize = 128;
+    let whole = data(BLOCKS * STREAM_BLOCK, 31);
+    put_and_wait(&a, "whole", &whole).await;
+
+    // The answer begins with the first block here, and while its reader waits the sink
+    // fetches no further than the window and what the socket buffers hold, not the
+    // whole object.
+    let mut get = SlowGet::open(&b, "/big/whole");
+    assert_eq!((get.status, get.length), (200, whole.len()));
+    assert!(get.read_to(STREAM_BLOCK));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let paused = proxy_counters(&b)["blocks"].as_u64().unwrap() as usize;
+    assert!(
+        paused < BLOCKS / 2,
+        "{paused} of {BLOCKS} blocks fetched for a reader that took one"
+    );
+    assert!(get.body[..STREAM_BLOCK] == whole[..STREAM_BLOCK]);
+
+    // Another reader of the same object joins the fetches in flight, and the first
+    // reader going away cancels none of them: each block is fetched once.
+    let cb = b.client();
+    let other = tokio::spawn(async move { get_bytes(&cb, "big", "whole").await });
+    drop(get);
+    assert!(other.await.unwrap() == whole, "the bytes read through are the object's");
+    let after = proxy_counters(&b);
+    assert_eq!(after["blocks"], BLOCKS, "{after}");
+    assert_eq!(after["cut_reads"], 0, "{after}");
+
+    // The source dies after the probe, mid-stream: the client sees a short read of the
+    // right bytes, never wrong ones.
+    let cut = data(BLOCKS * STREAM_BLOCK, 32);
+    put_and_wait(&a, "cut", &cut).await;
+    let mut get = SlowGet::open(&b, "/big/cut");
+    assert_eq!((get.status, get.length), (200, cut.len()));
+    assert!(get.read_to(STREAM_BLOCK));
+    a.kill9();
+    assert!(!get.read_to(cut.len()), "the response ends short of its length");
+    assert!(get.body.len() < cut.len());
+    assert!(get.body == cut[..get.body.len()], "what came is the object's prefix");
+    assert_eq!(proxy_counters(&b)["cut_reads"], 1);
+
+    // The next read is refused before any byte; nothing the sink stored is wrong.
+    let r = raw_get(&b, "/big/cut");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "ServiceUnavailable"),
+        "{}",
+        r.text()
+    );
+    let scrubbed = std::process::Command::new(strata_tests::strata_bin())
+        .args(["admin", "--config"])
+        .arg(&b.config)
+        .arg("scrub")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&scrubbed.stdout);
+    assert!(out.contains(", 0 corrupt)"), "{out}");
+
+    // With the source back, the read completes.
+    a.restart();
+    assert_eq!(get_bytes(&b.client(), "big", "cut").await, cut);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_no_source_can_serve_is_refused_by_the_probe_before_any_fetch() {
+    let (a, b) = streaming_pair().await;
+    let object = data(8 * STREAM_BLOCK, 33);
+    put_and_wait(&a, "holed", &object).await;
+    // The source lost its sixth block.
+    std::fs::remove_file(a.block_file(&object[5 * STREAM_BLOCK..6 * STREAM_BLOCK])).unwrap();
+
+    let r = raw_get(&b, "/big/holed");
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (503, "ServiceUnavailable"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let counters = proxy_counters(&b);
+    assert_eq!(
+        counters["blocks"], 0,
+        "nothing fetched for a read that cannot be served: {counters}"
+    );
+    assert_eq!(b.block_files(), 0);
+
+    // A range clear of the lost block is served.
+    let ranged = b
+        .client()
+        .get_object()
+        .bucket("big")
+        .key("holed")
+        .range(format!("bytes=0-{}", 2 * STREAM_BLOCK - 1))
+        .send()
+        .await
+        .unwrap();
+    let got = ranged.body.collect().await.unwrap().into_bytes();
+    assert!(got[..] == object[..2 * STREAM_BLOCK]);
+    assert_eq!(proxy_counters(&b)["blocks"], 2);
+}

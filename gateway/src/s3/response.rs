@@ -1,5 +1,6 @@
 //! Building S3 responses: XML documents, object headers and streamed object bodies.
 
+use crate::s3::blocks::BlockReader;
 use crate::s3::error::S3Error;
 use crate::s3::meta_text;
 use crate::s3::xml::XmlWriter;
@@ -8,8 +9,7 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use std::sync::Arc;
-use strata_blockstore::{BlockRef, Manifest, Store};
+use strata_blockstore::{BlockRef, Manifest};
 
 pub fn xml(status: StatusCode, doc: String) -> Response {
     let mut r = Response::new(Body::from(doc));
@@ -63,61 +63,32 @@ pub fn object_headers(r: &mut Response, m: &Manifest) {
     }
 }
 
-/// Streams bytes `[start, end)` of an object, one block at a time, reading each block on
-/// a blocking thread only when the client is ready for it. Inline objects are answered
-/// from the manifest.
-pub fn object_body(store: Arc<Store>, m: &Manifest, start: u64, end: u64) -> Body {
+/// Streams bytes `[start, end)` of an object, one block at a time, each read (or, on
+/// a sink, fetched ahead by proxy-get) only as the client takes the ones before it.
+/// Inline objects are answered from the manifest. A block that cannot be read ends the
+/// stream with an error, which cuts the response short of its length.
+pub fn object_body(reader: BlockReader, m: &Manifest, start: u64, end: u64) -> Body {
     if let Some(bytes) = &m.inline {
         return Body::from(Bytes::copy_from_slice(&bytes[start as usize..end as usize]));
     }
-    let blocks = m.blocks.clone();
-    // Find the first block the range touches.
-    let mut offset = 0u64;
-    let mut first = blocks.len();
-    for (i, b) in blocks.iter().enumerate() {
-        if offset + b.len as u64 > start {
-            first = i;
-            break;
-        }
-        offset += b.len as u64;
-    }
-    struct St {
-        store: Arc<Store>,
-        blocks: Vec<BlockRef>,
-        next: usize,
-        offset: u64,
-        start: u64,
-        end: u64,
-    }
-    let st = St {
-        store,
-        blocks,
-        next: first,
-        offset,
-        start,
-        end,
-    };
-    let stream = futures_util::stream::unfold(st, |mut st| async move {
-        if st.next >= st.blocks.len() || st.offset >= st.end {
-            return None;
-        }
-        let block = st.blocks[st.next].clone();
-        let hash = block.hash;
-        let data = match st.store.run(move |s| s.read_block(&hash)).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "object block unreadable; aborting the response");
-                return Some((Err(S3Error::from(e)), st));
-            }
-        };
-        let from = st.start.saturating_sub(st.offset) as usize;
-        let to = ((st.end - st.offset) as usize).min(data.len());
-        st.offset += block.len as u64;
-        st.next += 1;
-        let mut bytes = Bytes::from(data);
-        bytes = bytes.slice(from.min(to)..to);
-        Some((Ok(bytes), st))
-    });
+    let blocks: Vec<(u64, BlockRef)> = m.blocks_in(start, end).map(|(at, b)| (at, b.clone())).collect();
+    let stream = futures_util::stream::unfold(
+        (reader, blocks.into_iter()),
+        move |(mut reader, mut blocks)| async move {
+            let (at, block) = blocks.next()?;
+            let bytes = match reader.read(block.hash).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    tracing::error!(error = %e, "object block unreadable; aborting the response");
+                    // The stream ends here: nothing after a failed block.
+                    return Some((Err(e), (reader, Vec::new().into_iter())));
+                }
+            };
+            let from = start.saturating_sub(at) as usize;
+            let to = ((end - at) as usize).min(bytes.len());
+            Some((Ok(bytes.slice(from.min(to)..to)), (reader, blocks)))
+        },
+    );
     Body::from_stream(stream)
 }
 

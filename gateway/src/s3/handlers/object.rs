@@ -1,6 +1,6 @@
 //! Object operations: PutObject, GetObject (with Range), HeadObject, DeleteObject.
 
-use crate::s3::blocks::ensure_local;
+use crate::s3::blocks::open_read;
 use crate::s3::body::ingest;
 use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
@@ -175,13 +175,10 @@ pub async fn get_object(state: &S3State, mut req: S3Request, head: bool) -> S3Re
         (None, None) => None,
     };
     let (start, end) = range.unwrap_or((0, m.size));
-    if !head {
-        ensure_local(state, &m, start, end).await?;
-    }
     let body = if head {
         axum::body::Body::empty()
     } else {
-        object_body(state.store.clone(), &m, start, end)
+        object_body(open_read(state, &m, start, end).await?, &m, start, end)
     };
     let mut r = Response::new(body);
     object_headers(&mut r, &m);
