@@ -99,7 +99,7 @@ pub struct ReplSection {
 }
 
 fn default_proxy_get_window() -> usize {
-    32
+    64
 }
 
 fn default_max_clock_skew() -> u64 {

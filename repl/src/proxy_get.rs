@@ -35,15 +35,15 @@ pub struct ProxyRead {
     to_fetch: VecDeque<BlockHash>,
     /// Fetches started and not yet read, at most `window`.
     fetching: VecDeque<(BlockHash, SharedFetch)>,
-    /// Starts at `FIRST_WINDOW` and widens by one each time the reader has to wait for
-    /// a fetch, up to the site's `proxy_get_window`: a client slower than the link
+    /// Starts at `FIRST_WINDOW` and doubles each time the reader has to wait for a
+    /// fetch, up to the site's `proxy_get_window`: a client slower than the link
     /// keeps a narrow window (little memory), a fast one on a long link gets enough
     /// fetches in flight to fill it.
     window: usize,
 }
 
 /// The window a read starts with.
-const FIRST_WINDOW: usize = 2;
+const FIRST_WINDOW: usize = 8;
 
 impl ProxyRead {
     /// Prepares a read of `blocks` (the range's blocks in order). None: every block is
@@ -108,8 +108,8 @@ impl ProxyRead {
         self.top_up();
         let at = self.fetching.iter().position(|(h, _)| *h == hash)?;
         let (_, fetch) = self.fetching.remove(at).expect("found");
-        if fetch.peek().is_none() && self.window < self.site.proxy_window {
-            self.window += 1;
+        if fetch.peek().is_none() {
+            self.window = (self.window * 2).min(self.site.proxy_window.max(1));
         }
         self.top_up();
         Some(fetch)
