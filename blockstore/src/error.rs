@@ -17,6 +17,9 @@ pub enum Error {
     /// The metadata engine failed (its own error inside).
     #[error("metadata database error: {0}")]
     Db(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A Ceph RADOS operation failed (librados' errno), or librados cannot be loaded.
+    #[error("RADOS: {op}: {}", std::io::Error::from_raw_os_error(*errno))]
+    Rados { op: String, errno: i32 },
     #[error("metadata record could not be decoded: {0}")]
     Codec(#[from] bincode::Error),
     #[error("block {0} is missing or corrupt")]

@@ -9,7 +9,7 @@ mod block_writers;
 mod blocking;
 mod blocks;
 mod buckets;
-mod engine;
+pub mod engine;
 mod error;
 mod gc;
 mod graves;

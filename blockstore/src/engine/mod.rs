@@ -16,6 +16,7 @@
 //! The change log, commit ordering and group flushing are built on these in `meta`, so
 //! they come with any engine.
 
+pub mod rados;
 mod sled;
 
 use crate::error::{Error, Result};

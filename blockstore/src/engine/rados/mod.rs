@@ -1,0 +1,362 @@
+//! A Ceph RADOS cluster, through librados (loaded at run time, see `librados`): the
+//! pieces a site of many gateways is built on. Blocks are whole objects in a data pool;
+//! metadata shards are index objects whose omap holds their records, committed with one
+//! write operation guarded by the object's version, exactly as RGW's bucket index is
+//! (no consensus of Strata's own): two gateways committing to one shard from the same
+//! version get one success and one [`Committed::Conflict`], and the loser reads again.
+
+mod librados;
+
+use crate::error::{Error, Result};
+use libc::{c_char, c_int, size_t};
+use librados::{Api, IoCtx, Rados};
+use std::ffi::CString;
+use std::path::Path;
+use std::sync::Arc;
+
+/// librados' errors are negative errno values.
+fn check(api_ret: c_int, op: &str) -> Result<c_int> {
+    if api_ret < 0 {
+        return Err(Error::Rados {
+            op: op.to_owned(),
+            errno: -api_ret,
+        });
+    }
+    Ok(api_ret)
+}
+
+fn c_string(s: &str) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::InvalidArgument(format!("{s:?} holds a NUL byte")))
+}
+
+struct Handle {
+    api: &'static Api,
+    rados: Rados,
+}
+
+// librados' cluster handle is safe to use from many threads at once.
+unsafe impl Send for Handle {}
+unsafe impl Sync for Handle {}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        unsafe { (self.api.rados_shutdown)(self.rados) }
+    }
+}
+
+/// A connection to a cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    handle: Arc<Handle>,
+}
+
+impl Cluster {
+    /// Connects as `user` (`client.<user>`) with the settings of the ceph.conf at
+    /// `conf`. Fails, saying why, when librados is missing or no mon answers within
+    /// `timeout_secs`.
+    pub fn connect(conf: &Path, user: &str, timeout_secs: u32) -> Result<Cluster> {
+        let api = librados::api().map_err(|why| Error::Rados {
+            op: why,
+            errno: libc::ENOENT,
+        })?;
+        let mut rados: Rados = std::ptr::null_mut();
+        let id = c_string(user)?;
+        check(
+            unsafe { (api.rados_create)(&mut rados, id.as_ptr()) },
+            "create a cluster handle",
+        )?;
+        let handle = Handle { api, rados };
+        let path = c_string(&conf.to_string_lossy())?;
+        check(
+            unsafe { (api.rados_conf_read_file)(rados, path.as_ptr()) },
+            &format!("read {}", conf.display()),
+        )?;
+        let timeout = c_string(&timeout_secs.to_string())?;
+        for option in ["client_mount_timeout", "rados_mon_op_timeout", "rados_osd_op_timeout"] {
+            let option = c_string(option)?;
+            check(
+                unsafe { (api.rados_conf_set)(rados, option.as_ptr(), timeout.as_ptr()) },
+                "set a timeout",
+            )?;
+        }
+        check(
+            unsafe { (api.rados_connect)(rados) },
+            "connect to the cluster's monitors",
+        )?;
+        Ok(Cluster {
+            handle: Arc::new(handle),
+        })
+    }
+
+    /// The pool `name`, created first when `create` and it does not exist.
+    pub fn pool(&self, name: &str, create: bool) -> Result<Pool> {
+        let (api, rados) = (self.handle.api, self.handle.rados);
+        let c_name = c_string(name)?;
+        let id = unsafe { (api.rados_pool_lookup)(rados, c_name.as_ptr()) };
+        if id == -(libc::ENOENT as i64) && create {
+            match unsafe { (api.rados_pool_create)(rados, c_name.as_ptr()) } {
+                r if r == -libc::EEXIST => {}
+                r => {
+                    check(r, &format!("create pool {name}"))?;
+                }
+            }
+        } else if id < 0 {
+            check(id as c_int, &format!("find pool {name}"))?;
+        }
+        Ok(Pool {
+            cluster: self.clone(),
+            name: c_name,
+        })
+    }
+}
+
+/// One pool of a cluster.
+pub struct Pool {
+    cluster: Cluster,
+    name: CString,
+}
+
+/// A pool's I/O context for one operation. librados reports an operation's object
+/// version through its context, so each operation has one of its own.
+struct Io {
+    api: &'static Api,
+    io: IoCtx,
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        unsafe { (self.api.rados_ioctx_destroy)(self.io) }
+    }
+}
+
+/// A shard commit: what it writes to one object's omap, and what must hold first.
+#[derive(Debug, Default, Clone)]
+pub struct OmapWrite {
+    /// The object must not exist yet (a new shard).
+    pub create: bool,
+    /// The object must be at this version (what the committer read).
+    pub expect_version: Option<u64>,
+    /// Keys that must hold these values.
+    pub expect_values: Vec<(Vec<u8>, Vec<u8>)>,
+    pub set: Vec<(Vec<u8>, Vec<u8>)>,
+    pub remove: Vec<Vec<u8>>,
+}
+
+/// How a commit ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Committed {
+    /// Applied; the object's version after it.
+    Done(u64),
+    /// The object is not as the commit expected (another commit came first, or it
+    /// exists already): nothing was written.
+    Conflict,
+}
+
+/// A page of an object's omap, in key order.
+#[derive(Debug)]
+pub struct OmapPage {
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether keys follow the last entry.
+    pub more: bool,
+    /// The object's version when it was read.
+    pub version: u64,
+}
+
+impl Pool {
+    fn io(&self) -> Result<Io> {
+        let api = self.cluster.handle.api;
+        let mut io: IoCtx = std::ptr::null_mut();
+        check(
+            unsafe { (api.rados_ioctx_create)(self.cluster.handle.rados, self.name.as_ptr(), &mut io) },
+            "open an I/O context",
+        )?;
+        Ok(Io { api, io })
+    }
+
+    /// Writes the whole object `oid` (a block: written once under its hash).
+    pub fn write_full(&self, oid: &str, data: &[u8]) -> Result<()> {
+        let io = self.io()?;
+        let c_oid = c_string(oid)?;
+        check(
+            unsafe { (io.api.rados_write_full)(io.io, c_oid.as_ptr(), data.as_ptr().cast(), data.len()) },
+            &format!("write {oid}"),
+        )?;
+        Ok(())
+    }
+
+    /// The object's size, or None when it does not exist.
+    pub fn stat(&self, oid: &str) -> Result<Option<u64>> {
+        let io = self.io()?;
+        let c_oid = c_string(oid)?;
+        let (mut size, mut mtime) = (0u64, 0 as libc::time_t);
+        match unsafe { (io.api.rados_stat)(io.io, c_oid.as_ptr(), &mut size, &mut mtime) } {
+            r if r == -libc::ENOENT => Ok(None),
+            r => check(r, &format!("stat {oid}")).map(|_| Some(size)),
+        }
+    }
+
+    /// The whole object, or None when it does not exist.
+    pub fn read(&self, oid: &str) -> Result<Option<Vec<u8>>> {
+        let Some(size) = self.stat(oid)? else { return Ok(None) };
+        let io = self.io()?;
+        let c_oid = c_string(oid)?;
+        let mut buf = vec![0u8; size as usize];
+        let mut at = 0usize;
+        while at < buf.len() {
+            let r = unsafe {
+                (io.api.rados_read)(
+                    io.io,
+                    c_oid.as_ptr(),
+                    buf[at..].as_mut_ptr().cast(),
+                    buf.len() - at,
+                    at as u64,
+                )
+            };
+            if r == -libc::ENOENT {
+                return Ok(None);
+            }
+            let n = check(r, &format!("read {oid}"))? as usize;
+            if n == 0 {
+                buf.truncate(at);
+                break;
+            }
+            at += n;
+        }
+        Ok(Some(buf))
+    }
+
+    /// Removes the object; false when it did not exist.
+    pub fn remove(&self, oid: &str) -> Result<bool> {
+        let io = self.io()?;
+        let c_oid = c_string(oid)?;
+        match unsafe { (io.api.rados_remove)(io.io, c_oid.as_ptr()) } {
+            r if r == -libc::ENOENT => Ok(false),
+            r => check(r, &format!("remove {oid}")).map(|_| true),
+        }
+    }
+
+    /// Up to `max` omap entries of `oid` after the key `after` (from the first when
+    /// empty), with the object's version; None when the object does not exist.
+    pub fn omap_page(&self, oid: &str, after: &[u8], max: u64) -> Result<Option<OmapPage>> {
+        let io = self.io()?;
+        let api = io.api;
+        let c_oid = c_string(oid)?;
+        // The C API takes the start key as a C string: omap keys are kept printable.
+        let start = CString::new(after).map_err(|_| Error::InvalidArgument("an omap key holds a NUL byte".into()))?;
+        let op = unsafe { (api.rados_create_read_op)() };
+        let (mut iter, mut more, mut rval) = (std::ptr::null_mut(), 0u8, 0 as c_int);
+        unsafe {
+            (api.rados_read_op_omap_get_vals2)(
+                op,
+                start.as_ptr(),
+                std::ptr::null(),
+                max,
+                &mut iter,
+                &mut more,
+                &mut rval,
+            )
+        };
+        let r = unsafe { (api.rados_read_op_operate)(op, io.io, c_oid.as_ptr(), librados::OPERATION_NOFLAG) };
+        let result = (|| {
+            if r == -libc::ENOENT {
+                return Ok(None);
+            }
+            check(r, &format!("read the omap of {oid}"))?;
+            check(rval, &format!("read the omap of {oid}"))?;
+            let version = unsafe { (api.rados_get_last_version)(io.io) };
+            let mut entries = Vec::new();
+            loop {
+                let (mut k, mut v, mut klen, mut vlen) = (std::ptr::null_mut(), std::ptr::null_mut(), 0, 0);
+                check(
+                    unsafe { (api.rados_omap_get_next2)(iter, &mut k, &mut v, &mut klen, &mut vlen) },
+                    "walk an omap",
+                )?;
+                if k.is_null() {
+                    break;
+                }
+                let key = unsafe { std::slice::from_raw_parts(k as *const u8, klen) }.to_vec();
+                let value = if v.is_null() {
+                    Vec::new()
+                } else {
+                    unsafe { std::slice::from_raw_parts(v as *const u8, vlen) }.to_vec()
+                };
+                entries.push((key, value));
+            }
+            Ok(Some(OmapPage {
+                entries,
+                more: more != 0,
+                version,
+            }))
+        })();
+        if !iter.is_null() {
+            unsafe { (api.rados_omap_get_end)(iter) };
+        }
+        unsafe { (api.rados_release_read_op)(op) };
+        result
+    }
+
+    /// Applies `w` to `oid` in one atomic write operation: all of it if what it
+    /// expects holds, else nothing ([`Committed::Conflict`]).
+    pub fn commit(&self, oid: &str, w: &OmapWrite) -> Result<Committed> {
+        let io = self.io()?;
+        let api = io.api;
+        let c_oid = c_string(oid)?;
+        let op = unsafe { (api.rados_create_write_op)() };
+        let mut cmp_rvals: Vec<c_int> = vec![0; w.expect_values.len()];
+        unsafe {
+            if w.create {
+                (api.rados_write_op_create)(op, librados::CREATE_EXCLUSIVE, std::ptr::null());
+            }
+            if let Some(v) = w.expect_version {
+                (api.rados_write_op_assert_version)(op, v);
+            }
+            for ((k, v), rval) in w.expect_values.iter().zip(cmp_rvals.iter_mut()) {
+                (api.rados_write_op_omap_cmp2)(
+                    op,
+                    k.as_ptr().cast(),
+                    librados::CMP_EQ,
+                    v.as_ptr().cast(),
+                    k.len(),
+                    v.len(),
+                    rval,
+                );
+            }
+            if !w.set.is_empty() {
+                let keys: Vec<*const c_char> = w.set.iter().map(|(k, _)| k.as_ptr().cast()).collect();
+                let vals: Vec<*const c_char> = w.set.iter().map(|(_, v)| v.as_ptr().cast()).collect();
+                let key_lens: Vec<size_t> = w.set.iter().map(|(k, _)| k.len()).collect();
+                let val_lens: Vec<size_t> = w.set.iter().map(|(_, v)| v.len()).collect();
+                (api.rados_write_op_omap_set2)(
+                    op,
+                    keys.as_ptr(),
+                    vals.as_ptr(),
+                    key_lens.as_ptr(),
+                    val_lens.as_ptr(),
+                    w.set.len(),
+                );
+            }
+            if !w.remove.is_empty() {
+                let keys: Vec<*const c_char> = w.remove.iter().map(|k| k.as_ptr().cast()).collect();
+                let key_lens: Vec<size_t> = w.remove.iter().map(|k| k.len()).collect();
+                (api.rados_write_op_omap_rm_keys2)(op, keys.as_ptr(), key_lens.as_ptr(), w.remove.len());
+            }
+        }
+        let r = unsafe {
+            (api.rados_write_op_operate)(
+                op,
+                io.io,
+                c_oid.as_ptr(),
+                std::ptr::null_mut(),
+                librados::OPERATION_NOFLAG,
+            )
+        };
+        unsafe { (api.rados_release_write_op)(op) };
+        // A version that moved on (ERANGE or EOVERFLOW), an object that exists (EEXIST)
+        // or is gone (ENOENT), a compare that failed (ECANCELED): another commit won.
+        match -r {
+            0 => Ok(Committed::Done(unsafe { (api.rados_get_last_version)(io.io) })),
+            libc::ERANGE | libc::EOVERFLOW | libc::EEXIST | libc::ENOENT | libc::ECANCELED => Ok(Committed::Conflict),
+            _ => check(r, &format!("commit to {oid}")).map(|_| Committed::Conflict),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# A throwaway one-host Ceph cluster for tests and benchmarks, all under one directory:
+# one mon (v1 address on loopback), one mgr, one OSD on memstore, no authentication,
+# pools of size 1. Ceph 16.2 from Debian (scripts/install-ceph.sh).
+#
+#   scripts/ceph-cluster.sh start DIR [MON_PORT]   # prints DIR/ceph.conf when healthy
+#   scripts/ceph-cluster.sh stop DIR
+#
+# The OSD is added to the CRUSH map by hand and told not to update it (or its class) at
+# start: otherwise its first mon commands are refused ("wrong fsid") and it exits.
+set -euo pipefail
+
+cmd=${1:?usage: ceph-cluster.sh start|stop DIR [MON_PORT]}
+dir=${2:?usage: ceph-cluster.sh start|stop DIR [MON_PORT]}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+conf="$dir/ceph.conf"
+
+stop() {
+    for pid in "$dir"/run/*.pid; do
+        [ -e "$pid" ] || continue
+        kill "$(cat "$pid")" 2>/dev/null || true
+    done
+    # memstore keeps its data in memory: nothing to clean but the directory.
+    for pid in "$dir"/run/*.pid; do
+        [ -e "$pid" ] || continue
+        for _ in $(seq 50); do
+            kill -0 "$(cat "$pid")" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$(cat "$pid")" 2>/dev/null || true
+        rm -f "$pid"
+    done
+}
+
+if [ "$cmd" = stop ]; then
+    stop
+    exit 0
+fi
+[ "$cmd" = start ] || { echo "unknown command $cmd" >&2; exit 2; }
+
+port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+fsid=$(cat /proc/sys/kernel/random/uuid)
+mkdir -p "$dir"/{mon,osd,mgr,run,log}
+cat >"$conf" <<CONF
+[global]
+fsid = $fsid
+mon host = v1:127.0.0.1:$port
+mon initial members = a
+auth cluster required = none
+auth service required = none
+auth client required = none
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+# A test cluster starts whatever the disk's free space (a mon refuses below 5%).
+mon data avail crit = 0
+run dir = $dir/run
+pid file = $dir/run/\$name.pid
+admin socket = $dir/run/\$name.asok
+log file = $dir/log/\$name.log
+mon data = $dir/mon/\$cluster-\$id
+mgr data = $dir/mgr/\$cluster-\$id
+osd data = $dir/osd/\$cluster-\$id
+osd objectstore = memstore
+memstore device bytes = 2147483648
+osd crush update on start = false
+osd class update on start = false
+mgr initial modules =
+CONF
+
+# The daemons' own output goes to a log, never to this script's stdout: a caller
+# reading that to its end would otherwise wait for as long as the daemons live.
+out="$dir/log/daemons.out"
+monmaptool --create --addv a "[v1:127.0.0.1:$port]" --fsid "$fsid" "$dir/monmap" >>"$out" 2>&1
+ceph-mon --mkfs -i a --monmap "$dir/monmap" -c "$conf" >>"$out" 2>&1
+ceph-mon -i a -c "$conf" >>"$out" 2>&1 </dev/null
+ceph="ceph -c $conf --connect-timeout 10"
+$ceph mon stat >>"$out" 2>&1
+mkdir -p "$dir/mgr/ceph-x"
+ceph-mgr -i x -c "$conf" >>"$out" 2>&1 </dev/null
+
+osd=$($ceph osd create 2>>"$out")
+mkdir -p "$dir/osd/ceph-$osd"
+ceph-osd -i "$osd" -c "$conf" --mkfs >>"$out" 2>&1
+$ceph osd crush add "osd.$osd" 1.0 root=default >>"$out" 2>&1
+ceph-osd -i "$osd" -c "$conf" >>"$out" 2>&1 </dev/null
+for _ in $(seq 300); do
+    if $ceph osd stat 2>/dev/null | grep -q "1 up"; then
+        echo "$conf"
+        exit 0
+    fi
+    sleep 0.1
+done
+echo "the OSD did not come up; logs in $dir/log" >&2
+stop
+exit 1
