@@ -21,6 +21,10 @@ pub enum S3Error {
     AuthorizationHeaderMalformed(String),
     #[error("AuthorizationQueryParametersError: {0}")]
     AuthorizationQueryParametersError(String),
+    /// A presigned URL's `X-Amz-Expires` outside 1 to 604800 seconds: the same code,
+    /// but S3 answers it 403 (the URL is refused, not malformed).
+    #[error("AuthorizationQueryParametersError: {0}")]
+    PresignExpiresOutOfRange(&'static str),
     #[error("InvalidBucketName")]
     InvalidBucketName,
     #[error("KeyTooLongError")]
@@ -140,6 +144,7 @@ impl S3Error {
             S3Error::RequestTimeTooSkewed => ("RequestTimeTooSkewed", S::FORBIDDEN, "The difference between the request time and the current time is too large.".into()),
             S3Error::AuthorizationHeaderMalformed(m) => ("AuthorizationHeaderMalformed", S::BAD_REQUEST, m.clone()),
             S3Error::AuthorizationQueryParametersError(m) => ("AuthorizationQueryParametersError", S::BAD_REQUEST, m.clone()),
+            S3Error::PresignExpiresOutOfRange(m) => ("AuthorizationQueryParametersError", S::FORBIDDEN, (*m).into()),
             S3Error::InvalidBucketName => ("InvalidBucketName", S::BAD_REQUEST, "The specified bucket is not valid.".into()),
             S3Error::KeyTooLong => ("KeyTooLongError", S::BAD_REQUEST, "Your key is too long".into()),
             S3Error::BadDigest(m) => ("BadDigest", S::BAD_REQUEST, (*m).into()),

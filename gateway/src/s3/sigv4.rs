@@ -272,9 +272,17 @@ pub(crate) fn verify_presigned(
     let amz_date = get("X-Amz-Date").ok_or_else(|| bad("X-Amz-Date is missing"))?;
     let t = parse_amz_date(amz_date).ok_or_else(|| bad("X-Amz-Date must be in the ISO8601 Long Format"))?;
     let expires: i64 = get("X-Amz-Expires")
-        .and_then(|v| v.parse().ok())
-        .filter(|e| (1..=MAX_PRESIGN_SECS).contains(e))
-        .ok_or_else(|| bad("X-Amz-Expires must be a number of seconds from 1 to 604800"))?;
+        .ok_or_else(|| bad("X-Amz-Expires is missing"))?
+        .parse()
+        .map_err(|_| bad("X-Amz-Expires should be a number"))?;
+    if expires < 0 {
+        return Err(S3Error::PresignExpiresOutOfRange("X-Amz-Expires must be non-negative"));
+    }
+    if expires > MAX_PRESIGN_SECS {
+        return Err(S3Error::PresignExpiresOutOfRange(
+            "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds",
+        ));
+    }
     if now_secs > t + expires {
         return Err(S3Error::AccessDenied("Request has expired"));
     }

@@ -492,6 +492,39 @@ async fn part_numbers_overrides_and_attributes() {
     assert!(attrs.e_tag().unwrap().ends_with("-2"));
     assert_eq!(attrs.object_parts().unwrap().total_parts_count(), Some(2));
     assert!(attrs.last_modified().is_some());
+
+    // The parts a page at a time: one, then the one after it.
+    let parts_page = |marker: Option<&str>| {
+        c.get_object_attributes()
+            .bucket("bkt")
+            .key("mp")
+            .object_attributes(ObjectAttributes::ObjectParts)
+            .max_parts(1)
+            .set_part_number_marker(marker.map(str::to_owned))
+            .send()
+    };
+    let first = parts_page(None).await.unwrap();
+    let first = first.object_parts().unwrap();
+    assert_eq!(
+        (first.is_truncated(), first.next_part_number_marker(), first.max_parts()),
+        (Some(true), Some("1"), Some(1))
+    );
+    assert_eq!(first.total_parts_count(), Some(2), "the count is of every part");
+    let numbers = |page: &aws_sdk_s3::types::GetObjectAttributesParts| -> Vec<Option<i32>> {
+        page.parts().iter().map(|p| p.part_number()).collect()
+    };
+    assert_eq!(numbers(first), [Some(1)]);
+    let second = parts_page(Some("1")).await.unwrap();
+    let second = second.object_parts().unwrap();
+    assert_eq!(
+        (
+            second.is_truncated(),
+            second.part_number_marker(),
+            second.next_part_number_marker()
+        ),
+        (Some(false), Some("1"), Some("2"))
+    );
+    assert_eq!(numbers(second), [Some(2)]);
 }
 
 #[tokio::test]

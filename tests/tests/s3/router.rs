@@ -46,6 +46,26 @@ async fn presigned_urls_and_virtual_host_addressing() {
         false,
     );
     assert_eq!((r.status, r.code().as_str()), (403, "SignatureDoesNotMatch"));
+    // A lifetime past a week, or before its start, is refused as S3 refuses it: 403.
+    for expires in ["604801", "-1"] {
+        let stretched = pq.replace("X-Amz-Expires=300", &format!("X-Amz-Expires={expires}"));
+        assert_ne!(stretched, pq);
+        let r = raw(
+            site.s3,
+            format!(
+                "GET {stretched} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                site.s3
+            )
+            .as_bytes(),
+            false,
+        );
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (403, "AuthorizationQueryParametersError"),
+            "{expires}: {}",
+            r.text()
+        );
+    }
 
     // Virtual-host style: the SDK signs for Host b.localhost:<port>.
     let vc = strata_tests::client_for(

@@ -231,6 +231,18 @@ fn part_range(m: &strata_blockstore::Manifest, n: &str) -> S3Result<(u64, u64)> 
     Ok((start, start + part.size))
 }
 
+/// A header that holds a whole number (`default` when absent); anything else is
+/// InvalidArgument, as S3 answers.
+fn header_number(req: &S3Request, name: &str, default: u64) -> S3Result<u64> {
+    match req.header(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| S3Error::InvalidArgument(format!("Provided {name} not an integer or within integer range"))),
+    }
+}
+
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
 pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<Response> {
     // Clients send the list as one comma-separated value or as repeated headers.
@@ -261,13 +273,20 @@ pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<
         x.close("Checksum");
     }
     if has("ObjectParts") && !m.parts.is_empty() {
+        // Parts come a page at a time, as ListParts gives them.
+        let max = header_number(&req, "x-amz-max-parts", 1000)?.min(1000) as usize;
+        let marker = header_number(&req, "x-amz-part-number-marker", 0)?;
+        let after: Vec<_> = m.parts.iter().filter(|p| u64::from(p.number) > marker).collect();
+        let page = &after[..after.len().min(max)];
         x.open("ObjectParts");
         x.elem("PartsCount", &m.parts.len().to_string());
-        x.elem("PartNumberMarker", "0");
-        x.elem("NextPartNumberMarker", &m.parts.len().to_string());
-        x.elem("MaxParts", "1000");
-        x.elem("IsTruncated", "false");
-        for p in &m.parts {
+        x.elem("PartNumberMarker", &marker.to_string());
+        if let Some(last) = page.last() {
+            x.elem("NextPartNumberMarker", &last.number.to_string());
+        }
+        x.elem("MaxParts", &max.to_string());
+        x.elem("IsTruncated", &(after.len() > max).to_string());
+        for p in page {
             x.open("Part");
             x.elem("PartNumber", &p.number.to_string());
             x.elem("Size", &p.size.to_string());
