@@ -145,11 +145,9 @@ pub async fn ensure_blocks(site: &Arc<Site>, hashes: Vec<BlockHash>, origin: Sit
 /// has a source. Err names each source's reason when some block has none.
 async fn probe(site: &Site, mut missing: Vec<BlockHash>, origin: SiteId) -> Result<()> {
     let sources = sources(site, origin)?;
-    let path = format!("{}?from={}", protocol::PROBE_BLOCKS, site.me.id);
     let mut why = Vec::new();
     for p in sources {
-        let ask = bincode::serialize(&missing).expect("serializes");
-        match p.link().call_bincode::<Vec<BlockHash>>(&path, ask, &mut 0).await {
+        match lacking_at(site, &p, &missing).await {
             Ok(lacking) => {
                 if lacking.is_empty() {
                     return Ok(());
@@ -161,6 +159,21 @@ async fn probe(site: &Site, mut missing: Vec<BlockHash>, origin: SiteId) -> Resu
         }
     }
     Err(ReplError::Invalid(why.join("; ")))
+}
+
+/// Hashes one probe asks about: 512 KiB on the wire. A 4 GiB object's read is one
+/// probe; the largest (5 TiB in 1 MiB blocks) is a few hundred, each bounded.
+const PROBE_HASHES: usize = 16_384;
+
+/// Which of `missing` the source `p` lacks, asked a bounded message at a time.
+async fn lacking_at(site: &Site, p: &Peer, missing: &[BlockHash]) -> Result<Vec<BlockHash>> {
+    let path = format!("{}?from={}", protocol::PROBE_BLOCKS, site.me.id);
+    let mut lacking = Vec::new();
+    for ask in missing.chunks(PROBE_HASHES) {
+        let ask = bincode::serialize(ask).expect("serializes");
+        lacking.extend(p.link().call_bincode::<Vec<BlockHash>>(&path, ask, &mut 0).await?);
+    }
+    Ok(lacking)
 }
 
 /// The sources of this site, the object's origin first.

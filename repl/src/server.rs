@@ -336,12 +336,21 @@ fn proxy_get_refused(repl: &Site) -> Response {
     )
 }
 
+/// The most blocks one probe may ask about (a sink asks 16 384 at a time).
+const MAX_PROBE_HASHES: usize = 65_536;
+
 /// Proxy-get's probe: which of the asked blocks this site lacks.
 async fn probe_blocks(repl: &Arc<Site>, body: &[u8], from: Option<&str>) -> Handled {
     if proxy_get_sink(repl, from).is_none() {
         return Ok(proxy_get_refused(repl));
     }
     let asked: Vec<BlockHash> = decode_bin(body)?;
+    // Each hash costs a file check here: one probe's work stays bounded.
+    if asked.len() > MAX_PROBE_HASHES {
+        return Err(ReplError::Protocol(format!(
+            "a probe asks about at most {MAX_PROBE_HASHES} blocks"
+        )));
+    }
     let lacking = repl
         .store
         .run(move |s| Ok::<_, ReplError>(s.absent_blocks(&asked)))
