@@ -63,6 +63,10 @@ pub struct ReplSection {
     /// client waits for fetches.
     #[serde(default = "default_proxy_get_window")]
     pub proxy_get_window: usize,
+    /// The blocks all proxy-get reads of this site together hold in memory beyond the
+    /// first 8 of each read: a bound for many reads at once.
+    #[serde(default = "default_proxy_get_blocks_in_memory")]
+    pub proxy_get_blocks_in_memory: usize,
     /// The replication port speaks TLS with this certificate and key (PEM).
     #[serde(default)]
     pub tls_cert: Option<PathBuf>,
@@ -96,6 +100,10 @@ pub struct ReplSection {
     /// `buckets`, `objects`); a source not named sends any.
     #[serde(default)]
     pub accept: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn default_proxy_get_blocks_in_memory() -> usize {
+    256
 }
 
 fn default_proxy_get_window() -> usize {

@@ -81,6 +81,7 @@ async fn open_replication(
         fullsync_interval: Duration::from_secs(r.fullsync_interval),
         fullsync_max_bytes_per_sec: r.fullsync_max_bytes_per_sec,
         proxy_get_window: r.proxy_get_window,
+        proxy_get_blocks_in_memory: r.proxy_get_blocks_in_memory,
         tls,
         compression_level: r.compression_level,
         max_clock_skew: Duration::from_secs(r.max_clock_skew),

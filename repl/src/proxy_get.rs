@@ -34,7 +34,7 @@ pub struct ProxyRead {
     /// Missing blocks not yet asked for, in the order the read needs them.
     to_fetch: VecDeque<BlockHash>,
     /// Fetches started and not yet read, at most `window`.
-    fetching: VecDeque<(BlockHash, SharedFetch)>,
+    fetching: VecDeque<Ahead>,
     /// Starts at `FIRST_WINDOW` and doubles each time the reader has to wait for a
     /// fetch, up to the site's `proxy_get_window`: a client slower than the link
     /// keeps a narrow window (little memory), a fast one on a long link gets enough
@@ -42,8 +42,17 @@ pub struct ProxyRead {
     window: usize,
 }
 
-/// The window a read starts with.
+/// The window a read starts with, and the blocks it may always hold: past these, each
+/// block it fetches ahead takes room from the site's `proxy_get_blocks_in_memory`, so
+/// many reads together stay bounded too, and every read still moves.
 const FIRST_WINDOW: usize = 8;
+
+/// A block fetched ahead of the reader, with the room it takes in the site's budget.
+struct Ahead {
+    hash: BlockHash,
+    fetch: SharedFetch,
+    _room: Option<tokio::sync::OwnedSemaphorePermit>,
+}
 
 impl ProxyRead {
     /// Prepares a read of `blocks` (the range's blocks in order). None: every block is
@@ -83,7 +92,11 @@ impl ProxyRead {
             let hash = read.to_fetch.pop_front().expect("the first");
             let fetch = shared_fetch(site, hash, origin);
             fetch.clone().await.map_err(ReplError::Invalid)?;
-            read.fetching.push_back((hash, fetch));
+            read.fetching.push_back(Ahead {
+                hash,
+                fetch,
+                _room: None,
+            });
         }
         read.top_up();
         Ok(Some(read))
@@ -106,8 +119,8 @@ impl ProxyRead {
     /// The fetch of `hash` if this read started one, the window moved past it.
     fn take_fetch(&mut self, hash: BlockHash) -> Option<SharedFetch> {
         self.top_up();
-        let at = self.fetching.iter().position(|(h, _)| *h == hash)?;
-        let (_, fetch) = self.fetching.remove(at).expect("found");
+        let at = self.fetching.iter().position(|a| a.hash == hash)?;
+        let Ahead { fetch, .. } = self.fetching.remove(at).expect("found");
         if fetch.peek().is_none() {
             self.window = (self.window * 2).min(self.site.proxy_window.max(1));
         }
@@ -115,12 +128,24 @@ impl ProxyRead {
         Some(fetch)
     }
 
-    /// Starts fetches until `window` are ahead of the reader.
+    /// Starts fetches until `window` are ahead of the reader, or the site has no room
+    /// for more.
     fn top_up(&mut self) {
-        while self.fetching.len() < self.window {
-            let Some(hash) = self.to_fetch.pop_front() else { break };
+        while self.fetching.len() < self.window && !self.to_fetch.is_empty() {
+            let room = match self.fetching.len() < FIRST_WINDOW {
+                true => None,
+                false => match self.site.proxy_room.clone().try_acquire_owned() {
+                    Ok(room) => Some(room),
+                    Err(_) => break,
+                },
+            };
+            let hash = self.to_fetch.pop_front().expect("not empty");
             let fetch = shared_fetch(&self.site, hash, self.origin);
-            self.fetching.push_back((hash, fetch));
+            self.fetching.push_back(Ahead {
+                hash,
+                fetch,
+                _room: room,
+            });
         }
     }
 }
@@ -132,7 +157,7 @@ pub async fn ensure_blocks(site: &Arc<Site>, hashes: Vec<BlockHash>, origin: Sit
     let Some(mut read) = ProxyRead::open(site, hashes, origin).await? else {
         return Ok(());
     };
-    while let Some((hash, _)) = read.fetching.front().cloned() {
+    while let Some(hash) = read.fetching.front().map(|a| a.hash) {
         let fetch = read.take_fetch(hash).expect("the front");
         fetch
             .await

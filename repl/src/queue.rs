@@ -116,6 +116,7 @@ mod tests {
             max_bytes,
             fetches: Default::default(),
             proxy_window: 4,
+            proxy_room: Arc::new(tokio::sync::Semaphore::new(0)),
             proxy_counters: Default::default(),
             fullsync_interval: std::time::Duration::ZERO,
             fullsync_max_bytes_per_sec: 0,

@@ -36,6 +36,8 @@ pub struct ReplConfig {
     pub fullsync_max_bytes_per_sec: u64,
     /// The most blocks one proxy-get read fetches ahead of its client.
     pub proxy_get_window: usize,
+    /// The blocks all proxy-get reads together hold beyond their first 8 each.
+    pub proxy_get_blocks_in_memory: usize,
     /// TLS for the links to peers (None: plain HTTP).
     pub tls: Option<crate::link::TlsClient>,
     /// zstd level for what this site sends (0: off, 1 to 19).
@@ -114,6 +116,7 @@ impl Replication {
                 max_bytes: cfg.realtime_max_bytes,
                 fetches: Default::default(),
                 proxy_window: cfg.proxy_get_window,
+                proxy_room: Arc::new(tokio::sync::Semaphore::new(cfg.proxy_get_blocks_in_memory)),
                 proxy_counters: Default::default(),
                 fullsync_interval: cfg.fullsync_interval,
                 fullsync_max_bytes_per_sec: cfg.fullsync_max_bytes_per_sec,
@@ -620,6 +623,7 @@ mod tests {
             fullsync_interval: Duration::ZERO,
             fullsync_max_bytes_per_sec: 0,
             proxy_get_window: 8,
+            proxy_get_blocks_in_memory: 64,
             tls: None,
             compression_level: 0,
             max_clock_skew: Duration::ZERO,

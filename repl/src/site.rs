@@ -37,6 +37,8 @@ pub struct Site {
     pub(crate) fetches: Fetches,
     /// The most blocks one proxy-get read fetches ahead of its client.
     pub(crate) proxy_window: usize,
+    /// Room for the blocks all proxy-get reads together hold beyond their first few.
+    pub(crate) proxy_room: Arc<tokio::sync::Semaphore>,
     pub(crate) proxy_counters: crate::counters::ProxyCounters,
     /// The newest committed sequence number: senders wait on it.
     pub(crate) commits: watch::Sender<u64>,

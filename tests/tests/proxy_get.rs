@@ -198,6 +198,8 @@ async fn fullsync_metadata_only_then_reads_through_proxy_get() {
 
 /// A GET read off a raw socket as slowly as the test likes: headers first, then the
 /// body a piece at a time, so what the sink does while its client waits can be seen.
+/// Its receive buffer is small and fixed (the kernel would grow it to 32 MiB for a
+/// fast reader), so what the sink fetched is what it holds, not what the sockets do.
 struct SlowGet {
     s: std::net::TcpStream,
     status: u16,
@@ -209,7 +211,10 @@ impl SlowGet {
     fn open(site: &Site, path: &str) -> SlowGet {
         use std::io::{Read, Write};
         let head = signed_head(site, "GET", path, "", &[], EMPTY_SHA256, &amz_now(0));
-        let mut s = std::net::TcpStream::connect(site.s3).unwrap();
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(64 * 1024).unwrap();
+        socket.connect(&site.s3.into()).unwrap();
+        let mut s: std::net::TcpStream = socket.into();
         s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
         s.write_all(format!("{head}\r\n").as_bytes()).unwrap();
         let mut buf = Vec::new();
@@ -259,11 +264,16 @@ const STREAM_BLOCK: usize = 256 * 1024;
 /// A source whose objects span many 256 KiB blocks, and its metadata-only sink with
 /// proxy-get enabled, fetching 2 blocks ahead of a reader.
 async fn streaming_pair() -> (Site, Site) {
+    streaming_pair_with("proxy_get_window = 2\n").await
+}
+
+/// [`streaming_pair`] with these `[repl]` lines on the sink.
+async fn streaming_pair_with(sink_repl: &str) -> (Site, Site) {
     let mut a = SiteOptions::replicating("site-a");
     a.block_size = STREAM_BLOCK as u32;
     let a = Site::start_with(a);
     let mut b = SiteOptions::replicating("site-b");
-    b.repl_extra = "proxy_get_window = 2\n".into();
+    b.repl_extra = sink_repl.into();
     let b = Site::start_with(b);
     a.repl_cmd(&["connect", &b.repl.unwrap().to_string()]);
     a.repl_cmd(&["realtime", "enable", "site-b", "--metadata-only"]);
@@ -389,4 +399,25 @@ async fn a_read_no_source_can_serve_is_refused_by_the_probe_before_any_fetch() {
     let got = ranged.body.collect().await.unwrap().into_bytes();
     assert!(got[..] == object[..2 * STREAM_BLOCK]);
     assert_eq!(proxy_counters(&b)["blocks"], 2);
+}
+
+/// A read's window widens while its client keeps up, but past its first 8 blocks it
+/// takes room from the site's `proxy_get_blocks_in_memory`: with none, a fast client
+/// that stops holds no more than its 8, however wide its window had grown (128 here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_together_stay_within_the_sites_memory_for_blocks_ahead() {
+    let (a, b) = streaming_pair_with("proxy_get_window = 128\nproxy_get_blocks_in_memory = 0\n").await;
+    const BLOCKS: usize = 256;
+    let object = data(BLOCKS * STREAM_BLOCK, 34);
+    put_and_wait(&a, "wide", &object).await;
+
+    let mut get = SlowGet::open(&b, "/big/wide");
+    assert!(get.read_to(32 * STREAM_BLOCK), "a fast start widens the window");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let paused = proxy_counters(&b)["blocks"].as_u64().unwrap() as usize;
+    // Read: 32. Held ahead: at most 8. In the sink's socket buffer: about 18 (58 in
+    // all, seen here). A window of 128 with room fetched some 177.
+    assert!(paused <= 32 + 8 + 40, "{paused} blocks fetched while the client waited");
+    assert!(get.read_to(object.len()), "every read still moves");
+    assert!(get.body == object);
 }
