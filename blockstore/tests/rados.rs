@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
-use strata_blockstore::engine::rados::{Cluster, Committed, OmapWrite};
+use strata_blockstore::engine::rados::{Cluster, Committed, Lease, OmapWrite};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/ceph-cluster.sh");
 
@@ -155,4 +155,35 @@ fn blocks_and_version_guarded_shard_commits_on_a_real_cluster() {
     }
     assert_eq!(seen, keys);
     assert!(meta.omap_page("no-shard", b"", 10).unwrap().is_none());
+}
+
+/// A lease (an exclusive RADOS lock with a duration): one holder at a time; the holder
+/// renews it; a holder that stops renewing (a gateway killed) loses it when its time
+/// runs out, and another takes over.
+#[test]
+fn a_lease_has_one_holder_and_passes_on_when_it_is_not_renewed() {
+    let ceph = Ceph::start();
+    // Two connections: two gateways, as RADOS sees them.
+    let one = Cluster::connect(&ceph.conf, "admin", 10).unwrap();
+    let two = Cluster::connect(&ceph.conf, "admin", 10).unwrap();
+    let (p1, p2) = (
+        one.pool("strata-meta", true).unwrap(),
+        two.pool("strata-meta", true).unwrap(),
+    );
+
+    assert_eq!(p1.lease("feed", "sink-b", "gw-1", 3).unwrap(), Lease::Held);
+    assert_eq!(p2.lease("feed", "sink-b", "gw-2", 3).unwrap(), Lease::Busy);
+    // Renewed by its holder, it stays held past its first term.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(p1.lease("feed", "sink-b", "gw-1", 3).unwrap(), Lease::Held);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(p2.lease("feed", "sink-b", "gw-2", 3).unwrap(), Lease::Busy);
+    // Not renewed, it passes on.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    assert_eq!(p2.lease("feed", "sink-b", "gw-2", 3).unwrap(), Lease::Held);
+    assert_eq!(p1.lease("feed", "sink-b", "gw-1", 3).unwrap(), Lease::Busy);
+    // Given up, it is free at once.
+    assert!(p2.release("feed", "sink-b", "gw-2").unwrap());
+    assert!(!p2.release("feed", "sink-b", "gw-2").unwrap());
+    assert_eq!(p1.lease("feed", "sink-b", "gw-1", 3).unwrap(), Lease::Held);
 }

@@ -19,6 +19,8 @@ pub const OPERATION_NOFLAG: c_int = 0;
 pub const CREATE_EXCLUSIVE: c_int = 1;
 /// `rados_write_op_omap_cmp`: the comparison that must hold (`LIBRADOS_CMPXATTR_OP_EQ`).
 pub const CMP_EQ: u8 = 1;
+/// `rados_lock_exclusive`: a lock this client (and cookie) holds already is renewed.
+pub const LOCK_FLAG_RENEW: u8 = 1;
 
 macro_rules! api {
     ($($name:ident: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
@@ -73,6 +75,8 @@ api! {
     rados_read_op_operate: fn(ReadOp, IoCtx, *const c_char, c_int) -> c_int;
     rados_omap_get_next2: fn(OmapIter, *mut *mut c_char, *mut *mut c_char, *mut size_t, *mut size_t) -> c_int;
     rados_omap_get_end: fn(OmapIter);
+    rados_lock_exclusive: fn(IoCtx, *const c_char, *const c_char, *const c_char, *const c_char, *mut libc::timeval, u8) -> c_int;
+    rados_unlock: fn(IoCtx, *const c_char, *const c_char, *const c_char) -> c_int;
 }
 
 /// librados, loaded on first use; Err says why it cannot be.

@@ -152,6 +152,15 @@ pub enum Committed {
     Conflict,
 }
 
+/// Whether a lease was had.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// This client holds it (taken, or renewed) for the duration asked.
+    Held,
+    /// Another client holds it.
+    Busy,
+}
+
 /// A page of an object's omap, in key order.
 #[derive(Debug)]
 pub struct OmapPage {
@@ -293,6 +302,46 @@ impl Pool {
         }
         unsafe { (api.rados_release_read_op)(op) };
         result
+    }
+
+    /// Takes, or renews, the exclusive lock `name` on `oid` for `secs` seconds, as the
+    /// holder `cookie` of this connection (RADOS names a holder by client and cookie).
+    /// A holder that stops renewing loses it when the time runs out, so another can
+    /// take over: the lease by which one gateway at a time does a site-wide job.
+    pub fn lease(&self, oid: &str, name: &str, cookie: &str, secs: u32) -> Result<Lease> {
+        let io = self.io()?;
+        let (c_oid, c_name, c_cookie) = (c_string(oid)?, c_string(name)?, c_string(cookie)?);
+        let mut duration = libc::timeval {
+            tv_sec: secs as libc::time_t,
+            tv_usec: 0,
+        };
+        let r = unsafe {
+            (io.api.rados_lock_exclusive)(
+                io.io,
+                c_oid.as_ptr(),
+                c_name.as_ptr(),
+                c_cookie.as_ptr(),
+                // librados makes a C++ string of it: never null.
+                c"".as_ptr(),
+                &mut duration,
+                librados::LOCK_FLAG_RENEW,
+            )
+        };
+        match -r {
+            0 => Ok(Lease::Held),
+            libc::EBUSY | libc::EEXIST => Ok(Lease::Busy),
+            _ => check(r, &format!("lock {name} on {oid}")).map(|_| Lease::Busy),
+        }
+    }
+
+    /// Gives the lease up; false when this holder did not hold it.
+    pub fn release(&self, oid: &str, name: &str, cookie: &str) -> Result<bool> {
+        let io = self.io()?;
+        let (c_oid, c_name, c_cookie) = (c_string(oid)?, c_string(name)?, c_string(cookie)?);
+        match unsafe { (io.api.rados_unlock)(io.io, c_oid.as_ptr(), c_name.as_ptr(), c_cookie.as_ptr()) } {
+            r if r == -libc::ENOENT => Ok(false),
+            r => check(r, &format!("unlock {name} on {oid}")).map(|_| true),
+        }
     }
 
     /// Applies `w` to `oid` in one atomic write operation: all of it if what it
