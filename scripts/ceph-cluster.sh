@@ -37,9 +37,25 @@ if [ "$cmd" = stop ]; then
     stop
     exit 0
 fi
-[ "$cmd" = start ] || { echo "unknown command $cmd" >&2; exit 2; }
+[ "$cmd" = start ] || [ "$cmd" = start-once ] || { echo "unknown command $cmd" >&2; exit 2; }
 
-port=${3:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+# A port below the ephemeral range, so no outgoing connection of another test takes it
+# between this check and the mon's bind; a start that still fails is tried again.
+pick_port() {
+    python3 -c '
+import random, socket
+while True:
+    p = random.randint(20000, 32000)
+    try:
+        socket.socket().bind(("127.0.0.1", p))
+        print(p)
+        break
+    except OSError:
+        pass'
+}
+
+if [ "$cmd" = start-once ]; then
+port=${3:-$(pick_port)}
 fsid=$(cat /proc/sys/kernel/random/uuid)
 mkdir -p "$dir"/{mon,osd,mgr,run,log}
 cat >"$conf" <<CONF
@@ -91,11 +107,24 @@ $ceph osd crush add "osd.$osd" 1.0 root=default >>"$out" 2>&1
 ceph-osd -i "$osd" -c "$conf" >>"$out" 2>&1 </dev/null
 for _ in $(seq 300); do
     if $ceph osd stat 2>/dev/null | grep -q "1 up"; then
-        echo "$conf"
         exit 0
     fi
     sleep 0.1
 done
-echo "the OSD did not come up; logs in $dir/log" >&2
-stop
+echo "the OSD did not come up" >>"$out"
+exit 1
+fi
+
+# Each attempt is a process of its own, so that `set -e` stops it at the first failure.
+for attempt in 1 2 3; do
+    if "$0" start-once "$dir" ${3:+"$3"}; then
+        echo "$conf"
+        exit 0
+    fi
+    echo "attempt $attempt to start the cluster in $dir failed:" >&2
+    tail -n 15 "$dir/log/daemons.out" >&2 || true
+    stop
+    rm -rf "$dir"/{mon,osd,mgr,run,monmap}
+done
+echo "the test cluster did not start; logs in $dir/log" >&2
 exit 1

@@ -1,6 +1,8 @@
 //! The sled engine: one sled database, one sled tree per [`Tree`]. Every transaction
-//! spans all trees (sled 0.34 serialises transactions with one lock, so a wider
-//! transaction costs no more to commit).
+//! spans all trees, as a commit does not name its trees up front. That costs: about
+//! 30 µs against 6 µs for one tree, single-threaded. But folding the trees into one by
+//! key prefix did not make 4 KiB PUTs faster under load (measured 2026-12-03), where
+//! waiting, not the transaction, dominates.
 
 use super::{Engine, Entry, Scan, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
