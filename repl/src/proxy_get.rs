@@ -112,13 +112,14 @@ impl ProxyRead {
         };
         fetch.await.map_err(|why| {
             self.site.proxy_counters.cut_reads.fetch_add(1, Ordering::Relaxed);
-            ReplError::Invalid(format!("a block of the object cannot be had: {why}"))
+            unobtainable(why)
         })
     }
 
-    /// The fetch of `hash` if this read started one, the window moved past it.
+    /// The fetch of `hash` if this read started one, the window moved past it. The
+    /// window is full before this (`open` and every take top it up), so the next block
+    /// the reader needs is either in it or was never missing.
     fn take_fetch(&mut self, hash: BlockHash) -> Option<SharedFetch> {
-        self.top_up();
         let at = self.fetching.iter().position(|a| a.hash == hash)?;
         let Ahead { fetch, .. } = self.fetching.remove(at).expect("found");
         if fetch.peek().is_none() {
@@ -159,11 +160,13 @@ pub async fn ensure_blocks(site: &Arc<Site>, hashes: Vec<BlockHash>, origin: Sit
     };
     while let Some(hash) = read.fetching.front().map(|a| a.hash) {
         let fetch = read.take_fetch(hash).expect("the front");
-        fetch
-            .await
-            .map_err(|why| ReplError::Invalid(format!("a block of the object cannot be had: {why}")))?;
+        fetch.await.map_err(unobtainable)?;
     }
     Ok(())
+}
+
+fn unobtainable(why: String) -> ReplError {
+    ReplError::Invalid(format!("a block of the object cannot be had: {why}"))
 }
 
 /// Asks the sources (the origin first) which of `missing` they lack, until every block

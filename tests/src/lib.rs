@@ -301,6 +301,22 @@ impl Site {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `strata admin scrub`: its exit code and what it printed (stdout, then stderr).
+    pub fn scrub(&self) -> (i32, String) {
+        let out = Command::new(strata_bin())
+            .arg("admin")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("scrub")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code().unwrap_or(-1),
+            text + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+
     /// Runs `strata repl --config <site> <args>`: (success, stdout, stderr).
     pub fn try_repl_cmd(&self, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(strata_bin())

@@ -349,13 +349,7 @@ async fn a_first_read_streams_fetching_a_window_ahead_and_a_dead_source_cuts_it_
         "{}",
         r.text()
     );
-    let scrubbed = std::process::Command::new(strata_tests::strata_bin())
-        .args(["admin", "--config"])
-        .arg(&b.config)
-        .arg("scrub")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&scrubbed.stdout);
+    let (_, out) = b.scrub();
     assert!(out.contains(", 0 corrupt)"), "{out}");
 
     // With the source back, the read completes.

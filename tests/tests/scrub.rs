@@ -4,21 +4,6 @@
 
 use strata_tests::{assert_converges, data, get_bytes, pair, put, sha256_hex, Site};
 
-/// `strata admin scrub` on `site`: (exit code, stdout).
-fn scrub(site: &Site) -> (i32, String) {
-    let out = std::process::Command::new(strata_tests::strata_bin())
-        .args(["admin", "--config"])
-        .arg(&site.config)
-        .arg("scrub")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        text + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 const BLOCK: usize = 64 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,7 +27,7 @@ async fn scrub_finds_a_deleted_and_a_damaged_block_and_repairs_them_from_the_sou
     assert_eq!(code, 1, "verify --blocks sees the deleted block: {out}");
     assert!(out.contains("missing-blocks  object/scrubbed/one"), "{out}");
 
-    let (code, out) = scrub(&b);
+    let (code, out) = b.scrub();
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("2 bad (1 missing, 1 corrupt), 2 repaired from a peer, 0 unrepairable"),
@@ -62,7 +47,7 @@ async fn scrub_finds_a_deleted_and_a_damaged_block_and_repairs_them_from_the_sou
     let (code, out) = a.verify("site-b", &["--blocks"]);
     assert_eq!(code, 0, "{out}");
     // A second scrub finds nothing.
-    let (code, out) = scrub(&b);
+    let (code, out) = b.scrub();
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(" 0 bad "), "{out}");
 }
@@ -76,7 +61,7 @@ async fn a_bad_block_no_peer_has_is_named_with_its_objects() {
     let mut bytes = std::fs::read(&damaged).unwrap();
     bytes[0] ^= 1;
     std::fs::write(&damaged, &bytes).unwrap();
-    let (code, out) = scrub(&site);
+    let (code, out) = site.scrub();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("1 unrepairable"), "{out}");
     assert!(

@@ -25,7 +25,7 @@ impl BlockReader {
             BlockReader::Local(store) => Ok(Bytes::from(store.run(move |s| s.read_block(&hash)).await?)),
             BlockReader::Proxied(read) => read.block(hash).await.map_err(|e| {
                 tracing::warn!(error = %e, "proxy-get could not fetch a block mid-read; cutting the response short");
-                S3Error::ServiceUnavailable(format!("a part of this object has not reached this site yet ({e})"))
+                not_here(e)
             }),
         }
     }
@@ -74,5 +74,9 @@ async fn missing_without_source(state: &S3State, wanted: Vec<BlockHash>) -> S3Re
 
 fn unavailable(m: &Manifest, e: strata_repl::ReplError) -> S3Error {
     tracing::warn!(bucket = %m.bucket, key = %m.key, error = %e, "proxy-get could not fetch a block");
+    not_here(e)
+}
+
+fn not_here(e: strata_repl::ReplError) -> S3Error {
     S3Error::ServiceUnavailable(format!("a part of this object has not reached this site yet ({e})"))
 }
