@@ -1,8 +1,7 @@
 //! The sled engine: one sled database, one sled tree per [`Tree`]. Every transaction
-//! spans all trees, as a commit does not name its trees up front. That costs: about
-//! 30 µs against 6 µs for one tree, single-threaded. But folding the trees into one by
-//! key prefix did not make 4 KiB PUTs faster under load (measured 2026-12-03), where
-//! waiting, not the transaction, dominates.
+//! spans all trees, as a commit does not name its trees up front. A wide transaction
+//! costs more than a narrow one, but not what bounds small PUTs under load (see
+//! docs/performance.md, "What bounds small PUTs on one machine").
 
 use super::{Engine, Entry, Scan, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
