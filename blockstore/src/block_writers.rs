@@ -3,11 +3,10 @@
 //! `IN_FLIGHT` blocks queued here, so memory per write stays bounded, and the number of
 //! threads stays the same however many clients upload at once.
 
-use crate::blocks::{hash_block, BlockFiles, Caching};
+use crate::blocks::{hash_block, BlockFiles, Caching, Stored};
 use crate::error::{Error, Result};
 use crate::records::BlockHash;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -25,8 +24,7 @@ pub(crate) struct Done {
     pub index: usize,
     pub hash: BlockHash,
     pub len: u32,
-    /// The directory whose new entry still needs an fsync (None: the block existed).
-    pub result: Result<Option<PathBuf>>,
+    pub result: Result<Stored>,
 }
 
 pub(crate) struct BlockWriters {
@@ -62,7 +60,7 @@ fn work(files: &BlockFiles, queue: &Mutex<Receiver<Job>>) {
         let hash = hash_block(&job.data);
         files.pin(hash);
         // A panic must still answer, or the write waiting for this block never ends.
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| files.write_file(&hash, &job.data, Caching::Keep)))
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| files.store(&hash, &job.data, Caching::Keep)))
             .unwrap_or_else(|_| Err(Error::Io(std::io::Error::other("a block writer panicked"))));
         let _ = job.reply.send(Done {
             index: job.index,

@@ -1,8 +1,11 @@
-//! Block files on disk: `blocks/<first byte hex>/<hash hex>`. A block is written to a
-//! temporary file, fsynced, then renamed into place, so a visible block file is always
-//! complete. Blocks being written by requests that have not committed yet are "pending":
-//! garbage collection never removes a pending block.
+//! The site's blocks, named by their SHA-256: files on the data disk
+//! (`blocks/<first byte hex>/<hash hex>`), or objects of the site's RADOS data pool
+//! (`<hash hex>`). A block file is written to a temporary file, fsynced, then renamed
+//! into place; a RADOS object is written whole in one operation. Either way a visible
+//! block is always complete. Blocks being written by requests that have not committed
+//! yet are "pending": garbage collection never removes a pending block.
 
+use crate::engine::rados::Pool;
 use crate::error::{Error, Result};
 use crate::records::BlockHash;
 use crate::space::Space;
@@ -15,9 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub struct BlockFiles {
-    root: PathBuf,
-    tmp: PathBuf,
-    data_dir: PathBuf,
+    place: Place,
     /// Free space a block write must leave (see `space`).
     reserve: u64,
     pending: Mutex<HashMap<BlockHash, u32>>,
@@ -27,7 +28,33 @@ pub struct BlockFiles {
     held: Mutex<HashMap<BlockHash, Instant>>,
 }
 
+/// Where the blocks are.
+enum Place {
+    Disk { root: PathBuf, tmp: PathBuf, data_dir: PathBuf },
+    Rados(Pool),
+}
+
+/// What a block write did.
+#[derive(Debug)]
+pub enum Stored {
+    /// An identical block was stored already.
+    Existed,
+    /// This write stored it. On disk: the directory whose new entry still needs an
+    /// fsync, so a writer of many blocks syncs each directory once, at the end.
+    Created(Option<PathBuf>),
+}
+
 impl BlockFiles {
+    /// Blocks in the site's RADOS data pool.
+    pub fn open_rados(pool: Pool, reserve: u64) -> Self {
+        BlockFiles {
+            place: Place::Rados(pool),
+            reserve,
+            pending: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
     pub fn open(data_dir: &Path, reserve: u64) -> Result<Self> {
         let root = data_dir.join("blocks");
         let tmp = data_dir.join("tmp");
@@ -38,18 +65,20 @@ impl BlockFiles {
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
         Ok(BlockFiles {
-            root,
-            tmp,
-            data_dir: data_dir.to_path_buf(),
+            place: Place::Disk {
+                root,
+                tmp,
+                data_dir: data_dir.to_path_buf(),
+            },
             reserve,
             pending: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
         })
     }
 
-    fn path(&self, hash: &BlockHash) -> PathBuf {
+    fn path(root: &Path, hash: &BlockHash) -> PathBuf {
         let hex = hash.to_hex();
-        self.root.join(&hex[..2]).join(hex)
+        root.join(&hex[..2]).join(hex)
     }
 
     /// Marks a block as in use by an uncommitted write. Must happen before the write
@@ -107,95 +136,156 @@ impl BlockFiles {
     }
 
     /// Writes a block durably unless an identical one is already stored; true when
-    /// this call created the file. The caller has pinned `hash`.
+    /// this call created it. The caller has pinned `hash`.
     pub fn write(&self, hash: &BlockHash, data: &[u8], caching: Caching) -> Result<bool> {
-        match self.write_file(hash, data, caching)? {
-            Some(dir) => {
-                sync_dir(&dir)?;
+        match self.store(hash, data, caching)? {
+            Stored::Created(dir) => {
+                if let Some(dir) = dir {
+                    sync_dir(&dir)?;
+                }
                 Ok(true)
             }
-            None => Ok(false),
+            Stored::Existed => Ok(false),
         }
     }
 
-    /// Writes a block file (data fsynced, then renamed into place) and returns the
-    /// directory whose entry still needs an fsync, so a writer of many blocks can sync
-    /// each directory once at the end. `None` when the block was already stored.
-    pub fn write_file(&self, hash: &BlockHash, data: &[u8], caching: Caching) -> Result<Option<PathBuf>> {
-        let path = self.path(hash);
-        if path.exists() {
-            return Ok(None);
-        }
-        Space::of(&self.data_dir, self.reserve)?.admit(data.len() as u64)?;
-        self.put_file(hash, &path, data, caching)?;
-        Ok(path.parent().map(Path::to_path_buf))
-    }
-
-    /// Writes a block over a damaged copy: the new file is renamed over the old one,
-    /// so a reader sees one or the other, never neither. Durable on return.
-    pub fn replace(&self, hash: &BlockHash, data: &[u8]) -> Result<()> {
-        let path = self.path(hash);
-        self.put_file(hash, &path, data, Caching::Drop)?;
-        sync_dir(path.parent().unwrap_or(&self.root))
-    }
-
-    /// Writes `data` to a temporary file, fsyncs it and renames it to `path`.
-    fn put_file(&self, hash: &BlockHash, path: &Path, data: &[u8], caching: Caching) -> Result<()> {
-        let tmp_path = self.tmp.join(format!("{}.{}", hash.to_hex(), uuid::Uuid::new_v4()));
-        let written = (|| -> Result<()> {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
-            f.write_all(data)?;
-            f.sync_all()?;
-            if let Caching::Drop = caching {
-                drop_cached(&f);
+    /// Writes a block (a file: data fsynced, then renamed into place; its directory
+    /// entry is left for the caller to sync) unless it is stored already.
+    pub fn store(&self, hash: &BlockHash, data: &[u8], caching: Caching) -> Result<Stored> {
+        match &self.place {
+            Place::Disk { root, tmp, data_dir } => {
+                let path = Self::path(root, hash);
+                if path.exists() {
+                    return Ok(Stored::Existed);
+                }
+                Space::of(data_dir, self.reserve)?.admit(data.len() as u64)?;
+                put_file(tmp, hash, &path, data, caching)?;
+                Ok(Stored::Created(path.parent().map(Path::to_path_buf)))
             }
-            drop(f);
-            fs::rename(&tmp_path, path)?;
-            Ok(())
-        })();
-        if written.is_err() {
-            // A failed write (a full disk, an I/O error) leaves nothing behind.
-            let _ = fs::remove_file(&tmp_path);
+            Place::Rados(pool) => {
+                let oid = hash.to_hex();
+                if pool.stat(&oid)?.is_some() {
+                    return Ok(Stored::Existed);
+                }
+                pool.write_full(&oid, data)?;
+                Ok(Stored::Created(None))
+            }
         }
-        written
+    }
+
+    /// Writes a block over a damaged copy: a reader sees one or the other, never
+    /// neither (a file is renamed over the old one; an object is replaced whole).
+    /// Durable on return.
+    pub fn replace(&self, hash: &BlockHash, data: &[u8]) -> Result<()> {
+        match &self.place {
+            Place::Disk { root, tmp, .. } => {
+                let path = Self::path(root, hash);
+                put_file(tmp, hash, &path, data, Caching::Drop)?;
+                sync_dir(path.parent().unwrap_or(root))
+            }
+            Place::Rados(pool) => pool.write_full(&hash.to_hex(), data),
+        }
     }
 
     pub fn exists(&self, hash: &BlockHash) -> bool {
-        self.path(hash).exists()
+        match &self.place {
+            Place::Disk { root, .. } => Self::path(root, hash).exists(),
+            // An unreachable cluster answers "not here": the caller fetches or fails.
+            Place::Rados(pool) => pool.stat(&hash.to_hex()).is_ok_and(|s| s.is_some()),
+        }
     }
 
     pub fn read(&self, hash: &BlockHash) -> Result<Vec<u8>> {
-        let mut f = File::open(self.path(hash)).map_err(|e| match e.kind() {
-            ErrorKind::NotFound => Error::BlockCorrupt(hash.to_hex()),
-            _ => Error::Io(e),
-        })?;
-        let mut buf = Vec::with_capacity(f.metadata().map(|m| m.len() as usize).unwrap_or(0));
-        f.read_to_end(&mut buf)?;
-        Ok(buf)
-    }
-
-    /// Removes a block file; a block already gone is not an error.
-    pub(crate) fn remove(&self, hash: &BlockHash) -> Result<()> {
-        match fs::remove_file(self.path(hash)) {
-            Err(e) if e.kind() != ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+        match &self.place {
+            Place::Disk { root, .. } => {
+                let mut f = File::open(Self::path(root, hash)).map_err(|e| match e.kind() {
+                    ErrorKind::NotFound => Error::BlockCorrupt(hash.to_hex()),
+                    _ => Error::Io(e),
+                })?;
+                let mut buf = Vec::with_capacity(f.metadata().map(|m| m.len() as usize).unwrap_or(0));
+                f.read_to_end(&mut buf)?;
+                Ok(buf)
+            }
+            Place::Rados(pool) => pool.read(&hash.to_hex())?.ok_or_else(|| Error::BlockCorrupt(hash.to_hex())),
         }
     }
 
-    /// Every block file on disk, for the start-up scan.
-    pub(crate) fn all(&self) -> Result<Vec<BlockHash>> {
-        let mut out = Vec::new();
-        for dir in fs::read_dir(&self.root)? {
-            for entry in fs::read_dir(dir?.path())? {
-                let name = entry?.file_name();
-                let mut bytes = [0u8; 32];
-                if hex::decode_to_slice(name.to_string_lossy().as_bytes(), &mut bytes).is_ok() {
-                    out.push(BlockHash(bytes));
-                }
+    /// Removes a block; a block already gone is not an error.
+    pub(crate) fn remove(&self, hash: &BlockHash) -> Result<()> {
+        match &self.place {
+            Place::Disk { root, .. } => match fs::remove_file(Self::path(root, hash)) {
+                Err(e) if e.kind() != ErrorKind::NotFound => Err(e.into()),
+                _ => Ok(()),
+            },
+            Place::Rados(pool) => pool.remove(&hash.to_hex()).map(drop),
+        }
+    }
+
+    /// The room for blocks: the data disk's, or the Ceph cluster's.
+    pub(crate) fn space(&self) -> Result<Space> {
+        match &self.place {
+            Place::Disk { data_dir, .. } => Space::of(data_dir, self.reserve),
+            Place::Rados(pool) => {
+                let (total, free) = pool.capacity()?;
+                Ok(Space {
+                    free,
+                    total,
+                    reserve: self.reserve,
+                    ballast: 0,
+                })
             }
         }
-        Ok(out)
     }
+
+    /// Whether other gateways write and read these blocks too: then what this process
+    /// pins says nothing of theirs, and GC must not remove a block on its word.
+    pub(crate) fn shared(&self) -> bool {
+        matches!(self.place, Place::Rados(_))
+    }
+
+    /// Every block stored, for the start-up scan.
+    pub(crate) fn all(&self) -> Result<Vec<BlockHash>> {
+        let names = match &self.place {
+            Place::Disk { root, .. } => {
+                let mut names = Vec::new();
+                for dir in fs::read_dir(root)? {
+                    for entry in fs::read_dir(dir?.path())? {
+                        names.push(entry?.file_name().to_string_lossy().into_owned());
+                    }
+                }
+                names
+            }
+            Place::Rados(pool) => pool.list()?,
+        };
+        Ok(names
+            .iter()
+            .filter_map(|name| {
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(name.as_bytes(), &mut bytes).ok().map(|()| BlockHash(bytes))
+            })
+            .collect())
+    }
+}
+
+/// Writes `data` to a temporary file in `tmp`, fsyncs it and renames it to `path`.
+fn put_file(tmp: &Path, hash: &BlockHash, path: &Path, data: &[u8], caching: Caching) -> Result<()> {
+    let tmp_path = tmp.join(format!("{}.{}", hash.to_hex(), uuid::Uuid::new_v4()));
+    let written = (|| -> Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp_path)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        if let Caching::Drop = caching {
+            drop_cached(&f);
+        }
+        drop(f);
+        fs::rename(&tmp_path, path)?;
+        Ok(())
+    })();
+    if written.is_err() {
+        // A failed write (a full disk, an I/O error) leaves nothing behind.
+        let _ = fs::remove_file(&tmp_path);
+    }
+    written
 }
 
 /// A rename is durable only once the directory entry is.

@@ -152,22 +152,23 @@ impl Store {
     /// Deletes an empty bucket. Multipart uploads still in progress are aborted, as S3 does.
     pub fn delete_bucket(&self, name: &str) -> Result<()> {
         let site = self.site_id();
-        let guard = self.meta.lock();
-        if self.bucket(name)?.is_none() {
-            return Err(Error::NoSuchBucket);
-        }
-        // One live object is enough to refuse: deletes left no record to read past.
-        if !self.bucket_contents(name, 1)?.objects.is_empty() {
-            return Err(Error::BucketNotEmpty);
-        }
-        let contents = self.bucket_contents(name, usize::MAX)?;
-        self.meta.commit_locked(guard, now_millis(), |tx| {
-            let change = Change::BucketDeleted {
-                name: name.to_owned(),
-                hlc: tx.stamp(&bucket_key(name))?,
-                site,
-            };
-            tx.remove_bucket(name, &contents, &change)
+        self.meta.scan_then_commit(|guard| {
+            if self.bucket(name)?.is_none() {
+                return Err(Error::NoSuchBucket);
+            }
+            // One live object is enough to refuse: deletes left no record to read past.
+            if !self.bucket_contents(name, 1)?.objects.is_empty() {
+                return Err(Error::BucketNotEmpty);
+            }
+            let contents = self.bucket_contents(name, usize::MAX)?;
+            self.meta.commit_locked(guard, now_millis(), |tx| {
+                let change = Change::BucketDeleted {
+                    name: name.to_owned(),
+                    hlc: tx.stamp(&bucket_key(name))?,
+                    site,
+                };
+                tx.remove_bucket(name, &contents, &change)
+            })
         })
     }
 }

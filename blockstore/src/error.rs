@@ -20,6 +20,10 @@ pub enum Error {
     /// A Ceph RADOS operation failed (librados' errno), or librados cannot be loaded.
     #[error("RADOS: {op}: {}", std::io::Error::from_raw_os_error(*errno))]
     Rados { op: String, errno: i32 },
+    /// Another gateway committed between a scan and the commit that relied on it: the
+    /// store reads again (`Meta::scan_then_commit`); it never reaches a client.
+    #[error("the metadata changed while it was read; read again")]
+    ReadAgain,
     #[error("metadata record could not be decoded: {0}")]
     Codec(#[from] bincode::Error),
     #[error("block {0} is missing or corrupt")]

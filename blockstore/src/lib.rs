@@ -44,7 +44,7 @@ pub use records::*;
 pub use replica::Applied;
 pub use scrub::{BlockFault, ScrubStep};
 pub use space::Space;
-pub use store::{Store, StoreConfig};
+pub use store::{RadosConfig, Store, StoreConfig};
 pub use sync_tree::{
     group_digests, partition_of, Digest16, PartitionDigest, SyncEntry, SyncPosition, GROUPS, GROUP_SIZE, PARTITIONS,
 };

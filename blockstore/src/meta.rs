@@ -127,10 +127,14 @@ pub(crate) struct Tx<'a> {
     via: std::cell::RefCell<Vec<SiteId>>,
 }
 
-/// Holding this, no other change commits: reads made now stay true until the commit.
-/// (Scans happen here, before the transaction: transactions offer point reads only.)
+/// Holding this, no other change of this process commits: reads made now stay true
+/// until the commit. (Scans happen here, before the transaction: transactions offer
+/// point reads only.) Other processes sharing the engine may still commit; a guard
+/// taken to scan ([`Meta::scan_then_commit`]) carries the engine's mark, and the
+/// commit is refused with [`Error::ReadAgain`] if anything was committed since.
 pub(crate) struct CommitGuard<'a> {
     _held: std::sync::MutexGuard<'a, ()>,
+    mark: Option<u64>,
 }
 
 impl Tx<'_> {
@@ -236,12 +240,17 @@ pub(crate) fn be_u64(v: &[u8]) -> u64 {
 
 impl Meta {
     pub fn open(engine: Box<dyn Engine>) -> Result<Self> {
-        let (logged, logged_bytes) = engine
-            .last(Tree::Changes)?
-            .map(|(k, v)| (be_u64(&k), be_u64(&v)))
-            .unwrap_or((0, 0));
-        let recorded = engine.get(Tree::Meta, b"last_seq")?.map(|v| be_u64(&v)).unwrap_or(0);
+        let recorded = engine.get(Tree::Meta, b"last_seq")?.map(|v| be_u64(&v));
         let recorded_bytes = engine.get(Tree::Meta, b"log_bytes")?.map(|v| be_u64(&v)).unwrap_or(0);
+        // Stores older than `last_seq` know their log's end only from the log.
+        let (logged, logged_bytes) = match recorded {
+            Some(_) => (0, 0),
+            None => engine
+                .last(Tree::Changes)?
+                .map(|(k, v)| (be_u64(&k), be_u64(&v)))
+                .unwrap_or((0, 0)),
+        };
+        let recorded = recorded.unwrap_or(0);
         Ok(Meta {
             engine,
             clock: Clock::default(),
@@ -255,7 +264,17 @@ impl Meta {
         })
     }
 
+    /// The newest logged sequence: the site's, when other gateways commit too.
     pub fn last_seq(&self) -> u64 {
+        if self.engine.shared() {
+            match self.engine.get(Tree::Meta, b"last_seq") {
+                Ok(v) => {
+                    let seq = v.map(|v| be_u64(&v)).unwrap_or(0);
+                    self.last_seq.fetch_max(seq, Ordering::SeqCst);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the log's last sequence"),
+            }
+        }
         self.last_seq.load(Ordering::SeqCst)
     }
 
@@ -275,9 +294,24 @@ impl Meta {
         let _ = self.on_commit.set(f);
     }
 
-    pub fn lock(&self) -> CommitGuard<'_> {
+    fn lock(&self) -> CommitGuard<'_> {
         CommitGuard {
             _held: self.commit_lock.lock().unwrap_or_else(|e| e.into_inner()),
+            mark: None,
+        }
+    }
+
+    /// Runs `body`, which scans and then commits with [`Meta::commit_locked`], holding
+    /// the commit lock. With an engine other processes commit to, `body` runs again
+    /// when one of them committed between its scan and its commit.
+    pub fn scan_then_commit<T>(&self, mut body: impl FnMut(CommitGuard) -> Result<T>) -> Result<T> {
+        loop {
+            let mut guard = self.lock();
+            guard.mark = self.engine.mark()?;
+            match body(guard) {
+                Err(Error::ReadAgain) => continue,
+                done => return done,
+            }
         }
     }
 
@@ -291,10 +325,15 @@ impl Meta {
         if let Some(why) = self.failed.get() {
             return Err(Error::Failed(why.clone()));
         }
-        let start = self.last_seq.load(Ordering::SeqCst);
-        let start_bytes = self.log_bytes.load(Ordering::SeqCst);
+        let shared = self.engine.shared();
         let mut outcome = None;
-        self.engine.transact(&mut |txn| {
+        self.engine.transact_since(guard.mark, &mut |txn| {
+            let (mut start, mut start_bytes) = (self.last_seq.load(Ordering::SeqCst), self.log_bytes.load(Ordering::SeqCst));
+            if shared {
+                // Other gateways append to the log too: its end is in the engine.
+                let read = |k: &[u8]| Ok::<_, TxError>(txn.get(Tree::Meta, k)?.map(|v| be_u64(&v)).unwrap_or(0));
+                (start, start_bytes) = (read(b"last_seq")?, read(b"log_bytes")?);
+            }
             let tx = Tx {
                 txn,
                 clock: &self.clock,
@@ -316,12 +355,12 @@ impl Meta {
                 let high = be_u64(&stored).max(tx.hlc_high.get());
                 txn.put(Tree::Meta, b"hlc_high", &high.to_be_bytes())?;
             }
-            outcome = Some((out, seq, tx.bytes.get()));
+            outcome = Some((out, start, seq, tx.bytes.get()));
             Ok(())
         })?;
-        let (out, seq, bytes) = outcome.expect("a committed transaction ran its closure");
-        self.last_seq.store(seq, Ordering::SeqCst);
-        self.log_bytes.store(bytes, Ordering::SeqCst);
+        let (out, start, seq, bytes) = outcome.expect("a committed transaction ran its closure");
+        self.last_seq.fetch_max(seq, Ordering::SeqCst);
+        self.log_bytes.fetch_max(bytes, Ordering::SeqCst);
         let ticket = self.durability.committed.fetch_add(1, Ordering::SeqCst) + 1;
         drop(guard);
         if let Err(e) = self.durability.wait(ticket, || self.engine.flush()) {
@@ -401,6 +440,23 @@ impl Meta {
         self.engine.get(Tree::Meta, key.as_bytes())
     }
 
+    /// Stores `value` under `key` unless a value is there already; the stored one.
+    pub fn meta_init(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        let mut stored = Vec::new();
+        self.engine.transact(&mut |txn| {
+            stored = match txn.get(Tree::Meta, key.as_bytes())? {
+                Some(v) => v,
+                None => {
+                    txn.put(Tree::Meta, key.as_bytes(), value)?;
+                    value.to_vec()
+                }
+            };
+            Ok(())
+        })?;
+        self.engine.flush()?;
+        Ok(stored)
+    }
+
     pub fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.engine.put(Tree::Meta, key.as_bytes(), value)?;
         self.engine.flush()
@@ -411,7 +467,12 @@ impl Meta {
     pub fn changes_after(&self, after: u64, limit: usize, max_bytes: u64) -> Result<Vec<LogEntry>> {
         let mut out: Vec<LogEntry> = Vec::new();
         let mut first_position = None;
-        let durable = self.durable_seq.load(Ordering::SeqCst);
+        // Every commit to a shared engine is durable once applied, whoever made it.
+        let durable = if self.engine.shared() {
+            self.last_seq()
+        } else {
+            self.durable_seq.load(Ordering::SeqCst)
+        };
         if durable <= after {
             return Ok(out);
         }

@@ -159,11 +159,12 @@ impl Store {
     }
 
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
-        let guard = self.meta.lock();
-        let parts = self.parts_of(upload_id)?;
-        self.meta.commit_locked(guard, now_millis(), |tx| {
-            let u = tx.upload(bucket, key, upload_id)?;
-            tx.drop_upload(&u, &parts)
+        self.meta.scan_then_commit(|guard| {
+            let parts = self.parts_of(upload_id)?;
+            self.meta.commit_locked(guard, now_millis(), |tx| {
+                let u = tx.upload(bucket, key, upload_id)?;
+                tx.drop_upload(&u, &parts)
+            })
         })
     }
 
@@ -185,51 +186,52 @@ impl Store {
         }
         let min_part = self.cfg.min_part_size;
         let template = self.new_manifest(bucket, key, ObjectHeaders::default());
-        let guard = self.meta.lock();
-        let parts = self.parts_of(upload_id)?;
-        self.meta.commit_locked(guard, template.last_modified_ms, |tx| {
-            let Some(upload) = tx.get::<Upload>(Tree::Uploads, &upload_key(bucket, key, upload_id))? else {
-                // A retry of a completion that succeeded (its answer was lost): S3
-                // answers it as it answered the first, while that version is current.
-                return match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
-                    Some(m) if m.is_live() && m.upload_id.as_deref() == Some(upload_id) => Ok(m),
-                    _ => abort(Error::NoSuchUpload),
+        self.meta.scan_then_commit(|guard| {
+            let parts = self.parts_of(upload_id)?;
+            self.meta.commit_locked(guard, template.last_modified_ms, |tx| {
+                let Some(upload) = tx.get::<Upload>(Tree::Uploads, &upload_key(bucket, key, upload_id))? else {
+                    // A retry of a completion that succeeded (its answer was lost): S3
+                    // answers it as it answered the first, while that version is current.
+                    return match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
+                        Some(m) if m.is_live() && m.upload_id.as_deref() == Some(upload_id) => Ok(m),
+                        _ => abort(Error::NoSuchUpload),
+                    };
                 };
-            };
-            tx.check(bucket, key, cond)?;
-            let mut m = template.clone();
-            m.upload_id = Some(upload_id.to_owned());
-            m.headers = upload.headers.clone();
-            let mut md5s = Md5::new();
-            // Every listed part must exist before sizes are judged, as S3 answers.
-            let mut found = Vec::with_capacity(chosen.len());
-            for (number, etag) in chosen {
-                let etag = etag.trim_matches('"');
-                match parts.iter().find(|p| p.number == *number && p.etag == etag) {
-                    Some(p) => found.push(p),
-                    None => return abort(Error::InvalidPart(*number)),
+                tx.check(bucket, key, cond)?;
+                let mut m = template.clone();
+                m.upload_id = Some(upload_id.to_owned());
+                m.headers = upload.headers.clone();
+                let mut md5s = Md5::new();
+                // Every listed part must exist before sizes are judged, as S3 answers.
+                let mut found = Vec::with_capacity(chosen.len());
+                for (number, etag) in chosen {
+                    let etag = etag.trim_matches('"');
+                    match parts.iter().find(|p| p.number == *number && p.etag == etag) {
+                        Some(p) => found.push(p),
+                        None => return abort(Error::InvalidPart(*number)),
+                    }
                 }
-            }
-            for (i, p) in found.into_iter().enumerate() {
-                if i + 1 < chosen.len() && p.size < min_part {
-                    return abort(Error::EntityTooSmall(p.number));
+                for (i, p) in found.into_iter().enumerate() {
+                    if i + 1 < chosen.len() && p.size < min_part {
+                        return abort(Error::EntityTooSmall(p.number));
+                    }
+                    md5s.update(hex::decode(&p.etag).unwrap_or_default());
+                    m.size += p.size;
+                    m.blocks.extend(p.blocks.iter().cloned());
+                    m.parts.push(PartSpan {
+                        number: p.number,
+                        size: p.size,
+                        etag: p.etag.clone(),
+                        block_count: p.blocks.len() as u32,
+                    });
                 }
-                md5s.update(hex::decode(&p.etag).unwrap_or_default());
-                m.size += p.size;
-                m.blocks.extend(p.blocks.iter().cloned());
-                m.parts.push(PartSpan {
-                    number: p.number,
-                    size: p.size,
-                    etag: p.etag.clone(),
-                    block_count: p.blocks.len() as u32,
-                });
-            }
-            m.etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
-            // The manifest takes its references before the parts drop theirs, so shared
-            // blocks never touch zero.
-            let m = tx.install_local(&m)?;
-            tx.drop_upload(&upload, &parts)?;
-            Ok(m)
+                m.etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+                // The manifest takes its references before the parts drop theirs, so shared
+                // blocks never touch zero.
+                let m = tx.install_local(&m)?;
+                tx.drop_upload(&upload, &parts)?;
+                Ok(m)
+            })
         })
     }
 }

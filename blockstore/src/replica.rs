@@ -180,17 +180,18 @@ impl Store {
             // under another access key (rotated, or the user deleted and made again),
             // and that key must stop working here too. Users are few: found by a scan.
             Change::User(u) => {
-                let guard = self.meta.lock();
-                let retired = self.access_keys_of(&u.name)?;
-                self.meta.commit_locked(guard, now_millis(), |tx| {
-                    tx.set_via(via);
-                    let a = tx.apply_record(c, true, true)?;
-                    if a.applied > 0 {
-                        for k in retired.iter().filter(|k| **k != u.access_key) {
-                            tx.remove(Tree::Users, k.as_bytes())?;
+                self.meta.scan_then_commit(|guard| {
+                    let retired = self.access_keys_of(&u.name)?;
+                    self.meta.commit_locked(guard, now_millis(), |tx| {
+                        tx.set_via(via);
+                        let a = tx.apply_record(c, true, true)?;
+                        if a.applied > 0 {
+                            for k in retired.iter().filter(|k| **k != u.access_key) {
+                                tx.remove(Tree::Users, k.as_bytes())?;
+                            }
                         }
-                    }
-                    Ok(a)
+                        Ok(a)
+                    })
                 })
             }
             // Kept while its grace lasts (and passed on to this site's sinks).
@@ -211,8 +212,7 @@ impl Store {
                 tx.log(c)?;
                 Ok(APPLIED)
             }),
-            Change::UserDeleted { name, .. } => {
-                let guard = self.meta.lock();
+            Change::UserDeleted { name, .. } => self.meta.scan_then_commit(|guard| {
                 let keys = self.access_keys_of(name)?;
                 self.meta.commit_locked(guard, now_millis(), |tx| {
                     tx.set_via(via);
@@ -228,7 +228,7 @@ impl Store {
                     tx.log(c)?;
                     Ok(APPLIED)
                 })
-            }
+            }),
             Change::BucketDeleted { name, .. } => self.apply_bucket_delete(name, c, via),
             _ => unreachable!("object and bucket changes apply in runs"),
         }
@@ -262,35 +262,41 @@ impl Store {
             }
         }
         loop {
-            let guard = self.meta.lock();
-            let Some(bucket) = self.bucket(name)? else {
-                // Not here (never was, or deleted): the grave still records the delete.
-                return self.meta.commit_locked(guard, now_millis(), |tx| {
-                    tx.set_via(via);
-                    if tx.synced_version(&bucket_key(name))?.is_some_and(|v| v >= incoming) {
-                        return Ok(STALE);
-                    }
-                    tx.index_grave(bucket_key(name), incoming.0, incoming.1)?;
-                    tx.log(c)?;
-                    Ok(APPLIED)
-                });
-            };
-            if (bucket.hlc, bucket.site) >= incoming {
-                return Ok(STALE);
+            // Some: the delete is decided; None: a batch was removed, more may follow.
+            let step = self.meta.scan_then_commit(|guard| {
+                let Some(bucket) = self.bucket(name)? else {
+                    // Not here (never was, or deleted): the grave still records the delete.
+                    return self.meta.commit_locked(guard, now_millis(), |tx| {
+                        tx.set_via(via);
+                        if tx.synced_version(&bucket_key(name))?.is_some_and(|v| v >= incoming) {
+                            return Ok(Some(STALE));
+                        }
+                        tx.index_grave(bucket_key(name), incoming.0, incoming.1)?;
+                        tx.log(c)?;
+                        Ok(Some(APPLIED))
+                    });
+                };
+                if (bucket.hlc, bucket.site) >= incoming {
+                    return Ok(Some(STALE));
+                }
+                let batch = self.bucket_contents(name, DELETE_BATCH)?;
+                if batch.objects.iter().any(|(_, m)| newer(m)) {
+                    return Ok(Some(STALE));
+                }
+                if batch.is_empty() {
+                    return self.meta.commit_locked(guard, now_millis(), |tx| {
+                        tx.set_via(via);
+                        tx.remove_bucket(name, &batch, c)?;
+                        Ok(Some(APPLIED))
+                    });
+                }
+                self.meta
+                    .commit_locked(guard, now_millis(), |tx| tx.remove_contents(&batch))
+                    .map(|()| None)
+            })?;
+            if let Some(applied) = step {
+                return Ok(applied);
             }
-            let batch = self.bucket_contents(name, DELETE_BATCH)?;
-            if batch.objects.iter().any(|(_, m)| newer(m)) {
-                return Ok(STALE);
-            }
-            if batch.is_empty() {
-                return self.meta.commit_locked(guard, now_millis(), |tx| {
-                    tx.set_via(via);
-                    tx.remove_bucket(name, &batch, c)?;
-                    Ok(APPLIED)
-                });
-            }
-            self.meta
-                .commit_locked(guard, now_millis(), |tx| tx.remove_contents(&batch))?;
         }
     }
 

@@ -31,6 +31,22 @@ pub struct StoreConfig {
     pub site_id: Option<SiteId>,
     /// Free disk space kept for metadata: below it new data is refused (`space`).
     pub reserve_bytes: u64,
+    /// Keep metadata and blocks in a Ceph cluster, shared with the site's other
+    /// gateways, instead of on the data disk.
+    pub rados: Option<RadosConfig>,
+}
+
+/// Where a site over Ceph RADOS keeps its data.
+#[derive(Debug, Clone)]
+pub struct RadosConfig {
+    /// A ceph.conf naming the cluster's monitors.
+    pub ceph_conf: PathBuf,
+    /// The Ceph user (`client.<user>`) the gateway connects as.
+    pub ceph_user: String,
+    /// Blocks, one object each, named by their SHA-256.
+    pub data_pool: String,
+    /// The metadata's index object.
+    pub meta_pool: String,
 }
 
 impl StoreConfig {
@@ -45,6 +61,7 @@ impl StoreConfig {
             block_writers: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             site_id: None,
             reserve_bytes: 512 << 20,
+            rados: None,
         }
     }
 }
@@ -69,6 +86,10 @@ impl Store {
     /// are queued for garbage collection.
     pub fn open(cfg: StoreConfig) -> Result<Arc<Store>> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        if let Some(rados) = &cfg.rados {
+            let (engine, blocks) = open_rados(rados, cfg.reserve_bytes)?;
+            return Self::open_with(cfg, Box::new(engine), blocks);
+        }
         // On a disk another process filled, the engine needs the ballast's room to open.
         crate::space::tend_ballast(&cfg.data_dir, cfg.reserve_bytes)?;
         let engine = SledEngine::open(&cfg.data_dir.join("meta"), cfg.meta_cache_bytes)?;
@@ -79,8 +100,13 @@ impl Store {
     /// the block files).
     pub fn open_with_engine(cfg: StoreConfig, engine: Box<dyn Engine>) -> Result<Arc<Store>> {
         std::fs::create_dir_all(&cfg.data_dir)?;
+        let blocks = BlockFiles::open(&cfg.data_dir, cfg.reserve_bytes)?;
+        Self::open_with(cfg, engine, blocks)
+    }
+
+    fn open_with(cfg: StoreConfig, engine: Box<dyn Engine>, blocks: BlockFiles) -> Result<Arc<Store>> {
         let meta = Meta::open(engine)?;
-        let blocks = Arc::new(BlockFiles::open(&cfg.data_dir, cfg.reserve_bytes)?);
+        let blocks = Arc::new(blocks);
         let writers = BlockWriters::start(blocks.clone(), cfg.block_writers)?;
         check_format(&meta)?;
         let site = match (meta.meta_get("site_id")?, cfg.site_id) {
@@ -96,8 +122,8 @@ impl Store {
             }
             (None, configured) => {
                 let id = configured.unwrap_or_else(|| SiteId(uuid::Uuid::new_v4().as_u64_pair().0));
-                meta.meta_put("site_id", &id.0.to_be_bytes())?;
-                id
+                // Gateways starting together agree on the first id stored.
+                SiteId(crate::meta::be_u64(&meta.meta_init("site_id", &id.0.to_be_bytes())?))
             }
         };
         let read_only = meta.meta_get("read_only")?.is_some_and(|v| v == [1]);
@@ -115,7 +141,9 @@ impl Store {
         };
         store.build_sync_tree()?;
         store.move_tombstones()?;
-        let orphans = store.queue_orphan_blocks()?;
+        // Over RADOS the scan would list the whole data pool at every gateway's start,
+        // and GC removes nothing there yet (see `gc`).
+        let orphans = if store.blocks.shared() { 0 } else { store.queue_orphan_blocks()? };
         if orphans > 0 {
             tracing::info!(orphans, "queued unreferenced blocks left by an interrupted run for GC");
         }
@@ -180,7 +208,8 @@ impl Store {
         let store = self.clone();
         let spawned = std::thread::Builder::new().name("strata-reap".into()).spawn(move || {
             // After a failed flush nothing is known durable: the restart's scan decides.
-            if store.meta.failure().is_some() {
+            // Shared blocks may be another gateway's pending write's: GC decides.
+            if store.meta.failure().is_some() || store.blocks.shared() {
                 return;
             }
             for hash in created {
@@ -224,9 +253,10 @@ impl Store {
 }
 
 impl Store {
-    /// The data disk's space: free, total, the reserve and the ballast.
+    /// The room for data (the data disk's, or the Ceph cluster's): free, total, the
+    /// reserve and the ballast.
     pub fn space(&self) -> Result<Space> {
-        Space::of(&self.cfg.data_dir, self.cfg.reserve_bytes)
+        self.blocks.space()
     }
 
     /// Refuses new data (an object, an upload, a bucket) when the disk is at its
@@ -243,6 +273,10 @@ impl Store {
 
     /// Releases or takes back the ballast as the disk fills and empties.
     pub fn tend_space(&self) -> Result<()> {
+        if self.blocks.shared() {
+            // The cluster keeps its own full ratios; the data disk holds no metadata.
+            return Ok(());
+        }
         crate::space::tend_ballast(&self.cfg.data_dir, self.cfg.reserve_bytes)
     }
 }
@@ -263,6 +297,16 @@ fn check_format(meta: &Meta) -> Result<()> {
         None if meta.meta_get("site_id")?.is_some() => Err(crate::Error::InvalidArgument(format!(
             "this data directory holds records of format 1; this build reads format {FORMAT}"
         ))),
-        None => meta.meta_put("format", &FORMAT.to_be_bytes()),
+        None => meta.meta_init("format", &FORMAT.to_be_bytes()).map(drop),
     }
+}
+
+/// Connects to the site's Ceph cluster: its metadata engine and its blocks. Pools are
+/// created when missing (if the Ceph user may); an error says what is wrong.
+fn open_rados(cfg: &RadosConfig, reserve: u64) -> Result<(crate::engine::rados::RadosEngine, BlockFiles)> {
+    use crate::engine::rados::{Cluster, RadosEngine};
+    let cluster = Cluster::connect(&cfg.ceph_conf, &cfg.ceph_user, 10)?;
+    let meta = RadosEngine::open(cluster.pool(&cfg.meta_pool, true)?)?;
+    let blocks = BlockFiles::open_rados(cluster.pool(&cfg.data_pool, true)?, reserve);
+    Ok((meta, blocks))
 }

@@ -43,21 +43,22 @@ impl Store {
             hlc: Hlc(0),
             site: self.site_id(),
         };
-        let guard = self.meta.lock();
-        if self
-            .list_users()?
-            .iter()
-            .any(|u| u.name == user.name || u.access_key == user.access_key)
-        {
-            return Err(Error::UserExists);
-        }
-        self.meta.commit_locked(guard, now, |tx| {
-            let mut user = user.clone();
-            user.hlc = tx.stamp(&user_key(&user.name))?;
-            tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
-            tx.index_user(&user)?;
-            tx.log(&Change::User(user.clone()))?;
-            Ok(user)
+        self.meta.scan_then_commit(|guard| {
+            if self
+                .list_users()?
+                .iter()
+                .any(|u| u.name == user.name || u.access_key == user.access_key)
+            {
+                return Err(Error::UserExists);
+            }
+            self.meta.commit_locked(guard, now, |tx| {
+                let mut user = user.clone();
+                user.hlc = tx.stamp(&user_key(&user.name))?;
+                tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
+                tx.index_user(&user)?;
+                tx.log(&Change::User(user.clone()))?;
+                Ok(user)
+            })
         })
     }
 
@@ -105,46 +106,47 @@ impl Store {
     /// [`Store::rotate_user_key`], returning the changes it logged (the retired key,
     /// if any, then the user record), as the namespace authority answers them.
     pub fn rotate_user_key_changes(&self, name: &str, grace: std::time::Duration) -> Result<Vec<Change>> {
-        let guard = self.meta.lock();
-        let old = self.user(name)?.ok_or(Error::NoSuchUser)?;
-        let user = User {
-            access_key: format!("STRATA{}", random_hex(14).to_uppercase()),
-            secret_key: random_hex(40),
-            site: self.site_id(),
-            ..old.clone()
-        };
-        if self.user_by_access_key(&user.access_key)?.is_some() {
-            return Err(Error::UserExists);
-        }
-        let until_ms = now_millis() + grace.as_millis() as u64;
-        self.meta.commit_locked(guard, now_millis(), |tx| {
-            let mut user = user.clone();
-            user.hlc = tx.stamp(&user_key(name))?;
-            tx.remove(Tree::Users, old.access_key.as_bytes())?;
-            let mut changes = Vec::new();
-            if !grace.is_zero() {
-                let retired = RetiredKey {
-                    name: name.to_owned(),
-                    secret_key: old.secret_key.clone(),
-                    until_ms,
-                };
-                tx.put(Tree::RetiredKeys, old.access_key.as_bytes(), &retired)?;
-                changes.push(Change::UserKeyRetired {
-                    name: name.to_owned(),
-                    access_key: old.access_key.clone(),
-                    secret_key: old.secret_key.clone(),
-                    until_ms,
-                    hlc: user.hlc,
-                    site: user.site,
-                });
+        self.meta.scan_then_commit(|guard| {
+            let old = self.user(name)?.ok_or(Error::NoSuchUser)?;
+            let user = User {
+                access_key: format!("STRATA{}", random_hex(14).to_uppercase()),
+                secret_key: random_hex(40),
+                site: self.site_id(),
+                ..old.clone()
+            };
+            if self.user_by_access_key(&user.access_key)?.is_some() {
+                return Err(Error::UserExists);
             }
-            tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
-            tx.index_user(&user)?;
-            changes.push(Change::User(user));
-            for c in &changes {
-                tx.log(c)?;
-            }
-            Ok(changes)
+            let until_ms = now_millis() + grace.as_millis() as u64;
+            self.meta.commit_locked(guard, now_millis(), |tx| {
+                let mut user = user.clone();
+                user.hlc = tx.stamp(&user_key(name))?;
+                tx.remove(Tree::Users, old.access_key.as_bytes())?;
+                let mut changes = Vec::new();
+                if !grace.is_zero() {
+                    let retired = RetiredKey {
+                        name: name.to_owned(),
+                        secret_key: old.secret_key.clone(),
+                        until_ms,
+                    };
+                    tx.put(Tree::RetiredKeys, old.access_key.as_bytes(), &retired)?;
+                    changes.push(Change::UserKeyRetired {
+                        name: name.to_owned(),
+                        access_key: old.access_key.clone(),
+                        secret_key: old.secret_key.clone(),
+                        until_ms,
+                        hlc: user.hlc,
+                        site: user.site,
+                    });
+                }
+                tx.put(Tree::Users, user.access_key.as_bytes(), &user)?;
+                tx.index_user(&user)?;
+                changes.push(Change::User(user));
+                for c in &changes {
+                    tx.log(c)?;
+                }
+                Ok(changes)
+            })
         })
     }
 

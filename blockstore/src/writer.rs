@@ -5,7 +5,7 @@
 //! them. Memory per write is the block being filled and `IN_FLIGHT` blocks out.
 
 use crate::block_writers::{Done, Job};
-use crate::blocks::{hash_block, sync_dir, Caching};
+use crate::blocks::{hash_block, sync_dir, Caching, Stored};
 use crate::error::{Error, Result};
 use crate::records::{BlockHash, BlockRef, Manifest};
 use crate::store::Store;
@@ -140,7 +140,7 @@ impl Pipeline {
     fn take_error(&mut self) -> Option<Error> {
         self.done
             .iter_mut()
-            .find_map(|d| match std::mem::replace(&mut d.result, Ok(None)) {
+            .find_map(|d| match std::mem::replace(&mut d.result, Ok(Stored::Existed)) {
                 Err(e) => Some(e),
                 ok => {
                     d.result = ok;
@@ -173,11 +173,11 @@ impl Pipeline {
                 },
             ));
             match d.result {
-                Ok(Some(dir)) => {
+                Ok(Stored::Created(dir)) => {
                     created.push(d.hash);
-                    dirs.insert(dir);
+                    dirs.extend(dir);
                 }
-                Ok(None) => {}
+                Ok(Stored::Existed) => {}
                 Err(e) => error = error.or(Some(e)),
             }
         }

@@ -76,7 +76,7 @@ fn blocks_and_version_guarded_shard_commits_on_a_real_cluster() {
 
     // Two gateways commit from the version both read: one wins, the other conflicts
     // and nothing of it is written; it reads again and then commits.
-    let read = meta.omap_page("shard-0", b"", 100).unwrap().unwrap();
+    let read = meta.omap_page("shard-0", b"", b"", 100, None).unwrap().unwrap();
     assert_eq!((read.version, read.entries.clone()), (v0, vec![kv("seq", "0")]));
     let meta = Arc::new(meta);
     let barrier = Arc::new(Barrier::new(2));
@@ -104,7 +104,7 @@ fn blocks_and_version_guarded_shard_commits_on_a_real_cluster() {
         Committed::Done(_) => (racers[0].0, racers[1].0),
         Committed::Conflict => (racers[1].0, racers[0].0),
     };
-    let after = meta.omap_page("shard-0", b"", 100).unwrap().unwrap();
+    let after = meta.omap_page("shard-0", b"", b"", 100, None).unwrap().unwrap();
     assert_eq!(
         after.entries,
         vec![kv(&format!("object/{winner}"), winner), kv("seq", "1")],
@@ -117,7 +117,7 @@ fn blocks_and_version_guarded_shard_commits_on_a_real_cluster() {
         ..OmapWrite::default()
     };
     assert!(matches!(meta.commit("shard-0", &retry).unwrap(), Committed::Done(_)));
-    let after = meta.omap_page("shard-0", b"", 100).unwrap().unwrap();
+    let after = meta.omap_page("shard-0", b"", b"", 100, None).unwrap().unwrap();
     assert_eq!(
         after.entries,
         vec![kv(&format!("object/{loser}"), loser), kv("seq", "2")]
@@ -146,7 +146,7 @@ fn blocks_and_version_guarded_shard_commits_on_a_real_cluster() {
     }
     let (mut seen, mut after) = (Vec::new(), Vec::new());
     loop {
-        let page = meta.omap_page("shard-1", &after, 128).unwrap().unwrap();
+        let page = meta.omap_page("shard-1", &after, b"", 128, None).unwrap().unwrap();
         seen.extend(page.entries.iter().map(|(k, _)| String::from_utf8(k.clone()).unwrap()));
         match (page.more, page.entries.last()) {
             (true, Some((k, _))) => after = k.clone(),
@@ -154,7 +154,7 @@ fn blocks_and_version_guarded_shard_commits_on_a_real_cluster() {
         }
     }
     assert_eq!(seen, keys);
-    assert!(meta.omap_page("no-shard", b"", 10).unwrap().is_none());
+    assert!(meta.omap_page("no-shard", b"", b"", 10, None).unwrap().is_none());
 }
 
 /// A lease (an exclusive RADOS lock with a duration): one holder at a time; the holder

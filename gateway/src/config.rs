@@ -34,6 +34,10 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub gc: GcConfig,
+    /// Where metadata and blocks live: the data disk (the default), or a Ceph cluster
+    /// shared by the site's gateways.
+    #[serde(default)]
+    pub store: StoreSection,
     /// Without it the site does not replicate.
     #[serde(default)]
     pub repl: Option<ReplSection>,
@@ -167,6 +171,44 @@ fn default_body_read_timeout() -> u64 {
 
 fn default_object_ownership() -> ObjectOwnership {
     ObjectOwnership::ObjectWriter
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    #[serde(default)]
+    pub engine: EngineKind,
+    /// For `rados`: the ceph.conf naming the cluster's monitors.
+    #[serde(default)]
+    pub ceph_conf: Option<PathBuf>,
+    #[serde(default = "default_ceph_user")]
+    pub ceph_user: String,
+    #[serde(default = "default_data_pool")]
+    pub data_pool: String,
+    #[serde(default = "default_meta_pool")]
+    pub meta_pool: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// sled and block files in `data_dir`: a site on one machine.
+    #[default]
+    Sled,
+    /// Ceph RADOS: a site of any number of gateways over one cluster.
+    Rados,
+}
+
+fn default_ceph_user() -> String {
+    "admin".into()
+}
+
+fn default_data_pool() -> String {
+    "strata-data".into()
+}
+
+fn default_meta_pool() -> String {
+    "strata-meta".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,6 +348,15 @@ impl Config {
             }
         };
         rebase(&mut cfg.data_dir);
+        if let Some(p) = &mut cfg.store.ceph_conf {
+            rebase(p);
+        }
+        if cfg.store.engine == EngineKind::Rados && cfg.store.ceph_conf.is_none() {
+            return Err(ConfigError::Invalid(
+                path.into(),
+                "store.engine = \"rados\" needs store.ceph_conf (the cluster's ceph.conf)".into(),
+            ));
+        }
         for p in [&mut cfg.s3.tls_cert, &mut cfg.s3.tls_key].into_iter().flatten() {
             rebase(p);
         }

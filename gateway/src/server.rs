@@ -22,6 +22,14 @@ pub async fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
     sc.reserve_bytes = cfg.reserve_bytes;
     sc.gc_grace = Duration::from_secs(cfg.gc.grace_secs);
     sc.site_id = cfg.site_id();
+    if cfg.store.engine == crate::config::EngineKind::Rados {
+        sc.rados = Some(strata_blockstore::RadosConfig {
+            ceph_conf: cfg.store.ceph_conf.clone().unwrap_or_default(),
+            ceph_user: cfg.store.ceph_user.clone(),
+            data_pool: cfg.store.data_pool.clone(),
+            meta_pool: cfg.store.meta_pool.clone(),
+        });
+    }
     let store = blocking(move || Store::open(sc)).await?;
     let space = store.run(|s| s.space()).await?;
     if space.total < space.reserve {

@@ -69,6 +69,46 @@ pub fn reserve_ports(offsets: &[u16]) -> u16 {
     panic!("no free ports left in {PORTS:?}");
 }
 
+/// A one-host Ceph cluster of its own (scripts/ceph-cluster.sh: memstore, no auth) in
+/// a temporary directory, stopped when dropped.
+pub struct Ceph {
+    dir: tempfile::TempDir,
+    /// Its ceph.conf.
+    pub conf: PathBuf,
+}
+
+const CEPH_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/ceph-cluster.sh");
+
+impl Ceph {
+    pub fn start() -> Ceph {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(CEPH_SCRIPT).arg("start").arg(dir.path()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "the test cluster did not start (is Ceph installed? scripts/install-ceph.sh): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let conf = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        Ceph { dir, conf }
+    }
+
+    /// The `[store]` section of a gateway over this cluster, keeping its data in the
+    /// pools `<prefix>-data` and `<prefix>-meta`: gateways with one prefix are one site.
+    pub fn store_section(&self, prefix: &str) -> String {
+        format!(
+            "[store]\nengine = \"rados\"\nceph_conf = \"{}\"\ndata_pool = \"{prefix}-data\"\nmeta_pool = \"{prefix}-meta\"\n",
+            self.conf.display()
+        )
+    }
+}
+
+impl Drop for Ceph {
+    fn drop(&mut self) {
+        let _ = Command::new(CEPH_SCRIPT).arg("stop").arg(self.dir.path()).status();
+    }
+}
+
 pub struct Site {
     pub dir: tempfile::TempDir,
     pub s3: SocketAddr,
@@ -154,6 +194,23 @@ impl Site {
     }
 
     pub fn start_with(o: SiteOptions) -> Site {
+        let site = Self::start_bare(o);
+        let out = site.admin_cmd(&[
+            "user",
+            "create",
+            "tester",
+            "--access-key",
+            ACCESS_KEY,
+            "--secret-key",
+            SECRET_KEY,
+        ]);
+        assert!(out.contains(ACCESS_KEY), "user create printed: {out}");
+        site
+    }
+
+    /// Starts a site's process and creates nothing in it: another gateway of a site
+    /// over Ceph, whose users are the cluster's.
+    pub fn start_bare(o: SiteOptions) -> Site {
         let dir = tempfile::tempdir().unwrap();
         let (s3, admin) = (free_port(), free_port());
         let config = dir.path().join("strata.toml");
@@ -191,16 +248,6 @@ impl Site {
             env: o.env.clone(),
         };
         site.launch();
-        let out = site.admin_cmd(&[
-            "user",
-            "create",
-            "tester",
-            "--access-key",
-            ACCESS_KEY,
-            "--secret-key",
-            SECRET_KEY,
-        ]);
-        assert!(out.contains(ACCESS_KEY), "user create printed: {out}");
         site
     }
 

@@ -1,7 +1,8 @@
 //! The metadata engine boundary. Everything the store keeps besides block files lives
 //! in named trees of ordered byte keys; this trait is all the rest of the crate may ask
 //! of the engine, so a second engine (one that spans machines, for gateways sharing a
-//! site's metadata) is added here and nowhere else. sled is the one engine today.
+//! site's metadata) is added here and nowhere else. sled is the engine of a
+//! site on one machine; `rados::RadosEngine` is shared by the gateways of a site over Ceph.
 //!
 //! What an engine promises:
 //! - **Atomicity.** [`Engine::transact`] applies every write of its closure, across all
@@ -12,6 +13,8 @@
 //! - **Durability on flush.** A write (in a transaction or not) is durable once a later
 //!   [`Engine::flush`] has returned; before that a crash may lose it, never tear it.
 //! - **Scan order.** [`Engine::range`] yields keys in ascending byte order.
+//! - **Many processes.** A [`Engine::shared`] engine is committed to by several
+//!   processes at once; its transactions are serialisable against all of them.
 //!
 //! The change log, commit ordering and group flushing are built on these in `meta`, so
 //! they come with any engine.
@@ -159,6 +162,27 @@ pub trait Engine: Send + Sync {
 
     /// Makes every write made so far durable.
     fn flush(&self) -> Result<()>;
+
+    /// A mark of the data as it is now, for [`Engine::transact_since`]; None from an
+    /// engine only one process commits to (under `Meta`'s lock nothing moves).
+    fn mark(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// [`Engine::transact`], applied only if nothing was committed since `mark`;
+    /// otherwise nothing is applied and the answer is [`Error::ReadAgain`]: what was
+    /// read before the transaction (a scan) is stale.
+    fn transact_since(&self, mark: Option<u64>, f: &mut dyn FnMut(&dyn Txn) -> TxResult<()>) -> Result<()> {
+        let _ = mark;
+        self.transact(f)
+    }
+
+    /// Whether other processes (the other gateways of a site) commit to this engine's
+    /// data too. Then nothing a process keeps in memory about the data (the log's last
+    /// sequence, above all) is the truth: it is read from the engine.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix` (None: no bound).

@@ -12,6 +12,7 @@ pub type IoCtx = *mut c_void;
 pub type WriteOp = *mut c_void;
 pub type ReadOp = *mut c_void;
 pub type OmapIter = *mut c_void;
+pub type ListCtx = *mut c_void;
 
 /// `rados_write_op_operate` / `rados_read_op_operate` flags: none.
 pub const OPERATION_NOFLAG: c_int = 0;
@@ -21,6 +22,16 @@ pub const CREATE_EXCLUSIVE: c_int = 1;
 pub const CMP_EQ: u8 = 1;
 /// `rados_lock_exclusive`: a lock this client (and cookie) holds already is renewed.
 pub const LOCK_FLAG_RENEW: u8 = 1;
+
+/// `struct rados_cluster_stat_t`: the cluster's capacity, in KiB.
+#[repr(C)]
+#[derive(Default)]
+pub struct ClusterStat {
+    pub kb: u64,
+    pub kb_used: u64,
+    pub kb_avail: u64,
+    pub num_objects: u64,
+}
 
 macro_rules! api {
     ($($name:ident: fn($($arg:ty),*) $(-> $ret:ty)?;)*) => {
@@ -73,6 +84,12 @@ api! {
     rados_release_read_op: fn(ReadOp);
     rados_read_op_omap_get_vals2: fn(ReadOp, *const c_char, *const c_char, u64, *mut OmapIter, *mut u8, *mut c_int);
     rados_read_op_operate: fn(ReadOp, IoCtx, *const c_char, c_int) -> c_int;
+    rados_read_op_assert_version: fn(ReadOp, u64);
+    rados_read_op_omap_get_vals_by_keys2: fn(ReadOp, *const *const c_char, size_t, *const size_t, *mut OmapIter, *mut c_int);
+    rados_nobjects_list_open: fn(IoCtx, *mut ListCtx) -> c_int;
+    rados_nobjects_list_next: fn(ListCtx, *mut *const c_char, *mut *const c_char, *mut *const c_char) -> c_int;
+    rados_nobjects_list_close: fn(ListCtx);
+    rados_cluster_stat: fn(Rados, *mut ClusterStat) -> c_int;
     rados_omap_get_next2: fn(OmapIter, *mut *mut c_char, *mut *mut c_char, *mut size_t, *mut size_t) -> c_int;
     rados_omap_get_end: fn(OmapIter);
     rados_lock_exclusive: fn(IoCtx, *const c_char, *const c_char, *const c_char, *const c_char, *mut libc::timeval, u8) -> c_int;

@@ -5,7 +5,10 @@
 //! (no consensus of Strata's own): two gateways committing to one shard from the same
 //! version get one success and one [`Committed::Conflict`], and the loser reads again.
 
+mod engine;
 mod librados;
+
+pub use engine::RadosEngine;
 
 use crate::error::{Error, Result};
 use libc::{c_char, c_int, size_t};
@@ -23,6 +26,12 @@ fn check(api_ret: c_int, op: &str) -> Result<c_int> {
         });
     }
     Ok(api_ret)
+}
+
+/// Whether `e` is a read or commit refused because the object's version moved on
+/// from the one it expected.
+pub fn moved_on(e: &Error) -> bool {
+    matches!(e, Error::Rados { errno, .. } if *errno == libc::ERANGE || *errno == libc::EOVERFLOW)
 }
 
 fn c_string(s: &str) -> Result<CString> {
@@ -86,6 +95,16 @@ impl Cluster {
         Ok(Cluster {
             handle: Arc::new(handle),
         })
+    }
+
+    /// The cluster's raw capacity and what is free of it, in bytes.
+    pub fn capacity(&self) -> Result<(u64, u64)> {
+        let mut stat = librados::ClusterStat::default();
+        check(
+            unsafe { (self.handle.api.rados_cluster_stat)(self.handle.rados, &mut stat) },
+            "read the cluster's capacity",
+        )?;
+        Ok((stat.kb << 10, stat.kb_avail << 10))
     }
 
     /// The pool `name`, created first when `create` and it does not exist.
@@ -182,6 +201,11 @@ impl Pool {
         Ok(Io { api, io })
     }
 
+    /// The cluster's raw capacity and what is free of it, in bytes.
+    pub fn capacity(&self) -> Result<(u64, u64)> {
+        self.cluster.capacity()
+    }
+
     /// Writes the whole object `oid` (a block: written once under its hash).
     pub fn write_full(&self, oid: &str, data: &[u8]) -> Result<()> {
         let io = self.io()?;
@@ -245,26 +269,50 @@ impl Pool {
     }
 
     /// Up to `max` omap entries of `oid` after the key `after` (from the first when
-    /// empty), with the object's version; None when the object does not exist.
-    pub fn omap_page(&self, oid: &str, after: &[u8], max: u64) -> Result<Option<OmapPage>> {
+    /// empty) whose keys start with `prefix`, with the object's version; None when the
+    /// object does not exist. With `expect_version`, a version that moved on fails the
+    /// read with an error [`moved_on`] recognises.
+    pub fn omap_page(
+        &self,
+        oid: &str,
+        after: &[u8],
+        prefix: &[u8],
+        max: u64,
+        expect_version: Option<u64>,
+    ) -> Result<Option<OmapPage>> {
+        // The C API takes these keys as C strings: omap keys are kept printable.
+        let no_nul = |k: &[u8]| CString::new(k).map_err(|_| Error::InvalidArgument("an omap key holds a NUL byte".into()));
+        let (start, prefix) = (no_nul(after)?, no_nul(prefix)?);
+        self.read_omap(oid, expect_version, |api, op, iter, more, rval| unsafe {
+            (api.rados_read_op_omap_get_vals2)(op, start.as_ptr(), prefix.as_ptr(), max, iter, more, rval)
+        })
+    }
+
+    /// The values of those of `keys` that `oid`'s omap holds, as [`Pool::omap_page`].
+    pub fn omap_get(&self, oid: &str, keys: &[&[u8]], expect_version: Option<u64>) -> Result<Option<OmapPage>> {
+        let ptrs: Vec<*const c_char> = keys.iter().map(|k| k.as_ptr().cast()).collect();
+        let lens: Vec<size_t> = keys.iter().map(|k| k.len()).collect();
+        self.read_omap(oid, expect_version, |api, op, iter, _more, rval| unsafe {
+            (api.rados_read_op_omap_get_vals_by_keys2)(op, ptrs.as_ptr(), keys.len(), lens.as_ptr(), iter, rval)
+        })
+    }
+
+    /// One omap read operation, set up by `read`, and its entries.
+    fn read_omap(
+        &self,
+        oid: &str,
+        expect_version: Option<u64>,
+        read: impl FnOnce(&Api, librados::ReadOp, *mut librados::OmapIter, *mut u8, *mut c_int),
+    ) -> Result<Option<OmapPage>> {
         let io = self.io()?;
         let api = io.api;
         let c_oid = c_string(oid)?;
-        // The C API takes the start key as a C string: omap keys are kept printable.
-        let start = CString::new(after).map_err(|_| Error::InvalidArgument("an omap key holds a NUL byte".into()))?;
         let op = unsafe { (api.rados_create_read_op)() };
         let (mut iter, mut more, mut rval) = (std::ptr::null_mut(), 0u8, 0 as c_int);
-        unsafe {
-            (api.rados_read_op_omap_get_vals2)(
-                op,
-                start.as_ptr(),
-                std::ptr::null(),
-                max,
-                &mut iter,
-                &mut more,
-                &mut rval,
-            )
-        };
+        if let Some(v) = expect_version {
+            unsafe { (api.rados_read_op_assert_version)(op, v) };
+        }
+        read(api, op, &mut iter, &mut more, &mut rval);
         let r = unsafe { (api.rados_read_op_operate)(op, io.io, c_oid.as_ptr(), librados::OPERATION_NOFLAG) };
         let result = (|| {
             if r == -libc::ENOENT {
@@ -302,6 +350,25 @@ impl Pool {
         }
         unsafe { (api.rados_release_read_op)(op) };
         result
+    }
+
+    /// The names of every object in the pool, in no particular order.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let io = self.io()?;
+        let api = io.api;
+        let mut ctx: librados::ListCtx = std::ptr::null_mut();
+        check(unsafe { (api.rados_nobjects_list_open)(io.io, &mut ctx) }, "list a pool")?;
+        let mut names = Vec::new();
+        let walked = loop {
+            let (mut entry, mut key, mut nspace) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
+            match unsafe { (api.rados_nobjects_list_next)(ctx, &mut entry, &mut key, &mut nspace) } {
+                r if r == -libc::ENOENT => break Ok(()),
+                r if r < 0 => break check(r, "list a pool").map(drop),
+                _ => names.push(unsafe { std::ffi::CStr::from_ptr(entry) }.to_string_lossy().into_owned()),
+            }
+        };
+        unsafe { (api.rados_nobjects_list_close)(ctx) };
+        walked.map(|()| names)
     }
 
     /// Takes, or renews, the exclusive lock `name` on `oid` for `secs` seconds, as the
