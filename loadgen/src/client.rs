@@ -16,6 +16,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -38,18 +39,24 @@ pub enum BenchError {
     Other(String),
 }
 
-/// Endpoint and credentials, shared by every worker.
+/// Endpoints and credentials, shared by every worker.
 pub struct Target {
-    pub addr: SocketAddr,
-    pub host: String,
+    endpoints: Vec<Endpoint>,
+    /// The endpoint the next request goes to (modulo their number).
+    next: AtomicUsize,
     pub region: String,
     identity: Identity,
     /// Requests sent, by S3 operation name.
     pub sent: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-impl Target {
-    pub fn new(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> Result<Arc<Self>, BenchError> {
+struct Endpoint {
+    addr: SocketAddr,
+    host: String,
+}
+
+impl Endpoint {
+    fn parse(endpoint: &str) -> Result<Endpoint, BenchError> {
         let hostport = endpoint
             .strip_prefix("http://")
             .ok_or_else(|| BenchError::Other("only http:// endpoints are supported".into()))?
@@ -58,10 +65,23 @@ impl Target {
             .map_err(|e| BenchError::Other(format!("{hostport}: {e}")))?
             .next()
             .ok_or_else(|| BenchError::Other(format!("{hostport} resolves to nothing")))?;
-        let identity = Credentials::new(access_key, secret_key, None, None, "strata-bench").into();
-        Ok(Arc::new(Target {
+        Ok(Endpoint {
             addr,
             host: hostport.to_owned(),
+        })
+    }
+}
+
+impl Target {
+    pub fn new(endpoints: &[String], access_key: &str, secret_key: &str, region: &str) -> Result<Arc<Self>, BenchError> {
+        let endpoints = endpoints.iter().map(|e| Endpoint::parse(e)).collect::<Result<Vec<_>, _>>()?;
+        if endpoints.is_empty() {
+            return Err(BenchError::Other("no endpoint given".into()));
+        }
+        let identity = Credentials::new(access_key, secret_key, None, None, "strata-bench").into();
+        Ok(Arc::new(Target {
+            endpoints,
+            next: AtomicUsize::new(0),
             region: region.to_owned(),
             identity,
             sent: Mutex::new(BTreeMap::new()),
@@ -76,33 +96,35 @@ pub struct Answer {
     pub etag: Option<String>,
 }
 
-/// One connection of one worker.
+/// One worker's connections, one per endpoint.
 pub struct Client {
     target: Arc<Target>,
-    conn: Option<SendRequest<Body>>,
+    conns: Vec<Option<SendRequest<Body>>>,
 }
 
 impl Client {
     pub fn new(target: Arc<Target>) -> Self {
-        Client { target, conn: None }
+        let conns = target.endpoints.iter().map(|_| None).collect();
+        Client { target, conns }
     }
 
-    async fn connection(&mut self) -> Result<&mut SendRequest<Body>, BenchError> {
-        let usable = match &mut self.conn {
+    async fn connection(&mut self, endpoint: usize) -> Result<&mut SendRequest<Body>, BenchError> {
+        let conn = &mut self.conns[endpoint];
+        let usable = match conn {
             Some(c) => c.ready().await.is_ok(),
             None => false,
         };
         if !usable {
-            let addr = self.target.addr;
+            let addr = self.target.endpoints[endpoint].addr;
             let stream = tokio::net::TcpStream::connect(addr)
                 .await
                 .map_err(|e| BenchError::Connect(addr, e))?;
             let _ = stream.set_nodelay(true);
             let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
             tokio::spawn(conn);
-            self.conn = Some(sender);
+            self.conns[endpoint] = Some(sender);
         }
-        Ok(self.conn.as_mut().expect("connection just made"))
+        Ok(self.conns[endpoint].as_mut().expect("connection just made"))
     }
 
     /// Sends one signed request. `keep_body` reads the answer into memory (small XML);
@@ -115,9 +137,11 @@ impl Client {
         body: Option<(Body, u64)>,
         keep_body: bool,
     ) -> Result<Answer, BenchError> {
-        let uri = format!("http://{}{}", self.target.host, path_and_query);
+        let endpoint = self.target.next.fetch_add(1, Ordering::Relaxed) % self.target.endpoints.len();
+        let host = self.target.endpoints[endpoint].host.clone();
+        let uri = format!("http://{host}{path_and_query}");
         let amz_date_headers = [
-            ("host", self.target.host.as_str()),
+            ("host", host.as_str()),
             ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
         ];
         let mut settings = SigningSettings::default();
@@ -146,7 +170,7 @@ impl Client {
         let mut req = http::Request::builder()
             .method(method)
             .uri(path_and_query)
-            .header("host", &self.target.host)
+            .header("host", &host)
             .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
             .header("content-length", body.as_ref().map_or(0, |(_, len)| *len))
             .body(body.map_or_else(|| Full::new(Bytes::new()).boxed(), |(b, _)| b))
@@ -159,7 +183,7 @@ impl Client {
             .unwrap_or_else(|e| e.into_inner())
             .entry(operation)
             .or_default() += 1;
-        let resp = self.connection().await?.send_request(req).await?;
+        let resp = self.connection(endpoint).await?.send_request(req).await?;
         let status = resp.status();
         let etag = resp
             .headers()

@@ -29,9 +29,10 @@ pub enum Op {
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// S3 endpoint, e.g. http://127.0.0.1:9000
-    #[arg(long)]
-    pub endpoint: String,
+    /// S3 endpoint, e.g. http://127.0.0.1:9000. Given more than once (the gateways of
+    /// one site), each request goes to the next, round robin.
+    #[arg(long, required = true)]
+    pub endpoint: Vec<String>,
     #[arg(long)]
     pub access_key: String,
     #[arg(long)]
@@ -453,7 +454,7 @@ async fn measure(args: &BenchArgs, target: &Arc<Target>, bucket: &str, workers: 
     }
     let elapsed = started.elapsed();
     Ok(Report {
-        endpoint: args.endpoint.clone(),
+        endpoint: args.endpoint.join(","),
         op: format!("{:?}", args.op).to_lowercase(),
         workers,
         object_size: args.size,

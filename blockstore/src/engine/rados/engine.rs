@@ -13,6 +13,13 @@
 //! Splitting it into a root shard and per-bucket index shards is what lifts that
 //! bound (docs/architecture.md, "A site over RADOS").
 //!
+//! A gateway keeps what it read and wrote in a cache valid at one version of the
+//! object. A transaction's first read always goes to RADOS and learns the version
+//! now; if it is the cache's, nothing has changed since, and the transaction's other
+//! reads come from the cache. A gateway alone on its site so pays two round trips per
+//! commit (that read and the write) instead of one per record read; a gateway whose
+//! peers committed meanwhile finds a newer version and reads afresh.
+//!
 //! An omap key is the tree's name, `/`, the key in lowercase hex and a `.`: hex keeps
 //! byte order and keeps keys printable (librados takes the start of a listing as a C
 //! string), and the closing `.` sorts a key before every key it is a prefix of, so a
@@ -22,8 +29,9 @@ use super::{moved_on, Committed, OmapWrite, Pool};
 use crate::engine::{Engine, Entry, Scan, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// The index object holding every tree.
@@ -33,6 +41,37 @@ const PAGE: u64 = 1024;
 
 pub struct RadosEngine {
     pool: Pool,
+    cache: Mutex<Cache>,
+}
+
+/// Records as they are at one version of the object (None: absent).
+#[derive(Default)]
+struct Cache {
+    version: Option<u64>,
+    entries: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    bytes: usize,
+}
+
+/// What the cache may hold before it starts over.
+const CACHE_BYTES: usize = 64 << 20;
+
+impl Cache {
+    /// Starts over, valid at `version`.
+    fn reset(&mut self, version: Option<u64>) {
+        self.version = version;
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        self.bytes += key.len() + value.as_ref().map_or(0, Vec::len);
+        if self.bytes > CACHE_BYTES {
+            let version = self.version;
+            self.reset(version);
+            self.bytes = key.len() + value.as_ref().map_or(0, Vec::len);
+        }
+        self.entries.insert(key, value);
+    }
 }
 
 impl RadosEngine {
@@ -44,7 +83,14 @@ impl RadosEngine {
             ..OmapWrite::default()
         };
         pool.commit(OBJECT, &marker)?;
-        Ok(RadosEngine { pool })
+        Ok(RadosEngine {
+            pool,
+            cache: Mutex::default(),
+        })
+    }
+
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -85,7 +131,7 @@ fn missing_object() -> Error {
 }
 
 struct RadosTxn<'a> {
-    pool: &'a Pool,
+    engine: &'a RadosEngine,
     /// The object's version when this transaction first read it.
     version: Cell<Option<u64>>,
     /// Buffered writes (None: a removal), applied by the commit.
@@ -98,13 +144,30 @@ impl Txn for RadosTxn<'_> {
         if let Some(written) = self.writes.borrow().get(&k) {
             return Ok(written.clone());
         }
+        let version = self.version.get();
+        if version.is_some() {
+            let cache = self.engine.cache();
+            if cache.version == version {
+                if let Some(v) = cache.entries.get(&k) {
+                    return Ok(v.clone());
+                }
+            }
+        }
         let page = self
+            .engine
             .pool
-            .omap_get(OBJECT, &[&k], self.version.get())
+            .omap_get(OBJECT, &[&k], version)
             .map_err(tx_error)?
             .ok_or_else(missing_object)?;
+        let value = page.entries.into_iter().next().map(|(_, v)| v);
         self.version.set(Some(page.version));
-        Ok(page.entries.into_iter().next().map(|(_, v)| v))
+        let mut cache = self.engine.cache();
+        if cache.version != Some(page.version) {
+            // Another gateway committed since the cache was filled.
+            cache.reset(Some(page.version));
+        }
+        cache.insert(k, value.clone());
+        Ok(value)
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> TxResult<()> {
@@ -121,20 +184,34 @@ impl Txn for RadosTxn<'_> {
 impl RadosEngine {
     /// Applies writes; with `expect_version`, only if the object is still at it.
     fn apply(&self, writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>, expect_version: Option<u64>) -> Result<Committed> {
+        if writes.is_empty() {
+            return Ok(Committed::Done(expect_version.unwrap_or(0)));
+        }
         let mut w = OmapWrite {
             expect_version,
             ..OmapWrite::default()
         };
-        for (k, v) in writes {
+        for (k, v) in &writes {
             match v {
-                Some(v) => w.set.push((k, v)),
-                None => w.remove.push(k),
+                Some(v) => w.set.push((k.clone(), v.clone())),
+                None => w.remove.push(k.clone()),
             }
         }
-        if w.set.is_empty() && w.remove.is_empty() {
-            return Ok(Committed::Done(expect_version.unwrap_or(0)));
+        let committed = self.pool.commit(OBJECT, &w);
+        let mut cache = self.cache();
+        match (&committed, expect_version) {
+            // Nothing came between the version read and this commit: the cache, if
+            // it was at that version, is at the new one with these writes.
+            (Ok(Committed::Done(new)), Some(read)) if cache.version == Some(read) => {
+                cache.version = Some(*new);
+                for (k, v) in writes {
+                    cache.insert(k, v);
+                }
+            }
+            // Unguarded, or failed: what came between is unknown.
+            _ => cache.reset(None),
         }
-        self.pool.commit(OBJECT, &w)
+        committed
     }
 }
 
@@ -155,7 +232,7 @@ impl Engine for RadosEngine {
                 std::thread::sleep(Duration::from_micros(200 * u64::from(attempt.min(20))));
             }
             let txn = RadosTxn {
-                pool: &self.pool,
+                engine: self,
                 version: Cell::new(mark),
                 writes: RefCell::new(BTreeMap::new()),
             };
