@@ -42,7 +42,10 @@ fn start() -> Ceph {
 fn commit_one(pool: &Pool, shard: &str, n: u64) -> u64 {
     let record = vec![b'r'; 600];
     for tries in 1.. {
-        let version = pool.omap_page(shard, b"~", b"", 1, None).unwrap().map_or(0, |p| p.version);
+        let version = pool
+            .omap_page(shard, b"~", b"", 1, None)
+            .unwrap()
+            .map_or(0, |p| p.version);
         let w = OmapWrite {
             create: version == 0,
             expect_version: (version != 0).then_some(version),

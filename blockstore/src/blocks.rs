@@ -30,7 +30,11 @@ pub struct BlockFiles {
 
 /// Where the blocks are.
 enum Place {
-    Disk { root: PathBuf, tmp: PathBuf, data_dir: PathBuf },
+    Disk {
+        root: PathBuf,
+        tmp: PathBuf,
+        data_dir: PathBuf,
+    },
     Rados(Pool),
 }
 
@@ -206,7 +210,9 @@ impl BlockFiles {
                 f.read_to_end(&mut buf)?;
                 Ok(buf)
             }
-            Place::Rados(pool) => pool.read(&hash.to_hex())?.ok_or_else(|| Error::BlockCorrupt(hash.to_hex())),
+            Place::Rados(pool) => pool
+                .read(&hash.to_hex())?
+                .ok_or_else(|| Error::BlockCorrupt(hash.to_hex())),
         }
     }
 
@@ -261,7 +267,9 @@ impl BlockFiles {
             .iter()
             .filter_map(|name| {
                 let mut bytes = [0u8; 32];
-                hex::decode_to_slice(name.as_bytes(), &mut bytes).ok().map(|()| BlockHash(bytes))
+                hex::decode_to_slice(name.as_bytes(), &mut bytes)
+                    .ok()
+                    .map(|()| BlockHash(bytes))
             })
             .collect())
     }

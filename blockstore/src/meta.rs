@@ -288,6 +288,16 @@ impl Meta {
         self.log_bytes.load(Ordering::SeqCst)
     }
 
+    /// See [`Engine::lease`].
+    pub fn lease(&self, name: &str, holder: &str, secs: u32) -> Result<bool> {
+        self.engine.lease(name, holder, secs)
+    }
+
+    /// Whether other processes commit to this store too (see [`Engine::shared`]).
+    pub fn shared(&self) -> bool {
+        self.engine.shared()
+    }
+
     /// Calls `f` with the newest sequence number after every durable commit that logged
     /// a change. Set once (replication uses it to wake its senders).
     pub fn set_commit_listener(&self, f: Box<dyn Fn(u64) + Send + Sync>) {
@@ -328,7 +338,10 @@ impl Meta {
         let shared = self.engine.shared();
         let mut outcome = None;
         self.engine.transact_since(guard.mark, &mut |txn| {
-            let (mut start, mut start_bytes) = (self.last_seq.load(Ordering::SeqCst), self.log_bytes.load(Ordering::SeqCst));
+            let (mut start, mut start_bytes) = (
+                self.last_seq.load(Ordering::SeqCst),
+                self.log_bytes.load(Ordering::SeqCst),
+            );
             if shared {
                 // Other gateways append to the log too: its end is in the engine.
                 let read = |k: &[u8]| Ok::<_, TxError>(txn.get(Tree::Meta, k)?.map(|v| be_u64(&v)).unwrap_or(0));

@@ -179,21 +179,19 @@ impl Store {
             // A user is one record, named by its name: the record it replaces may be
             // under another access key (rotated, or the user deleted and made again),
             // and that key must stop working here too. Users are few: found by a scan.
-            Change::User(u) => {
-                self.meta.scan_then_commit(|guard| {
-                    let retired = self.access_keys_of(&u.name)?;
-                    self.meta.commit_locked(guard, now_millis(), |tx| {
-                        tx.set_via(via);
-                        let a = tx.apply_record(c, true, true)?;
-                        if a.applied > 0 {
-                            for k in retired.iter().filter(|k| **k != u.access_key) {
-                                tx.remove(Tree::Users, k.as_bytes())?;
-                            }
+            Change::User(u) => self.meta.scan_then_commit(|guard| {
+                let retired = self.access_keys_of(&u.name)?;
+                self.meta.commit_locked(guard, now_millis(), |tx| {
+                    tx.set_via(via);
+                    let a = tx.apply_record(c, true, true)?;
+                    if a.applied > 0 {
+                        for k in retired.iter().filter(|k| **k != u.access_key) {
+                            tx.remove(Tree::Users, k.as_bytes())?;
                         }
-                        Ok(a)
-                    })
+                    }
+                    Ok(a)
                 })
-            }
+            }),
             // Kept while its grace lasts (and passed on to this site's sinks).
             Change::UserKeyRetired {
                 name,
@@ -390,6 +388,18 @@ impl Store {
     /// with the newest sequence number.
     pub fn set_commit_listener(&self, f: impl Fn(u64) + Send + Sync + 'static) {
         self.meta.set_commit_listener(Box::new(f));
+    }
+
+    /// Takes or renews a lease on a site-wide job for `holder` (one gateway of the
+    /// site's many); true while it holds it. On a site of one process, always true.
+    pub fn lease(&self, name: &str, holder: &str, secs: u32) -> Result<bool> {
+        self.meta.lease(name, holder, secs)
+    }
+
+    /// Whether other gateways share this store (a site over Ceph RADOS): what they
+    /// commit is seen only by reading the store again.
+    pub fn shared(&self) -> bool {
+        self.meta.shared()
     }
 
     /// A small record kept for replication (settings, cursors); durable on return.

@@ -143,7 +143,11 @@ impl Store {
         store.move_tombstones()?;
         // Over RADOS the scan would list the whole data pool at every gateway's start,
         // and GC removes nothing there yet (see `gc`).
-        let orphans = if store.blocks.shared() { 0 } else { store.queue_orphan_blocks()? };
+        let orphans = if store.blocks.shared() {
+            0
+        } else {
+            store.queue_orphan_blocks()?
+        };
         if orphans > 0 {
             tracing::info!(orphans, "queued unreferenced blocks left by an interrupted run for GC");
         }

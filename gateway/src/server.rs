@@ -72,7 +72,15 @@ async fn open_replication(
     store: &Arc<Store>,
     certs: &PortCerts,
 ) -> Result<Option<Arc<Replication>>, AnyError> {
-    let Some(r) = &cfg.repl else { return Ok(None) };
+    let Some(r) = &cfg.repl else {
+        // A gateway without [repl] trims the change log as no sink needs it: on a site
+        // whose other gateways replicate, that would drop what their sinks still need.
+        let s = store.clone();
+        if store.shared() && !blocking(move || s.repl_scan("peer/")).await?.is_empty() {
+            return Err("this site replicates (its other gateways have peers): give every gateway of the site the same [repl] section".into());
+        }
+        return Ok(None);
+    };
     let tls = match &r.tls_ca {
         Some(ca) => {
             let own = certs.repl.clone().filter(|_| r.tls_client_auth);

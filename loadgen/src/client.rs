@@ -73,8 +73,16 @@ impl Endpoint {
 }
 
 impl Target {
-    pub fn new(endpoints: &[String], access_key: &str, secret_key: &str, region: &str) -> Result<Arc<Self>, BenchError> {
-        let endpoints = endpoints.iter().map(|e| Endpoint::parse(e)).collect::<Result<Vec<_>, _>>()?;
+    pub fn new(
+        endpoints: &[String],
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+    ) -> Result<Arc<Self>, BenchError> {
+        let endpoints = endpoints
+            .iter()
+            .map(|e| Endpoint::parse(e))
+            .collect::<Result<Vec<_>, _>>()?;
         if endpoints.is_empty() {
             return Err(BenchError::Other("no endpoint given".into()));
         }
@@ -140,10 +148,7 @@ impl Client {
         let endpoint = self.target.next.fetch_add(1, Ordering::Relaxed) % self.target.endpoints.len();
         let host = self.target.endpoints[endpoint].host.clone();
         let uri = format!("http://{host}{path_and_query}");
-        let amz_date_headers = [
-            ("host", host.as_str()),
-            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
-        ];
+        let amz_date_headers = [("host", host.as_str()), ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")];
         let mut settings = SigningSettings::default();
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;

@@ -11,6 +11,7 @@ mod authority;
 mod compress;
 mod counters;
 mod error;
+mod feeder;
 mod fullsync;
 mod fullsync_record;
 mod link;

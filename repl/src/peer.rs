@@ -236,6 +236,11 @@ impl Peer {
         Ok(())
     }
 
+    /// Takes the cursor another gateway of the site left in the store, unpersisted.
+    pub fn set_cursor(&self, to: Cursor) {
+        *lock(&self.cursor) = to;
+    }
+
     /// Sets the cursor outright (realtime enable: recording starts now).
     pub fn reset_cursor(&self, store: &Store, to: Cursor) -> Result<()> {
         store.repl_put(&cursor_key(&self.name), &to.encode())?;

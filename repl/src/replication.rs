@@ -4,6 +4,7 @@
 use crate::auth::{Credentials, Verifier};
 use crate::authority::{AuthorityClaim, NamespaceOp, Refusal};
 use crate::error::{ReplError, Result};
+use crate::feeder::{self, Feeder};
 use crate::link::Link;
 use crate::locks::lock;
 use crate::peer::{self, Cursor, Peer, PeerRecord, SinkSettings};
@@ -69,6 +70,8 @@ pub struct Replication {
     /// Said at start and in status: the replication port is reachable beyond this
     /// machine without TLS.
     plain_text: Option<String>,
+    /// Whether this gateway feeds the site's sinks (see `feeder`).
+    feeder: Feeder,
 }
 
 impl Replication {
@@ -100,6 +103,7 @@ impl Replication {
         }
         Ok(Arc::new(Replication {
             plain_text,
+            feeder: Feeder::new(&cfg.advertise),
             site: Arc::new(Site {
                 me: SiteInfo {
                     name: cfg.site_name.clone(),
@@ -130,25 +134,37 @@ impl Replication {
         }))
     }
 
-    /// Starts the senders of started sinks and the log keeper.
+    /// Starts the senders of started sinks and the log keeper: at once on a site of
+    /// one process; on a gateway of a site over Ceph, whenever it holds the feeder
+    /// lease (see `feeder`).
     pub fn start(self: &Arc<Self>) {
         let commits = self.site.commits.clone();
         self.site.store.set_commit_listener(move |seq| {
             commits.send_replace(seq);
         });
-        for p in self.site.peers() {
-            if p.sink_settings().is_some_and(|s| s.enabled && s.started) {
-                self.spawn_sender(&p);
-            }
-            if p.sink_settings().is_some_and(|s| s.fullsync) {
-                self.spawn_fullsync(&p);
-            }
+        if self.site.store.shared() {
+            let weak = Arc::downgrade(self);
+            tokio::spawn(async move {
+                while let Some(repl) = weak.upgrade() {
+                    repl.tend_feeding().await;
+                    drop(repl);
+                    tokio::time::sleep(feeder::TICK).await;
+                }
+            });
+        } else {
+            self.feeder.set_feeding(true);
+            self.start_feeding();
         }
-        let weak = Arc::downgrade(&self.site);
+        let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let Some(site) = weak.upgrade() else { return };
+                let Some(repl) = weak.upgrade() else { return };
+                if !repl.feeder.feeding() {
+                    continue;
+                }
+                let site = repl.site.clone();
+                drop(repl);
                 let kept = blocking(move || {
                     queue::keep(&site)?;
                     // Traffic counters survive a restart (at most half a second lost).
@@ -229,6 +245,11 @@ impl Replication {
         self.site.cascade.store(on, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(cascade = on, "cascading set");
         Ok(())
+    }
+
+    /// Whether this gateway feeds the site's sinks (always, on a site of one process).
+    pub fn feeding(&self) -> bool {
+        self.feeder.feeding()
     }
 
     pub fn cascade(&self) -> bool {
@@ -329,6 +350,15 @@ impl Replication {
             }
             SinkOp::Start if !settings.fullsync => return Err(not_enabled()),
             SinkOp::Stop if !settings.fullsync => return Err(not_enabled()),
+            SinkOp::Start if !self.feeder.feeding() => {
+                // The run would start where this gateway's runner is: nowhere.
+                let site = self.site.clone();
+                let holder = blocking(move || site.store.repl_get(feeder::HOLDER_KEY)).await?;
+                let holder = holder.map_or_else(|| "none yet".into(), |h| String::from_utf8_lossy(&h).into_owned());
+                return Err(ReplError::Invalid(format!(
+                    "this gateway does not feed the site's sinks; run `fullsync start` through the one that does (its replication address: {holder})"
+                )));
+            }
             SinkOp::Start => {
                 // A run in progress goes on (and no second one is queued behind it);
                 // otherwise one starts, or the stopped one resumes, now.
@@ -509,7 +539,93 @@ impl Replication {
         self.site.proxy_counters.view()
     }
 
+    /// Starts what feeds each sink, as its settings say.
+    fn start_feeding(self: &Arc<Self>) {
+        for p in self.site.peers() {
+            if p.sink_settings().is_some_and(|s| s.enabled && s.started) {
+                self.spawn_sender(&p);
+            }
+            if p.sink_settings().is_some_and(|s| s.fullsync) {
+                self.spawn_fullsync(&p);
+            }
+        }
+    }
+
+    /// One tick of a gateway of a shared site: renews (or seeks) the feeder lease,
+    /// rereads the peers other gateways may have changed, and starts or stops feeding.
+    async fn tend_feeding(self: &Arc<Self>) {
+        let site = self.site.clone();
+        let holder = self.feeder.holder.clone();
+        let was_feeding = self.feeder.feeding();
+        let tended = blocking(move || {
+            let held = site.store.lease(feeder::LEASE, &holder, feeder::LEASE_SECS)?;
+            let gone = feeder::reload_peers(&site, held && !was_feeding)?;
+            Ok::<_, ReplError>((held, gone))
+        })
+        .await;
+        let (held, gone) = match tended {
+            Ok(t) => t,
+            Err(e) => {
+                // Unsure of the lease: stop sending rather than risk a second feeder.
+                tracing::warn!(error = %e, "could not renew the feeder lease");
+                (false, Vec::new())
+            }
+        };
+        for name in gone {
+            tracing::info!(peer = %name, "a peer was forgotten through another gateway");
+        }
+        if held {
+            if self.feeder.set_feeding(true) {
+                let (site, holder) = (self.site.clone(), self.feeder.holder.clone());
+                let _ = blocking(move || site.store.repl_put(feeder::HOLDER_KEY, holder.as_bytes())).await;
+                tracing::info!(holder = %self.feeder.holder, "this gateway now feeds the site's sinks");
+                self.spawn_commit_poll();
+            }
+            // Settings changed through other gateways take effect here.
+            for p in self.site.peers() {
+                let s = p.sink_settings();
+                if !s.is_some_and(|s| s.enabled && s.started) {
+                    stop_sender(&p).await;
+                }
+                if !s.is_some_and(|s| s.fullsync) {
+                    stop_task(&p.fullsync_task).await;
+                }
+            }
+            self.start_feeding();
+        } else if self.feeder.set_feeding(false) {
+            tracing::warn!("this gateway no longer holds the feeder lease: it stops feeding the site's sinks");
+            for p in self.site.peers() {
+                stop_sender(&p).await;
+                stop_task(&p.fullsync_task).await;
+            }
+        }
+    }
+
+    /// While this gateway feeds, wakes its senders for changes the site's other
+    /// gateways commit (its own wake them directly).
+    fn spawn_commit_poll(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(feeder::POLL).await;
+                let Some(repl) = weak.upgrade() else { return };
+                if !repl.feeder.feeding() {
+                    return;
+                }
+                let site = repl.site.clone();
+                if let Ok(seq) = blocking(move || Ok::<_, ReplError>(site.store.last_seq())).await {
+                    repl.site
+                        .commits
+                        .send_if_modified(|last| std::mem::replace(last, seq.max(*last)) != *last);
+                }
+            }
+        });
+    }
+
     fn spawn_fullsync(self: &Arc<Self>, peer: &Arc<Peer>) {
+        if !self.feeder.feeding() {
+            return;
+        }
         let mut slot = lock(&peer.fullsync_task);
         if slot.as_ref().is_some_and(|(_, h)| !h.is_finished()) {
             return;
@@ -520,6 +636,9 @@ impl Replication {
     }
 
     fn spawn_sender(self: &Arc<Self>, peer: &Arc<Peer>) {
+        if !self.feeder.feeding() {
+            return;
+        }
         let mut slot = lock(&peer.sender);
         if slot.as_ref().is_some_and(|(_, h)| !h.is_finished()) {
             return;

@@ -1,12 +1,14 @@
 //! A site of three gateways over one Ceph cluster (scripts/ceph-cluster.sh), driven as
 //! a user would through a load balancer: each request to the next gateway. What one
 //! gateway acknowledged, every other reads at once; racing conditional writes have one
-//! winner; a multipart upload's parts may arrive through any gateway.
+//! winner; a multipart upload's parts may arrive through any gateway; one gateway at a
+//! time feeds the site's sinks, and another takes over when it dies.
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use strata_tests::{data, get_bytes, put, Ceph, Site, SiteOptions};
+use std::time::{Duration, Instant};
+use strata_tests::{assert_converges, data, get_bytes, put, wait_for, Ceph, Site, SiteOptions};
 
 /// Three gateways of one site over `ceph`: the first makes the test user, the others
 /// find it in the cluster.
@@ -37,7 +39,10 @@ async fn three_gateways_over_one_cluster_are_one_site() {
     let gateways = three_gateways(&ceph);
     let c: Vec<Client> = gateways.iter().map(Site::client).collect();
     // The site's identity is the cluster's: every gateway reports the same id.
-    let ids: Vec<String> = gateways.iter().map(|g| g.site_status()["site_id"].to_string()).collect();
+    let ids: Vec<String> = gateways
+        .iter()
+        .map(|g| g.site_status()["site_id"].to_string())
+        .collect();
     assert!(ids.iter().all(|id| *id == ids[0] && id != "null"), "site ids: {ids:?}");
 
     c[0].create_bucket().bucket("bkt").send().await.unwrap();
@@ -53,7 +58,10 @@ async fn three_gateways_over_one_cluster_are_one_site() {
         let body = data(200_000 + i * 1000, i as u64);
         put(writer, "bkt", &format!("k{i}"), body.clone()).await.unwrap();
         for reader in &c {
-            assert!(get_bytes(reader, "bkt", &format!("k{i}")).await == body, "k{i} read back whole");
+            assert!(
+                get_bytes(reader, "bkt", &format!("k{i}")).await == body,
+                "k{i} read back whole"
+            );
         }
     }
     for reader in &c {
@@ -63,9 +71,17 @@ async fn three_gateways_over_one_cluster_are_one_site() {
     }
 
     // A multipart upload whose parts arrive through different gateways.
-    let up = c[0].create_multipart_upload().bucket("bkt").key("mp").send().await.unwrap();
+    let up = c[0]
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
     let id = up.upload_id().unwrap();
-    let parts: Vec<Vec<u8>> = (0..3).map(|i| data(if i < 2 { 5 << 20 } else { 1000 }, 50 + i)).collect();
+    let parts: Vec<Vec<u8>> = (0..3)
+        .map(|i| data(if i < 2 { 5 << 20 } else { 1000 }, 50 + i))
+        .collect();
     let mut done = Vec::new();
     for (i, p) in parts.iter().enumerate() {
         let number = i as i32 + 1;
@@ -79,9 +95,21 @@ async fn three_gateways_over_one_cluster_are_one_site() {
             .send()
             .await
             .unwrap();
-        done.push(CompletedPart::builder().part_number(number).e_tag(r.e_tag().unwrap()).build());
+        done.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
     }
-    let listed = c[2].list_parts().bucket("bkt").key("mp").upload_id(id).send().await.unwrap();
+    let listed = c[2]
+        .list_parts()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.parts().len(), 3, "every gateway sees every part");
     c[1].complete_multipart_upload()
         .bucket("bkt")
@@ -95,16 +123,26 @@ async fn three_gateways_over_one_cluster_are_one_site() {
 
     // A delete through one gateway is seen by the others at once.
     c[2].delete_object().bucket("bkt").key("k0").send().await.unwrap();
-    assert_eq!(status(c[0].get_object().bucket("bkt").key("k0").send().await), "NoSuchKey");
+    assert_eq!(
+        status(c[0].get_object().bucket("bkt").key("k0").send().await),
+        "NoSuchKey"
+    );
 
     // A user made through one gateway signs requests on another.
-    gateways[1].create_user("second", "STRATASECONDUSER0001", "second-user-secret-0000000000000000001");
+    gateways[1].create_user(
+        "second",
+        "STRATASECONDUSER0001",
+        "second-user-secret-0000000000000000001",
+    );
     let second = gateways[2].client_as("STRATASECONDUSER0001", "second-user-secret-0000000000000000001");
     second.create_bucket().bucket("second-b").send().await.unwrap();
 
     // A bucket that still holds objects cannot be deleted through any gateway; emptied
     // through others, it can.
-    assert_eq!(status(c[0].delete_bucket().bucket("bkt").send().await), "BucketNotEmpty");
+    assert_eq!(
+        status(c[0].delete_bucket().bucket("bkt").send().await),
+        "BucketNotEmpty"
+    );
     for (i, k) in ["k1", "k2", "mp"].iter().enumerate() {
         c[i].delete_object().bucket("bkt").key(*k).send().await.unwrap();
     }
@@ -128,9 +166,16 @@ async fn reads_after_writes_across_gateways_and_one_winner_per_race() {
         for reader in [c[1].clone(), c[2].clone()] {
             let body = body.clone();
             readers.spawn(async move {
-                assert!(get_bytes(&reader, "bkt", "counter").await == body, "round {round}: a stale read");
+                assert!(
+                    get_bytes(&reader, "bkt", "counter").await == body,
+                    "round {round}: a stale read"
+                );
                 let listed = reader.list_objects_v2().bucket("bkt").send().await.unwrap();
-                assert_eq!(listed.contents()[0].size(), Some(body.len() as i64), "round {round}: a stale listing");
+                assert_eq!(
+                    listed.contents()[0].size(),
+                    Some(body.len() as i64),
+                    "round {round}: a stale listing"
+                );
             });
         }
         while let Some(r) = readers.join_next().await {
@@ -172,4 +217,125 @@ async fn reads_after_writes_across_gateways_and_one_winner_per_race() {
             assert!(get_bytes(reader, "bkt", &key).await == data(1000, winners[0] as u64));
         }
     }
+}
+
+/// Which of `gateways` feeds the site's sinks, once exactly one does.
+fn feeder_of(gateways: &[&Site]) -> usize {
+    let mut found = None;
+    wait_for(20, "one gateway to feed the sinks", || {
+        let feeding: Vec<usize> = (0..gateways.len())
+            .filter(|i| gateways[*i].repl_status()["feeding"] == true)
+            .collect();
+        found = feeding.first().copied();
+        feeding.len() == 1
+    });
+    found.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_feed_moves_to_another_gateway_when_its_feeder_dies() {
+    let ceph = Ceph::start();
+    let options = |name: &str| SiteOptions {
+        top_extra: ceph.store_section("east"),
+        ..SiteOptions::replicating(name)
+    };
+    // Two gateways of the site "east" (their site name is the site's), and an embedded
+    // site "west" as the sink.
+    let mut gateways = [Site::start_with(options("east")), Site::start_bare(options("east"))];
+    let west = Site::start_with(SiteOptions::replicating("west"));
+    gateways[0].replicate_to(&west, None);
+    let feeder = feeder_of(&[&gateways[0], &gateways[1]]);
+    let survivor = 1 - feeder;
+    let c: Vec<Client> = gateways.iter().map(Site::client).collect();
+    let sink = west.client();
+    c[0].create_bucket().bucket("bkt").send().await.unwrap();
+    // Writes through either gateway reach the sink: the feeder sends what the other
+    // gateway committed too.
+    for i in 0..10 {
+        put(&c[i % 2], "bkt", &format!("before-{i}"), data(70_000, i as u64))
+            .await
+            .unwrap();
+    }
+    assert_converges(&c[survivor], &sink, "bkt", 30).await;
+
+    // Writers on both gateways; the feeder is killed under them, with a multipart
+    // upload of its own half done.
+    let up = c[feeder]
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_owned();
+    let part = data(5 << 20, 99);
+    let e_tag = c[feeder]
+        .upload_part()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(part.clone()))
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_owned();
+    let mut writers = tokio::task::JoinSet::new();
+    for g in [feeder, survivor] {
+        let client = c[g].clone();
+        writers.spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..400 {
+                let key = format!("during-{g}-{i}");
+                if put(&client, "bkt", &key, data(20_000 + i, i as u64)).await.is_err() {
+                    break;
+                }
+                acked.push(key);
+            }
+            acked
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    gateways[feeder].kill9();
+    let killed = Instant::now();
+    let mut acked = Vec::new();
+    while let Some(r) = writers.join_next().await {
+        acked.extend(r.unwrap());
+    }
+    wait_for(30, "the surviving gateway to take over the feed", || {
+        gateways[survivor].repl_status()["feeding"] == true
+    });
+    println!(
+        "the feed moved to the surviving gateway {:.1} s after the feeder was killed",
+        killed.elapsed().as_secs_f64()
+    );
+
+    // The upload goes on through the survivor: its part, acknowledged before the kill,
+    // is there.
+    c[survivor]
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(CompletedPart::builder().part_number(1).e_tag(e_tag).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Every acknowledged write is on the site and reaches the sink; the sites end equal.
+    for key in &acked {
+        c[survivor].head_object().bucket("bkt").key(key).send().await.unwrap();
+    }
+    let n = assert_converges(&c[survivor], &sink, "bkt", 60).await;
+    assert!(
+        n >= acked.len() + 11,
+        "{n} objects on the sink, {} acknowledged during the kill",
+        acked.len()
+    );
+    assert!(get_bytes(&sink, "bkt", "mp").await == part);
 }

@@ -177,6 +177,14 @@ pub trait Engine: Send + Sync {
         self.transact(f)
     }
 
+    /// Takes or renews the lease `name` for `holder` for `secs` seconds: true while
+    /// `holder` has it. A site-wide job (feeding the sinks) runs where the lease is;
+    /// an engine only one process uses gives it to whoever asks.
+    fn lease(&self, name: &str, holder: &str, secs: u32) -> Result<bool> {
+        let _ = (name, holder, secs);
+        Ok(true)
+    }
+
     /// Whether other processes (the other gateways of a site) commit to this engine's
     /// data too. Then nothing a process keeps in memory about the data (the log's last
     /// sequence, above all) is the truth: it is read from the engine.

@@ -175,6 +175,8 @@ pub async fn view(r: &std::sync::Arc<Replication>) -> strata_repl::Result<serde_
         "site": r.me().name,
         "site_id": r.me().id.to_string(),
         "cascade": r.cascade(),
+        // A site of many gateways over Ceph: whether this one feeds the sinks.
+        "feeding": r.feeding(),
         "authority": r.authority(),
         "plain_text_warning": r.plain_text_warning(),
         "refused_credentials": r.refused_credentials(),

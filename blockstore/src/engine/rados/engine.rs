@@ -171,7 +171,9 @@ impl Txn for RadosTxn<'_> {
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> TxResult<()> {
-        self.writes.borrow_mut().insert(omap_key(tree, key), Some(value.to_vec()));
+        self.writes
+            .borrow_mut()
+            .insert(omap_key(tree, key), Some(value.to_vec()));
         Ok(())
     }
 
@@ -262,7 +264,8 @@ impl Engine for RadosEngine {
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
-        self.apply([(omap_key(tree, key), Some(value.to_vec()))].into(), None).map(drop)
+        self.apply([(omap_key(tree, key), Some(value.to_vec()))].into(), None)
+            .map(drop)
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<()> {
@@ -303,6 +306,13 @@ impl Engine for RadosEngine {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn lease(&self, name: &str, holder: &str, secs: u32) -> Result<bool> {
+        let held = self
+            .pool
+            .lease(&format!("strata.lease.{name}"), "lease", holder, secs)?;
+        Ok(held == super::Lease::Held)
     }
 }
 

@@ -281,7 +281,8 @@ impl Pool {
         expect_version: Option<u64>,
     ) -> Result<Option<OmapPage>> {
         // The C API takes these keys as C strings: omap keys are kept printable.
-        let no_nul = |k: &[u8]| CString::new(k).map_err(|_| Error::InvalidArgument("an omap key holds a NUL byte".into()));
+        let no_nul =
+            |k: &[u8]| CString::new(k).map_err(|_| Error::InvalidArgument("an omap key holds a NUL byte".into()));
         let (start, prefix) = (no_nul(after)?, no_nul(prefix)?);
         self.read_omap(oid, expect_version, |api, op, iter, more, rval| unsafe {
             (api.rados_read_op_omap_get_vals2)(op, start.as_ptr(), prefix.as_ptr(), max, iter, more, rval)
@@ -357,14 +358,21 @@ impl Pool {
         let io = self.io()?;
         let api = io.api;
         let mut ctx: librados::ListCtx = std::ptr::null_mut();
-        check(unsafe { (api.rados_nobjects_list_open)(io.io, &mut ctx) }, "list a pool")?;
+        check(
+            unsafe { (api.rados_nobjects_list_open)(io.io, &mut ctx) },
+            "list a pool",
+        )?;
         let mut names = Vec::new();
         let walked = loop {
             let (mut entry, mut key, mut nspace) = (std::ptr::null(), std::ptr::null(), std::ptr::null());
             match unsafe { (api.rados_nobjects_list_next)(ctx, &mut entry, &mut key, &mut nspace) } {
                 r if r == -libc::ENOENT => break Ok(()),
                 r if r < 0 => break check(r, "list a pool").map(drop),
-                _ => names.push(unsafe { std::ffi::CStr::from_ptr(entry) }.to_string_lossy().into_owned()),
+                _ => names.push(
+                    unsafe { std::ffi::CStr::from_ptr(entry) }
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
             }
         };
         unsafe { (api.rados_nobjects_list_close)(ctx) };
