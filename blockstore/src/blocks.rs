@@ -38,6 +38,16 @@ enum Place {
     Rados(Pool),
 }
 
+/// What [`BlockFiles::remove_unused`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Unused {
+    Removed,
+    /// Used within the grace: kept, and asked about again later.
+    InUse,
+    /// Already removed (by another gateway's GC).
+    Gone,
+}
+
 /// What a block write did.
 #[derive(Debug)]
 pub enum Stored {
@@ -118,7 +128,12 @@ impl BlockFiles {
         let until = Instant::now() + ttl;
         let mut missing = Vec::new();
         for h in hashes {
-            if self.exists(h) {
+            // A shared block is touched, so other gateways' GC keeps it too.
+            let present = match &self.place {
+                Place::Rados(pool) => pool.touch(&h.to_hex()).unwrap_or(false),
+                Place::Disk { .. } => self.exists(h),
+            };
+            if present {
                 held.insert(*h, until);
             } else {
                 missing.push(*h);
@@ -168,7 +183,9 @@ impl BlockFiles {
             }
             Place::Rados(pool) => {
                 let oid = hash.to_hex();
-                if pool.stat(&oid)?.is_some() {
+                // Touched, a stored block is kept by every gateway's GC for its grace
+                // (see `gc`); one removed meanwhile is written again.
+                if pool.touch(&oid)? {
                     return Ok(Stored::Existed);
                 }
                 pool.write_full(&oid, data)?;
@@ -225,6 +242,38 @@ impl BlockFiles {
             },
             Place::Rados(pool) => pool.remove(&hash.to_hex()).map(drop),
         }
+    }
+
+    /// Touches shared blocks a write is about to commit (see `writer`); fails if one
+    /// is gone.
+    pub(crate) fn touch_all(&self, blocks: &[crate::records::BlockRef]) -> Result<()> {
+        let Place::Rados(pool) = &self.place else { return Ok(()) };
+        for b in blocks {
+            if !pool.touch(&b.hash.to_hex())? {
+                return Err(Error::BlockCorrupt(b.hash.to_hex()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a block GC found unreferenced, unless it was used within `grace`: a
+    /// shared block is removed only if no gateway touched it since (the removal is
+    /// guarded by the version GC read), so a write that found it stored keeps it.
+    pub(crate) fn remove_unused(&self, hash: &BlockHash, grace: Duration) -> Result<Unused> {
+        let Place::Rados(pool) = &self.place else {
+            self.remove(hash)?;
+            return Ok(Unused::Removed);
+        };
+        let oid = hash.to_hex();
+        let Some((_, mtime, version)) = pool.stat_version(&oid)? else {
+            return Ok(Unused::Gone);
+        };
+        // The time is in whole seconds: the use may have come up to a second later.
+        let used_ms = (mtime.max(0) as u64 + 1) * 1000;
+        if used_ms + grace.as_millis() as u64 > crate::hlc::now_millis() || !pool.remove_at(&oid, version)? {
+            return Ok(Unused::InUse);
+        }
+        Ok(Unused::Removed)
     }
 
     /// The room for blocks: the data disk's, or the Ceph cluster's.

@@ -1,7 +1,18 @@
 //! Garbage collection of blocks no manifest or part references any more. A block is
 //! removed only after it has been unreferenced for the grace period and only if no
 //! uncommitted write has it pinned.
+//!
+//! Blocks in RADOS are shared by the site's gateways, and a write in flight on one
+//! pins nothing another can see. There every write touches each block it uses (writes
+//! it, or marks an existing one used), a gateway holding a block for a manifest on its
+//! way touches it too, and GC removes a block only if nobody touched it within the
+//! grace, with a removal guarded by the version it read: a touch after that read
+//! makes the removal fail, and a write after the removal writes the block again. A
+//! write that lasts longer than half the grace touches its blocks again just before
+//! its commit (`writer`). Blocks a gateway wrote and never committed (it was killed)
+//! are found by listing the pool, now and then.
 
+use crate::blocks::Unused;
 use crate::error::Result;
 use crate::hlc::now_millis;
 use crate::records::BlockHash;
@@ -19,15 +30,19 @@ pub struct GcStats {
 
 impl Store {
     pub fn collect_garbage(&self) -> Result<GcStats> {
-        if self.blocks.shared() {
-            // Pins are per gateway: a block another gateway's write is about to commit
-            // looks unreferenced here. Until pins are kept in the cluster, a site over
-            // RADOS keeps its unreferenced blocks (it never loses a referenced one).
-            return Ok(GcStats::default());
-        }
-        let cutoff = now_millis().saturating_sub(self.cfg.gc_grace.as_millis() as u64);
+        let grace = self.cfg.gc_grace;
+        let cutoff = now_millis().saturating_sub(grace.as_millis() as u64);
         self.record_abandoned()?;
         self.blocks.expire_holds();
+        if self.blocks.shared() && self.orphan_scan_due() {
+            let orphans = self.queue_orphan_blocks()?;
+            if orphans > 0 {
+                tracing::info!(
+                    orphans,
+                    "queued blocks no write committed (a gateway stopped mid-write) for GC"
+                );
+            }
+        }
         let mut stats = GcStats::default();
         for h in self.meta.gc_candidates(cutoff)? {
             let hash = BlockHash(h);
@@ -41,8 +56,15 @@ impl Store {
             if self.meta.is_referenced(&h)? {
                 stats.revived += 1;
             } else {
-                self.blocks.remove(&hash)?;
-                stats.removed += 1;
+                match self.blocks.remove_unused(&hash, grace)? {
+                    Unused::Removed => stats.removed += 1,
+                    Unused::Gone => {}
+                    Unused::InUse => {
+                        // Another gateway's write used it: asked about again later.
+                        stats.pinned += 1;
+                        continue;
+                    }
+                }
             }
             self.meta.gc_forget(&h)?;
             drop(pending);

@@ -75,6 +75,8 @@ pub struct Store {
     /// Blocks of writes dropped before they committed, and when: GC candidates that
     /// the next GC run records (a crash loses nothing: the start-up scan finds them).
     abandoned: Mutex<Vec<([u8; 32], u64)>>,
+    /// When this gateway last listed a shared data pool for blocks no write committed.
+    orphans_scanned: Mutex<Option<std::time::Instant>>,
     /// The site refuses client writes (an old primary fenced during failover); what
     /// replication brings is still applied. Persisted.
     read_only: std::sync::atomic::AtomicBool,
@@ -137,12 +139,12 @@ impl Store {
             writers,
             site,
             abandoned: Mutex::new(Vec::new()),
+            orphans_scanned: Mutex::new(None),
             read_only: std::sync::atomic::AtomicBool::new(read_only),
         };
         store.build_sync_tree()?;
         store.move_tombstones()?;
-        // Over RADOS the scan would list the whole data pool at every gateway's start,
-        // and GC removes nothing there yet (see `gc`).
+        // Over RADOS the pool is listed by GC, off the start's path (see `gc`).
         let orphans = if store.blocks.shared() {
             0
         } else {
@@ -243,7 +245,19 @@ impl Store {
         Ok(())
     }
 
-    fn queue_orphan_blocks(&self) -> Result<usize> {
+    /// Whether the data pool is due a listing for orphans: once per gateway start and
+    /// then every grace (at least every ten minutes apart: a listing reads the pool).
+    pub(crate) fn orphan_scan_due(&self) -> bool {
+        let every = self.cfg.gc_grace.max(Duration::from_secs(600));
+        let mut last = self.orphans_scanned.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < every) {
+            return false;
+        }
+        *last = Some(std::time::Instant::now());
+        true
+    }
+
+    pub(crate) fn queue_orphan_blocks(&self) -> Result<usize> {
         let mut orphans = Vec::new();
         for h in self.blocks.all()? {
             if !self.meta.is_referenced(&h.0)? && !self.meta.is_gc_candidate(&h.0)? {

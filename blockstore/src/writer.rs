@@ -55,6 +55,9 @@ pub(crate) struct Pins {
     /// The blocks whose files this write created (not ones it found stored).
     created: Vec<BlockHash>,
     pub committed: bool,
+    /// When the write began: on blocks other gateways share, a block stays pinned
+    /// for GC's grace after this write last touched it (see `gc`).
+    since: std::time::Instant,
 }
 
 impl Pins {
@@ -64,7 +67,18 @@ impl Pins {
             hashes: Vec::new(),
             created: Vec::new(),
             committed: false,
+            since: std::time::Instant::now(),
         }
+    }
+
+    /// Before the commit of a write that lasted half GC's grace or longer, touches
+    /// its shared blocks again, so that none goes before the commit references it;
+    /// fails if one went already.
+    fn keep_until_commit(&self, blocks: &[BlockRef]) -> Result<()> {
+        if !self.store.blocks.shared() || self.since.elapsed() < self.store.cfg.gc_grace / 2 {
+            return Ok(());
+        }
+        self.store.blocks.touch_all(blocks)
     }
 }
 
@@ -309,6 +323,7 @@ impl ObjectWriter {
             std::mem::take(&mut self.direct)
         };
         let pins = std::mem::replace(&mut self.pins, Pins::new(self.store.clone()));
+        pins.keep_until_commit(&blocks)?;
         Ok(WrittenData {
             size: self.size,
             md5,

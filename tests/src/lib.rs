@@ -103,6 +103,27 @@ impl Ceph {
     }
 }
 
+impl Ceph {
+    /// The names of the objects in `pool` (`rados ls`), sorted.
+    pub fn objects(&self, pool: &str) -> Vec<String> {
+        let out = Command::new("rados")
+            .args(["-c", &self.conf.to_string_lossy(), "-p", pool, "ls"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rados ls: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    }
+}
+
 impl Drop for Ceph {
     fn drop(&mut self) {
         let _ = Command::new(CEPH_SCRIPT).arg("stop").arg(self.dir.path()).status();

@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn omap_keys_sort_as_the_keys_do() {
-        let keys: [&[u8]; 6] = [b"", b"a", b"a\x00", b"a\xff", b"ab", b"b"];
+        let keys: [&[u8]; 6] = [b"", b"a", b"a\x00", b"ab", b"a\xff", b"b"];
         let encoded: Vec<Vec<u8>> = keys.iter().map(|k| omap_key(Tree::Objects, k)).collect();
         let mut sorted = encoded.clone();
         sorted.sort();

@@ -76,6 +76,9 @@ api! {
     rados_release_write_op: fn(WriteOp);
     rados_write_op_create: fn(WriteOp, c_int, *const c_char);
     rados_write_op_assert_version: fn(WriteOp, u64);
+    rados_write_op_assert_exists: fn(WriteOp);
+    rados_write_op_setxattr: fn(WriteOp, *const c_char, *const c_char, size_t);
+    rados_write_op_remove: fn(WriteOp);
     rados_write_op_omap_set2: fn(WriteOp, *const *const c_char, *const *const c_char, *const size_t, *const size_t, size_t);
     rados_write_op_omap_rm_keys2: fn(WriteOp, *const *const c_char, *const size_t, size_t);
     rados_write_op_omap_cmp2: fn(WriteOp, *const c_char, u8, *const c_char, size_t, size_t, *mut c_int);

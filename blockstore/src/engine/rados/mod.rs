@@ -228,6 +228,69 @@ impl Pool {
         }
     }
 
+    /// The object's size, modification time (whole seconds) and version, or None
+    /// when it does not exist.
+    pub fn stat_version(&self, oid: &str) -> Result<Option<(u64, i64, u64)>> {
+        let io = self.io()?;
+        let c_oid = c_string(oid)?;
+        let (mut size, mut mtime) = (0u64, 0 as libc::time_t);
+        match unsafe { (io.api.rados_stat)(io.io, c_oid.as_ptr(), &mut size, &mut mtime) } {
+            r if r == -libc::ENOENT => Ok(None),
+            r => {
+                check(r, &format!("stat {oid}"))?;
+                Ok(Some((size, mtime, unsafe { (io.api.rados_get_last_version)(io.io) })))
+            }
+        }
+    }
+
+    /// Marks an existing object as just used (its modification time becomes now, its
+    /// version moves on); false when it does not exist.
+    pub fn touch(&self, oid: &str) -> Result<bool> {
+        let now = crate::hlc::now_millis().to_string();
+        let r = self.write_op(oid, |api, op| unsafe {
+            (api.rados_write_op_assert_exists)(op);
+            (api.rados_write_op_setxattr)(op, c"strata.used".as_ptr(), now.as_ptr().cast(), now.len());
+        })?;
+        match -r {
+            0 => Ok(true),
+            libc::ENOENT => Ok(false),
+            _ => check(r, &format!("touch {oid}")).map(|_| false),
+        }
+    }
+
+    /// Removes the object if it is still at `version`; false when it moved on (it
+    /// was written or touched since) or is gone.
+    pub fn remove_at(&self, oid: &str, version: u64) -> Result<bool> {
+        let r = self.write_op(oid, |api, op| unsafe {
+            (api.rados_write_op_assert_version)(op, version);
+            (api.rados_write_op_remove)(op);
+        })?;
+        match -r {
+            0 => Ok(true),
+            libc::ENOENT | libc::ERANGE | libc::EOVERFLOW => Ok(false),
+            _ => check(r, &format!("remove {oid}")).map(|_| false),
+        }
+    }
+
+    /// Runs one write operation, set up by `build`, on `oid`; librados' answer.
+    fn write_op(&self, oid: &str, build: impl FnOnce(&Api, librados::WriteOp)) -> Result<c_int> {
+        let io = self.io()?;
+        let c_oid = c_string(oid)?;
+        let op = unsafe { (io.api.rados_create_write_op)() };
+        build(io.api, op);
+        let r = unsafe {
+            (io.api.rados_write_op_operate)(
+                op,
+                io.io,
+                c_oid.as_ptr(),
+                std::ptr::null_mut(),
+                librados::OPERATION_NOFLAG,
+            )
+        };
+        unsafe { (io.api.rados_release_write_op)(op) };
+        Ok(r)
+    }
+
     /// The whole object, or None when it does not exist.
     pub fn read(&self, oid: &str) -> Result<Option<Vec<u8>>> {
         let Some(size) = self.stat(oid)? else { return Ok(None) };
