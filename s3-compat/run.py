@@ -2,10 +2,12 @@
 """Client-compatibility scenarios: pinned aws-cli (v1), s3cmd and boto3 against a real
 Strata site, each with its default settings (checksums, multipart sizes, signing).
 
-Usage: run.py STRATA_BINARY [--large-mib 200]
+Usage: run.py STRATA_BINARY [--large-mib 200] [--ceph-conf CONF [--gateways 3]]
 
 Starts a fresh site on free loopback ports, runs every scenario, prints PASS/FAIL per
-scenario and a closing "N passed, M failed" line; exits non-zero on any failure.
+scenario and a closing "N passed, M failed" line; exits non-zero on any failure. With
+--ceph-conf the site is several gateways over that Ceph cluster behind a round-robin
+front (round_robin.py): each client connection goes to the next gateway.
 """
 import argparse
 import fcntl
@@ -21,6 +23,7 @@ import time
 import traceback
 
 from operations import operation_scenarios
+from round_robin import RoundRobin
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_BIN = os.path.join(HERE, ".venv", "bin")
@@ -54,17 +57,20 @@ def free_port():
     raise RuntimeError("no free port left in %r" % PORTS)
 
 
-class Site:
-    def __init__(self, binary, workdir):
-        self.binary = binary
-        self.dir = workdir
+class Gateway:
+    """One `strata serve` process in DIR; `store`: its [store] section, if any."""
+
+    def __init__(self, binary, workdir, store=""):
         self.s3_port, self.admin_port = free_port(), free_port()
-        self.endpoint = f"http://127.0.0.1:{self.s3_port}"
+        os.makedirs(workdir, exist_ok=True)
         self.config = os.path.join(workdir, "strata.toml")
         with open(self.config, "w") as f:
             f.write(
-                f'site_name = "compat"\ndata_dir = "data"\nreserve_bytes = 16777216\n[s3]\nlisten = "127.0.0.1:{self.s3_port}"\n'
+                f'site_name = "compat"\ndata_dir = "data"\nreserve_bytes = 16777216\n{store}[s3]\nlisten = "127.0.0.1:{self.s3_port}"\n'
                 f'[admin]\nlisten = "127.0.0.1:{self.admin_port}"\ntoken = "compat-admin-token-000000"\n'
+                # Over Ceph: blocks of deleted objects go soon, so a test cluster of
+                # memory does not fill.
+                + ('[gc]\ngrace_secs = 5\ninterval_secs = 2\n' if store else "")
             )
         self.log = open(os.path.join(workdir, "strata.log"), "w")
         self.proc = subprocess.Popen([binary, "serve", "--config", self.config], stdout=subprocess.DEVNULL, stderr=self.log)
@@ -78,6 +84,32 @@ class Site:
                 if self.proc.poll() is not None or time.time() > deadline:
                     raise RuntimeError("strata did not start; see " + self.log.name)
                 time.sleep(0.05)
+
+
+class Site:
+    """One gateway on its data disk; or, with `ceph_conf`, `gateways` gateways over that
+    cluster (one site: pools of its own) behind a round-robin front."""
+
+    def __init__(self, binary, workdir, ceph_conf=None, gateways=1):
+        self.binary = binary
+        self.dir = workdir
+        store = ""
+        if ceph_conf:
+            tag = f"compat-{random.randrange(1 << 32):08x}"
+            store = (f'[store]\nengine = "rados"\nceph_conf = "{ceph_conf}"\n'
+                     f'data_pool = "strata-compat-data"\nmeta_pool = "strata-compat-meta"\nnamespace = "{tag}"\n')
+        self.gateways = [Gateway(binary, os.path.join(workdir, f"gw{i}"), store) for i in range(gateways)]
+        first = self.gateways[0]
+        self.config, self.admin_port = first.config, first.admin_port
+        self.front = None
+        if len(self.gateways) > 1:
+            self.s3_port = free_port()
+            self.front = RoundRobin(self.s3_port, [g.s3_port for g in self.gateways])
+        else:
+            self.s3_port = first.s3_port
+        self.endpoint = f"http://127.0.0.1:{self.s3_port}"
+        self.log = first.log
+        binary = self.binary
         subprocess.run(
             [binary, "admin", "--config", self.config, "user", "create", "compat",
              "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY],
@@ -85,8 +117,14 @@ class Site:
         )
 
     def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+        if self.front:
+            self.front.close()
+        for g in self.gateways:
+            g.proc.kill()
+            g.proc.wait()
+
+    def logs(self):
+        return "".join(f"--- gateway {i}\n" + open(g.log.name).read()[-5000:] for i, g in enumerate(self.gateways))
 
 
 def sha256_file(path):
@@ -642,13 +680,19 @@ def main():
     ap.add_argument("binary")
     ap.add_argument("--large-mib", type=int, default=200)
     ap.add_argument("--rclone-mib", type=int, default=300)
+    ap.add_argument("--ceph-conf", help="run the site as gateways over this Ceph cluster")
+    ap.add_argument("--gateways", type=int, default=3)
     args = ap.parse_args()
     # Every client runs with its defaults: nothing from the host's AWS settings (a CA
     # bundle, a profile, a region) may leak in.
     for k in [k for k in os.environ if k.startswith("AWS_")]:
         del os.environ[k]
     work = tempfile.mkdtemp(prefix="strata-compat-")
-    site = Site(os.path.abspath(args.binary), work)
+    if args.ceph_conf:
+        site = Site(os.path.abspath(args.binary), work, os.path.abspath(args.ceph_conf), args.gateways)
+        print(f"site: {args.gateways} gateways over {args.ceph_conf}, round robin per connection", flush=True)
+    else:
+        site = Site(os.path.abspath(args.binary), work)
     files = [
         ("small", make_file(os.path.join(work, "small"), 1000, 1)),
         ("20mib", make_file(os.path.join(work, "20mib"), 20 << 20, 2)),
@@ -662,11 +706,13 @@ def main():
         boto3_surface_scenarios(r, site)
         operation_scenarios(r, site, os.path.join(HERE, "..", "docs", "s3-compatibility.md"), lambda: boto3_client(site))
         rclone_scenarios(r, site, work, make_file(os.path.join(work, "rclone-300mib"), args.rclone_mib << 20, 4))
-        tls_scenarios(r, os.path.abspath(args.binary), work, files[0][1])
+        if not args.ceph_conf:
+            # `strata dev --tls` makes sites of its own, on their data disks.
+            tls_scenarios(r, os.path.abspath(args.binary), work, files[0][1])
     finally:
         site.stop()
     if r.failed:
-        print("server log:\n" + open(os.path.join(work, "strata.log")).read()[-5000:])
+        print("server logs:\n" + site.logs())
     else:
         shutil.rmtree(work, ignore_errors=True)
     print(f"s3-compat: {r.passed} passed, {len(r.failed)} failed")

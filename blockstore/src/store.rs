@@ -47,6 +47,9 @@ pub struct RadosConfig {
     pub data_pool: String,
     /// The metadata's index object.
     pub meta_pool: String,
+    /// The RADOS namespace the site's objects live in, in both pools: sites (test
+    /// sites, say) may share pools. None: the pools' default namespace.
+    pub namespace: Option<String>,
 }
 
 impl StoreConfig {
@@ -179,6 +182,16 @@ impl Store {
         self.meta.meta_put("read_only", &[u8::from(on)])?;
         self.meta.flush()?;
         self.read_only.store(on, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Rereads what another gateway of a shared site may have changed (read-only);
+    /// nothing to do on a site of one process. Called every second.
+    pub fn reread_settings(&self) -> Result<()> {
+        if self.meta.shared() {
+            let on = self.meta.meta_get("read_only")?.is_some_and(|v| v == [1]);
+            self.read_only.store(on, std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(())
     }
 
@@ -324,7 +337,14 @@ fn check_format(meta: &Meta) -> Result<()> {
 fn open_rados(cfg: &RadosConfig, reserve: u64) -> Result<(crate::engine::rados::RadosEngine, BlockFiles)> {
     use crate::engine::rados::{Cluster, RadosEngine};
     let cluster = Cluster::connect(&cfg.ceph_conf, &cfg.ceph_user, 10)?;
-    let meta = RadosEngine::open(cluster.pool(&cfg.meta_pool, true)?)?;
-    let blocks = BlockFiles::open_rados(cluster.pool(&cfg.data_pool, true)?, reserve);
+    let pool = |name: &str| {
+        let pool = cluster.pool(name, true)?;
+        match &cfg.namespace {
+            Some(ns) => pool.in_namespace(ns),
+            None => Ok(pool),
+        }
+    };
+    let meta = RadosEngine::open(pool(&cfg.meta_pool)?)?;
+    let blocks = BlockFiles::open_rados(pool(&cfg.data_pool)?, reserve);
     Ok((meta, blocks))
 }

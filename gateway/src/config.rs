@@ -187,6 +187,9 @@ pub struct StoreSection {
     pub data_pool: String,
     #[serde(default = "default_meta_pool")]
     pub meta_pool: String,
+    /// A RADOS namespace for the site's objects in both pools (sites sharing pools).
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -28,6 +28,7 @@ pub async fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
             ceph_user: cfg.store.ceph_user.clone(),
             data_pool: cfg.store.data_pool.clone(),
             meta_pool: cfg.store.meta_pool.clone(),
+            namespace: cfg.store.namespace.clone(),
         });
     }
     let store = blocking(move || Store::open(sc)).await?;
@@ -274,6 +275,9 @@ async fn tend_store(store: Arc<Store>) {
         if n % 10 == 0 {
             if let Err(e) = store.run(|s| s.tend_space()).await {
                 tracing::warn!(error = %e, "could not check the data disk's space");
+            }
+            if let Err(e) = store.run(|s| s.reread_settings()).await {
+                tracing::warn!(error = %e, "could not reread the site's settings");
             }
         }
     }

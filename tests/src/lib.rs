@@ -186,6 +186,19 @@ impl SiteOptions {
     }
 }
 
+/// With `STRATA_TEST_CEPH_CONF` set (a running cluster's ceph.conf), a `[store]`
+/// section putting the site on that cluster, in a RADOS namespace of its own: so the
+/// same tests run against a site over RADOS (scripts/test.sh does, for the S3 suite).
+fn rados_from_env() -> String {
+    let Ok(conf) = std::env::var("STRATA_TEST_CEPH_CONF") else {
+        return String::new();
+    };
+    format!(
+        "[store]\nengine = \"rados\"\nceph_conf = \"{conf}\"\ndata_pool = \"strata-test-data\"\nmeta_pool = \"strata-test-meta\"\nnamespace = \"site-{:016x}\"\n",
+        rand::random::<u64>()
+    )
+}
+
 impl Default for SiteOptions {
     fn default() -> Self {
         // Small blocks so that modest objects span many blocks.
@@ -200,7 +213,7 @@ impl Default for SiteOptions {
             fullsync_max_bytes_per_sec: 0,
             reserve_bytes: 1 << 20,
             data_dir: None,
-            top_extra: String::new(),
+            top_extra: rados_from_env(),
             s3_extra: String::new(),
             repl_extra: String::new(),
             env: Vec::new(),
@@ -330,7 +343,79 @@ impl Site {
     }
 
     /// Number of block files on disk.
+    /// For a site over Ceph, `rados` run on its data pool (and namespace) with `args`,
+    /// which must succeed; None for a site on its data disk.
+    fn rados(&self, args: &[&str]) -> Option<Vec<u8>> {
+        let out = self.try_rados(args)?;
+        assert!(
+            out.status.success(),
+            "rados {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(out.stdout)
+    }
+
+    fn try_rados(&self, args: &[&str]) -> Option<std::process::Output> {
+        let config = std::fs::read_to_string(&self.config).unwrap();
+        let value = |key: &str| {
+            config.lines().find_map(|l| {
+                l.strip_prefix(key)?
+                    .trim_start()
+                    .strip_prefix('=')
+                    .map(|v| v.trim().trim_matches('"').to_owned())
+            })
+        };
+        if value("engine").as_deref() != Some("rados") {
+            return None;
+        }
+        let (conf, pool) = (
+            value("ceph_conf").unwrap(),
+            value("data_pool").unwrap_or("strata-data".into()),
+        );
+        let mut cmd = Command::new("rados");
+        cmd.args(["-c", &conf, "-p", &pool]);
+        if let Some(ns) = value("namespace") {
+            cmd.args(["-N", &ns]);
+        }
+        Some(cmd.args(args).output().unwrap())
+    }
+
+    /// A block as the site stores it now, if it does.
+    pub fn stored_block(&self, block: &[u8]) -> Option<Vec<u8>> {
+        let hex = sha256_hex(block);
+        let copy = self.dir.path().join(format!("stored-{hex}"));
+        match self.try_rados(&["get", &hex, &copy.to_string_lossy()]) {
+            Some(out) => out.status.success().then(|| std::fs::read(&copy).unwrap()),
+            None => std::fs::read(self.block_file(block)).ok(),
+        }
+    }
+
+    /// Removes a stored block behind the site's back (a lost disk sector, an operator's
+    /// mistake): its file, or its RADOS object.
+    pub fn lose_block(&self, block: &[u8]) {
+        if self.rados(&["rm", &sha256_hex(block)]).is_none() {
+            std::fs::remove_file(self.block_file(block)).unwrap();
+        }
+    }
+
+    /// Flips a bit of a stored block behind the site's back, at `offset`.
+    pub fn damage_block(&self, block: &[u8], offset: usize) {
+        let mut bytes = block.to_vec();
+        bytes[offset] ^= 1;
+        let hex = sha256_hex(block);
+        let copy = self.dir.path().join(format!("damaged-{hex}"));
+        std::fs::write(&copy, &bytes).unwrap();
+        if self.rados(&["put", &hex, &copy.to_string_lossy()]).is_none() {
+            std::fs::write(self.block_file(block), &bytes).unwrap();
+        }
+    }
+
+    /// How many blocks the site stores: files on its data disk, or objects in its RADOS
+    /// data pool (and namespace) for a site over Ceph.
     pub fn block_files(&self) -> usize {
+        if let Some(out) = self.rados(&["ls"]) {
+            return String::from_utf8_lossy(&out).lines().count();
+        }
         let mut n = 0;
         for d in std::fs::read_dir(self.data_dir().join("blocks")).unwrap() {
             n += std::fs::read_dir(d.unwrap().path()).unwrap().count();

@@ -137,8 +137,7 @@ async fn verify_lists_what_differs_and_repair_mends_it() {
     put(&ca, "ver", "late", data(5000, 3)).await.unwrap();
     put(&ca, "ver", "one", data(1200, 4)).await.unwrap();
     // A block of "two" lost from the sink's disk (64 KiB blocks in the test sites).
-    let lost = b.block_file(&two[..64 * 1024]);
-    std::fs::remove_file(&lost).unwrap();
+    b.lose_block(&two[..64 * 1024]);
 
     let (code, out) = a.verify("site-b", &[]);
     assert_eq!(code, 1, "{out}");
@@ -160,7 +159,10 @@ async fn verify_lists_what_differs_and_repair_mends_it() {
     assert_eq!(code, 1, "the report still says what differed: {out}");
     let (code, out) = a.verify("site-b", &["--blocks"]);
     assert_eq!(code, 0, "repaired: {out}");
-    assert!(lost.exists(), "the lost block is back on the sink's disk");
+    assert!(
+        b.stored_block(&two[..64 * 1024]).is_some(),
+        "the lost block is back on the sink"
+    );
     assert_eq!(get_bytes(&cb, "ver", "two").await, two);
     assert_eq!(get_bytes(&cb, "ver", "late").await, data(5000, 3));
     assert_eq!(get_bytes(&cb, "ver", "one").await, data(1200, 4));

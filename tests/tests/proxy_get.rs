@@ -363,7 +363,7 @@ async fn a_read_no_source_can_serve_is_refused_by_the_probe_before_any_fetch() {
     let object = data(8 * STREAM_BLOCK, 33);
     put_and_wait(&a, "holed", &object).await;
     // The source lost its sixth block.
-    std::fs::remove_file(a.block_file(&object[5 * STREAM_BLOCK..6 * STREAM_BLOCK])).unwrap();
+    a.lose_block(&object[5 * STREAM_BLOCK..6 * STREAM_BLOCK]);
 
     let r = raw_get(&b, "/big/holed");
     assert_eq!(

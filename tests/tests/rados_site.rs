@@ -430,3 +430,41 @@ async fn gc_across_gateways_removes_what_nothing_references_and_nothing_else() {
         );
     }
 }
+
+#[test]
+fn a_gateway_says_plainly_when_its_cluster_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    // Monitors on a port nothing listens on.
+    let conf = dir.path().join("ceph.conf");
+    std::fs::write(
+        &conf,
+        "[global]\nmon host = v1:127.0.0.1:1\nauth client required = none\n",
+    )
+    .unwrap();
+    let config = dir.path().join("strata.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "site_name = \"x\"\ndata_dir = \"data\"\n[store]\nengine = \"rados\"\nceph_conf = \"{}\"\n[s3]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"test-admin-token-0123456789\"\n",
+            conf.display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(strata_tests::strata_bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "strata served without its cluster: {said}");
+    assert!(
+        said.contains("connect to the monitors") && said.contains(&*conf.to_string_lossy()),
+        "{said}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "it took {:?} to give up",
+        started.elapsed()
+    );
+}

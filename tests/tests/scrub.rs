@@ -17,12 +17,8 @@ async fn scrub_finds_a_deleted_and_a_damaged_block_and_repairs_them_from_the_sou
     assert_converges(&ca, &cb, "scrubbed", 30).await;
 
     // By hand, on the sink's disk: a block of "one" deleted, one of "two" damaged.
-    let gone = b.block_file(&one[BLOCK..2 * BLOCK]);
-    std::fs::remove_file(&gone).unwrap();
-    let damaged = b.block_file(&two[..BLOCK]);
-    let mut bytes = std::fs::read(&damaged).unwrap();
-    bytes[100] ^= 0xff;
-    std::fs::write(&damaged, &bytes).unwrap();
+    b.lose_block(&one[BLOCK..2 * BLOCK]);
+    b.damage_block(&two[..BLOCK], 100);
     let (code, out) = a.verify("site-b", &["--blocks"]);
     assert_eq!(code, 1, "verify --blocks sees the deleted block: {out}");
     assert!(out.contains("missing-blocks  object/scrubbed/one"), "{out}");
@@ -36,12 +32,14 @@ async fn scrub_finds_a_deleted_and_a_damaged_block_and_repairs_them_from_the_sou
     let status: serde_json::Value = serde_json::from_str(&b.admin_cmd(&["status", "--json"])).unwrap();
     assert_eq!(status["scrub"]["last"]["repaired"], 2, "{status}");
 
-    assert_eq!(
-        std::fs::read(&damaged).unwrap(),
-        &two[..BLOCK],
+    assert!(
+        b.stored_block(&two[..BLOCK]).as_deref() == Some(&two[..BLOCK]),
         "the damaged block replaced"
     );
-    assert!(gone.exists(), "the deleted block is back");
+    assert!(
+        b.stored_block(&one[BLOCK..2 * BLOCK]).is_some(),
+        "the deleted block is back"
+    );
     assert_eq!(get_bytes(&cb, "scrubbed", "one").await, one);
     assert_eq!(get_bytes(&cb, "scrubbed", "two").await, two);
     let (code, out) = a.verify("site-b", &["--blocks"]);
@@ -57,10 +55,7 @@ async fn a_bad_block_no_peer_has_is_named_with_its_objects() {
     let (site, c) = Site::start_with_bucket("alone").await;
     let body = data(150_000, 9);
     put(&c, "alone", "precious", body.clone()).await.unwrap();
-    let damaged = site.block_file(&body[BLOCK..2 * BLOCK]);
-    let mut bytes = std::fs::read(&damaged).unwrap();
-    bytes[0] ^= 1;
-    std::fs::write(&damaged, &bytes).unwrap();
+    site.damage_block(&body[BLOCK..2 * BLOCK], 0);
     let (code, out) = site.scrub();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("1 unrepairable"), "{out}");

@@ -67,6 +67,7 @@ api! {
     rados_pool_create: fn(Rados, *const c_char) -> c_int;
     rados_ioctx_create: fn(Rados, *const c_char, *mut IoCtx) -> c_int;
     rados_ioctx_destroy: fn(IoCtx);
+    rados_ioctx_set_namespace: fn(IoCtx, *const c_char);
     rados_write_full: fn(IoCtx, *const c_char, *const c_char, size_t) -> c_int;
     rados_read: fn(IoCtx, *const c_char, *mut c_char, size_t, u64) -> c_int;
     rados_stat: fn(IoCtx, *const c_char, *mut u64, *mut time_t) -> c_int;

@@ -90,7 +90,7 @@ impl Cluster {
         }
         check(
             unsafe { (api.rados_connect)(rados) },
-            "connect to the cluster's monitors",
+            &format!("connect to the monitors {} names", conf.display()),
         )?;
         Ok(Cluster {
             handle: Arc::new(handle),
@@ -125,14 +125,18 @@ impl Cluster {
         Ok(Pool {
             cluster: self.clone(),
             name: c_name,
+            namespace: None,
         })
     }
 }
 
-/// One pool of a cluster.
+/// One pool of a cluster, or one namespace of it.
 pub struct Pool {
     cluster: Cluster,
     name: CString,
+    /// Objects live in this namespace of the pool (RADOS keeps namespaces apart:
+    /// names, listings and locks), when set.
+    namespace: Option<CString>,
 }
 
 /// A pool's I/O context for one operation. librados reports an operation's object
@@ -198,7 +202,16 @@ impl Pool {
             unsafe { (api.rados_ioctx_create)(self.cluster.handle.rados, self.name.as_ptr(), &mut io) },
             "open an I/O context",
         )?;
+        if let Some(ns) = &self.namespace {
+            unsafe { (api.rados_ioctx_set_namespace)(io, ns.as_ptr()) };
+        }
         Ok(Io { api, io })
+    }
+
+    /// The same pool, its objects in namespace `ns` (several sites may share a pool).
+    pub fn in_namespace(mut self, ns: &str) -> Result<Pool> {
+        self.namespace = Some(c_string(ns)?);
+        Ok(self)
     }
 
     /// The cluster's raw capacity and what is free of it, in bytes.
