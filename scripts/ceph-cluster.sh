@@ -83,7 +83,9 @@ mon data = $dir/mon/\$cluster-\$id
 mgr data = $dir/mgr/\$cluster-\$id
 osd data = $dir/osd/\$cluster-\$id
 osd objectstore = memstore
-memstore device bytes = 2147483648
+# Room for every test site of a suite run (each in its own namespace, none removed)
+# and the client suite; memstore takes memory only as data is written.
+memstore device bytes = 8589934592
 osd crush update on start = false
 osd class update on start = false
 mgr initial modules =

@@ -4,39 +4,9 @@
 //! object's version, so that of two gateways committing from the same version exactly
 //! one wins.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Barrier};
 use strata_blockstore::engine::rados::{Cluster, Committed, Lease, OmapWrite};
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/ceph-cluster.sh");
-
-/// A cluster of its own in a temporary directory, stopped when dropped.
-struct Ceph {
-    dir: tempfile::TempDir,
-    conf: PathBuf,
-}
-
-impl Ceph {
-    fn start() -> Ceph {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(SCRIPT).arg("start").arg(dir.path()).output().unwrap();
-        assert!(
-            out.status.success(),
-            "the test cluster did not start (is Ceph installed? scripts/install-ceph.sh): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let conf = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        Ceph { dir, conf }
-    }
-}
-
-impl Drop for Ceph {
-    fn drop(&mut self) {
-        let _ = Command::new(SCRIPT).arg("stop").arg(self.dir.path()).status();
-    }
-}
+use strata_tests::Ceph;
 
 fn kv(k: &str, v: &str) -> (Vec<u8>, Vec<u8>) {
     (k.as_bytes().to_vec(), v.as_bytes().to_vec())

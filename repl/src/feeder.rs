@@ -11,9 +11,11 @@
 //! acknowledged, so none is lost.
 
 use crate::locks::lock;
-use crate::peer::{self, Cursor, PeerRecord};
+use crate::peer::{self, Cursor, Peer, PeerRecord};
 use crate::site::Site;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a lease lasts unless renewed.
@@ -32,6 +34,10 @@ pub(crate) struct Feeder {
     /// time (a restarted gateway is a new holder).
     pub(crate) holder: String,
     feeding: AtomicBool,
+    /// The peers the store held at the last reload: only those can have been
+    /// forgotten since (one connected meanwhile through this gateway is not yet
+    /// in a listing read before).
+    stored: Mutex<BTreeSet<String>>,
 }
 
 impl Feeder {
@@ -39,6 +45,7 @@ impl Feeder {
         Feeder {
             holder: format!("{advertise}/{}.{}", std::process::id(), strata_blockstore::now_millis()),
             feeding: AtomicBool::new(false),
+            stored: Mutex::default(),
         }
     }
 
@@ -53,26 +60,27 @@ impl Feeder {
 }
 
 /// Makes this gateway's peers those the store holds (another gateway may have
-/// connected, changed or forgotten one). With `cursors`, each sink's cursor and
-/// fullsync progress are taken from the store too: a gateway about to feed resumes
-/// where the last feeder left off. Returns the names of peers no longer stored.
-pub(crate) fn reload_peers(site: &Site, cursors: bool) -> crate::error::Result<Vec<String>> {
+/// connected, changed or forgotten one). A sink's cursor and fullsync progress are
+/// taken from the store for every sink with `takeover` (a gateway about to feed
+/// resumes where the last feeder left off), and for a sink this gateway did not know
+/// or whose realtime was enabled anew elsewhere (it starts where that gateway said).
+/// Returns the peers no longer stored, removed.
+pub(crate) fn reload_peers(site: &Site, feeder: &Feeder, takeover: bool) -> crate::error::Result<Vec<Arc<Peer>>> {
     let stored: Vec<(PeerRecord, Cursor)> = peer::load_all(&site.store)?;
+    let names: BTreeSet<String> = stored.iter().map(|(r, _)| r.info.name.clone()).collect();
+    let before = std::mem::replace(&mut *lock(&feeder.stored), names.clone());
     for (record, cursor) in &stored {
+        let since = |r: &PeerRecord| r.sink.filter(|s| s.enabled).map(|s| s.realtime_since);
+        let known = lock(&site.peers).get(&record.info.name).map(|p| since(&p.record()));
         let (p, _) = site.upsert_peer(&record.info, |r| *r = record.clone());
-        if cursors {
+        if takeover || known.is_none_or(|before| before != since(record)) {
             p.set_cursor(*cursor);
             p.load_fullsync(&site.store)?;
         }
     }
     let mut peers = lock(&site.peers);
-    let gone: Vec<String> = peers
-        .keys()
-        .filter(|name| !stored.iter().any(|(r, _)| r.info.name == **name))
-        .cloned()
-        .collect();
-    for name in &gone {
-        peers.remove(name);
-    }
-    Ok(gone)
+    Ok(before
+        .difference(&names)
+        .filter_map(|name| peers.remove(name))
+        .collect())
 }

@@ -554,12 +554,11 @@ impl Replication {
     /// One tick of a gateway of a shared site: renews (or seeks) the feeder lease,
     /// rereads the peers other gateways may have changed, and starts or stops feeding.
     async fn tend_feeding(self: &Arc<Self>) {
-        let site = self.site.clone();
-        let holder = self.feeder.holder.clone();
-        let was_feeding = self.feeder.feeding();
+        let repl = self.clone();
         let tended = blocking(move || {
-            let held = site.store.lease(feeder::LEASE, &holder, feeder::LEASE_SECS)?;
-            let gone = feeder::reload_peers(&site, held && !was_feeding)?;
+            let (site, feeder) = (&repl.site, &repl.feeder);
+            let held = site.store.lease(feeder::LEASE, &feeder.holder, feeder::LEASE_SECS)?;
+            let gone = feeder::reload_peers(site, feeder, held && !feeder.feeding())?;
             Ok::<_, ReplError>((held, gone))
         })
         .await;
@@ -571,8 +570,10 @@ impl Replication {
                 (false, Vec::new())
             }
         };
-        for name in gone {
-            tracing::info!(peer = %name, "a peer was forgotten through another gateway");
+        for p in gone {
+            tracing::info!(peer = %p.name, "a peer was forgotten through another gateway");
+            stop_sender(&p).await;
+            stop_task(&p.fullsync_task).await;
         }
         if held {
             if self.feeder.set_feeding(true) {

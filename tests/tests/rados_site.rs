@@ -4,6 +4,7 @@
 //! winner; a multipart upload's parts may arrive through any gateway; one gateway at a
 //! time feeds the site's sinks, and another takes over when it dies.
 
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
@@ -26,11 +27,48 @@ fn three_gateways(ceph: &Ceph) -> Vec<Site> {
     gateways
 }
 
-fn status(r: Result<impl std::fmt::Debug, impl aws_sdk_s3::error::ProvideErrorMetadata>) -> String {
+fn status(r: Result<impl std::fmt::Debug, impl ProvideErrorMetadata>) -> String {
     match r {
         Ok(_) => "ok".into(),
         Err(e) => e.code().unwrap_or("no code").to_owned(),
     }
+}
+
+/// Starts a multipart upload of `key` in "bkt"; its id.
+async fn start_upload(c: &Client, key: &str) -> String {
+    let up = c.create_multipart_upload().bucket("bkt").key(key).send().await.unwrap();
+    up.upload_id().unwrap().to_owned()
+}
+
+/// Uploads part `number` of upload `id`; the part as CompleteMultipartUpload names it.
+async fn upload_part(c: &Client, key: &str, id: &str, number: i32, body: Vec<u8>) -> CompletedPart {
+    let r = c
+        .upload_part()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(id)
+        .part_number(number)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .unwrap();
+    CompletedPart::builder()
+        .part_number(number)
+        .e_tag(r.e_tag().unwrap())
+        .build()
+}
+
+/// Completes upload `id` from `parts`: the object's ETag, or the error's code.
+async fn complete(c: &Client, key: &str, id: &str, parts: Vec<CompletedPart>) -> Result<String, String> {
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key(key)
+        .upload_id(id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .map(|o| o.e_tag().unwrap().to_owned())
+        .map_err(|e| e.code().unwrap_or("no code").to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,54 +109,24 @@ async fn three_gateways_over_one_cluster_are_one_site() {
     }
 
     // A multipart upload whose parts arrive through different gateways.
-    let up = c[0]
-        .create_multipart_upload()
-        .bucket("bkt")
-        .key("mp")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
+    let id = start_upload(&c[0], "mp").await;
     let parts: Vec<Vec<u8>> = (0..3)
         .map(|i| data(if i < 2 { 5 << 20 } else { 1000 }, 50 + i))
         .collect();
     let mut done = Vec::new();
     for (i, p) in parts.iter().enumerate() {
-        let number = i as i32 + 1;
-        let r = c[i % 3]
-            .upload_part()
-            .bucket("bkt")
-            .key("mp")
-            .upload_id(id)
-            .part_number(number)
-            .body(ByteStream::from(p.clone()))
-            .send()
-            .await
-            .unwrap();
-        done.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .e_tag(r.e_tag().unwrap())
-                .build(),
-        );
+        done.push(upload_part(&c[i % 3], "mp", &id, i as i32 + 1, p.clone()).await);
     }
     let listed = c[2]
         .list_parts()
         .bucket("bkt")
         .key("mp")
-        .upload_id(id)
+        .upload_id(&id)
         .send()
         .await
         .unwrap();
     assert_eq!(listed.parts().len(), 3, "every gateway sees every part");
-    c[1].complete_multipart_upload()
-        .bucket("bkt")
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
-        .send()
-        .await
-        .unwrap();
+    complete(&c[1], "mp", &id, done).await.unwrap();
     assert!(get_bytes(&c[2], "bkt", "mp").await == parts.concat());
 
     // A delete through one gateway is seen by the others at once.
@@ -217,6 +225,38 @@ async fn reads_after_writes_across_gateways_and_one_winner_per_race() {
             assert!(get_bytes(reader, "bkt", &key).await == data(1000, winners[0] as u64));
         }
     }
+
+    // One upload completed through two gateways at once: one completion makes the
+    // object; the other is answered as a retry of it (200, the same ETag) or finds the
+    // upload gone (NoSuchUpload). Never two objects, never a mix.
+    for round in 0..5u64 {
+        let key = format!("mp-{round}");
+        let id = start_upload(&c[0], &key).await;
+        let body = data(6 << 20, 300 + round);
+        let part = upload_part(&c[1], &key, &id, 1, body.clone()).await;
+        let mut racers = tokio::task::JoinSet::new();
+        for client in [c[1].clone(), c[2].clone()] {
+            let (key, id, part) = (key.clone(), id.clone(), part.clone());
+            racers.spawn(async move {
+                let r = complete(&client, &key, &id, vec![part]).await;
+                r.unwrap_or_else(|code| code)
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(r) = racers.join_next().await {
+            answers.push(r.unwrap());
+        }
+        let etags: Vec<&String> = answers.iter().filter(|a| a.starts_with('"')).collect();
+        assert!(
+            !etags.is_empty() && etags.iter().all(|e| *e == etags[0]),
+            "round {round}: {answers:?}"
+        );
+        assert!(
+            answers.iter().all(|a| a.starts_with('"') || a == "NoSuchUpload"),
+            "round {round}: {answers:?}"
+        );
+        assert!(get_bytes(&c[0], "bkt", &key).await == body);
+    }
 }
 
 /// Which of `gateways` feeds the site's sinks, once exactly one does.
@@ -260,28 +300,9 @@ async fn the_feed_moves_to_another_gateway_when_its_feeder_dies() {
 
     // Writers on both gateways; the feeder is killed under them, with a multipart
     // upload of its own half done.
-    let up = c[feeder]
-        .create_multipart_upload()
-        .bucket("bkt")
-        .key("mp")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap().to_owned();
+    let id = start_upload(&c[feeder], "mp").await;
     let part = data(5 << 20, 99);
-    let e_tag = c[feeder]
-        .upload_part()
-        .bucket("bkt")
-        .key("mp")
-        .upload_id(&id)
-        .part_number(1)
-        .body(ByteStream::from(part.clone()))
-        .send()
-        .await
-        .unwrap()
-        .e_tag()
-        .unwrap()
-        .to_owned();
+    let uploaded = upload_part(&c[feeder], "mp", &id, 1, part.clone()).await;
     let mut writers = tokio::task::JoinSet::new();
     for g in [feeder, survivor] {
         let client = c[g].clone();
@@ -314,19 +335,7 @@ async fn the_feed_moves_to_another_gateway_when_its_feeder_dies() {
 
     // The upload goes on through the survivor: its part, acknowledged before the kill,
     // is there.
-    c[survivor]
-        .complete_multipart_upload()
-        .bucket("bkt")
-        .key("mp")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(CompletedPart::builder().part_number(1).e_tag(e_tag).build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    complete(&c[survivor], "mp", &id, vec![uploaded]).await.unwrap();
     // Every acknowledged write is on the site and reaches the sink; the sites end equal.
     for key in &acked {
         c[survivor].head_object().bucket("bkt").key(key).send().await.unwrap();
