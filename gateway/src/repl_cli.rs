@@ -208,6 +208,9 @@ pub async fn run(cfg: &Config, cmd: ReplCommand) -> Result<(), AnyError> {
                 let v: serde_json::Value = serde_json::from_slice(&out)?;
                 let peers: Vec<PeerStatus> = serde_json::from_value(v["peers"].clone())?;
                 println!("{}", authority_line(&v["authority"]));
+                if let Some(feeder) = v["feeder"].as_str().filter(|_| v["feeding"] == false) {
+                    println!("this gateway does not feed the sinks (the one at {feeder} does): cursors and lag below are the site's, link states this gateway's");
+                }
                 if let Some(w) = v["plain_text_warning"].as_str() {
                     println!("WARNING: {w}");
                 }

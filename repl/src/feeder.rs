@@ -27,6 +27,32 @@ pub(crate) const POLL: Duration = Duration::from_millis(100);
 /// The lease's name in the store, and the record naming its holder.
 pub(crate) const LEASE: &str = "feeder";
 pub(crate) const HOLDER_KEY: &str = "site/feeder";
+/// `fullsync start|stop` asked of a gateway that does not feed, for the feeder.
+const REQUESTS: &str = "fullsync-request/";
+
+/// What a fullsync request asks of the feeder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Request {
+    Start,
+    Stop,
+}
+
+/// Leaves `request` for `sink` in the store, for the feeder's next tick.
+pub(crate) fn request_fullsync(site: &Site, sink: &str, request: Request) -> crate::error::Result<()> {
+    let what: &[u8] = if request == Request::Start { b"start" } else { b"stop" };
+    Ok(site.store.repl_put(&format!("{REQUESTS}{sink}"), what)?)
+}
+
+/// The fullsync requests other gateways left, taken out of the store.
+pub(crate) fn take_fullsync_requests(site: &Site) -> crate::error::Result<Vec<(String, Request)>> {
+    let mut taken = Vec::new();
+    for (key, what) in site.store.repl_scan(REQUESTS)? {
+        site.store.repl_remove(&key)?;
+        let sink = key.strip_prefix(REQUESTS).unwrap_or(&key).to_owned();
+        taken.push((sink, if what == b"stop" { Request::Stop } else { Request::Start }));
+    }
+    Ok(taken)
+}
 
 /// This gateway's part in feeding the site's sinks.
 pub(crate) struct Feeder {
@@ -61,11 +87,12 @@ impl Feeder {
 
 /// Makes this gateway's peers those the store holds (another gateway may have
 /// connected, changed or forgotten one). A sink's cursor and fullsync progress are
-/// taken from the store for every sink with `takeover` (a gateway about to feed
-/// resumes where the last feeder left off), and for a sink this gateway did not know
-/// or whose realtime was enabled anew elsewhere (it starts where that gateway said).
+/// taken from the store for every sink with `all_cursors` (a gateway about to feed
+/// resumes where the last feeder left off; one that does not feed follows the feeder,
+/// for status), and for a sink this gateway did not know or whose realtime was enabled
+/// anew elsewhere (it starts where that gateway said).
 /// Returns the peers no longer stored, removed.
-pub(crate) fn reload_peers(site: &Site, feeder: &Feeder, takeover: bool) -> crate::error::Result<Vec<Arc<Peer>>> {
+pub(crate) fn reload_peers(site: &Site, feeder: &Feeder, all_cursors: bool) -> crate::error::Result<Vec<Arc<Peer>>> {
     let stored: Vec<(PeerRecord, Cursor)> = peer::load_all(&site.store)?;
     let names: BTreeSet<String> = stored.iter().map(|(r, _)| r.info.name.clone()).collect();
     let before = std::mem::replace(&mut *lock(&feeder.stored), names.clone());
@@ -73,7 +100,7 @@ pub(crate) fn reload_peers(site: &Site, feeder: &Feeder, takeover: bool) -> crat
         let since = |r: &PeerRecord| r.sink.filter(|s| s.enabled).map(|s| s.realtime_since);
         let known = lock(&site.peers).get(&record.info.name).map(|p| since(&p.record()));
         let (p, _) = site.upsert_peer(&record.info, |r| *r = record.clone());
-        if takeover || known.is_none_or(|before| before != since(record)) {
+        if all_cursors || known.is_none_or(|before| before != since(record)) {
             p.set_cursor(*cursor);
             p.load_fullsync(&site.store)?;
         }

@@ -252,6 +252,17 @@ impl Replication {
         self.feeder.feeding()
     }
 
+    /// The gateway feeding the site's sinks (its replication address and process), as
+    /// the store names it; None on a site of one process.
+    pub async fn feeder(&self) -> Result<Option<String>> {
+        if !self.site.store.shared() {
+            return Ok(None);
+        }
+        let site = self.site.clone();
+        let holder = blocking(move || site.store.repl_get(feeder::HOLDER_KEY)).await?;
+        Ok(holder.map(|h| String::from_utf8_lossy(&h).into_owned()))
+    }
+
     pub fn cascade(&self) -> bool {
         self.site.cascade.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -262,7 +273,16 @@ impl Replication {
 
     /// `strata repl realtime enable|disable|start|stop <sink>`.
     /// A sink of this site and its settings.
-    fn sink(&self, name: &str) -> Result<(Arc<Peer>, SinkSettings)> {
+    /// On a site of many gateways, one connected or made a sink through another
+    /// gateway a moment ago is read from the store first.
+    async fn sink(self: &Arc<Self>, name: &str) -> Result<(Arc<Peer>, SinkSettings)> {
+        let stale = self.site.peer(name).map_or(true, |p| p.sink_settings().is_none());
+        if stale && self.site.store.shared() {
+            let repl = self.clone();
+            let all_cursors = !self.feeder.feeding();
+            let gone = blocking(move || feeder::reload_peers(&repl.site, &repl.feeder, all_cursors)).await?;
+            forget(gone).await;
+        }
         let peer = self.site.peer(name)?;
         match peer.sink_settings() {
             Some(settings) => Ok((peer, settings)),
@@ -280,7 +300,7 @@ impl Replication {
     }
 
     pub async fn realtime(self: &Arc<Self>, name: &str, op: SinkOp) -> Result<PeerRecord> {
-        let (peer, mut settings) = self.sink(name)?;
+        let (peer, mut settings) = self.sink(name).await?;
         match op {
             SinkOp::Enable { blocks } => {
                 if !settings.enabled {
@@ -332,7 +352,7 @@ impl Replication {
 
     /// `strata repl fullsync enable|disable|start|stop <sink>`.
     pub async fn fullsync(self: &Arc<Self>, name: &str, op: SinkOp) -> Result<PeerRecord> {
-        let (peer, mut settings) = self.sink(name)?;
+        let (peer, mut settings) = self.sink(name).await?;
         let not_enabled = || {
             ReplError::Invalid(format!(
                 "fullsync is not enabled for {name}: run `strata repl fullsync enable {name}` first"
@@ -350,14 +370,10 @@ impl Replication {
             }
             SinkOp::Start if !settings.fullsync => return Err(not_enabled()),
             SinkOp::Stop if !settings.fullsync => return Err(not_enabled()),
-            SinkOp::Start if !self.feeder.feeding() => {
-                // The run would start where this gateway's runner is: nowhere.
-                let site = self.site.clone();
-                let holder = blocking(move || site.store.repl_get(feeder::HOLDER_KEY)).await?;
-                let holder = holder.map_or_else(|| "none yet".into(), |h| String::from_utf8_lossy(&h).into_owned());
-                return Err(ReplError::Invalid(format!(
-                    "this gateway does not feed the site's sinks; run `fullsync start` through the one that does (its replication address: {holder})"
-                )));
+            SinkOp::Start | SinkOp::Stop if !self.feeder.feeding() => {
+                // The runner is the feeding gateway's: it takes the request within a tick.
+                self.ask_feeder(name, op).await?;
+                return Ok(peer.record());
             }
             SinkOp::Start => {
                 // A run in progress goes on (and no second one is queued behind it);
@@ -377,15 +393,31 @@ impl Replication {
             self.spawn_fullsync(&peer);
             // Enabling runs one at once: the sink may hold nothing yet.
             peer.fullsync_wake.notify_one();
+            if !self.feeder.feeding() {
+                self.ask_feeder(name, SinkOp::Start).await?;
+            }
         }
         tracing::info!(sink = %name, ?op, "fullsync setting changed");
         Ok(peer.record())
     }
 
+    /// Leaves a fullsync start or stop for the gateway that feeds the site's sinks.
+    async fn ask_feeder(&self, sink: &str, op: SinkOp) -> Result<()> {
+        let request = if op == SinkOp::Stop {
+            feeder::Request::Stop
+        } else {
+            feeder::Request::Start
+        };
+        let (site, sink) = (self.site.clone(), sink.to_owned());
+        blocking(move || feeder::request_fullsync(&site, &sink, request)).await?;
+        tracing::info!(?op, "fullsync asked of the gateway that feeds the sinks");
+        Ok(())
+    }
+
     /// `strata repl proxy-get enable|disable <sink>` (run on the source): whether the
     /// sink may fetch blocks it lacks from this site.
     pub async fn proxy_get(self: &Arc<Self>, name: &str, enable: bool) -> Result<PeerRecord> {
-        let (peer, mut settings) = self.sink(name)?;
+        let (peer, mut settings) = self.sink(name).await?;
         settings.proxy_get = enable;
         self.save_settings(&peer, settings).await?;
         tracing::info!(sink = %name, enable, "proxy-get setting changed");
@@ -395,7 +427,7 @@ impl Replication {
     /// `strata repl verify <sink>`: compares this site's records with the sink's, and
     /// with `repair` sends this site's record for each difference (see `verify`).
     pub async fn verify(self: &Arc<Self>, name: &str, repair: bool, blocks: bool) -> Result<VerifyReport> {
-        let (peer, _) = self.sink(name)?;
+        let (peer, _) = self.sink(name).await?;
         crate::verify::run(&self.site, &peer, repair, blocks).await
     }
 
@@ -558,7 +590,8 @@ impl Replication {
         let tended = blocking(move || {
             let (site, feeder) = (&repl.site, &repl.feeder);
             let held = site.store.lease(feeder::LEASE, &feeder.holder, feeder::LEASE_SECS)?;
-            let gone = feeder::reload_peers(site, feeder, held && !feeder.feeding())?;
+            // A gateway that does not feed follows the feeder's cursors, for status.
+            let gone = feeder::reload_peers(site, feeder, !(held && feeder.feeding()))?;
             Ok::<_, ReplError>((held, gone))
         })
         .await;
@@ -570,11 +603,7 @@ impl Replication {
                 (false, Vec::new())
             }
         };
-        for p in gone {
-            tracing::info!(peer = %p.name, "a peer was forgotten through another gateway");
-            stop_sender(&p).await;
-            stop_task(&p.fullsync_task).await;
-        }
+        forget(gone).await;
         if held {
             if self.feeder.set_feeding(true) {
                 let (site, holder) = (self.site.clone(), self.feeder.holder.clone());
@@ -593,6 +622,23 @@ impl Replication {
                 }
             }
             self.start_feeding();
+            let site = self.site.clone();
+            match blocking(move || feeder::take_fullsync_requests(&site)).await {
+                Ok(requests) => {
+                    for (sink, request) in requests {
+                        let Ok(p) = self.site.peer(&sink) else { continue };
+                        match request {
+                            feeder::Request::Stop => p.fullsync_cancel.notify_waiters(),
+                            feeder::Request::Start => {
+                                if *lock(&p.fullsync_state) != crate::fullsync_record::FullsyncState::Running {
+                                    p.fullsync_wake.notify_one();
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read the fullsync requests of other gateways"),
+            }
         } else if self.feeder.set_feeding(false) {
             tracing::warn!("this gateway no longer holds the feeder lease: it stops feeding the site's sinks");
             for p in self.site.peers() {
@@ -696,6 +742,15 @@ impl Replication {
 
     pub async fn prometheus(self: &Arc<Self>) -> Result<String> {
         Ok(status::prometheus(&self.status().await?, &self.proxy_get_status()))
+    }
+}
+
+/// Stops what fed peers another gateway forgot (`strata repl disconnect` there).
+async fn forget(gone: Vec<Arc<Peer>>) {
+    for p in gone {
+        tracing::info!(peer = %p.name, "a peer was forgotten through another gateway");
+        stop_sender(&p).await;
+        stop_task(&p.fullsync_task).await;
     }
 }
 

@@ -297,6 +297,10 @@ async fn the_feed_moves_to_another_gateway_when_its_feeder_dies() {
             .unwrap();
     }
     assert_converges(&c[survivor], &sink, "bkt", 30).await;
+    // Fullsync asked of the gateway that does not feed runs on the one that does; its
+    // result shows on both.
+    tokio::task::block_in_place(|| gateways[survivor].fullsync_to("west", "enable"));
+    tokio::task::block_in_place(|| gateways[survivor].fullsync_to("west", "start"));
 
     // Writers on both gateways; the feeder is killed under them, with a multipart
     // upload of its own half done.

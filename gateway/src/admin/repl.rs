@@ -177,6 +177,7 @@ pub async fn view(r: &std::sync::Arc<Replication>) -> strata_repl::Result<serde_
         "cascade": r.cascade(),
         // A site of many gateways over Ceph: whether this one feeds the sinks.
         "feeding": r.feeding(),
+        "feeder": r.feeder().await?,
         "authority": r.authority(),
         "plain_text_warning": r.plain_text_warning(),
         "refused_credentials": r.refused_credentials(),
