@@ -127,7 +127,7 @@ impl Store {
     }
 
     /// Changes a bucket's settings (tags, CORS, access) and logs the new record.
-    pub fn update_bucket(&self, name: &str, change: impl Fn(&mut Bucket)) -> Result<Bucket> {
+    pub fn update_bucket(&self, name: &str, change: impl Fn(&mut Bucket) + Sync) -> Result<Bucket> {
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {
             let Some(mut b) = tx.get::<Bucket>(Tree::Buckets, name.as_bytes())? else {

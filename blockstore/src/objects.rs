@@ -156,7 +156,7 @@ impl Store {
         bucket: &str,
         key: &str,
         checked: Option<&str>,
-        change: impl Fn(&mut Manifest),
+        change: impl Fn(&mut Manifest) + Sync,
     ) -> Result<Manifest> {
         let site = self.site_id();
         self.meta.commit(now_millis(), |tx| {

@@ -226,6 +226,38 @@ async fn reads_after_writes_across_gateways_and_one_winner_per_race() {
         }
     }
 
+    // Many conditional creates of one key through one gateway at once: they commit in
+    // one batch there, and each keeps its own answer.
+    for round in 0..5 {
+        let key = format!("batched-{round}");
+        let mut racers = tokio::task::JoinSet::new();
+        for i in 0..12u64 {
+            let (client, key) = (c[1].clone(), key.clone());
+            racers.spawn(async move {
+                let r = client
+                    .put_object()
+                    .bucket("bkt")
+                    .key(&key)
+                    .if_none_match("*")
+                    .body(ByteStream::from(data(500, i)))
+                    .send()
+                    .await;
+                (i, status(r))
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(r) = racers.join_next().await {
+            outcomes.push(r.unwrap());
+        }
+        let winners: Vec<u64> = outcomes.iter().filter(|(_, s)| s == "ok").map(|(i, _)| *i).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes.iter().all(|(_, s)| s == "ok" || s == "PreconditionFailed"),
+            "{outcomes:?}"
+        );
+        assert!(get_bytes(&c[2], "bkt", &key).await == data(500, winners[0]));
+    }
+
     // One upload completed through two gateways at once: one completion makes the
     // object; the other is answered as a retry of it (200, the same ETag) or finds the
     // upload gone (NoSuchUpload). Never two objects, never a mix.

@@ -89,6 +89,19 @@ impl RadosEngine {
         })
     }
 
+    /// Reads `keys` in one operation into a fresh cache; the object's version now.
+    fn prefetch(&self, keys: &[Vec<u8>]) -> Result<u64> {
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let page = self.pool.omap_get(OBJECT, &refs, None)?.ok_or_else(missing_object)?;
+        let found: HashMap<Vec<u8>, Vec<u8>> = page.entries.into_iter().collect();
+        let mut cache = self.cache();
+        cache.reset(Some(page.version));
+        for k in keys {
+            cache.insert(k.clone(), found.get(k).cloned());
+        }
+        Ok(page.version)
+    }
+
     fn cache(&self) -> MutexGuard<'_, Cache> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -136,6 +149,8 @@ struct RadosTxn<'a> {
     version: Cell<Option<u64>>,
     /// Buffered writes (None: a removal), applied by the commit.
     writes: RefCell<BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+    /// The keys it read: a run again after a conflict fetches them in one read.
+    read: RefCell<Vec<Vec<u8>>>,
 }
 
 impl Txn for RadosTxn<'_> {
@@ -144,6 +159,7 @@ impl Txn for RadosTxn<'_> {
         if let Some(written) = self.writes.borrow().get(&k) {
             return Ok(written.clone());
         }
+        self.read.borrow_mut().push(k.clone());
         let version = self.version.get();
         if version.is_some() {
             let cache = self.engine.cache();
@@ -228,15 +244,23 @@ impl Engine for RadosEngine {
     }
 
     fn transact_since(&self, mark: Option<u64>, f: &mut dyn FnMut(&dyn Txn) -> TxResult<()>) -> Result<()> {
+        let mut read_before: Vec<Vec<u8>> = Vec::new();
         for attempt in 0u32.. {
             if attempt > 2 {
                 // Gateways that keep colliding take turns instead of retrying in step.
                 std::thread::sleep(Duration::from_micros(200 * u64::from(attempt.min(20))));
             }
+            // Run again, a transaction reads what it read before: fetched in one read
+            // (a batch of many commits would otherwise read key by key).
+            let version = match mark {
+                None if !read_before.is_empty() => Some(self.prefetch(&read_before)?),
+                _ => mark,
+            };
             let txn = RadosTxn {
                 engine: self,
-                version: Cell::new(mark),
+                version: Cell::new(version),
                 writes: RefCell::new(BTreeMap::new()),
+                read: RefCell::default(),
             };
             // From a mark, running again reads nothing newer: the caller reads again.
             let conflict = || if mark.is_some() { Err(Error::ReadAgain) } else { Ok(()) };
@@ -244,6 +268,7 @@ impl Engine for RadosEngine {
                 Ok(()) => {}
                 Err(TxError::Conflict) => {
                     conflict()?;
+                    read_before = txn.read.into_inner();
                     continue;
                 }
                 Err(TxError::Abort(e)) => return Err(e),
@@ -253,6 +278,7 @@ impl Engine for RadosEngine {
                 Committed::Done(_) => return Ok(()),
                 Committed::Conflict => conflict()?,
             }
+            read_before = txn.read.into_inner();
         }
         unreachable!("the retry loop ends only by returning")
     }

@@ -13,7 +13,7 @@ use axum::response::Response;
 use http::StatusCode;
 use strata_blockstore::{Bucket, ObjectOwnership, PublicAccessBlock};
 
-async fn update(state: &S3State, name: String, change: impl Fn(&mut Bucket) + Send + 'static) -> S3Result<()> {
+async fn update(state: &S3State, name: String, change: impl Fn(&mut Bucket) + Send + Sync + 'static) -> S3Result<()> {
     state.run(move |s| s.update_bucket(&name, &change)).await?;
     Ok(())
 }

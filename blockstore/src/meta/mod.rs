@@ -6,6 +6,8 @@
 //! and its change-log entry atomic, and a group flush after the lock is released makes
 //! it durable, many committers sharing one flush.
 
+mod batch;
+
 use crate::engine::{self, Engine, Scan, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
 use crate::hlc::Clock;
@@ -66,6 +68,8 @@ pub(crate) struct Meta {
     /// taken (fail-stop, as databases treat a failed fsync) until a restart recovers
     /// the last durable state.
     failed: std::sync::OnceLock<String>,
+    /// Commits waiting to be made one engine transaction (a shared engine's).
+    waiting: batch::Waiting,
 }
 
 /// Group commit of metadata flushes. Concurrent flushes do not coalesce by themselves
@@ -261,6 +265,7 @@ impl Meta {
             log_bytes: AtomicU64::new(logged_bytes.max(recorded_bytes)),
             on_commit: std::sync::OnceLock::new(),
             failed: std::sync::OnceLock::new(),
+            waiting: batch::Waiting::default(),
         })
     }
 
@@ -326,8 +331,50 @@ impl Meta {
     }
 
     /// Runs `f` as one atomic transaction, in commit order, and returns once it is durable.
-    pub fn commit<T>(&self, now_ms: u64, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T> {
+    /// On an engine other gateways share, commits that arrive together are made one
+    /// engine transaction (`batch`).
+    pub fn commit<T: Send>(&self, now_ms: u64, f: impl Fn(&Tx) -> TxResult<T> + Sync) -> Result<T> {
+        if self.engine.shared() {
+            return self.commit_batched(now_ms, f);
+        }
         self.commit_locked(self.lock(), now_ms, f)
+    }
+
+    /// Where the change log ends, read inside a transaction: from the engine when other
+    /// gateways append to it too, else from memory.
+    fn log_end(&self, txn: &dyn Txn) -> TxResult<(u64, u64)> {
+        if self.engine.shared() {
+            let read = |k: &[u8]| Ok::<_, TxError>(txn.get(Tree::Meta, k)?.map(|v| be_u64(&v)).unwrap_or(0));
+            return Ok((read(b"last_seq")?, read(b"log_bytes")?));
+        }
+        Ok((
+            self.last_seq.load(Ordering::SeqCst),
+            self.log_bytes.load(Ordering::SeqCst),
+        ))
+    }
+
+    /// Records the log's new end beside it, in the transaction that appended to it.
+    fn note_log_end(txn: &dyn Txn, seq: u64, bytes: u64, hlc_high: u64) -> TxResult<()> {
+        // Kept beside the log so trimming it whole forgets neither.
+        txn.put(Tree::Meta, b"last_seq", &seq.to_be_bytes())?;
+        txn.put(Tree::Meta, b"log_bytes", &bytes.to_be_bytes())?;
+        // The clock resumes past it after a restart, even once the log holding these
+        // entries is trimmed.
+        let stored = txn.get(Tree::Meta, b"hlc_high")?.unwrap_or_default();
+        let high = be_u64(&stored).max(hlc_high);
+        txn.put(Tree::Meta, b"hlc_high", &high.to_be_bytes())
+    }
+
+    /// After a durable commit that took the log from `start` to `seq`.
+    fn logged(&self, start: u64, seq: u64, bytes: u64) {
+        self.last_seq.fetch_max(seq, Ordering::SeqCst);
+        self.log_bytes.fetch_max(bytes, Ordering::SeqCst);
+        self.durable_seq.fetch_max(seq, Ordering::SeqCst);
+        if seq != start {
+            if let Some(f) = self.on_commit.get() {
+                f(seq);
+            }
+        }
     }
 
     /// [`Meta::commit`] for a caller that took the lock first to scan.
@@ -335,18 +382,9 @@ impl Meta {
         if let Some(why) = self.failed.get() {
             return Err(Error::Failed(why.clone()));
         }
-        let shared = self.engine.shared();
         let mut outcome = None;
         self.engine.transact_since(guard.mark, &mut |txn| {
-            let (mut start, mut start_bytes) = (
-                self.last_seq.load(Ordering::SeqCst),
-                self.log_bytes.load(Ordering::SeqCst),
-            );
-            if shared {
-                // Other gateways append to the log too: its end is in the engine.
-                let read = |k: &[u8]| Ok::<_, TxError>(txn.get(Tree::Meta, k)?.map(|v| be_u64(&v)).unwrap_or(0));
-                (start, start_bytes) = (read(b"last_seq")?, read(b"log_bytes")?);
-            }
+            let (start, start_bytes) = self.log_end(txn)?;
             let tx = Tx {
                 txn,
                 clock: &self.clock,
@@ -359,21 +397,12 @@ impl Meta {
             let out = f(&tx)?;
             let seq = tx.seq.get();
             if seq != start {
-                // Kept beside the log so trimming it whole forgets neither.
-                txn.put(Tree::Meta, b"last_seq", &seq.to_be_bytes())?;
-                txn.put(Tree::Meta, b"log_bytes", &tx.bytes.get().to_be_bytes())?;
-                // The clock resumes past it after a restart, even once the log holding
-                // these entries is trimmed.
-                let stored = txn.get(Tree::Meta, b"hlc_high")?.unwrap_or_default();
-                let high = be_u64(&stored).max(tx.hlc_high.get());
-                txn.put(Tree::Meta, b"hlc_high", &high.to_be_bytes())?;
+                Self::note_log_end(txn, seq, tx.bytes.get(), tx.hlc_high.get())?;
             }
             outcome = Some((out, start, seq, tx.bytes.get()));
             Ok(())
         })?;
         let (out, start, seq, bytes) = outcome.expect("a committed transaction ran its closure");
-        self.last_seq.fetch_max(seq, Ordering::SeqCst);
-        self.log_bytes.fetch_max(bytes, Ordering::SeqCst);
         let ticket = self.durability.committed.fetch_add(1, Ordering::SeqCst) + 1;
         drop(guard);
         if let Err(e) = self.durability.wait(ticket, || self.engine.flush()) {
@@ -387,12 +416,7 @@ impl Meta {
                 _ => Error::Failed(why),
             });
         }
-        self.durable_seq.fetch_max(seq, Ordering::SeqCst);
-        if seq != start {
-            if let Some(f) = self.on_commit.get() {
-                f(seq);
-            }
-        }
+        self.logged(start, seq, bytes);
         Ok(out)
     }
 
