@@ -252,7 +252,8 @@ impl Meta {
         match applied {
             Ok(()) => {
                 // Applied is durable: a shared engine's commit is on its replicas.
-                self.logged(logged.0, logged.1, logged.2);
+                self.applied(logged.1, logged.2);
+                self.logged(logged.0, logged.1);
                 for (m, refusal) in batch.iter().zip(refused.into_inner()) {
                     m.set(State::Done(refusal.map_or(Ok(()), Err)));
                 }

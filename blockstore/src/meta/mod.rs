@@ -365,10 +365,15 @@ impl Meta {
         txn.put(Tree::Meta, b"hlc_high", &high.to_be_bytes())
     }
 
-    /// After a durable commit that took the log from `start` to `seq`.
-    fn logged(&self, start: u64, seq: u64, bytes: u64) {
+    /// After a commit that took the log to `seq`, still under the commit lock: the
+    /// next commit numbers its entries from here (on an engine only this process uses).
+    fn applied(&self, seq: u64, bytes: u64) {
         self.last_seq.fetch_max(seq, Ordering::SeqCst);
         self.log_bytes.fetch_max(bytes, Ordering::SeqCst);
+    }
+
+    /// After a commit that took the log from `start` to `seq` is durable.
+    fn logged(&self, start: u64, seq: u64) {
         self.durable_seq.fetch_max(seq, Ordering::SeqCst);
         if seq != start {
             if let Some(f) = self.on_commit.get() {
@@ -403,6 +408,7 @@ impl Meta {
             Ok(())
         })?;
         let (out, start, seq, bytes) = outcome.expect("a committed transaction ran its closure");
+        self.applied(seq, bytes);
         let ticket = self.durability.committed.fetch_add(1, Ordering::SeqCst) + 1;
         drop(guard);
         if let Err(e) = self.durability.wait(ticket, || self.engine.flush()) {
@@ -416,7 +422,7 @@ impl Meta {
                 _ => Error::Failed(why),
             });
         }
-        self.logged(start, seq, bytes);
+        self.logged(start, seq);
         Ok(out)
     }
 
