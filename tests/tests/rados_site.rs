@@ -58,6 +58,38 @@ async fn upload_part(c: &Client, key: &str, id: &str, number: i32, body: Vec<u8>
         .build()
 }
 
+/// Each of `creators` (a client, the seed of its body) puts `key` with
+/// `If-None-Match: *`, all at once: exactly one creates it and the others are refused
+/// with PreconditionFailed. Returns the winner's seed.
+async fn race_to_create(creators: Vec<(Client, u64)>, key: &str, len: usize) -> u64 {
+    let mut racers = tokio::task::JoinSet::new();
+    for (client, seed) in creators {
+        let key = key.to_owned();
+        racers.spawn(async move {
+            let r = client
+                .put_object()
+                .bucket("bkt")
+                .key(&key)
+                .if_none_match("*")
+                .body(ByteStream::from(data(len, seed)))
+                .send()
+                .await;
+            (seed, status(r))
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(r) = racers.join_next().await {
+        outcomes.push(r.unwrap());
+    }
+    let winners: Vec<u64> = outcomes.iter().filter(|(_, s)| s == "ok").map(|(i, _)| *i).collect();
+    assert_eq!(winners.len(), 1, "{key}: {outcomes:?}");
+    assert!(
+        outcomes.iter().all(|(_, s)| s == "ok" || s == "PreconditionFailed"),
+        "{key}: {outcomes:?}"
+    );
+    winners[0]
+}
+
 /// Completes upload `id` from `parts`: the object's ETag, or the error's code.
 async fn complete(c: &Client, key: &str, id: &str, parts: Vec<CompletedPart>) -> Result<String, String> {
     c.complete_multipart_upload()
@@ -195,34 +227,10 @@ async fn reads_after_writes_across_gateways_and_one_winner_per_race() {
     // the others are refused, round after round.
     for round in 0..10 {
         let key = format!("race-{round}");
-        let mut racers = tokio::task::JoinSet::new();
-        for (i, client) in c.iter().enumerate() {
-            let (client, key) = (client.clone(), key.clone());
-            racers.spawn(async move {
-                let r = client
-                    .put_object()
-                    .bucket("bkt")
-                    .key(&key)
-                    .if_none_match("*")
-                    .body(ByteStream::from(data(1000, i as u64)))
-                    .send()
-                    .await;
-                (i, status(r))
-            });
-        }
-        let mut outcomes = Vec::new();
-        while let Some(r) = racers.join_next().await {
-            outcomes.push(r.unwrap());
-        }
-        let winners: Vec<usize> = outcomes.iter().filter(|(_, s)| s == "ok").map(|(i, _)| *i).collect();
-        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
-        assert!(
-            outcomes.iter().all(|(_, s)| s == "ok" || s == "PreconditionFailed"),
-            "round {round}: {outcomes:?}"
-        );
+        let winner = race_to_create(c.iter().cloned().zip(0..).collect(), &key, 1000).await;
         // Every gateway reads the winner's bytes.
         for reader in &c {
-            assert!(get_bytes(reader, "bkt", &key).await == data(1000, winners[0] as u64));
+            assert!(get_bytes(reader, "bkt", &key).await == data(1000, winner));
         }
     }
 
@@ -230,32 +238,8 @@ async fn reads_after_writes_across_gateways_and_one_winner_per_race() {
     // one batch there, and each keeps its own answer.
     for round in 0..5 {
         let key = format!("batched-{round}");
-        let mut racers = tokio::task::JoinSet::new();
-        for i in 0..12u64 {
-            let (client, key) = (c[1].clone(), key.clone());
-            racers.spawn(async move {
-                let r = client
-                    .put_object()
-                    .bucket("bkt")
-                    .key(&key)
-                    .if_none_match("*")
-                    .body(ByteStream::from(data(500, i)))
-                    .send()
-                    .await;
-                (i, status(r))
-            });
-        }
-        let mut outcomes = Vec::new();
-        while let Some(r) = racers.join_next().await {
-            outcomes.push(r.unwrap());
-        }
-        let winners: Vec<u64> = outcomes.iter().filter(|(_, s)| s == "ok").map(|(i, _)| *i).collect();
-        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
-        assert!(
-            outcomes.iter().all(|(_, s)| s == "ok" || s == "PreconditionFailed"),
-            "{outcomes:?}"
-        );
-        assert!(get_bytes(&c[2], "bkt", &key).await == data(500, winners[0]));
+        let winner = race_to_create((0..12).map(|i| (c[1].clone(), i)).collect(), &key, 500).await;
+        assert!(get_bytes(&c[2], "bkt", &key).await == data(500, winner));
     }
 
     // One upload completed through two gateways at once: one completion makes the
