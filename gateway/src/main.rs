@@ -305,7 +305,12 @@ fn print_site_status(s: &admin::SiteStatus) {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     println!("site {} ({})", s.site, s.site_id);
     println!(
-        "disk: {:.1} MiB free of {:.1} MiB; reserve {:.1} MiB; new data {}",
+        "{}: {:.1} MiB free of {:.1} MiB; reserve {:.1} MiB; new data {}",
+        if s.store == "rados" {
+            "ceph cluster (raw)"
+        } else {
+            "disk"
+        },
         mib(s.disk_free_bytes),
         mib(s.disk_total_bytes),
         mib(s.reserve_bytes),

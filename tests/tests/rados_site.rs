@@ -114,6 +114,10 @@ async fn three_gateways_over_one_cluster_are_one_site() {
         .map(|g| g.site_status()["site_id"].to_string())
         .collect();
     assert!(ids.iter().all(|id| *id == ids[0] && id != "null"), "site ids: {ids:?}");
+    // Its space is the cluster's.
+    let site = gateways[1].site_status();
+    assert_eq!(site["store"], "rados", "{site}");
+    assert!(site["disk_total_bytes"].as_u64() >= Some(8 << 30), "{site}");
 
     c[0].create_bucket().bucket("bkt").send().await.unwrap();
     assert_eq!(

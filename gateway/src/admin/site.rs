@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 pub struct SiteStatus {
     pub site: String,
     pub site_id: String,
+    /// Where the site's data is: "disk" (the data directory), or "rados" (a Ceph
+    /// cluster, whose raw space the `disk_` figures then are).
+    #[serde(default)]
+    pub store: String,
     pub disk_free_bytes: u64,
     pub disk_total_bytes: u64,
     pub reserve_bytes: u64,
@@ -149,6 +153,7 @@ pub async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
     Ok(SiteStatus {
         site: s.site_name.clone(),
         site_id: s.store.site_id().to_string(),
+        store: if s.store.shared() { "rados" } else { "disk" }.into(),
         disk_free_bytes: space.free,
         disk_total_bytes: space.total,
         reserve_bytes: space.reserve,
