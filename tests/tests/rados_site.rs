@@ -9,7 +9,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use std::time::{Duration, Instant};
-use strata_tests::{assert_converges, data, get_bytes, put, wait_for, Ceph, Site, SiteOptions};
+use strata_tests::{assert_converges, data, get_bytes, put, wait_for, wait_until, Ceph, Site, SiteOptions};
 
 /// Three gateways of one site over `ceph`: the first makes the test user, the others
 /// find it in the cluster.
@@ -180,6 +180,44 @@ async fn three_gateways_over_one_cluster_are_one_site() {
     );
     let second = gateways[2].client_as("STRATASECONDUSER0001", "second-user-secret-0000000000000000001");
     second.create_bucket().bucket("second-b").send().await.unwrap();
+
+    // Fenced through one gateway, the site refuses writes through every gateway within
+    // a second or so, and takes them again once unfenced.
+    gateways[0].admin_cmd(&["read-only", "on"]);
+    wait_until(10, "every gateway to refuse writes", || async {
+        let mut refused = true;
+        for client in &c {
+            refused &= status(
+                client
+                    .put_object()
+                    .bucket("bkt")
+                    .key("fenced")
+                    .body(ByteStream::from(vec![1]))
+                    .send()
+                    .await,
+            ) == "AccessDenied";
+        }
+        refused
+    })
+    .await;
+    gateways[2].admin_cmd(&["read-only", "off"]);
+    wait_until(10, "every gateway to take writes again", || async {
+        let mut taken = true;
+        for client in &c {
+            taken &= status(
+                client
+                    .put_object()
+                    .bucket("bkt")
+                    .key("fenced")
+                    .body(ByteStream::from(vec![1]))
+                    .send()
+                    .await,
+            ) == "ok";
+        }
+        taken
+    })
+    .await;
+    c[0].delete_object().bucket("bkt").key("fenced").send().await.unwrap();
 
     // A bucket that still holds objects cannot be deleted through any gateway; emptied
     // through others, it can.
@@ -371,6 +409,19 @@ async fn the_feed_moves_to_another_gateway_when_its_feeder_dies() {
         acked.len()
     );
     assert!(get_bytes(&sink, "bkt", "mp").await == part);
+
+    // A gateway without [repl] would trim the log the sinks still need: refused.
+    let config = gateways[feeder].config.clone();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let without_repl = &text[..text.find("[repl]").unwrap()];
+    std::fs::write(&config, without_repl).unwrap();
+    let out = std::process::Command::new(strata_tests::strata_bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("same [repl] section"), "{said}");
 }
 
 /// The SHA-256 (hex) of each `block`-byte block of `body`: the data pool's names for it.
