@@ -26,7 +26,12 @@ pub struct BlockFiles {
     /// site told a source it has, so the source sends only the manifest that needs
     /// them. Locked after `pending`, never before.
     held: Mutex<HashMap<BlockHash, Instant>>,
+    /// The Ceph cluster's total and free bytes, and when they were read (RADOS only).
+    cluster_space: Mutex<Option<(Instant, u64, u64)>>,
 }
+
+/// How long the cluster's space, once read, stands for its space now.
+const CLUSTER_SPACE_FOR: Duration = Duration::from_secs(1);
 
 /// Where the blocks are.
 enum Place {
@@ -66,6 +71,7 @@ impl BlockFiles {
             reserve,
             pending: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
+            cluster_space: Mutex::new(None),
         }
     }
 
@@ -87,6 +93,7 @@ impl BlockFiles {
             reserve,
             pending: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
+            cluster_space: Mutex::new(None),
         })
     }
 
@@ -281,7 +288,17 @@ impl BlockFiles {
         match &self.place {
             Place::Disk { data_dir, .. } => Space::of(data_dir, self.reserve),
             Place::Rados(pool) => {
-                let (total, free) = pool.capacity()?;
+                // Asked on every write (admission), answered by a monitor: read at
+                // most once a second.
+                let mut known = self.cluster_space.lock().unwrap_or_else(|e| e.into_inner());
+                let (total, free) = match *known {
+                    Some((at, total, free)) if at.elapsed() < CLUSTER_SPACE_FOR => (total, free),
+                    _ => {
+                        let (total, free) = pool.capacity()?;
+                        *known = Some((Instant::now(), total, free));
+                        (total, free)
+                    }
+                };
                 Ok(Space {
                     free,
                     total,

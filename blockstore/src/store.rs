@@ -131,7 +131,7 @@ impl Store {
                 SiteId(crate::meta::be_u64(&meta.meta_init("site_id", &id.0.to_be_bytes())?))
             }
         };
-        let read_only = meta.meta_get("read_only")?.is_some_and(|v| v == [1]);
+        let read_only = stored_read_only(&meta)?;
         if let Some(high) = meta.meta_get("hlc_high")? {
             meta.clock.observe(crate::hlc::Hlc(crate::meta::be_u64(&high)));
         }
@@ -189,7 +189,7 @@ impl Store {
     /// nothing to do on a site of one process. Called every second.
     pub fn reread_settings(&self) -> Result<()> {
         if self.meta.shared() {
-            let on = self.meta.meta_get("read_only")?.is_some_and(|v| v == [1]);
+            let on = stored_read_only(&self.meta)?;
             self.read_only.store(on, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(())
@@ -330,6 +330,11 @@ fn check_format(meta: &Meta) -> Result<()> {
         ))),
         None => meta.meta_init("format", &FORMAT.to_be_bytes()).map(drop),
     }
+}
+
+/// Whether the store says the site is fenced (see [`Store::set_read_only`]).
+fn stored_read_only(meta: &Meta) -> Result<bool> {
+    Ok(meta.meta_get("read_only")?.is_some_and(|v| v == [1]))
 }
 
 /// Connects to the site's Ceph cluster: its metadata engine and its blocks. Pools are

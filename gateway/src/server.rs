@@ -77,7 +77,7 @@ async fn open_replication(
         // A gateway without [repl] trims the change log as no sink needs it: on a site
         // whose other gateways replicate, that would drop what their sinks still need.
         let s = store.clone();
-        if store.shared() && !blocking(move || s.repl_scan("peer/")).await?.is_empty() {
+        if store.shared() && blocking(move || strata_repl::has_peers(&s)).await? {
             return Err("this site replicates (its other gateways have peers): give every gateway of the site the same [repl] section".into());
         }
         return Ok(None);

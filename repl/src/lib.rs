@@ -36,7 +36,7 @@ pub use counters::{Latency, ProxyGetStatus, Traffic};
 pub use error::{ReplError, Result};
 pub use fullsync_record::{FullsyncFigures, FullsyncRecord, FullsyncResult, FullsyncRun, FullsyncState};
 pub use link::TlsClient;
-pub use peer::{PeerRecord, SinkSettings};
+pub use peer::{any as has_peers, PeerRecord, SinkSettings};
 pub use protocol::{SiteInfo, PROTOCOL_VERSION};
 pub use proxy_get::ProxyRead;
 pub use replication::{ReplConfig, Replication, SinkOp};

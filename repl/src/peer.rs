@@ -354,6 +354,11 @@ impl Peer {
 }
 
 /// Every peer record and cursor persisted in the store.
+/// Whether the store knows any peer: the site replicates (with any of its gateways).
+pub fn any(store: &Store) -> Result<bool> {
+    Ok(!store.repl_scan(&peer_key(""))?.is_empty())
+}
+
 pub fn load_all(store: &Store) -> Result<Vec<(PeerRecord, Cursor)>> {
     let mut out = Vec::new();
     for (_, v) in store.repl_scan("peer/")? {

@@ -151,6 +151,7 @@ impl Replication {
                     tokio::time::sleep(feeder::TICK).await;
                 }
             });
+            self.spawn_commit_poll();
         } else {
             self.feeder.set_feeding(true);
             self.start_feeding();
@@ -220,8 +221,7 @@ impl Replication {
     /// long (it still lists this site as a source until told again or disconnected).
     pub async fn disconnect(self: &Arc<Self>, name: &str) -> Result<()> {
         let peer = self.site.peer(name)?;
-        stop_sender(&peer).await;
-        stop_task(&peer.fullsync_task).await;
+        stop_feeding(&peer).await;
         if peer.sink_settings().is_some() {
             let body = serde_json::to_vec(&self.site.me).expect("site info serializes");
             let told = tokio::time::timeout(
@@ -376,11 +376,7 @@ impl Replication {
                 return Ok(peer.record());
             }
             SinkOp::Start => {
-                // A run in progress goes on (and no second one is queued behind it);
-                // otherwise one starts, or the stopped one resumes, now.
-                if *lock(&peer.fullsync_state) != crate::fullsync_record::FullsyncState::Running {
-                    peer.fullsync_wake.notify_one();
-                }
+                run_fullsync(&peer);
                 return Ok(peer.record());
             }
             SinkOp::Stop => {
@@ -609,7 +605,6 @@ impl Replication {
                 let (site, holder) = (self.site.clone(), self.feeder.holder.clone());
                 let _ = blocking(move || site.store.repl_put(feeder::HOLDER_KEY, holder.as_bytes())).await;
                 tracing::info!(holder = %self.feeder.holder, "this gateway now feeds the site's sinks");
-                self.spawn_commit_poll();
             }
             // Settings changed through other gateways take effect here.
             for p in self.site.peers() {
@@ -629,11 +624,7 @@ impl Replication {
                         let Ok(p) = self.site.peer(&sink) else { continue };
                         match request {
                             feeder::Request::Stop => p.fullsync_cancel.notify_waiters(),
-                            feeder::Request::Start => {
-                                if *lock(&p.fullsync_state) != crate::fullsync_record::FullsyncState::Running {
-                                    p.fullsync_wake.notify_one();
-                                }
-                            }
+                            feeder::Request::Start => run_fullsync(&p),
                         }
                     }
                 }
@@ -642,8 +633,7 @@ impl Replication {
         } else if self.feeder.set_feeding(false) {
             tracing::warn!("this gateway no longer holds the feeder lease: it stops feeding the site's sinks");
             for p in self.site.peers() {
-                stop_sender(&p).await;
-                stop_task(&p.fullsync_task).await;
+                stop_feeding(&p).await;
             }
         }
     }
@@ -657,7 +647,7 @@ impl Replication {
                 tokio::time::sleep(feeder::POLL).await;
                 let Some(repl) = weak.upgrade() else { return };
                 if !repl.feeder.feeding() {
-                    return;
+                    continue;
                 }
                 let site = repl.site.clone();
                 if let Ok(seq) = blocking(move || Ok::<_, ReplError>(site.store.last_seq())).await {
@@ -749,9 +739,22 @@ impl Replication {
 async fn forget(gone: Vec<Arc<Peer>>) {
     for p in gone {
         tracing::info!(peer = %p.name, "a peer was forgotten through another gateway");
-        stop_sender(&p).await;
-        stop_task(&p.fullsync_task).await;
+        stop_feeding(&p).await;
     }
+}
+
+/// `fullsync start`: a run in progress goes on (and no second one is queued behind
+/// it); otherwise one starts, or the stopped one resumes, now.
+fn run_fullsync(peer: &Peer) {
+    if *lock(&peer.fullsync_state) != crate::fullsync_record::FullsyncState::Running {
+        peer.fullsync_wake.notify_one();
+    }
+}
+
+/// Stops the sink's sender and fullsync runner, if they run.
+async fn stop_feeding(peer: &Peer) {
+    stop_sender(peer).await;
+    stop_task(&peer.fullsync_task).await;
 }
 
 async fn stop_sender(peer: &Peer) {

@@ -96,20 +96,12 @@ impl Ceph {
     /// The `[store]` section of a gateway over this cluster, keeping its data in the
     /// pools `<prefix>-data` and `<prefix>-meta`: gateways with one prefix are one site.
     pub fn store_section(&self, prefix: &str) -> String {
-        format!(
-            "[store]\nengine = \"rados\"\nceph_conf = \"{}\"\ndata_pool = \"{prefix}-data\"\nmeta_pool = \"{prefix}-meta\"\n",
-            self.conf.display()
-        )
+        rados_store_section(&self.conf.to_string_lossy(), prefix, None)
     }
-}
 
-impl Ceph {
     /// The names of the objects in `pool` (`rados ls`), sorted.
     pub fn objects(&self, pool: &str) -> Vec<String> {
-        let out = Command::new("rados")
-            .args(["-c", &self.conf.to_string_lossy(), "-p", pool, "ls"])
-            .output()
-            .unwrap();
+        let out = rados(&self.conf.to_string_lossy(), pool, None, &["ls"]);
         assert!(
             out.status.success(),
             "rados ls: {}",
@@ -122,6 +114,25 @@ impl Ceph {
         names.sort();
         names
     }
+}
+
+/// The `[store]` section of a site over the cluster `conf` (its ceph.conf), with its
+/// data in the pools `<pools>-data` and `<pools>-meta`, in `namespace` if given.
+fn rados_store_section(conf: &str, pools: &str, namespace: Option<&str>) -> String {
+    let namespace = namespace.map_or(String::new(), |ns| format!("namespace = \"{ns}\"\n"));
+    format!(
+        "[store]\nengine = \"rados\"\nceph_conf = \"{conf}\"\ndata_pool = \"{pools}-data\"\nmeta_pool = \"{pools}-meta\"\n{namespace}"
+    )
+}
+
+/// `rados ARGS` on `pool` (in `namespace`, if given) of the cluster `conf`.
+fn rados(conf: &str, pool: &str, namespace: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("rados");
+    cmd.args(["-c", conf, "-p", pool]);
+    if let Some(ns) = namespace {
+        cmd.args(["-N", ns]);
+    }
+    cmd.args(args).output().unwrap()
 }
 
 impl Drop for Ceph {
@@ -193,10 +204,8 @@ fn rados_from_env() -> String {
     let Ok(conf) = std::env::var("STRATA_TEST_CEPH_CONF") else {
         return String::new();
     };
-    format!(
-        "[store]\nengine = \"rados\"\nceph_conf = \"{conf}\"\ndata_pool = \"strata-test-data\"\nmeta_pool = \"strata-test-meta\"\nnamespace = \"site-{:016x}\"\n",
-        rand::random::<u64>()
-    )
+    let namespace = format!("site-{:016x}", rand::random::<u64>());
+    rados_store_section(&conf, "strata-test", Some(&namespace))
 }
 
 impl Default for SiteOptions {
@@ -372,12 +381,7 @@ impl Site {
             value("ceph_conf").unwrap(),
             value("data_pool").unwrap_or("strata-data".into()),
         );
-        let mut cmd = Command::new("rados");
-        cmd.args(["-c", &conf, "-p", &pool]);
-        if let Some(ns) = value("namespace") {
-            cmd.args(["-N", &ns]);
-        }
-        Some(cmd.args(args).output().unwrap())
+        Some(rados(&conf, &pool, value("namespace").as_deref(), args))
     }
 
     /// A block as the site stores it now, if it does.

@@ -90,6 +90,22 @@ async fn race_to_create(creators: Vec<(Client, u64)>, key: &str, len: usize) -> 
     winners[0]
 }
 
+/// A one-byte PUT of `key` through each client: how each was answered.
+async fn put_through_each(clients: &[Client], key: &str) -> Vec<String> {
+    let mut answers = Vec::new();
+    for client in clients {
+        let r = client
+            .put_object()
+            .bucket("bkt")
+            .key(key)
+            .body(ByteStream::from(vec![1]))
+            .send()
+            .await;
+        answers.push(status(r));
+    }
+    answers
+}
+
 /// Completes upload `id` from `parts`: the object's ETag, or the error's code.
 async fn complete(c: &Client, key: &str, id: &str, parts: Vec<CompletedPart>) -> Result<String, String> {
     c.complete_multipart_upload()
@@ -185,36 +201,12 @@ async fn three_gateways_over_one_cluster_are_one_site() {
     // a second or so, and takes them again once unfenced.
     gateways[0].admin_cmd(&["read-only", "on"]);
     wait_until(10, "every gateway to refuse writes", || async {
-        let mut refused = true;
-        for client in &c {
-            refused &= status(
-                client
-                    .put_object()
-                    .bucket("bkt")
-                    .key("fenced")
-                    .body(ByteStream::from(vec![1]))
-                    .send()
-                    .await,
-            ) == "AccessDenied";
-        }
-        refused
+        put_through_each(&c, "fenced").await.iter().all(|s| s == "AccessDenied")
     })
     .await;
     gateways[2].admin_cmd(&["read-only", "off"]);
     wait_until(10, "every gateway to take writes again", || async {
-        let mut taken = true;
-        for client in &c {
-            taken &= status(
-                client
-                    .put_object()
-                    .bucket("bkt")
-                    .key("fenced")
-                    .body(ByteStream::from(vec![1]))
-                    .send()
-                    .await,
-            ) == "ok";
-        }
-        taken
+        put_through_each(&c, "fenced").await.iter().all(|s| s == "ok")
     })
     .await;
     c[0].delete_object().bucket("bkt").key("fenced").send().await.unwrap();

@@ -4,7 +4,9 @@
 //! Every change goes through [`Meta::commit`]: one mutex orders commits (so the change
 //! log's sequence is the commit order), one engine transaction makes the data change
 //! and its change-log entry atomic, and a group flush after the lock is released makes
-//! it durable, many committers sharing one flush.
+//! it durable, many committers sharing one flush. On an engine other gateways share,
+//! a commit is durable once applied, and the commits that arrive together share one
+//! engine transaction instead (`batch`).
 
 mod batch;
 

@@ -260,7 +260,7 @@ impl Pool {
     /// version moves on); false when it does not exist.
     pub fn touch(&self, oid: &str) -> Result<bool> {
         let now = crate::hlc::now_millis().to_string();
-        let r = self.write_op(oid, |api, op| unsafe {
+        let (r, _) = self.write_op(oid, |api, op| unsafe {
             (api.rados_write_op_assert_exists)(op);
             (api.rados_write_op_setxattr)(op, c"strata.used".as_ptr(), now.as_ptr().cast(), now.len());
         })?;
@@ -274,7 +274,7 @@ impl Pool {
     /// Removes the object if it is still at `version`; false when it moved on (it
     /// was written or touched since) or is gone.
     pub fn remove_at(&self, oid: &str, version: u64) -> Result<bool> {
-        let r = self.write_op(oid, |api, op| unsafe {
+        let (r, _) = self.write_op(oid, |api, op| unsafe {
             (api.rados_write_op_assert_version)(op, version);
             (api.rados_write_op_remove)(op);
         })?;
@@ -285,8 +285,9 @@ impl Pool {
         }
     }
 
-    /// Runs one write operation, set up by `build`, on `oid`; librados' answer.
-    fn write_op(&self, oid: &str, build: impl FnOnce(&Api, librados::WriteOp)) -> Result<c_int> {
+    /// Runs one write operation, set up by `build`, on `oid`: librados' answer, and the
+    /// object's version after it (meaningful when it succeeded).
+    fn write_op(&self, oid: &str, build: impl FnOnce(&Api, librados::WriteOp)) -> Result<(c_int, u64)> {
         let io = self.io()?;
         let c_oid = c_string(oid)?;
         let op = unsafe { (io.api.rados_create_write_op)() };
@@ -301,7 +302,7 @@ impl Pool {
             )
         };
         unsafe { (io.api.rados_release_write_op)(op) };
-        Ok(r)
+        Ok((r, unsafe { (io.api.rados_get_last_version)(io.io) }))
     }
 
     /// The whole object, or None when it does not exist.
@@ -498,12 +499,9 @@ impl Pool {
     /// Applies `w` to `oid` in one atomic write operation: all of it if what it
     /// expects holds, else nothing ([`Committed::Conflict`]).
     pub fn commit(&self, oid: &str, w: &OmapWrite) -> Result<Committed> {
-        let io = self.io()?;
-        let api = io.api;
-        let c_oid = c_string(oid)?;
-        let op = unsafe { (api.rados_create_write_op)() };
+        // Written by the operation as it runs: alive until it returns.
         let mut cmp_rvals: Vec<c_int> = vec![0; w.expect_values.len()];
-        unsafe {
+        let (r, version) = self.write_op(oid, |api, op| unsafe {
             if w.create {
                 (api.rados_write_op_create)(op, librados::CREATE_EXCLUSIVE, std::ptr::null());
             }
@@ -521,6 +519,7 @@ impl Pool {
                     rval,
                 );
             }
+            // librados copies keys and values into the operation as they are given.
             if !w.set.is_empty() {
                 let keys: Vec<*const c_char> = w.set.iter().map(|(k, _)| k.as_ptr().cast()).collect();
                 let vals: Vec<*const c_char> = w.set.iter().map(|(_, v)| v.as_ptr().cast()).collect();
@@ -540,21 +539,11 @@ impl Pool {
                 let key_lens: Vec<size_t> = w.remove.iter().map(|k| k.len()).collect();
                 (api.rados_write_op_omap_rm_keys2)(op, keys.as_ptr(), key_lens.as_ptr(), w.remove.len());
             }
-        }
-        let r = unsafe {
-            (api.rados_write_op_operate)(
-                op,
-                io.io,
-                c_oid.as_ptr(),
-                std::ptr::null_mut(),
-                librados::OPERATION_NOFLAG,
-            )
-        };
-        unsafe { (api.rados_release_write_op)(op) };
+        })?;
         // A version that moved on (ERANGE or EOVERFLOW), an object that exists (EEXIST)
         // or is gone (ENOENT), a compare that failed (ECANCELED): another commit won.
         match -r {
-            0 => Ok(Committed::Done(unsafe { (api.rados_get_last_version)(io.io) })),
+            0 => Ok(Committed::Done(version)),
             libc::ERANGE | libc::EOVERFLOW | libc::EEXIST | libc::ENOENT | libc::ECANCELED => Ok(Committed::Conflict),
             _ => check(r, &format!("commit to {oid}")).map(|_| Committed::Conflict),
         }
