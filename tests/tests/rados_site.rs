@@ -106,6 +106,18 @@ async fn put_through_each(clients: &[Client], key: &str) -> Vec<String> {
     answers
 }
 
+/// Runs `strata serve` with `config`, which must refuse to start; what it said.
+fn refused_start(config: &std::path::Path) -> String {
+    let out = std::process::Command::new(strata_tests::strata_bin())
+        .args(["serve", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "strata served: {said}");
+    said
+}
+
 /// Completes upload `id` from `parts`: the object's ETag, or the error's code.
 async fn complete(c: &Client, key: &str, id: &str, parts: Vec<CompletedPart>) -> Result<String, String> {
     c.complete_multipart_upload()
@@ -407,13 +419,8 @@ async fn the_feed_moves_to_another_gateway_when_its_feeder_dies() {
     let text = std::fs::read_to_string(&config).unwrap();
     let without_repl = &text[..text.find("[repl]").unwrap()];
     std::fs::write(&config, without_repl).unwrap();
-    let out = std::process::Command::new(strata_tests::strata_bin())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && said.contains("same [repl] section"), "{said}");
+    let said = refused_start(&config);
+    assert!(said.contains("same [repl] section"), "{said}");
 }
 
 /// The SHA-256 (hex) of each `block`-byte block of `body`: the data pool's names for it.
@@ -527,13 +534,7 @@ fn a_gateway_says_plainly_when_its_cluster_is_unreachable() {
     )
     .unwrap();
     let started = Instant::now();
-    let out = std::process::Command::new(strata_tests::strata_bin())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "strata served without its cluster: {said}");
+    let said = refused_start(&config);
     assert!(
         said.contains("connect to the monitors") && said.contains(&*conf.to_string_lossy()),
         "{said}"
