@@ -272,12 +272,12 @@ impl Replication {
     }
 
     /// `strata repl realtime enable|disable|start|stop <sink>`.
-    /// A sink of this site and its settings.
-    /// On a site of many gateways, one connected or made a sink through another
-    /// gateway a moment ago is read from the store first.
+    /// A sink of this site and its settings. On a site of many gateways they are read
+    /// from the store first: another gateway may have changed them a moment ago, and
+    /// a reread of the peers that began before this gateway's own last change may
+    /// have put back what it replaced.
     async fn sink(self: &Arc<Self>, name: &str) -> Result<(Arc<Peer>, SinkSettings)> {
-        let stale = self.site.peer(name).map_or(true, |p| p.sink_settings().is_none());
-        if stale && self.site.store.shared() {
+        if self.site.store.shared() {
             let repl = self.clone();
             let all_cursors = !self.feeder.feeding();
             let gone = blocking(move || feeder::reload_peers(&repl.site, &repl.feeder, all_cursors)).await?;
