@@ -28,7 +28,9 @@ pub(crate) struct Done {
 }
 
 pub(crate) struct BlockWriters {
-    jobs: Sender<Job>,
+    /// None once dropped: the writers see the queue end.
+    jobs: Option<Sender<Job>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl BlockWriters {
@@ -36,19 +38,35 @@ impl BlockWriters {
     pub fn start(files: Arc<BlockFiles>, threads: usize) -> Result<Self> {
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..threads.max(1) {
-            let (files, queue) = (files.clone(), queue.clone());
-            std::thread::Builder::new()
-                .name("strata-blocks".into())
-                .spawn(move || work(&files, &queue))?;
-        }
-        Ok(BlockWriters { jobs })
+        let threads = (0..threads.max(1))
+            .map(|_| {
+                let (files, queue) = (files.clone(), queue.clone());
+                std::thread::Builder::new()
+                    .name("strata-blocks".into())
+                    .spawn(move || work(&files, &queue))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(BlockWriters {
+            jobs: Some(jobs),
+            threads,
+        })
     }
 
     pub fn submit(&self, job: Job) -> Result<()> {
-        self.jobs
-            .send(job)
-            .map_err(|_| Error::Io(std::io::Error::other("the block writers have stopped")))
+        let stopped = || Error::Io(std::io::Error::other("the block writers have stopped"));
+        self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())
+    }
+}
+
+/// The writers end with the store, and the store's last handle on its blocks (a Ceph
+/// cluster's connection, say) goes with them before the drop returns: librados must
+/// be shut down before the process exits, not while it does.
+impl Drop for BlockWriters {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
     }
 }
 
