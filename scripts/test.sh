@@ -45,6 +45,8 @@ ceph_conf=$(scripts/ceph-cluster.sh start "$ceph_dir")
 rados_tests=(authority bad_input bench crash credentials equal failover fullsync identity
     page_sessions proxy_get purge repl s3 scrub shapes tls wan)
 STRATA_TEST_CEPH_CONF=$ceph_conf run_tests -p strata-tests "${rados_tests[@]/#/--test=}"
+# Index shards over RADOS: one object per shard, a bucket delete racing writes.
+STRATA_TEST_CEPH_CONF=$ceph_conf run_tests -p strata-blockstore --test=shards
 # Requests spread over the gateways per connection; smaller large files, as the test
 # cluster's OSD keeps everything in memory.
 s3-compat/.venv/bin/python s3-compat/run.py target/debug/strata --ceph-conf "$ceph_conf" --gateways 3 \

@@ -80,7 +80,8 @@ impl Store {
                         }
                         _ => {
                             let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                            if let Some(raw) = self.meta.get_raw(Tree::Objects, &object_key(bucket, key))? {
+                            let shard = self.meta.shard_of(bucket, key)?;
+                            if let Some(raw) = shard.get_raw(Tree::Objects, &object_key(bucket, key))? {
                                 let m: Manifest = decode(&raw)?;
                                 s.live = m.is_live();
                                 s.size = m.size;

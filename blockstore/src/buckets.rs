@@ -4,12 +4,13 @@ use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::{now_millis, Hlc};
 use crate::keys::{bucket_key, object_key};
-use crate::meta::{abort, Tx};
+use crate::meta::{abort, decode, Meta, Tx, CLOSED};
 use crate::records::{Bucket, Change, Manifest, Part, Upload};
 use crate::store::Store;
 
 /// What a bucket holds (all of it, or a bounded batch), scanned under the commit lock:
 /// what deleting it removes.
+#[derive(Default)]
 pub(crate) struct BucketContents {
     /// Live objects (deletes are graves in the sync tree, which stay: see `graves`).
     pub objects: Vec<(Vec<u8>, Manifest)>,
@@ -53,26 +54,48 @@ impl Tx<'_> {
     }
 }
 
-impl Store {
-    /// The first `limit` objects of a bucket, then, if there is
-    /// room, its uploads with all their parts. Call holding the commit lock, so the
-    /// answer stays true until the commit.
-    pub(crate) fn bucket_contents(&self, name: &str, limit: usize) -> Result<BucketContents> {
-        let prefix = object_key(name, "");
-        let objects = self.meta.scan_first::<Manifest>(Tree::Objects, &prefix, limit)?;
-        let room = limit - objects.len();
-        let uploads = self.meta.scan_first::<Upload>(Tree::Uploads, &prefix, room)?;
-        let mut parts = Vec::new();
-        for (_, u) in &uploads {
-            parts.extend(self.meta.scan::<Part>(Tree::Parts, u.id.as_bytes())?);
+/// What one index shard of a bucket holds: its first `limit` objects, then, if there
+/// is room, its uploads with all their parts. Call holding the shard's commit lock, so
+/// the answer stays true until the commit. Only the shard's own keys count: where
+/// shards share one key space (sled), the others' keys are seen and skipped.
+pub(crate) fn shard_contents(root: &Meta, shard: &Meta, name: &str, limit: usize) -> Result<BucketContents> {
+    let index = shard.shard_id().map(|id| id.index);
+    let own = |key: &str| index.is_none_or(|i| root.shard_index(key) == i);
+    let prefix = object_key(name, "");
+    let mut objects = Vec::new();
+    for r in shard.scan_raw(Tree::Objects, &prefix) {
+        let (k, v) = r?;
+        let m: Manifest = decode(&v)?;
+        if objects.len() == limit {
+            break;
         }
-        Ok(BucketContents {
-            objects,
-            uploads,
-            parts,
-        })
+        if own(&m.key) {
+            objects.push((k, m));
+        }
     }
+    let mut uploads = Vec::new();
+    for r in shard.scan_raw(Tree::Uploads, &prefix) {
+        let (k, v) = r?;
+        let u: Upload = decode(&v)?;
+        if objects.len() + uploads.len() == limit {
+            break;
+        }
+        if own(&u.key) {
+            uploads.push((k, u));
+        }
+    }
+    let mut parts = Vec::new();
+    for (_, u) in &uploads {
+        parts.extend(shard.scan::<Part>(Tree::Parts, u.id.as_bytes())?);
+    }
+    Ok(BucketContents {
+        objects,
+        uploads,
+        parts,
+    })
+}
 
+impl Store {
     pub fn create_bucket(&self, name: &str, owner: &str) -> Result<Bucket> {
         self.create_bucket_with(name, owner, |_| {})
     }
@@ -96,7 +119,12 @@ impl Store {
 
     /// Whether a bucket holds no live object (a missing one holds none).
     pub fn bucket_is_empty(&self, name: &str) -> Result<bool> {
-        Ok(self.bucket_contents(name, 1)?.objects.is_empty())
+        Ok(self
+            .meta
+            .bucket_scan(name, Tree::Objects, &object_key(name, ""))?
+            .next()
+            .transpose()?
+            .is_none())
     }
 
     /// Creates a bucket whose settings (ownership, ACL) `init` sets before it is stored.
@@ -105,7 +133,7 @@ impl Store {
         let mut bucket = self.bucket_template(name, owner);
         let now = bucket.created_ms;
         init(&mut bucket);
-        self.meta.commit(now, |tx| {
+        let created = self.meta.commit(now, |tx| {
             if let Some(existing) = tx.get::<Bucket>(Tree::Buckets, name.as_bytes())? {
                 return abort(if existing.owner == owner {
                     Error::BucketAlreadyOwnedByYou
@@ -116,10 +144,14 @@ impl Store {
             let mut bucket = bucket.clone();
             bucket.hlc = tx.stamp(&bucket_key(name))?;
             tx.put(Tree::Buckets, name.as_bytes(), &bucket)?;
+            tx.register_bucket(name)?;
             tx.index_bucket(&bucket)?;
             tx.log(&Change::Bucket(bucket.clone()))?;
             Ok(bucket)
-        })
+        })?;
+        // The shards of a bucket of this name deleted before stay closed until now.
+        self.meta.reopen(name, &self.meta.shards_of(name)?)?;
+        Ok(created)
     }
 
     pub fn bucket(&self, name: &str) -> Result<Option<Bucket>> {
@@ -149,26 +181,50 @@ impl Store {
         Ok(all.into_iter().map(|(_, b)| b).filter(|b| b.owner == owner).collect())
     }
 
-    /// Deletes an empty bucket. Multipart uploads still in progress are aborted, as S3 does.
+    /// Deletes an empty bucket. Multipart uploads still in progress are aborted, as S3
+    /// does. The steps (see `meta::shards`): mark it closing, close each index shard
+    /// if it holds no object (removing its uploads), merge the shards' logs, remove
+    /// the bucket; a refusal reopens what was closed.
     pub fn delete_bucket(&self, name: &str) -> Result<()> {
         let site = self.site_id();
-        self.meta.scan_then_commit(|guard| {
-            if self.bucket(name)?.is_none() {
-                return Err(Error::NoSuchBucket);
+        let token = self.meta.begin_closing(name)?;
+        let shards = self.meta.shards_of(name)?;
+        let mut closed = Vec::new();
+        let done = (|| {
+            for shard in &shards {
+                shard.scan_then_commit(|guard| {
+                    // One live object is enough to refuse: deletes left no record.
+                    let contents = shard_contents(&self.meta, shard, name, usize::MAX)?;
+                    if !contents.objects.is_empty() {
+                        return Err(Error::BucketNotEmpty);
+                    }
+                    shard.commit_locked(guard, now_millis(), |tx| {
+                        tx.remove_contents(&contents)?;
+                        tx.put_raw(Tree::Meta, CLOSED, b"")
+                    })
+                })?;
+                closed.push(shard.clone());
             }
-            // One live object is enough to refuse: deletes left no record to read past.
-            if !self.bucket_contents(name, 1)?.objects.is_empty() {
-                return Err(Error::BucketNotEmpty);
+            for shard in &shards {
+                self.meta.merge(shard)?;
             }
-            let contents = self.bucket_contents(name, usize::MAX)?;
-            self.meta.commit_locked(guard, now_millis(), |tx| {
+            self.meta.commit(now_millis(), |tx| {
+                if !self.meta.end_closing(tx, name, &token)? {
+                    return abort(Error::OperationAborted);
+                }
                 let change = Change::BucketDeleted {
                     name: name.to_owned(),
                     hlc: tx.stamp(&bucket_key(name))?,
                     site,
                 };
-                tx.remove_bucket(name, &contents, &change)
+                tx.remove_bucket(name, &BucketContents::default(), &change)
             })
-        })
+        })();
+        if done.is_err() {
+            if let Err(e) = self.meta.abandon_closing(name, &token, &closed) {
+                tracing::warn!(bucket = name, error = %e, "could not reopen the shards of a bucket whose delete was refused; the next write reopens them");
+            }
+        }
+        done
     }
 }

@@ -24,6 +24,13 @@ pub enum Error {
     /// store reads again (`Meta::scan_then_commit`); it never reaches a client.
     #[error("the metadata changed while it was read; read again")]
     ReadAgain,
+    /// A new object or upload met its index shard closed (`meta::shards`): the store
+    /// answers NoSuchBucket or OperationAborted instead; it never reaches a client.
+    #[error("the bucket's index shard is closed")]
+    ShardClosed,
+    /// Another operation on the bucket is under way (a delete): try again.
+    #[error("a conflicting operation is in progress on this bucket; try again")]
+    OperationAborted,
     #[error("metadata record could not be decoded: {0}")]
     Codec(#[from] bincode::Error),
     #[error("block {0} is missing or corrupt")]

@@ -44,7 +44,7 @@ impl Store {
             }
         }
         let mut stats = GcStats::default();
-        for h in self.meta.gc_candidates(cutoff)? {
+        for (h, queue) in self.meta.gc_candidates(cutoff)? {
             let hash = BlockHash(h);
             // Holding the pending lock across check and removal means a writer either
             // pinned the block before (we skip it) or finds it gone and writes it again.
@@ -66,7 +66,7 @@ impl Store {
                     }
                 }
             }
-            self.meta.gc_forget(&h)?;
+            self.meta.gc_forget(&h, queue.as_ref())?;
             drop(pending);
         }
         if stats.removed > 0 {

@@ -18,16 +18,18 @@
 //! later ones were logged later (or, applied from another site, are purged on a later
 //! walk).
 
-use crate::engine::{Tree, TxResult};
+use crate::engine::{ShardId, Tree, TxResult};
 use crate::error::Result;
 use crate::hlc::{now_millis, Hlc};
-use crate::meta::{be_u64, decode, encode, grave_queue_key, Tx};
+use crate::meta::{be_u64, decode, encode, grave_queue_key, Meta, Tx};
 use crate::records::{Manifest, SiteId};
 use crate::replica::dirty_key;
 use crate::store::Store;
 use crate::sync_tree::{SyncEntry, GROUP_SIZE};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 /// Meta key: how many graves the sync tree holds.
 const COUNT: &[u8] = b"graves";
@@ -62,49 +64,38 @@ impl Tx<'_> {
         let n = self.get_raw(Tree::Meta, COUNT)?.map_or(0, |v| be_u64(&v));
         self.put_raw(Tree::Meta, COUNT, &n.saturating_add_signed(delta).to_be_bytes())
     }
-
-    /// One queued grave: purged if `rule` allows. Returns whether the walk goes on.
-    fn purge_one(&self, queue_key: &[u8], version: (Hlc, SiteId), rule: &PurgeRule) -> TxResult<Step> {
-        let seq = be_u64(&queue_key[..8]);
-        if seq > rule.carried {
-            return Ok(Step::Stop);
-        }
-        let key = String::from_utf8_lossy(&queue_key[8..]);
-        if self.grave_version(&key)? != Some(version) {
-            // Written again (or deleted again, queued again later) since: not this
-            // queue entry's to purge.
-            self.remove(Tree::Graves, queue_key)?;
-            return Ok(Step::Next);
-        }
-        if version.0.millis() >= rule.deleted_before_ms {
-            return Ok(Step::Stop);
-        }
-        for sink in &rule.sinks {
-            if self.contains(Tree::Dirty, &dirty_key(sink, &key))? {
-                return Ok(Step::Held);
-            }
-        }
-        self.forget(&key)?;
-        self.remove(Tree::Graves, queue_key)?;
-        Ok(Step::Purged)
-    }
 }
 
+/// Graves to forget in one space (None: the root), with the versions judged.
+type Forgets = (Option<Arc<Meta>>, Vec<(String, (Hlc, SiteId))>);
+
+/// What the walk decided for one queued grave.
 enum Step {
-    Purged,
-    /// Not purged, the walk goes on (a superseded entry, a key still dirty).
-    Next,
+    /// Purge it (if its version still holds at the commit).
+    Purge,
+    /// Superseded: only the queue entry goes.
+    Drop,
+    /// Still to be sent to a sink: kept, the walk goes on.
     Held,
+    /// Kept, and so is everything after it.
     Stop,
 }
 
 impl Store {
     /// How many deletes the site keeps as graves.
+    /// Each shard counts its own (see `Tx::count_graves`).
     pub fn grave_count(&self) -> Result<u64> {
-        Ok(self.meta.get_raw(Tree::Meta, COUNT)?.map_or(0, |v| be_u64(&v)))
+        let mut n = self.meta.get_raw(Tree::Meta, COUNT)?.map_or(0, |v| be_u64(&v));
+        for shard in self.meta.every_shard()? {
+            n += shard.get_raw(Tree::Meta, COUNT)?.map_or(0, |v| be_u64(&v));
+        }
+        Ok(n)
     }
 
-    /// Removes the graves `rule` allows, in bounded commits.
+    /// Removes the graves `rule` allows, in bounded batches: for each batch of the
+    /// queue, one commit per shard forgets its graves (if their version still holds),
+    /// then one root commit drops their queue entries. Stopped between the two, the
+    /// next walk finds those entries superseded and drops them.
     pub fn purge_graves(&self, rule: &PurgeRule) -> Result<PurgeReport> {
         let mut purged = 0;
         let mut after: Vec<u8> = Vec::new();
@@ -119,18 +110,49 @@ impl Store {
                 .collect::<Result<Vec<_>>>()?;
             let Some((last, _)) = batch.last() else { break };
             after = last.clone();
-            let (n, stopped) = self.meta.commit(now_millis(), |tx| {
-                let mut n = 0;
-                for (k, version) in &batch {
-                    match tx.purge_one(k, *version, rule)? {
-                        Step::Purged => n += 1,
-                        Step::Next | Step::Held => {}
-                        Step::Stop => return Ok((n, true)),
+            let mut done = Vec::new();
+            let mut forget: BTreeMap<Option<ShardId>, Forgets> = BTreeMap::new();
+            let mut stopped = false;
+            for (k, version) in &batch {
+                let key = String::from_utf8_lossy(&k[8..]).into_owned();
+                match self.judge(k, &key, *version, rule)? {
+                    Step::Stop => {
+                        stopped = true;
+                        break;
+                    }
+                    Step::Held => {}
+                    Step::Drop => done.push(k.clone()),
+                    Step::Purge => {
+                        let space = self.sync_space(&key)?;
+                        let id = space.as_ref().and_then(|s| s.shard_id().cloned());
+                        forget
+                            .entry(id)
+                            .or_insert_with(|| (space, Vec::new()))
+                            .1
+                            .push((key, *version));
+                        done.push(k.clone());
                     }
                 }
-                Ok((n, false))
+            }
+            for (space, graves) in forget.values() {
+                let space = space.as_deref().unwrap_or(&self.meta);
+                purged += space.commit(now_millis(), |tx| {
+                    let mut n = 0;
+                    for (key, version) in graves {
+                        if tx.grave_version(key)? == Some(*version) {
+                            tx.forget(key)?;
+                            n += 1;
+                        }
+                    }
+                    Ok(n)
+                })?;
+            }
+            self.meta.commit(now_millis(), |tx| {
+                for k in &done {
+                    tx.remove(Tree::Graves, k)?;
+                }
+                Ok(())
             })?;
-            purged += n;
             if stopped || batch.len() < BATCH {
                 break;
             }
@@ -139,6 +161,28 @@ impl Store {
             purged,
             graves: self.grave_count()?,
         })
+    }
+
+    /// One queued grave (`queue_key`, of the sync key `key`), judged by `rule`.
+    fn judge(&self, queue_key: &[u8], key: &str, version: (Hlc, SiteId), rule: &PurgeRule) -> Result<Step> {
+        if be_u64(&queue_key[..8]) > rule.carried {
+            return Ok(Step::Stop);
+        }
+        let current = self.sync_entry(key)?.filter(|e| e.gone).map(|e| e.version());
+        if current != Some(version) {
+            // Written again (or deleted again, queued again later) since: not this
+            // queue entry's to purge.
+            return Ok(Step::Drop);
+        }
+        if version.0.millis() >= rule.deleted_before_ms {
+            return Ok(Step::Stop);
+        }
+        for sink in &rule.sinks {
+            if self.meta.contains(Tree::Dirty, &dirty_key(sink, key))? {
+                return Ok(Step::Held);
+            }
+        }
+        Ok(Step::Purge)
     }
 
     /// Stores made before graves kept object tombstones as records: they become

@@ -30,7 +30,7 @@ mod writer;
 
 pub use audit::RecordSummary;
 pub use blocking::blocking;
-pub use engine::{Engine, Entry, Scan, SledEngine, Tree, TxError, TxResult, Txn};
+pub use engine::{Engine, Entry, Scan, ShardId, SledEngine, Tree, TxError, TxResult, Txn};
 pub use error::{Error, Result};
 pub use gc::GcStats;
 pub use graves::{PurgeReport, PurgeRule};
@@ -44,7 +44,7 @@ pub use records::*;
 pub use replica::Applied;
 pub use scrub::{BlockFault, ScrubStep};
 pub use space::Space;
-pub use store::{RadosConfig, Store, StoreConfig};
+pub use store::{RadosConfig, Store, StoreConfig, DEFAULT_INDEX_SHARDS};
 pub use sync_tree::{
     group_digests, partition_of, Digest16, PartitionDigest, SyncEntry, SyncPosition, GROUPS, GROUP_SIZE, PARTITIONS,
 };

@@ -61,7 +61,7 @@ impl Store {
         let mut page = ListPage::default();
         'scan: loop {
             let from = start.as_ref().map(Vec::as_slice);
-            let range = self.meta.range(Tree::Objects, from, Bound::Unbounded);
+            let range = self.meta.bucket_range(bucket, Tree::Objects, from, Bound::Unbounded)?;
             for r in range {
                 let (k, v) = r?;
                 if !k.starts_with(&prefix_key) {

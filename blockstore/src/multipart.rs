@@ -6,7 +6,7 @@ use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::keys::object_key;
-use crate::meta::{abort, decode, Tx};
+use crate::meta::{abort, decode, Meta, Tx};
 use crate::objects::Precondition;
 use crate::records::{Manifest, ObjectHeaders, Part, PartSpan, Upload};
 use crate::store::Store;
@@ -64,10 +64,9 @@ impl Store {
             initiated_ms: now,
             headers,
         };
-        self.meta.commit(now, |tx| {
-            if !tx.contains(Tree::Buckets, bucket.as_bytes())? {
-                return abort(Error::NoSuchBucket);
-            }
+        self.require_bucket(bucket)?;
+        self.meta.commit_in(bucket, key, now, |tx| {
+            tx.require_open()?;
             tx.put(Tree::Uploads, &upload_key(bucket, key, &upload.id), &upload)
         })?;
         Ok(upload)
@@ -75,6 +74,7 @@ impl Store {
 
     pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Upload> {
         self.meta
+            .shard_of(bucket, key)?
             .get(Tree::Uploads, &upload_key(bucket, key, upload_id))?
             .ok_or(Error::NoSuchUpload)
     }
@@ -93,7 +93,7 @@ impl Store {
             last_modified_ms: now,
             blocks: data.blocks.clone(),
         };
-        self.meta.commit(now, |tx| {
+        self.meta.commit_in(bucket, key, now, |tx| {
             tx.upload(bucket, key, upload_id)?;
             let k = part_key(upload_id, number);
             if let Some(old) = tx.get::<Part>(Tree::Parts, &k)? {
@@ -109,7 +109,7 @@ impl Store {
     /// Parts uploaded so far, by number.
     pub fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<Part>> {
         self.upload(bucket, key, upload_id)?;
-        self.parts_of(upload_id)
+        Self::parts_of(&*self.meta.shard_of(bucket, key)?, upload_id)
     }
 
     /// In-progress uploads of a bucket, by key then upload id, after the markers.
@@ -125,7 +125,10 @@ impl Store {
             return Err(Error::NoSuchBucket);
         }
         let mut page = UploadPage::default();
-        for r in self.meta.scan_raw(Tree::Uploads, &object_key(bucket, prefix)) {
+        for r in self
+            .meta
+            .bucket_scan(bucket, Tree::Uploads, &object_key(bucket, prefix))?
+        {
             let u: Upload = decode(&r?.1)?;
             let after_marker = key_marker.is_empty()
                 || u.key.as_str() > key_marker
@@ -145,13 +148,12 @@ impl Store {
     /// The parts of one upload. Parts are keyed by upload id then part number, so an
     /// id that is not one this store made (empty, or a prefix of real ones) would scan
     /// the parts of every upload it prefixes, under the commit lock: such an id has
-    /// none.
-    fn parts_of(&self, upload_id: &str) -> Result<Vec<Part>> {
+    /// none. They are in the upload's shard.
+    fn parts_of(shard: &Meta, upload_id: &str) -> Result<Vec<Part>> {
         if uuid::Uuid::try_parse(upload_id).map(|u| u.to_string()).as_deref() != Ok(upload_id) {
             return Ok(Vec::new());
         }
-        Ok(self
-            .meta
+        Ok(shard
             .scan::<Part>(Tree::Parts, upload_id.as_bytes())?
             .into_iter()
             .map(|(_, p)| p)
@@ -159,11 +161,13 @@ impl Store {
     }
 
     pub fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
-        self.meta.scan_then_commit(|guard| {
-            let parts = self.parts_of(upload_id)?;
-            self.meta.commit_locked(guard, now_millis(), |tx| {
-                let u = tx.upload(bucket, key, upload_id)?;
-                tx.drop_upload(&u, &parts)
+        self.meta.in_shard(bucket, key, |shard| {
+            shard.scan_then_commit(|guard| {
+                let parts = Self::parts_of(shard, upload_id)?;
+                shard.commit_locked(guard, now_millis(), |tx| {
+                    let u = tx.upload(bucket, key, upload_id)?;
+                    tx.drop_upload(&u, &parts)
+                })
             })
         })
     }
@@ -186,51 +190,53 @@ impl Store {
         }
         let min_part = self.cfg.min_part_size;
         let template = self.new_manifest(bucket, key, ObjectHeaders::default());
-        self.meta.scan_then_commit(|guard| {
-            let parts = self.parts_of(upload_id)?;
-            self.meta.commit_locked(guard, template.last_modified_ms, |tx| {
-                let Some(upload) = tx.get::<Upload>(Tree::Uploads, &upload_key(bucket, key, upload_id))? else {
-                    // A retry of a completion that succeeded (its answer was lost): S3
-                    // answers it as it answered the first, while that version is current.
-                    return match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
-                        Some(m) if m.is_live() && m.upload_id.as_deref() == Some(upload_id) => Ok(m),
-                        _ => abort(Error::NoSuchUpload),
+        self.meta.in_shard(bucket, key, |shard| {
+            shard.scan_then_commit(|guard| {
+                let parts = Self::parts_of(shard, upload_id)?;
+                shard.commit_locked(guard, template.last_modified_ms, |tx| {
+                    let Some(upload) = tx.get::<Upload>(Tree::Uploads, &upload_key(bucket, key, upload_id))? else {
+                        // A retry of a completion that succeeded (its answer was lost): S3
+                        // answers it as it answered the first, while that version is current.
+                        return match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
+                            Some(m) if m.is_live() && m.upload_id.as_deref() == Some(upload_id) => Ok(m),
+                            _ => abort(Error::NoSuchUpload),
+                        };
                     };
-                };
-                tx.check(bucket, key, cond)?;
-                let mut m = template.clone();
-                m.upload_id = Some(upload_id.to_owned());
-                m.headers = upload.headers.clone();
-                let mut md5s = Md5::new();
-                // Every listed part must exist before sizes are judged, as S3 answers.
-                let mut found = Vec::with_capacity(chosen.len());
-                for (number, etag) in chosen {
-                    let etag = etag.trim_matches('"');
-                    match parts.iter().find(|p| p.number == *number && p.etag == etag) {
-                        Some(p) => found.push(p),
-                        None => return abort(Error::InvalidPart(*number)),
+                    tx.check(bucket, key, cond)?;
+                    let mut m = template.clone();
+                    m.upload_id = Some(upload_id.to_owned());
+                    m.headers = upload.headers.clone();
+                    let mut md5s = Md5::new();
+                    // Every listed part must exist before sizes are judged, as S3 answers.
+                    let mut found = Vec::with_capacity(chosen.len());
+                    for (number, etag) in chosen {
+                        let etag = etag.trim_matches('"');
+                        match parts.iter().find(|p| p.number == *number && p.etag == etag) {
+                            Some(p) => found.push(p),
+                            None => return abort(Error::InvalidPart(*number)),
+                        }
                     }
-                }
-                for (i, p) in found.into_iter().enumerate() {
-                    if i + 1 < chosen.len() && p.size < min_part {
-                        return abort(Error::EntityTooSmall(p.number));
+                    for (i, p) in found.into_iter().enumerate() {
+                        if i + 1 < chosen.len() && p.size < min_part {
+                            return abort(Error::EntityTooSmall(p.number));
+                        }
+                        md5s.update(hex::decode(&p.etag).unwrap_or_default());
+                        m.size += p.size;
+                        m.blocks.extend(p.blocks.iter().cloned());
+                        m.parts.push(PartSpan {
+                            number: p.number,
+                            size: p.size,
+                            etag: p.etag.clone(),
+                            block_count: p.blocks.len() as u32,
+                        });
                     }
-                    md5s.update(hex::decode(&p.etag).unwrap_or_default());
-                    m.size += p.size;
-                    m.blocks.extend(p.blocks.iter().cloned());
-                    m.parts.push(PartSpan {
-                        number: p.number,
-                        size: p.size,
-                        etag: p.etag.clone(),
-                        block_count: p.blocks.len() as u32,
-                    });
-                }
-                m.etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
-                // The manifest takes its references before the parts drop theirs, so shared
-                // blocks never touch zero.
-                let m = tx.install_local(&m)?;
-                tx.drop_upload(&upload, &parts)?;
-                Ok(m)
+                    m.etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+                    // The manifest takes its references before the parts drop theirs, so shared
+                    // blocks never touch zero.
+                    let m = tx.install_local(&m)?;
+                    tx.drop_upload(&upload, &parts)?;
+                    Ok(m)
+                })
             })
         })
     }

@@ -9,6 +9,7 @@ use crate::meta::{abort, Tx};
 use crate::records::{Change, Manifest, ObjectHeaders, ObjectState};
 use crate::store::Store;
 use crate::writer::WrittenData;
+use std::sync::Arc;
 
 /// A condition a write must meet when it commits, checked in the same transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,10 +52,12 @@ impl Tx<'_> {
     /// Makes `m` the current version of its key: it takes references on its blocks, the
     /// version it replaces releases its own, and the change is logged. A tombstone
     /// removes the record and leaves a grave in the sync tree: the objects tree holds
-    /// live objects only. A tombstone needs no bucket (one deleted since keeps it).
+    /// live objects only. A tombstone needs no bucket (one deleted since keeps it); a
+    /// live object needs its shard open (the bucket's existence is the root's, read
+    /// before the commit: a delete closes the shard before it removes the bucket).
     pub(crate) fn install_manifest(&self, m: &Manifest) -> TxResult<()> {
-        if m.is_live() && !self.contains(Tree::Buckets, m.bucket.as_bytes())? {
-            return abort(Error::NoSuchBucket);
+        if m.is_live() {
+            self.require_open()?;
         }
         let k = object_key(&m.bucket, &m.key);
         if let Some(old) = self.get::<Manifest>(Tree::Objects, &k)? {
@@ -109,7 +112,8 @@ impl Store {
         m.etag = data.etag();
         m.blocks = data.blocks.clone();
         m.inline = data.inline.clone();
-        let m = self.meta.commit(m.last_modified_ms, |tx| {
+        self.require_bucket(bucket)?;
+        let m = self.meta.commit_in(bucket, key, m.last_modified_ms, |tx| {
             tx.check(bucket, key, cond)?;
             tx.install_local(&m)
         })?;
@@ -136,10 +140,19 @@ impl Store {
         m.blocks = src.blocks.clone();
         m.inline = src.inline.clone();
         m.parts = src.parts.clone();
-        self.meta.commit(m.last_modified_ms, |tx| {
-            match tx.get::<Manifest>(Tree::Objects, &object_key(&src.bucket, &src.key))? {
-                Some(now) if now.version_id == src.version_id && now.is_live() => {}
-                _ => return abort(Error::Conflict),
+        self.require_bucket(bucket)?;
+        let unchanged =
+            |now: Option<Manifest>| now.is_some_and(|now| now.version_id == src.version_id && now.is_live());
+        let src_shard = self.meta.shard_of(&src.bucket, &src.key)?;
+        let same_shard = !self.meta.partitioned() || Arc::ptr_eq(&src_shard, &self.meta.shard_of(bucket, key)?);
+        // A source in another shard is checked just before the commit; the blocks it
+        // shares stay meanwhile (GC keeps a block referenced within its grace).
+        if !same_shard && !unchanged(src_shard.get(Tree::Objects, &object_key(&src.bucket, &src.key))?) {
+            return Err(Error::Conflict);
+        }
+        self.meta.commit_in(bucket, key, m.last_modified_ms, |tx| {
+            if same_shard && !unchanged(tx.get::<Manifest>(Tree::Objects, &object_key(&src.bucket, &src.key))?) {
+                return abort(Error::Conflict);
             }
             tx.check(bucket, key, cond)?;
             tx.install_local(&m)
@@ -159,7 +172,7 @@ impl Store {
         change: impl Fn(&mut Manifest) + Sync,
     ) -> Result<Manifest> {
         let site = self.site_id();
-        self.meta.commit(now_millis(), |tx| {
+        self.meta.commit_in(bucket, key, now_millis(), |tx| {
             let k = object_key(bucket, key);
             let Some(mut m) = tx.get::<Manifest>(Tree::Objects, &k)?.filter(|m| m.is_live()) else {
                 return abort(Error::NoSuchKey);
@@ -177,27 +190,38 @@ impl Store {
         })
     }
 
-    /// Deletes many keys in one commit (DeleteObjects). Missing keys are not errors.
+    /// Deletes many keys (DeleteObjects), one commit per index shard they fall in.
+    /// Missing keys are not errors.
     pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<()> {
+        self.require_bucket(bucket)?;
         let site = self.site_id();
-        let tombs: Vec<Manifest> = keys
-            .iter()
-            .map(|k| Manifest::tombstone(bucket, k, Hlc(0), site))
-            .collect();
-        self.meta.commit(now_millis(), |tx| {
-            if !tx.contains(Tree::Buckets, bucket.as_bytes())? {
-                return abort(Error::NoSuchBucket);
-            }
-            for t in &tombs {
-                if tx
-                    .get::<Manifest>(Tree::Objects, &object_key(bucket, &t.key))?
-                    .is_some_and(|m| m.is_live())
-                {
-                    tx.install_local(t)?;
+        let mut by_shard: std::collections::BTreeMap<u16, Vec<Manifest>> = Default::default();
+        for k in keys {
+            let t = Manifest::tombstone(bucket, k, Hlc(0), site);
+            by_shard.entry(self.meta.shard_index(k)).or_default().push(t);
+        }
+        for tombs in by_shard.values() {
+            self.meta.commit_in(bucket, &tombs[0].key, now_millis(), |tx| {
+                for t in tombs {
+                    if tx
+                        .get::<Manifest>(Tree::Objects, &object_key(bucket, &t.key))?
+                        .is_some_and(|m| m.is_live())
+                    {
+                        tx.install_local(t)?;
+                    }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// NoSuchBucket unless the bucket exists.
+    pub(crate) fn require_bucket(&self, bucket: &str) -> Result<()> {
+        match self.meta.contains(Tree::Buckets, bucket.as_bytes())? {
+            true => Ok(()),
+            false => Err(Error::NoSuchBucket),
+        }
     }
 
     /// The live version of a key.
@@ -205,7 +229,11 @@ impl Store {
         if self.bucket(bucket)?.is_none() {
             return Err(Error::NoSuchBucket);
         }
-        match self.meta.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
+        match self
+            .meta
+            .shard_of(bucket, key)?
+            .get::<Manifest>(Tree::Objects, &object_key(bucket, key))?
+        {
             Some(m) if m.is_live() => Ok(m),
             _ => Err(Error::NoSuchKey),
         }
@@ -215,10 +243,8 @@ impl Store {
     /// Deleting a missing key succeeds, as in S3.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         let tomb = Manifest::tombstone(bucket, key, Hlc(0), self.site_id());
-        self.meta.commit(now_millis(), |tx| {
-            if !tx.contains(Tree::Buckets, bucket.as_bytes())? {
-                return abort(Error::NoSuchBucket);
-            }
+        self.require_bucket(bucket)?;
+        self.meta.commit_in(bucket, key, now_millis(), |tx| {
             match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
                 Some(m) if m.is_live() => tx.install_local(&tomb).map(drop),
                 _ => Ok(()),

@@ -3,12 +3,13 @@
 //! small persistent records (settings, cursors, dirty keys) kept for the `repl` crate.
 
 use crate::blocks::{hash_block, Caching};
+use crate::buckets::{shard_contents, BucketContents};
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::keys::{bucket_key, object_key, object_sync_key, user_key};
-use crate::meta::{be_u64, decode, LogEntry, Tx};
-use crate::records::{BlockHash, Change, Manifest, RetiredKey, SiteId};
+use crate::meta::{abort, be_u64, decode, LogEntry, Tx, CLOSED};
+use crate::records::{BlockHash, Bucket, Change, Manifest, RetiredKey, SiteId};
 use crate::store::Store;
 
 /// What applying a batch of remote changes did.
@@ -58,7 +59,8 @@ impl Tx<'_> {
     /// Without `room` (the disk at its reserve), or without all its blocks here
     /// (`blocks_here`), a new object version is skipped, to be sent again as a dirty
     /// key; deletes and users and buckets still apply.
-    fn apply_record(&self, c: &Change, room: bool, blocks_here: bool) -> TxResult<Applied> {
+    /// `bucket_here`: an object's bucket exists (read in the root before the commit).
+    fn apply_record(&self, c: &Change, room: bool, blocks_here: bool, bucket_here: bool) -> TxResult<Applied> {
         let incoming = c.version();
         match c {
             // The tree's version covers graves: a user or bucket deleted here after
@@ -78,11 +80,12 @@ impl Tx<'_> {
                     return Ok(STALE);
                 }
                 self.put(Tree::Buckets, b.name.as_bytes(), b)?;
+                self.register_bucket(&b.name)?;
                 self.index_bucket(b)?;
             }
             Change::Object(m) => {
                 // A delete needs neither room nor the bucket: its grave is kept anyway.
-                let unplaced = m.is_live() && (!room || !self.contains(Tree::Buckets, m.bucket.as_bytes())?);
+                let unplaced = m.is_live() && (!room || !bucket_here || self.is_closed()?);
                 if unplaced || !blocks_here {
                     return Ok(Applied {
                         skipped: 1,
@@ -159,15 +162,58 @@ impl Store {
                 at += 1;
                 continue;
             }
+            total.add(self.apply_run(&changes[at..at + n], at, &path, room, &blocks_here)?);
+            at += n;
+        }
+        Ok(total)
+    }
+
+    /// A run of bucket and object changes (the `changes` from index `first`): the
+    /// buckets in one root commit, then the objects in one commit per index shard,
+    /// each shard's in the run's order (one key's changes are in one shard).
+    fn apply_run<'p>(
+        &self,
+        run: &[Change],
+        first: usize,
+        path: &(dyn Fn(usize) -> &'p [SiteId] + Sync),
+        room: bool,
+        blocks_here: &[bool],
+    ) -> Result<Applied> {
+        let mut total = Applied::default();
+        let mut roots = Vec::new();
+        let mut shards: std::collections::BTreeMap<(&str, u16), Vec<usize>> = Default::default();
+        for (i, c) in run.iter().enumerate() {
+            match c {
+                Change::Object(m) => shards
+                    .entry((&m.bucket, self.meta.shard_index(&m.key)))
+                    .or_default()
+                    .push(i),
+                _ => roots.push(i),
+            }
+        }
+        if !roots.is_empty() {
             total.add(self.meta.commit(now_millis(), |tx| {
                 let mut a = Applied::default();
-                for (i, c) in changes.iter().enumerate().skip(at).take(n) {
-                    tx.set_via(path(i));
-                    a.add(tx.apply_record(c, room, blocks_here[i])?);
+                for &i in &roots {
+                    tx.set_via(path(first + i));
+                    a.add(tx.apply_record(&run[i], room, true, true)?);
                 }
                 Ok(a)
             })?);
-            at += n;
+        }
+        for ((bucket, _), members) in shards {
+            let bucket_here = self.meta.contains(Tree::Buckets, bucket.as_bytes())?;
+            let Change::Object(m) = &run[members[0]] else {
+                unreachable!("grouped as objects")
+            };
+            total.add(self.meta.commit_in(bucket, &m.key, now_millis(), |tx| {
+                let mut a = Applied::default();
+                for &i in &members {
+                    tx.set_via(path(first + i));
+                    a.add(tx.apply_record(&run[i], room, blocks_here[first + i], bucket_here)?);
+                }
+                Ok(a)
+            })?);
         }
         Ok(total)
     }
@@ -183,7 +229,7 @@ impl Store {
                 let retired = self.access_keys_of(&u.name)?;
                 self.meta.commit_locked(guard, now_millis(), |tx| {
                     tx.set_via(via);
-                    let a = tx.apply_record(c, true, true)?;
+                    let a = tx.apply_record(c, true, true, true)?;
                     if a.applied > 0 {
                         for k in retired.iter().filter(|k| **k != u.access_key) {
                             tx.remove(Tree::Users, k.as_bytes())?;
@@ -254,48 +300,77 @@ impl Store {
         let incoming = c.version();
         let newer = |m: &Manifest| m.is_live() && (m.hlc, m.site) > incoming;
         // Decide before removing anything, reading without the lock.
-        for r in self.meta.scan_raw(Tree::Objects, &object_key(name, "")) {
+        for r in self.meta.bucket_scan(name, Tree::Objects, &object_key(name, ""))? {
             if newer(&decode::<Manifest>(&r?.1)?) {
                 return Ok(STALE);
             }
         }
-        loop {
-            // Some: the delete is decided; None: a batch was removed, more may follow.
-            let step = self.meta.scan_then_commit(|guard| {
-                let Some(bucket) = self.bucket(name)? else {
-                    // Not here (never was, or deleted): the grave still records the delete.
-                    return self.meta.commit_locked(guard, now_millis(), |tx| {
-                        tx.set_via(via);
-                        if tx.synced_version(&bucket_key(name))?.is_some_and(|v| v >= incoming) {
-                            return Ok(Some(STALE));
-                        }
-                        tx.index_grave(bucket_key(name), incoming.0, incoming.1)?;
-                        tx.log(c)?;
-                        Ok(Some(APPLIED))
-                    });
-                };
-                if (bucket.hlc, bucket.site) >= incoming {
-                    return Ok(Some(STALE));
-                }
-                let batch = self.bucket_contents(name, DELETE_BATCH)?;
-                if batch.objects.iter().any(|(_, m)| newer(m)) {
-                    return Ok(Some(STALE));
-                }
-                if batch.is_empty() {
-                    return self.meta.commit_locked(guard, now_millis(), |tx| {
-                        tx.set_via(via);
-                        tx.remove_bucket(name, &batch, c)?;
-                        Ok(Some(APPLIED))
-                    });
-                }
-                self.meta
-                    .commit_locked(guard, now_millis(), |tx| tx.remove_contents(&batch))
-                    .map(|()| None)
-            })?;
-            if let Some(applied) = step {
-                return Ok(applied);
+        let bucket_newer = |b: Option<Bucket>| b.is_some_and(|b| (b.hlc, b.site) >= incoming);
+        let token = match self.meta.begin_closing(name) {
+            // Not here (never was, or deleted): the grave still records the delete.
+            Err(Error::NoSuchBucket) => {
+                return self.meta.commit(now_millis(), |tx| {
+                    tx.set_via(via);
+                    if tx.synced_version(&bucket_key(name))?.is_some_and(|v| v >= incoming) {
+                        return Ok(STALE);
+                    }
+                    tx.index_grave(bucket_key(name), incoming.0, incoming.1)?;
+                    tx.log(c)?;
+                    Ok(APPLIED)
+                })
             }
+            Err(e) => return Err(e),
+            Ok(token) if bucket_newer(self.bucket(name)?) => {
+                self.meta.abandon_closing(name, &token, &[])?;
+                return Ok(STALE);
+            }
+            Ok(token) => token,
+        };
+        let shards = self.meta.shards_of(name)?;
+        let mut closed = Vec::new();
+        let done = (|| {
+            for shard in &shards {
+                // Emptied in batches, then closed; a newer live object keeps the bucket.
+                loop {
+                    let step = shard.scan_then_commit(|guard| {
+                        let batch = shard_contents(&self.meta, shard, name, DELETE_BATCH)?;
+                        if batch.objects.iter().any(|(_, m)| newer(m)) {
+                            return Ok(Some(false));
+                        }
+                        let empty = batch.is_empty();
+                        shard.commit_locked(guard, now_millis(), |tx| match empty {
+                            true => tx.put_raw(Tree::Meta, CLOSED, b""),
+                            false => tx.remove_contents(&batch),
+                        })?;
+                        Ok(empty.then_some(true))
+                    })?;
+                    match step {
+                        Some(true) => break,
+                        Some(false) => return Ok(STALE),
+                        None => {}
+                    }
+                }
+                closed.push(shard.clone());
+            }
+            for shard in &shards {
+                self.meta.merge(shard)?;
+            }
+            self.meta.commit(now_millis(), |tx| {
+                if !self.meta.end_closing(tx, name, &token)? {
+                    return abort(Error::OperationAborted);
+                }
+                if bucket_newer(tx.get::<Bucket>(Tree::Buckets, name.as_bytes())?) {
+                    return Ok(STALE);
+                }
+                tx.set_via(via);
+                tx.remove_bucket(name, &BucketContents::default(), c)?;
+                Ok(APPLIED)
+            })
+        })();
+        if !matches!(done, Ok(Applied { applied: 1, .. })) {
+            self.meta.abandon_closing(name, &token, &closed)?;
         }
+        done
     }
 
     pub fn has_block(&self, hash: &BlockHash) -> bool {

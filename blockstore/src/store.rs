@@ -34,6 +34,9 @@ pub struct StoreConfig {
     /// Keep metadata and blocks in a Ceph cluster, shared with the site's other
     /// gateways, instead of on the data disk.
     pub rados: Option<RadosConfig>,
+    /// Index shards per bucket (`meta::shards`): set when the site is made; a
+    /// different value later is ignored (records are placed by it).
+    pub index_shards: u16,
 }
 
 /// Where a site over Ceph RADOS keeps its data.
@@ -52,6 +55,10 @@ pub struct RadosConfig {
     pub namespace: Option<String>,
 }
 
+/// Enough that a bucket's writes spread over a few commit locks (objects) without
+/// making a listing read many shards.
+pub const DEFAULT_INDEX_SHARDS: u16 = 8;
+
 impl StoreConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         StoreConfig {
@@ -65,6 +72,7 @@ impl StoreConfig {
             site_id: None,
             reserve_bytes: 512 << 20,
             rados: None,
+            index_shards: DEFAULT_INDEX_SHARDS,
         }
     }
 }
@@ -80,6 +88,8 @@ pub struct Store {
     abandoned: Mutex<Vec<([u8; 32], u64)>>,
     /// When this gateway last listed a shared data pool for blocks no write committed.
     orphans_scanned: Mutex<Option<std::time::Instant>>,
+    /// When this gateway last merged every shard's log (see `reread_settings`).
+    merged_all: Mutex<std::time::Instant>,
     /// The site refuses client writes (an old primary fenced during failover); what
     /// replication brings is still applied. Persisted.
     read_only: std::sync::atomic::AtomicBool,
@@ -132,6 +142,10 @@ impl Store {
             }
         };
         let read_only = stored_read_only(&meta)?;
+        meta.init_index_shards(cfg.index_shards)?;
+        meta.register_buckets()?;
+        // What was committed in a shard and not yet merged when the site stopped.
+        meta.merge_all()?;
         if let Some(high) = meta.meta_get("hlc_high")? {
             meta.clock.observe(crate::hlc::Hlc(crate::meta::be_u64(&high)));
         }
@@ -143,6 +157,7 @@ impl Store {
             site,
             abandoned: Mutex::new(Vec::new()),
             orphans_scanned: Mutex::new(None),
+            merged_all: Mutex::new(std::time::Instant::now()),
             read_only: std::sync::atomic::AtomicBool::new(read_only),
         };
         store.build_sync_tree()?;
@@ -191,6 +206,14 @@ impl Store {
         if self.meta.shared() {
             let on = stored_read_only(&self.meta)?;
             self.read_only.store(on, std::sync::atomic::Ordering::SeqCst);
+            // A gateway killed between a shard commit and its merge left entries only
+            // a sweep finds (a later commit to the same shard would merge them too).
+            let mut last = self.merged_all.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= MERGE_SWEEP {
+                *last = std::time::Instant::now();
+                drop(last);
+                self.meta.merge_all()?;
+            }
         }
         Ok(())
     }
@@ -316,6 +339,9 @@ impl Store {
 /// has no room for fields it does not know: a store written by another layout is
 /// refused with a clear error instead of being misread.
 const FORMAT: u64 = 2;
+
+/// How often a gateway of a shared site sweeps every shard's log into the site's.
+const MERGE_SWEEP: Duration = Duration::from_secs(5);
 
 fn check_format(meta: &Meta) -> Result<()> {
     match meta.meta_get("format")? {

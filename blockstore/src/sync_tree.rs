@@ -281,24 +281,52 @@ impl Store {
         self.digests_between(Bound::Included(&from), Bound::Excluded(&to))
     }
 
+    /// A partition's digest is the XOR of its entries' digests: each shard keeps the
+    /// XOR of its own, and they combine here.
     fn digests_between(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Vec<(u16, PartitionDigest)>> {
-        self.meta
-            .range(Tree::SyncDigests, from, to)
-            .map(|r| {
-                let (k, v) = r?;
-                Ok((u16::from_be_bytes([k[0], k[1]]), crate::meta::decode(&v)?))
-            })
-            .collect()
+        let mut out: Vec<(u16, PartitionDigest)> = Vec::new();
+        for r in self.meta.range_everywhere(Tree::SyncDigests, from, to)? {
+            let (k, v) = r?;
+            let p = u16::from_be_bytes([k[0], k[1]]);
+            let d: PartitionDigest = crate::meta::decode(&v)?;
+            match out.last_mut() {
+                Some((last, sum)) if *last == p => {
+                    sum.toggle(&d.digest);
+                    sum.count += d.count;
+                }
+                _ => out.push((p, d)),
+            }
+        }
+        Ok(out)
     }
 
     /// Every entry of one partition, by key.
     pub fn sync_entries(&self, partition: u16) -> Result<Vec<SyncEntry>> {
-        Ok(self
-            .meta
-            .scan::<SyncEntry>(Tree::SyncIndex, &partition.to_be_bytes())?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        let p = partition.to_be_bytes();
+        let end = crate::engine::prefix_end(&p);
+        let to = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        self.meta
+            .range_everywhere(Tree::SyncIndex, Bound::Included(&p), to)?
+            .map(|r| crate::meta::decode::<SyncEntry>(&r?.1))
+            .collect()
+    }
+
+    /// The space holding a sync key's entry and record: an object's index shard, or
+    /// the root (None) for users and buckets.
+    pub(crate) fn sync_space(&self, key: &str) -> Result<Option<std::sync::Arc<crate::meta::Meta>>> {
+        match key.strip_prefix("object/").and_then(|rest| rest.split_once('/')) {
+            Some((bucket, k)) => Ok(Some(self.meta.shard_of(bucket, k)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The tree's entry for a sync key.
+    pub(crate) fn sync_entry(&self, key: &str) -> Result<Option<SyncEntry>> {
+        let space = self.sync_space(key)?;
+        space
+            .as_deref()
+            .unwrap_or(&self.meta)
+            .get(Tree::SyncIndex, &index_key(key))
     }
 
     /// Up to `limit` entries of `partitions` (ascending) after `after`, in the tree's
@@ -327,7 +355,10 @@ impl Store {
                 Some(ik) => Bound::Excluded(ik.as_slice()),
                 None => Bound::Included(&first[..]),
             };
-            for r in self.meta.range(Tree::SyncIndex, from, Bound::Excluded(&end[..])) {
+            for r in self
+                .meta
+                .range_everywhere(Tree::SyncIndex, from, Bound::Excluded(&end[..]))?
+            {
                 if out.len() == limit {
                     return Ok((out, true));
                 }
@@ -340,7 +371,7 @@ impl Store {
     /// The change that brings another site to this site's state of one key (see
     /// [`Store::sync_change`]); None if the tree has no entry for it.
     pub fn current_change(&self, key: &str) -> Result<Option<Change>> {
-        match self.meta.get::<SyncEntry>(Tree::SyncIndex, &index_key(key))? {
+        match self.sync_entry(key)? {
             Some(entry) => self.sync_change(&entry),
             None => Ok(None),
         }
@@ -382,7 +413,7 @@ impl Store {
             ("object", false) => {
                 let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
                 let k = crate::keys::object_key(bucket, key);
-                match self.meta.get::<Manifest>(Tree::Objects, &k)? {
+                match self.meta.shard_of(bucket, key)?.get::<Manifest>(Tree::Objects, &k)? {
                     Some(m) => Change::Object(Box::new(m)),
                     None => return Ok(None),
                 }

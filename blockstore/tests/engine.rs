@@ -648,7 +648,7 @@ fn a_failed_writes_new_blocks_are_removed_at_once_and_shared_ones_stay() {
 
 /// The sled engine, except that flushes fail while `broken` is set.
 struct FlushFails {
-    inner: strata_blockstore::SledEngine,
+    inner: Box<dyn strata_blockstore::Engine>,
     broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -668,13 +668,20 @@ impl strata_blockstore::Engine for FlushFails {
     fn remove(&self, tree: strata_blockstore::Tree, key: &[u8]) -> strata_blockstore::Result<()> {
         self.inner.remove(tree, key)
     }
-    fn range<'a>(
-        &'a self,
+    fn range(
+        &self,
         tree: strata_blockstore::Tree,
         from: std::ops::Bound<&[u8]>,
         to: std::ops::Bound<&[u8]>,
-    ) -> strata_blockstore::Scan<'a> {
+    ) -> strata_blockstore::Scan<'static> {
         self.inner.range(tree, from, to)
+    }
+    /// A shard's flushes fail with the root's.
+    fn shard(&self, id: &strata_blockstore::ShardId) -> strata_blockstore::Result<Box<dyn strata_blockstore::Engine>> {
+        Ok(Box::new(FlushFails {
+            inner: self.inner.shard(id)?,
+            broken: self.broken.clone(),
+        }))
     }
     fn last(&self, tree: strata_blockstore::Tree) -> strata_blockstore::Result<Option<strata_blockstore::Entry>> {
         self.inner.last(tree)
@@ -694,7 +701,7 @@ fn a_failed_metadata_flush_stops_the_store_and_is_never_replicated() {
     let dir = tempfile::tempdir().unwrap();
     let broken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let engine = FlushFails {
-        inner: strata_blockstore::SledEngine::open(&dir.path().join("meta"), 1 << 20).unwrap(),
+        inner: Box::new(strata_blockstore::SledEngine::open(&dir.path().join("meta"), 1 << 20).unwrap()),
         broken: broken.clone(),
     };
     let mut cfg = StoreConfig::new(dir.path());

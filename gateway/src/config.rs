@@ -173,7 +173,7 @@ fn default_object_ownership() -> ObjectOwnership {
     ObjectOwnership::ObjectWriter
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
     #[serde(default)]
@@ -190,6 +190,28 @@ pub struct StoreSection {
     /// A RADOS namespace for the site's objects in both pools (sites sharing pools).
     #[serde(default)]
     pub namespace: Option<String>,
+    /// Index shards per bucket, fixed when the site is made (1 to 1024).
+    #[serde(default = "default_index_shards")]
+    pub index_shards: u16,
+}
+
+fn default_index_shards() -> u16 {
+    strata_blockstore::DEFAULT_INDEX_SHARDS
+}
+
+/// A config without `[store]` gets what an empty `[store]` section gets.
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            engine: EngineKind::default(),
+            ceph_conf: None,
+            ceph_user: default_ceph_user(),
+            data_pool: default_data_pool(),
+            meta_pool: default_meta_pool(),
+            namespace: None,
+            index_shards: default_index_shards(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -358,6 +380,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 path.into(),
                 "store.engine = \"rados\" needs store.ceph_conf (the cluster's ceph.conf)".into(),
+            ));
+        }
+        if !(1..=1024).contains(&cfg.store.index_shards) {
+            return Err(ConfigError::Invalid(
+                path.into(),
+                format!("store.index_shards must be 1 to 1024, not {}", cfg.store.index_shards),
             ));
         }
         for p in [&mut cfg.s3.tls_cert, &mut cfg.s3.tls_key].into_iter().flatten() {

@@ -22,6 +22,7 @@ pub async fn open_store(cfg: &Config) -> strata_blockstore::Result<Arc<Store>> {
     sc.reserve_bytes = cfg.reserve_bytes;
     sc.gc_grace = Duration::from_secs(cfg.gc.grace_secs);
     sc.site_id = cfg.site_id();
+    sc.index_shards = cfg.store.index_shards;
     if cfg.store.engine == crate::config::EngineKind::Rados {
         sc.rados = Some(strata_blockstore::RadosConfig {
             ceph_conf: cfg.store.ceph_conf.clone().unwrap_or_default(),

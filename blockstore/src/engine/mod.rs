@@ -15,6 +15,13 @@
 //! - **Scan order.** [`Engine::range`] yields keys in ascending byte order.
 //! - **Many processes.** A [`Engine::shared`] engine is committed to by several
 //!   processes at once; its transactions are serialisable against all of them.
+//! - **Shards.** [`Engine::shard`] opens one index shard: an engine whose transactions
+//!   cover that shard alone, independent of every other shard's. A shard has a change
+//!   log and log end (`Tree::Changes`, `Tree::Meta`) of its own. Whether its other
+//!   trees are its own too is [`Engine::partitioned`]: on RADOS each shard is one
+//!   object and holds only its records; on sled every shard reads and writes the one
+//!   key space of the database (its transactions span it), so a shard there is a
+//!   commit lock and a log.
 //!
 //! The change log, commit ordering and group flushing are built on these in `meta`, so
 //! they come with any engine.
@@ -110,6 +117,24 @@ impl Tree {
     }
 }
 
+/// One index shard of a bucket: the bucket's objects whose key hashes to `index`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShardId {
+    pub bucket: String,
+    pub index: u16,
+}
+
+impl ShardId {
+    /// The shard's name as bytes: no shard's name is a prefix of another's (bucket
+    /// names hold no NUL), so key spaces prefixed by it never overlap.
+    pub fn name(&self) -> Vec<u8> {
+        let mut n = self.bucket.as_bytes().to_vec();
+        n.push(0);
+        n.extend_from_slice(&self.index.to_be_bytes());
+        n
+    }
+}
+
 /// Why a transaction's closure stopped.
 #[derive(Debug)]
 pub enum TxError {
@@ -147,6 +172,17 @@ pub trait Engine: Send + Sync {
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
+    /// The entries among `keys` that exist (in one round trip where the engine can).
+    fn get_many(&self, tree: Tree, keys: &[&[u8]]) -> Result<Vec<Entry>> {
+        let mut found = Vec::new();
+        for k in keys {
+            if let Some(v) = self.get(tree, k)? {
+                found.push((k.to_vec(), v));
+            }
+        }
+        Ok(found)
+    }
+
     /// A single write outside any transaction, durable with the next flush.
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()>;
 
@@ -155,7 +191,7 @@ pub trait Engine: Send + Sync {
 
     /// Entries with keys between the bounds, ascending. The scan is not a snapshot:
     /// writes made while it runs may or may not be seen.
-    fn range<'a>(&'a self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a>;
+    fn range(&self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'static>;
 
     /// The entry with the greatest key.
     fn last(&self, tree: Tree) -> Result<Option<Entry>>;
@@ -185,6 +221,16 @@ pub trait Engine: Send + Sync {
         Ok(true)
     }
 
+    /// The engine of one index shard (see the module's promises). Opening one twice
+    /// gives two handles on the same shard.
+    fn shard(&self, id: &ShardId) -> Result<Box<dyn Engine>>;
+
+    /// Whether each shard holds its records apart from the others' (a read of every
+    /// record then reads every shard); false: all shards share one key space.
+    fn partitioned(&self) -> bool {
+        false
+    }
+
     /// Whether other processes (the other gateways of a site) commit to this engine's
     /// data too. Then nothing a process keeps in memory about the data (the log's last
     /// sequence, above all) is the truth: it is read from the engine.
@@ -206,7 +252,7 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Every entry whose key starts with `prefix`, ascending.
-pub fn scan_prefix<'a>(engine: &'a dyn Engine, tree: Tree, prefix: &[u8]) -> Scan<'a> {
+pub fn scan_prefix(engine: &dyn Engine, tree: Tree, prefix: &[u8]) -> Scan<'static> {
     let end = prefix_end(prefix);
     let to = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
     engine.range(tree, Bound::Included(prefix), to)

@@ -2,8 +2,12 @@
 //! spans all trees, as a commit does not name its trees up front. A wide transaction
 //! costs more than a narrow one, but not what bounds small PUTs under load (see
 //! docs/performance.md, "What bounds small PUTs on one machine").
+//!
+//! An index shard is a view of the same database: its records are in the shared trees
+//! (sled's transactions are serialisable across them), and only its change log and log
+//! end are its own, in two more trees under the shard's name.
 
-use super::{Engine, Entry, Scan, Tree, TxError, TxResult, Txn};
+use super::{prefix_end, Engine, Entry, Scan, ShardId, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
 use ::sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
@@ -16,9 +20,15 @@ use std::time::{Duration, Instant};
 
 pub struct SledEngine {
     db: ::sled::Db,
-    /// Indexed by `Tree::index`.
+    /// Indexed by `Tree::index`, then the shards' change logs and log ends.
     trees: Vec<::sled::Tree>,
+    /// An index shard's name: its log and log end are under it (None: the root).
+    shard: Option<Vec<u8>>,
 }
+
+/// Where the shards' own trees are in `SledEngine::trees`.
+const SHARD_CHANGES: usize = Tree::ALL.len();
+const SHARD_META: usize = Tree::ALL.len() + 1;
 
 /// How long an open waits for the database's file lock.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -70,20 +80,45 @@ impl SledEngine {
                 other => break other.map_err(db_error)?,
             }
         };
-        let trees = Tree::ALL
+        let names = Tree::ALL
             .iter()
-            .map(|t| db.open_tree(t.name()).map_err(db_error))
+            .map(|t| t.name())
+            .chain(["shard_changes", "shard_meta"]);
+        let trees = names
+            .map(|name| db.open_tree(name).map_err(db_error))
             .collect::<Result<_>>()?;
-        Ok(SledEngine { db, trees })
+        Ok(SledEngine { db, trees, shard: None })
     }
 
-    fn tree(&self, t: Tree) -> &::sled::Tree {
-        &self.trees[t.index()]
+    /// Where `tree`'s records are: which sled tree, and under which key prefix.
+    fn place(&self, tree: Tree) -> (usize, &[u8]) {
+        match (&self.shard, tree) {
+            (Some(name), Tree::Changes) => (SHARD_CHANGES, name),
+            (Some(name), Tree::Meta) => (SHARD_META, name),
+            _ => (tree.index(), &[]),
+        }
+    }
+
+    fn tree(&self, t: Tree) -> (&::sled::Tree, &[u8]) {
+        let (i, prefix) = self.place(t);
+        (&self.trees[i], prefix)
     }
 }
 
+fn prefixed(prefix: &[u8], key: &[u8]) -> Vec<u8> {
+    [prefix, key].concat()
+}
+
 struct SledTxn<'a> {
+    engine: &'a SledEngine,
     views: &'a [TransactionalTree],
+}
+
+impl SledTxn<'_> {
+    fn view(&self, tree: Tree, key: &[u8]) -> (&TransactionalTree, Vec<u8>) {
+        let (i, prefix) = self.engine.place(tree);
+        (&self.views[i], prefixed(prefix, key))
+    }
 }
 
 fn tx_error(e: UnabortableTransactionError) -> TxError {
@@ -95,17 +130,20 @@ fn tx_error(e: UnabortableTransactionError) -> TxError {
 
 impl Txn for SledTxn<'_> {
     fn get(&self, tree: Tree, key: &[u8]) -> TxResult<Option<Vec<u8>>> {
-        let v = self.views[tree.index()].get(key).map_err(tx_error)?;
+        let (view, key) = self.view(tree, key);
+        let v = view.get(key).map_err(tx_error)?;
         Ok(v.map(|v| v.to_vec()))
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> TxResult<()> {
-        self.views[tree.index()].insert(key, value).map_err(tx_error)?;
+        let (view, key) = self.view(tree, key);
+        view.insert(key, value).map_err(tx_error)?;
         Ok(())
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> TxResult<()> {
-        self.views[tree.index()].remove(key).map_err(tx_error)?;
+        let (view, key) = self.view(tree, key);
+        view.remove(key).map_err(tx_error)?;
         Ok(())
     }
 }
@@ -115,7 +153,7 @@ impl Engine for SledEngine {
         // sled wants `Fn` (it may rerun the closure); ours is `FnMut`, run one at a time.
         let f = RefCell::new(f);
         let r = self.trees.as_slice().transaction(|views: &Vec<TransactionalTree>| {
-            let txn = SledTxn { views };
+            let txn = SledTxn { engine: self, views };
             (f.borrow_mut())(&txn).map_err(|e| match e {
                 TxError::Abort(e) => ConflictableTransactionError::Abort(e),
                 TxError::Conflict => ConflictableTransactionError::Conflict,
@@ -128,36 +166,59 @@ impl Engine for SledEngine {
     }
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.tree(tree).get(key).map_err(db_error)?.map(|v| v.to_vec()))
+        let (t, prefix) = self.tree(tree);
+        Ok(t.get(prefixed(prefix, key)).map_err(db_error)?.map(|v| v.to_vec()))
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
-        self.tree(tree).insert(key, value).map_err(db_error)?;
+        let (t, prefix) = self.tree(tree);
+        t.insert(prefixed(prefix, key), value).map_err(db_error)?;
         Ok(())
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<()> {
-        self.tree(tree).remove(key).map_err(db_error)?;
+        let (t, prefix) = self.tree(tree);
+        t.remove(prefixed(prefix, key)).map_err(db_error)?;
         Ok(())
     }
 
-    fn range<'a>(&'a self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
-        let owned = |b: Bound<&[u8]>| b.map(|k| k.to_vec());
-        let iter = self.tree(tree).range::<Vec<u8>, _>((owned(from), owned(to)));
-        Box::new(iter.map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(db_error)))
+    fn range(&self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'static> {
+        let (t, prefix) = self.tree(tree);
+        let from = match from {
+            Bound::Unbounded => Bound::Included(prefix.to_vec()),
+            b => b.map(|k| prefixed(prefix, k)),
+        };
+        let to = match to {
+            Bound::Unbounded => prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+            b => b.map(|k| prefixed(prefix, k)),
+        };
+        let skip = prefix.len();
+        let iter = t.range::<Vec<u8>, _>((from, to));
+        Box::new(iter.map(move |r| r.map(|(k, v)| (k[skip..].to_vec(), v.to_vec())).map_err(db_error)))
     }
 
     fn last(&self, tree: Tree) -> Result<Option<Entry>> {
-        Ok(self
-            .tree(tree)
-            .last()
+        let (t, prefix) = self.tree(tree);
+        let last = match prefix {
+            [] => t.last(),
+            p => t.scan_prefix(p).next_back().transpose(),
+        };
+        Ok(last
             .map_err(db_error)?
-            .map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .map(|(k, v)| (k[prefix.len()..].to_vec(), v.to_vec())))
     }
 
     fn flush(&self) -> Result<()> {
         self.db.flush().map_err(db_error)?;
         Ok(())
+    }
+
+    fn shard(&self, id: &ShardId) -> Result<Box<dyn Engine>> {
+        Ok(Box::new(SledEngine {
+            db: self.db.clone(),
+            trees: self.trees.clone(),
+            shard: Some(id.name()),
+        }))
     }
 }
 

@@ -227,6 +227,7 @@ impl Meta {
                     hlc_high: Cell::new(hlc_high.get()),
                     now_ms: m.now_ms,
                     via: Default::default(),
+                    site_log: self.shard.is_none(),
                 };
                 // SAFETY: the member is not done, so its caller still waits (module).
                 let run = unsafe { &*m.run };

@@ -7,8 +7,16 @@
 //! it durable, many committers sharing one flush. On an engine other gateways share,
 //! a commit is durable once applied, and the commits that arrive together share one
 //! engine transaction instead (`batch`).
+//!
+//! A `Meta` is one shard's commit protocol. The site's root shard (users, buckets,
+//! settings, the site's change log) opens the index shards of buckets (`shards`), each
+//! a `Meta` of its own with its own lock, batch and change log; what they log reaches
+//! the site's log by a merge.
 
 mod batch;
+mod shards;
+
+pub(crate) use shards::CLOSED;
 
 use crate::engine::{self, Engine, Scan, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
@@ -19,7 +27,7 @@ use serde::Serialize;
 use std::cell::Cell;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub(crate) fn abort<T>(e: Error) -> TxResult<T> {
     Err(TxError::Abort(e))
@@ -55,23 +63,33 @@ impl LogEntry {
 
 pub(crate) struct Meta {
     engine: Box<dyn Engine>,
+    /// Which index shard this is; None: the root, whose log is the site's.
+    shard: Option<engine::ShardId>,
     /// Stamps every local change, inside its commit (`Tx::stamp`), so stamps follow
-    /// commit order.
-    pub(crate) clock: Clock,
+    /// commit order within a shard. Shared by all of a site's shards.
+    pub(crate) clock: Arc<Clock>,
     commit_lock: Mutex<()>,
-    durability: GroupFlush,
+    /// Shared by all shards: one flush covers every shard's commits (sled flushes the
+    /// whole database).
+    durability: Arc<GroupFlush>,
     last_seq: AtomicU64,
     /// The newest logged change known durable: replication reads no further, so a
     /// change whose flush failed is never sent.
     durable_seq: AtomicU64,
     log_bytes: AtomicU64,
+    /// An index shard's: its last entry known merged into the site's log, and the
+    /// last its log was trimmed to (see `shards`).
+    merged: AtomicU64,
+    trimmed: AtomicU64,
     on_commit: std::sync::OnceLock<Box<dyn Fn(u64) + Send + Sync>>,
     /// Set when a flush failed: applied changes may not be durable, so no more are
     /// taken (fail-stop, as databases treat a failed fsync) until a restart recovers
-    /// the last durable state.
-    failed: std::sync::OnceLock<String>,
+    /// the last durable state. Shared by all shards.
+    failed: Arc<std::sync::OnceLock<String>>,
     /// Commits waiting to be made one engine transaction (a shared engine's).
     waiting: batch::Waiting,
+    /// The root's index shards (see `shards`); empty in an index shard.
+    index: shards::Index,
 }
 
 /// Group commit of metadata flushes. Concurrent flushes do not coalesce by themselves
@@ -131,6 +149,8 @@ pub(crate) struct Tx<'a> {
     now_ms: u64,
     /// The path of the remote change being applied (see `LogEntry::via`), logged with it.
     via: std::cell::RefCell<Vec<SiteId>>,
+    /// Whether this commit appends to the site's log (the root's), not a shard's.
+    site_log: bool,
 }
 
 /// Holding this, no other change of this process commits: reads made now stay true
@@ -191,7 +211,7 @@ impl Tx<'_> {
         v.extend_from_slice(&position.to_be_bytes());
         v.extend_from_slice(&body);
         self.txn.put(Tree::Changes, &seq.to_be_bytes(), &v)?;
-        if change.is_delete() {
+        if change.is_delete() && self.site_log {
             // Queued for the purge under the entry's sequence: it may go once every
             // sink's cursor has passed it (see `graves`).
             self.txn.put(
@@ -245,7 +265,18 @@ pub(crate) fn be_u64(v: &[u8]) -> u64 {
 }
 
 impl Meta {
+    /// The root shard over `engine`.
     pub fn open(engine: Box<dyn Engine>) -> Result<Self> {
+        Self::open_shard(engine, None, Default::default(), Default::default(), Default::default())
+    }
+
+    fn open_shard(
+        engine: Box<dyn Engine>,
+        shard: Option<engine::ShardId>,
+        clock: Arc<Clock>,
+        durability: Arc<GroupFlush>,
+        failed: Arc<std::sync::OnceLock<String>>,
+    ) -> Result<Self> {
         let recorded = engine.get(Tree::Meta, b"last_seq")?.map(|v| be_u64(&v));
         let recorded_bytes = engine.get(Tree::Meta, b"log_bytes")?.map(|v| be_u64(&v)).unwrap_or(0);
         // Stores older than `last_seq` know their log's end only from the log.
@@ -259,15 +290,19 @@ impl Meta {
         let recorded = recorded.unwrap_or(0);
         Ok(Meta {
             engine,
-            clock: Clock::default(),
+            shard,
+            clock,
             commit_lock: Mutex::new(()),
-            durability: GroupFlush::default(),
+            durability,
             last_seq: AtomicU64::new(logged.max(recorded)),
             durable_seq: AtomicU64::new(logged.max(recorded)),
             log_bytes: AtomicU64::new(logged_bytes.max(recorded_bytes)),
+            merged: AtomicU64::new(0),
+            trimmed: AtomicU64::new(0),
             on_commit: std::sync::OnceLock::new(),
-            failed: std::sync::OnceLock::new(),
+            failed,
             waiting: batch::Waiting::default(),
+            index: shards::Index::default(),
         })
     }
 
@@ -400,6 +435,7 @@ impl Meta {
                 hlc_high: Cell::new(0),
                 now_ms,
                 via: Default::default(),
+                site_log: self.shard.is_none(),
             };
             let out = f(&tx)?;
             let seq = tx.seq.get();
@@ -462,12 +498,12 @@ impl Meta {
     }
 
     /// Entries under a key prefix, ascending, undecoded.
-    pub fn scan_raw(&self, tree: Tree, prefix: &[u8]) -> Scan<'_> {
+    pub fn scan_raw(&self, tree: Tree, prefix: &[u8]) -> Scan<'static> {
         engine::scan_prefix(self.engine.as_ref(), tree, prefix)
     }
 
     /// Entries between two bounds, ascending, undecoded.
-    pub fn range(&self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'_> {
+    pub fn range(&self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'static> {
         self.engine.range(tree, from, to)
     }
 
@@ -512,8 +548,10 @@ impl Meta {
     pub fn changes_after(&self, after: u64, limit: usize, max_bytes: u64) -> Result<Vec<LogEntry>> {
         let mut out: Vec<LogEntry> = Vec::new();
         let mut first_position = None;
-        // Every commit to a shared engine is durable once applied, whoever made it.
-        let durable = if self.engine.shared() {
+        // Every commit to a shared engine is durable once applied, whoever made it. A
+        // shard's log is read by the merge, which makes what it merges durable with
+        // the site's log (one flush covers both).
+        let durable = if self.engine.shared() || self.shard.is_some() {
             self.last_seq()
         } else {
             self.durable_seq.load(Ordering::SeqCst)
@@ -577,40 +615,76 @@ impl Meta {
         }
     }
 
+    /// Runs `f` on every space holding records: the root, then the index shards
+    /// apart from it (see `shards`).
+    pub fn each_space(&self, mut f: impl FnMut(&Meta) -> Result<()>) -> Result<()> {
+        f(self)?;
+        for s in self.index_spaces()? {
+            f(&s)?;
+        }
+        Ok(())
+    }
+
+    /// Which of `hashes` a manifest or part references, in any shard.
+    pub fn referenced(&self, hashes: &[[u8; 32]]) -> Result<std::collections::HashSet<[u8; 32]>> {
+        let keys: Vec<&[u8]> = hashes.iter().map(|h| &h[..]).collect();
+        let mut found = std::collections::HashSet::new();
+        self.each_space(|space| {
+            for (k, _) in space.engine.get_many(Tree::Refs, &keys)? {
+                if let Ok(h) = <[u8; 32]>::try_from(k.as_slice()) {
+                    found.insert(h);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
     pub fn is_referenced(&self, hash: &[u8; 32]) -> Result<bool> {
-        self.contains(Tree::Refs, hash)
+        Ok(!self.referenced(&[*hash])?.is_empty())
     }
 
     /// Queues blocks nobody references for GC (outside any commit: losing this on a
     /// crash is harmless, the start-up scan finds such blocks again).
     pub fn queue_unreferenced(&self, hashes: &[[u8; 32]], now_ms: u64) -> Result<()> {
-        for h in hashes {
-            if !self.contains(Tree::Refs, h)? {
-                self.engine.put(Tree::Gc, h, &now_ms.to_be_bytes())?;
-            }
+        let referenced = self.referenced(hashes)?;
+        for h in hashes.iter().filter(|h| !referenced.contains(*h)) {
+            self.engine.put(Tree::Gc, h, &now_ms.to_be_bytes())?;
         }
         Ok(())
     }
 
-    pub fn gc_candidates(&self, older_than_ms: u64) -> Result<Vec<[u8; 32]>> {
+    /// Blocks unreferenced since before `older_than_ms`, each with the index shard
+    /// whose count dropped to zero (None: the root's queue).
+    pub fn gc_candidates(&self, older_than_ms: u64) -> Result<Vec<([u8; 32], Option<engine::ShardId>)>> {
         let mut out = Vec::new();
-        for r in self.range(Tree::Gc, Bound::Unbounded, Bound::Unbounded) {
-            let (k, v) = r?;
-            if be_u64(&v) <= older_than_ms && k.len() == 32 {
-                let mut h = [0u8; 32];
-                h.copy_from_slice(&k);
-                out.push(h);
+        self.each_space(|space| {
+            for r in space.range(Tree::Gc, Bound::Unbounded, Bound::Unbounded) {
+                let (k, v) = r?;
+                if let (true, Ok(h)) = (be_u64(&v) <= older_than_ms, <[u8; 32]>::try_from(k.as_slice())) {
+                    out.push((h, space.shard.clone()));
+                }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    pub fn gc_forget(&self, hash: &[u8; 32]) -> Result<()> {
-        self.engine.remove(Tree::Gc, hash)
+    /// Takes a candidate off the queue it was found in.
+    pub fn gc_forget(&self, hash: &[u8; 32], shard: Option<&engine::ShardId>) -> Result<()> {
+        match shard {
+            Some(id) => self.open_index_shard(id.clone())?.engine.remove(Tree::Gc, hash),
+            None => self.engine.remove(Tree::Gc, hash),
+        }
     }
 
     pub fn is_gc_candidate(&self, hash: &[u8; 32]) -> Result<bool> {
-        self.contains(Tree::Gc, hash)
+        let mut queued = false;
+        self.each_space(|space| {
+            queued |= space.contains(Tree::Gc, hash)?;
+            Ok(())
+        })?;
+        Ok(queued)
     }
 
     pub fn flush(&self) -> Result<()> {

@@ -124,9 +124,9 @@ impl S3Error {
                 StoreError::Failed(m) => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE, format!("This site stopped taking changes after a metadata write failed ({m}); it must restart. Please retry.")),
                 // The site's Ceph cluster did not do what was asked (unreachable, timed
                 // out, refused): the request may succeed when it is back.
-                StoreError::Rados { .. } | StoreError::ReadAgain => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE, "The storage cluster behind this site did not complete the operation. Please retry.".into()),
+                StoreError::Rados { .. } | StoreError::ReadAgain | StoreError::ShardClosed => ("ServiceUnavailable", S::SERVICE_UNAVAILABLE, "The storage cluster behind this site did not complete the operation. Please retry.".into()),
                 StoreError::PreconditionFailed => ("PreconditionFailed", S::PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold".into()),
-                StoreError::Conflict => ("OperationAborted", S::CONFLICT, "A conflicting conditional operation is currently in progress against this resource. Please try again.".into()),
+                StoreError::Conflict | StoreError::OperationAborted => ("OperationAborted", S::CONFLICT, "A conflicting conditional operation is currently in progress against this resource. Please try again.".into()),
                 // Only the admin API meets these; it answers with the same statuses.
                 StoreError::NoSuchUser => ("InvalidArgument", S::NOT_FOUND, e.to_string()),
                 StoreError::UserExists => ("InvalidArgument", S::CONFLICT, e.to_string()),

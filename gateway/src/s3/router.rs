@@ -222,7 +222,7 @@ mod tests {
     use std::ops::Bound;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use strata_blockstore::{Engine, Entry, Scan, SledEngine, Store, StoreConfig, Tree, TxResult, Txn};
+    use strata_blockstore::{Engine, Entry, Scan, ShardId, SledEngine, Store, StoreConfig, Tree, TxResult, Txn};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// The sled engine, except that reads of users fail while `broken` is set.
@@ -248,8 +248,11 @@ mod tests {
         fn remove(&self, tree: Tree, key: &[u8]) -> strata_blockstore::Result<()> {
             self.inner.remove(tree, key)
         }
-        fn range<'a>(&'a self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
+        fn range(&self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'static> {
             self.inner.range(tree, from, to)
+        }
+        fn shard(&self, id: &ShardId) -> strata_blockstore::Result<Box<dyn Engine>> {
+            self.inner.shard(id)
         }
         fn last(&self, tree: Tree) -> strata_blockstore::Result<Option<Entry>> {
             self.inner.last(tree)

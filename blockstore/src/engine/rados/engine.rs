@@ -8,10 +8,11 @@
 //! and the transaction runs again: serialisable, with no lock and no consensus of
 //! Strata's own, as RGW's bucket index commits.
 //!
-//! One object is the shard model's first step: it serialises the whole site's commits
-//! (about 2 000 a second on the test cluster, `cargo bench --bench rados_commits`).
-//! Splitting it into a root shard and per-bucket index shards is what lifts that
-//! bound (docs/architecture.md, "A site over RADOS").
+//! The root shard (users, buckets, settings, the site's change log) is the object
+//! `strata.meta`; each index shard of a bucket is an object of its own,
+//! `strata.index.<bucket>.<n>`, holding its objects, uploads, parts, block references,
+//! hash-tree entries and change log. A shard's commits serialise on its object only
+//! (docs/architecture.md, "A site over RADOS").
 //!
 //! A gateway keeps what it read and wrote in a cache valid at one version of the
 //! object. A transaction's first read always goes to RADOS and learns the version
@@ -26,21 +27,26 @@
 //! listing can start at a key or just past it.
 
 use super::{moved_on, Committed, OmapWrite, Pool};
-use crate::engine::{Engine, Entry, Scan, Tree, TxError, TxResult, Txn};
+use crate::engine::{Engine, Entry, Scan, ShardId, Tree, TxError, TxResult, Txn};
 use crate::error::{Error, Result};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// The index object holding every tree.
-const OBJECT: &str = "strata.meta";
+/// The root shard's object.
+const ROOT: &str = "strata.meta";
+/// What the engine writes in every shard object it makes: a store of another layout
+/// (one object for everything, an earlier build's) is refused, not misread.
+const LAYOUT: &[u8] = b"strata 2";
 /// Entries a listing reads per round trip.
 const PAGE: u64 = 1024;
 
 pub struct RadosEngine {
-    pool: Pool,
+    pool: Arc<Pool>,
+    /// The shard's object.
+    object: String,
     cache: Mutex<Cache>,
 }
 
@@ -75,16 +81,36 @@ impl Cache {
 }
 
 impl RadosEngine {
-    /// The engine over `pool`, creating its index object when the pool is new.
+    /// The engine over `pool` (its root shard), creating the root's object when the
+    /// pool is new.
     pub fn open(pool: Pool) -> Result<Self> {
-        // Commits are guarded by the object's version, which a missing object has not.
-        let marker = OmapWrite {
-            set: vec![(b"engine".to_vec(), b"strata 1".to_vec())],
-            ..OmapWrite::default()
-        };
-        pool.commit(OBJECT, &marker)?;
+        Self::open_object(Arc::new(pool), ROOT.to_owned())
+    }
+
+    fn open_object(pool: Arc<Pool>, object: String) -> Result<Self> {
+        // Commits are guarded by the object's version, which a missing object has not:
+        // it is made here, with the layout it holds (an existing one is kept).
+        let page = pool.omap_get(&object, &[b"engine"], None)?;
+        match page.as_ref().and_then(|p| p.entries.first()) {
+            Some((_, layout)) if layout.as_slice() == LAYOUT => {}
+            Some((_, layout)) => {
+                return Err(Error::InvalidArgument(format!(
+                    "the site's metadata object {object} holds layout {:?}; this build reads {:?} (a site made by an earlier build: start it afresh)",
+                    String::from_utf8_lossy(layout),
+                    String::from_utf8_lossy(LAYOUT)
+                )))
+            }
+            None => {
+                let marker = OmapWrite {
+                    set: vec![(b"engine".to_vec(), LAYOUT.to_vec())],
+                    ..OmapWrite::default()
+                };
+                pool.commit(&object, &marker)?;
+            }
+        }
         Ok(RadosEngine {
             pool,
+            object,
             cache: Mutex::default(),
         })
     }
@@ -92,7 +118,10 @@ impl RadosEngine {
     /// Reads `keys` in one operation into a fresh cache; the object's version now.
     fn prefetch(&self, keys: &[Vec<u8>]) -> Result<u64> {
         let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-        let page = self.pool.omap_get(OBJECT, &refs, None)?.ok_or_else(missing_object)?;
+        let page = self
+            .pool
+            .omap_get(&self.object, &refs, None)?
+            .ok_or_else(|| missing_object(&self.object))?;
         let found: HashMap<Vec<u8>, Vec<u8>> = page.entries.into_iter().collect();
         let mut cache = self.cache();
         cache.reset(Some(page.version));
@@ -136,9 +165,9 @@ fn tx_error(e: Error) -> TxError {
     }
 }
 
-fn missing_object() -> Error {
+fn missing_object(object: &str) -> Error {
     Error::Rados {
-        op: format!("read {OBJECT}: the site's metadata object is gone"),
+        op: format!("read {object}: the site's metadata object is gone"),
         errno: libc::ENOENT,
     }
 }
@@ -172,9 +201,9 @@ impl Txn for RadosTxn<'_> {
         let page = self
             .engine
             .pool
-            .omap_get(OBJECT, &[&k], version)
+            .omap_get(&self.engine.object, &[&k], version)
             .map_err(tx_error)?
-            .ok_or_else(missing_object)?;
+            .ok_or_else(|| missing_object(&self.engine.object))?;
         let value = page.entries.into_iter().next().map(|(_, v)| v);
         self.version.set(Some(page.version));
         let mut cache = self.engine.cache();
@@ -215,7 +244,7 @@ impl RadosEngine {
                 None => w.remove.push(k.clone()),
             }
         }
-        let committed = self.pool.commit(OBJECT, &w);
+        let committed = self.pool.commit(&self.object, &w);
         let mut cache = self.cache();
         match (&committed, expect_version) {
             // Nothing came between the version read and this commit: the cache, if
@@ -239,8 +268,8 @@ impl Engine for RadosEngine {
     }
 
     fn mark(&self) -> Result<Option<u64>> {
-        let page = self.pool.omap_get(OBJECT, &[], None)?.ok_or_else(missing_object)?;
-        Ok(Some(page.version))
+        let page = self.pool.omap_get(&self.object, &[], None)?;
+        Ok(Some(page.ok_or_else(|| missing_object(&self.object))?.version))
     }
 
     fn transact_since(&self, mark: Option<u64>, f: &mut dyn FnMut(&dyn Txn) -> TxResult<()>) -> Result<()> {
@@ -285,8 +314,21 @@ impl Engine for RadosEngine {
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let k = omap_key(tree, key);
-        let page = self.pool.omap_get(OBJECT, &[&k], None)?.ok_or_else(missing_object)?;
+        let page = self.pool.omap_get(&self.object, &[&k], None)?;
+        let page = page.ok_or_else(|| missing_object(&self.object))?;
         Ok(page.entries.into_iter().next().map(|(_, v)| v))
+    }
+
+    fn get_many(&self, tree: Tree, keys: &[&[u8]]) -> Result<Vec<Entry>> {
+        let omap_keys: Vec<Vec<u8>> = keys.iter().map(|k| omap_key(tree, k)).collect();
+        let refs: Vec<&[u8]> = omap_keys.iter().map(Vec::as_slice).collect();
+        let page = self.pool.omap_get(&self.object, &refs, None)?;
+        let page = page.ok_or_else(|| missing_object(&self.object))?;
+        let prefix = tree_prefix(tree).len();
+        page.entries
+            .into_iter()
+            .map(|(k, v)| Ok((key_of(prefix, &k)?, v)))
+            .collect()
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<()> {
@@ -298,7 +340,7 @@ impl Engine for RadosEngine {
         self.apply([(omap_key(tree, key), None)].into(), None).map(drop)
     }
 
-    fn range<'a>(&'a self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'a> {
+    fn range(&self, tree: Tree, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Scan<'static> {
         let prefix = tree_prefix(tree);
         let after = match from {
             // Just before the key's own `.`-closed omap key.
@@ -307,7 +349,8 @@ impl Engine for RadosEngine {
             Bound::Unbounded => prefix.clone(),
         };
         Box::new(Listing {
-            pool: &self.pool,
+            pool: self.pool.clone(),
+            object: self.object.clone(),
             prefix,
             after,
             to: to.map(<[u8]>::to_vec),
@@ -334,6 +377,15 @@ impl Engine for RadosEngine {
         true
     }
 
+    fn shard(&self, id: &ShardId) -> Result<Box<dyn Engine>> {
+        let object = format!("strata.index.{}.{}", id.bucket, id.index);
+        Ok(Box::new(Self::open_object(self.pool.clone(), object)?))
+    }
+
+    fn partitioned(&self) -> bool {
+        true
+    }
+
     fn lease(&self, name: &str, holder: &str, secs: u32) -> Result<bool> {
         let held = self
             .pool
@@ -343,8 +395,9 @@ impl Engine for RadosEngine {
 }
 
 /// A listing of one tree, read a page at a time.
-struct Listing<'a> {
-    pool: &'a Pool,
+struct Listing {
+    pool: Arc<Pool>,
+    object: String,
     prefix: Vec<u8>,
     /// The omap key the next page starts after.
     after: Vec<u8>,
@@ -353,10 +406,12 @@ struct Listing<'a> {
     more: bool,
 }
 
-impl Listing<'_> {
+impl Listing {
     fn next_page(&mut self) -> Result<()> {
-        let page = self.pool.omap_page(OBJECT, &self.after, &self.prefix, PAGE, None)?;
-        let page = page.ok_or_else(missing_object)?;
+        let page = self
+            .pool
+            .omap_page(&self.object, &self.after, &self.prefix, PAGE, None)?;
+        let page = page.ok_or_else(|| missing_object(&self.object))?;
         self.more = page.more;
         if let Some((k, _)) = page.entries.last() {
             self.after = k.clone();
@@ -370,7 +425,7 @@ impl Listing<'_> {
     }
 }
 
-impl Iterator for Listing<'_> {
+impl Iterator for Listing {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Result<Entry>> {
