@@ -49,8 +49,8 @@ impl Store {
             BTreeMap::new()
         };
         let mut out = Vec::new();
-        for p in partitions {
-            for e in self.sync_entries(*p)? {
+        for run in runs(partitions) {
+            for e in self.sync_entries_in(run)? {
                 let mut s = RecordSummary {
                     key: e.key.clone(),
                     hlc: e.hlc,
@@ -99,5 +99,26 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+/// `partitions` as runs of consecutive partitions, each scanned at once.
+fn runs(partitions: &[u16]) -> Vec<std::ops::Range<u16>> {
+    let mut out: Vec<std::ops::Range<u16>> = Vec::new();
+    for &p in partitions {
+        match out.last_mut() {
+            Some(r) if r.end == p => r.end += 1,
+            _ => out.push(p..p + 1),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn partitions_coalesce_into_runs() {
+        assert_eq!(super::runs(&[0, 1, 2, 5, 6, 9]), vec![0..3, 5..7, 9..10]);
+        assert!(super::runs(&[]).is_empty());
     }
 }

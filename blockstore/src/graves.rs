@@ -222,10 +222,11 @@ impl Store {
             }
         }
         // Users and buckets already had graves: count them and queue them.
-        let mut parents = Vec::new();
-        for p in 0..GROUP_SIZE {
-            parents.extend(self.sync_entries(p)?.into_iter().filter(|e| e.gone));
-        }
+        let parents: Vec<SyncEntry> = self
+            .sync_entries_in(0..GROUP_SIZE)?
+            .into_iter()
+            .filter(|e| e.gone)
+            .collect();
         self.meta.commit(now_millis(), |tx| {
             for SyncEntry { key, hlc, site, .. } in &parents {
                 tx.put_raw(Tree::Graves, &grave_queue_key(at, key), &encode(&(*hlc, *site)))?;

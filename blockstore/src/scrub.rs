@@ -41,15 +41,22 @@ impl Store {
             Some(h) => Bound::Excluded(&h[..]),
             None => Bound::Unbounded,
         };
-        let hashes: Vec<BlockHash> = self
-            .meta
-            .range(Tree::Refs, lower, Bound::Unbounded)
-            .take(limit)
-            .filter_map(|r| match r {
-                Ok((k, _)) => <[u8; 32]>::try_from(k.as_slice()).ok().map(|h| Ok(BlockHash(h))),
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<Result<_>>()?;
+        // Every shard counts its own references (on RADOS apart from the root's), and a
+        // block several shards hold comes once from each: the merged scan is ascending,
+        // so its repeats are neighbours.
+        let mut hashes: Vec<BlockHash> = Vec::with_capacity(limit);
+        for r in self.meta.range_everywhere(Tree::Refs, lower, Bound::Unbounded)? {
+            let (k, _) = r?;
+            let Ok(h) = <[u8; 32]>::try_from(k.as_slice()) else {
+                continue;
+            };
+            if hashes.last() != Some(&BlockHash(h)) {
+                if hashes.len() == limit {
+                    break;
+                }
+                hashes.push(BlockHash(h));
+            }
+        }
         let mut step = ScrubStep {
             next: (hashes.len() == limit).then(|| hashes[limit - 1]),
             ..ScrubStep::default()

@@ -302,11 +302,21 @@ impl Store {
 
     /// Every entry of one partition, by key.
     pub fn sync_entries(&self, partition: u16) -> Result<Vec<SyncEntry>> {
-        let p = partition.to_be_bytes();
-        let end = crate::engine::prefix_end(&p);
+        self.sync_entries_in(partition..partition + 1)
+    }
+
+    /// Every entry of a run of partitions, by partition then key: one scan of each
+    /// space for the whole run (over RADOS a scan costs a round trip per index shard,
+    /// so a partition at a time would cost a walk of the tree 4 096 of them per shard).
+    pub fn sync_entries_in(&self, partitions: std::ops::Range<u16>) -> Result<Vec<SyncEntry>> {
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let from = partitions.start.to_be_bytes();
+        let end = crate::engine::prefix_end(&(partitions.end - 1).to_be_bytes());
         let to = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
         self.meta
-            .range_everywhere(Tree::SyncIndex, Bound::Included(&p), to)?
+            .range_everywhere(Tree::SyncIndex, Bound::Included(&from), to)?
             .map(|r| crate::meta::decode::<SyncEntry>(&r?.1))
             .collect()
     }
@@ -379,11 +389,11 @@ impl Store {
 
     /// The keys of every user and bucket the tree holds (graves included): group 0.
     pub fn sync_parent_keys(&self) -> Result<Vec<String>> {
-        let mut keys = Vec::new();
-        for p in 0..GROUP_SIZE {
-            keys.extend(self.sync_entries(p)?.into_iter().map(|e| e.key));
-        }
-        Ok(keys)
+        Ok(self
+            .sync_entries_in(0..GROUP_SIZE)?
+            .into_iter()
+            .map(|e| e.key)
+            .collect())
     }
 
     /// The change that brings another site to this site's state of `entry`'s key: the
