@@ -430,7 +430,16 @@ impl Store {
 
     /// Sequence number of the newest committed change.
     pub fn last_seq(&self) -> u64 {
+        self.settle_log();
         self.meta.last_seq()
+    }
+
+    /// Merges what this process committed to index shards and has not yet moved to
+    /// the site's log, so a reader of the log sees every write answered here.
+    fn settle_log(&self) {
+        if let Err(e) = self.meta.settle() {
+            tracing::warn!(error = %e, "merging the index shards' logs into the site's failed; it is retried");
+        }
     }
 
     /// Bytes ever logged: the log position of the newest change.
@@ -441,6 +450,7 @@ impl Store {
     /// Committed changes after `after`, in commit order: at most `limit` entries and,
     /// past the first, about `max_bytes` bytes.
     pub fn changes_after(&self, after: u64, limit: usize, max_bytes: u64) -> Result<Vec<LogEntry>> {
+        self.settle_log();
         self.meta.changes_after(after, limit, max_bytes)
     }
 

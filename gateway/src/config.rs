@@ -495,6 +495,21 @@ listen = "127.0.0.1:9001"
 # Bearer token for the admin API (16 characters or more).
 token = "change-me-to-a-long-random-token"
 
+[store]
+# "sled": one process over data_dir (the default). "rados": any number of gateways
+# sharing one Ceph cluster are one site (docs/operations.md).
+engine = "sled"
+# For "rados": the cluster's ceph.conf, the Ceph user, the pools (created if missing),
+# and optionally a RADOS namespace so that sites can share pools.
+# ceph_conf = "/etc/ceph/ceph.conf"
+# ceph_user = "admin"
+# data_pool = "strata-data"
+# meta_pool = "strata-meta"
+# namespace = "site-a"
+# Index shards per bucket (1 to 1024): a bucket's keys spread over them, and commits
+# to different shards run in parallel. Fixed when the site is made. Default 8.
+index_shards = 8
+
 [gc]
 # How long a block no object references is kept before it is deleted.
 grace_secs = 3600

@@ -62,6 +62,10 @@ const TRIM_EVERY: u64 = 256;
 pub(super) struct Index {
     count: OnceLock<u16>,
     open: Mutex<HashMap<ShardId, Arc<Meta>>>,
+    /// Shards with entries committed here and not yet merged (see `merge_soon`).
+    pending: Mutex<HashMap<ShardId, Arc<Meta>>>,
+    /// Held by the one thread merging `pending`.
+    merging: Mutex<()>,
 }
 
 /// FNV-1a: a stable hash (the same on every gateway and every build) placing keys.
@@ -273,16 +277,20 @@ impl Meta {
         let shard = self.shard_of(bucket, key)?;
         for attempt in 0.. {
             let out = body(&shard);
-            // What the body committed before an error is merged too.
+            let Err(Error::ShardClosed) = out else {
+                // What the body committed (before an error too) is in the shard's log,
+                // durably: the write is answered, and its merge may be another's.
+                if let Err(e) = self.merge_soon(&shard) {
+                    tracing::warn!(error = %e, "merging a shard's log into the site's failed; it is retried");
+                }
+                return out;
+            };
             self.merge(&shard)?;
-            match out {
-                Err(Error::ShardClosed) => match self.closing_state(bucket)? {
-                    Closing::Gone => return Err(Error::NoSuchBucket),
-                    Closing::InProgress => return Err(Error::OperationAborted),
-                    Closing::Stale if attempt == 0 => self.reopen(bucket, std::slice::from_ref(&shard))?,
-                    Closing::Stale => return Err(Error::OperationAborted),
-                },
-                out => return out,
+            match self.closing_state(bucket)? {
+                Closing::Gone => return Err(Error::NoSuchBucket),
+                Closing::InProgress => return Err(Error::OperationAborted),
+                Closing::Stale if attempt == 0 => self.reopen(bucket, std::slice::from_ref(&shard))?,
+                Closing::Stale => return Err(Error::OperationAborted),
             }
         }
         unreachable!("the loop returns")
@@ -302,48 +310,127 @@ impl Meta {
     /// Moves the entries `shard` logged since its last merge to the site's log.
     pub fn merge(&self, shard: &Meta) -> Result<()> {
         // Nothing new this gateway knows of (what others committed, `merge_all` finds).
-        if shard.last_seq.load(Ordering::SeqCst) <= shard.merged.load(Ordering::SeqCst) {
+        if !shard.unmerged() {
             return Ok(());
         }
-        self.merge_now(shard)
+        self.merge_now(&[shard])
     }
 
-    fn merge_now(&self, shard: &Meta) -> Result<()> {
-        let id = shard.shard.as_ref().expect("only an index shard is merged");
-        let cursor = key_of(MERGED, &id.name());
-        let merged_to = |v: Option<Vec<u8>>| v.map_or(0, |v| be_u64(&v));
+    /// After a commit to `shard`: its entries are merged by this thread, or, while
+    /// another merges, by that one before it lets go (so concurrent writes share root
+    /// commits instead of queueing for one each). Either way they are in the site's
+    /// log before [`Meta::settle`] returns, and after a crash by `merge_all`.
+    pub fn merge_soon(&self, shard: &Arc<Meta>) -> Result<()> {
+        if !shard.unmerged() {
+            return Ok(());
+        }
+        let id = shard.shard.clone().expect("only an index shard is merged");
+        lock(&self.index.pending).insert(id, shard.clone());
+        self.merge_pending(false)
+    }
+
+    /// Merges every shard this process committed to and has not merged: what a reader
+    /// of the site's log calls first, so it sees every write answered here.
+    pub fn settle(&self) -> Result<()> {
+        if self.shard.is_some() || lock(&self.index.pending).is_empty() {
+            return Ok(());
+        }
+        self.merge_pending(true)
+    }
+
+    /// Merges `pending` until it is empty. Without `wait`, a thread that finds another
+    /// merging leaves its shard to that one, which looks again after it lets go (a
+    /// shard added while it merged is never stranded: it was added before the adder
+    /// tried the lock, so before the merger's look).
+    fn merge_pending(&self, wait: bool) -> Result<()> {
+        // A store that stopped takes no root commit; its shards' unmerged entries
+        // wait for the restart's sweep, as after a crash.
+        if self.failure().is_some() {
+            return Ok(());
+        }
         loop {
+            let _merging = match (wait, self.index.merging.try_lock()) {
+                (_, Ok(g)) => g,
+                (false, Err(_)) => return Ok(()),
+                (true, Err(_)) => lock(&self.index.merging),
+            };
+            let batch: Vec<Arc<Meta>> = lock(&self.index.pending).drain().map(|(_, s)| s).collect();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let shards: Vec<&Meta> = batch.iter().map(|s| &**s).collect();
+            if let Err(e) = self.merge_now(&shards) {
+                let mut pending = lock(&self.index.pending);
+                for s in &batch {
+                    pending.insert(s.shard.clone().expect("an index shard"), s.clone());
+                }
+                return Err(e);
+            }
+            drop(_merging);
+            if lock(&self.index.pending).is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Moves what `shards` logged since their last merges to the site's log, in root
+    /// commits that each take up to `MERGE_BATCH` entries of every shard and record
+    /// how far each was merged; a commit that finds a shard merged meanwhile (by
+    /// another gateway, or a sweep) reads again.
+    fn merge_now(&self, shards: &[&Meta]) -> Result<()> {
+        let merged_to = |v: Option<Vec<u8>>| v.map_or(0, |v| be_u64(&v));
+        let mut todo: Vec<&Meta> = shards.to_vec();
+        while !todo.is_empty() {
             // Read before the commit (an engine may not be read inside one of its
             // transactions); the commit applies only if nobody merged meanwhile.
-            let from = merged_to(self.get_raw(Tree::Meta, &cursor)?);
-            let entries = shard.changes_after(from, MERGE_BATCH, u64::MAX)?;
-            let Some(last) = entries.last().map(|e| e.seq) else {
-                shard.merged.fetch_max(from, Ordering::SeqCst);
+            let mut work = Vec::with_capacity(todo.len());
+            for shard in &todo {
+                let id = shard.shard.as_ref().expect("only an index shard is merged");
+                let cursor = key_of(MERGED, &id.name());
+                let from = merged_to(self.get_raw(Tree::Meta, &cursor)?);
+                let entries = shard.changes_after(from, MERGE_BATCH, u64::MAX)?;
+                match entries.last().map(|e| e.seq) {
+                    Some(last) => work.push((*shard, cursor, from, entries, last)),
+                    None => {
+                        shard.merged.fetch_max(from, Ordering::SeqCst);
+                    }
+                }
+            }
+            if work.is_empty() {
                 return Ok(());
-            };
+            }
             let moved = self.commit(crate::hlc::now_millis(), |tx| {
-                if merged_to(tx.get_raw(Tree::Meta, &cursor)?) != from {
-                    return Ok(false);
+                for (_, cursor, from, _, _) in &work {
+                    if merged_to(tx.get_raw(Tree::Meta, cursor)?) != *from {
+                        return Ok(false);
+                    }
                 }
-                for e in &entries {
-                    tx.set_via(&e.via);
-                    tx.log(&e.change)?;
+                for (_, cursor, _, entries, last) in &work {
+                    for e in entries {
+                        tx.set_via(&e.via);
+                        tx.log(&e.change)?;
+                    }
+                    tx.put_raw(Tree::Meta, cursor, &last.to_be_bytes())?;
                 }
-                tx.put_raw(Tree::Meta, &cursor, &last.to_be_bytes())?;
                 Ok(true)
             })?;
             if !moved {
+                todo = work.iter().map(|w| w.0).collect();
                 continue;
             }
-            shard.merged.fetch_max(last, Ordering::SeqCst);
-            if last >= shard.trimmed.load(Ordering::SeqCst) + TRIM_EVERY {
-                shard.trim_changes(last)?;
-                shard.trimmed.fetch_max(last, Ordering::SeqCst);
-            }
-            if entries.len() < MERGE_BATCH {
-                return Ok(());
+            todo.clear();
+            for (shard, _, _, entries, last) in &work {
+                shard.merged.fetch_max(*last, Ordering::SeqCst);
+                if *last >= shard.trimmed.load(Ordering::SeqCst) + TRIM_EVERY {
+                    shard.trim_changes(*last)?;
+                    shard.trimmed.fetch_max(*last, Ordering::SeqCst);
+                }
+                if entries.len() == MERGE_BATCH {
+                    todo.push(shard);
+                }
             }
         }
+        Ok(())
     }
 
     /// Merges every shard with entries not yet in the site's log: at start (a crash
@@ -355,7 +442,7 @@ impl Meta {
             let done = self.get_raw(Tree::Meta, &key_of(MERGED, &id.name()))?;
             shard.merged.fetch_max(done.map_or(0, |v| be_u64(&v)), Ordering::SeqCst);
             if shard.last_seq() > shard.merged.load(Ordering::SeqCst) {
-                self.merge_now(&shard)?;
+                self.merge_now(&[&shard])?;
             }
         }
         Ok(())
@@ -457,6 +544,17 @@ impl Meta {
         let token = self.begin_closing(bucket)?;
         self.abandon_closing(bucket, &token, shards)
     }
+}
+
+impl Meta {
+    /// Whether this shard committed entries here that are not merged yet.
+    fn unmerged(&self) -> bool {
+        self.last_seq.load(Ordering::SeqCst) > self.merged.load(Ordering::SeqCst)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Where a delete of a bucket whose shard is closed stands.
