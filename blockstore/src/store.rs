@@ -200,9 +200,11 @@ impl Store {
         Ok(())
     }
 
-    /// Rereads what another gateway of a shared site may have changed (read-only);
-    /// nothing to do on a site of one process. Called every second.
+    /// Merges what writers left pending in index shards, and rereads what another
+    /// gateway of a shared site may have changed (read-only). Called every second.
     pub fn reread_settings(&self) -> Result<()> {
+        // Index shards' entries a writer left for another to merge (see `merge_soon`).
+        self.meta.settle()?;
         if self.meta.shared() {
             let on = stored_read_only(&self.meta)?;
             self.read_only.store(on, std::sync::atomic::Ordering::SeqCst);

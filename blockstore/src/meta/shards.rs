@@ -317,9 +317,12 @@ impl Meta {
     }
 
     /// After a commit to `shard`: its entries are merged by this thread, or, while
-    /// another merges, by that one before it lets go (so concurrent writes share root
-    /// commits instead of queueing for one each). Either way they are in the site's
-    /// log before [`Meta::settle`] returns, and after a crash by `merge_all`.
+    /// another merges, by that one (so concurrent writes share root commits instead
+    /// of queueing for one each). A writer merges its own shard and at most one more
+    /// round of others', so its answer never waits on a stream of writes; what it
+    /// leaves, the next writer takes, or a reader of the log (replication wakes at
+    /// every merge, and the store settles every second), and after a crash
+    /// `merge_all`.
     pub fn merge_soon(&self, shard: &Arc<Meta>) -> Result<()> {
         if !shard.unmerged() {
             return Ok(());
@@ -329,8 +332,9 @@ impl Meta {
         self.merge_pending(false)
     }
 
-    /// Merges every shard this process committed to and has not merged: what a reader
-    /// of the site's log calls first, so it sees every write answered here.
+    /// Merges every shard this process committed to and had not merged when it was
+    /// called: what a reader of the site's log calls first, so it sees every write
+    /// answered here before it read.
     pub fn settle(&self) -> Result<()> {
         if self.shard.is_some() || lock(&self.index.pending).is_empty() {
             return Ok(());
@@ -338,18 +342,18 @@ impl Meta {
         self.merge_pending(true)
     }
 
-    /// Merges `pending` until it is empty. Without `wait`, a thread that finds another
-    /// merging leaves its shard to that one, which looks again after it lets go (a
-    /// shard added while it merged is never stranded: it was added before the adder
-    /// tried the lock, so before the merger's look).
+    /// Merges `pending`: once waiting for the merging thread (`wait`), or up to twice
+    /// if no other thread is merging. A shard added while another thread merged is
+    /// never stranded for long: it was added before its writer tried the lock, so
+    /// before the merger's second look, and otherwise a reader's settle finds it.
     fn merge_pending(&self, wait: bool) -> Result<()> {
         // A store that stopped takes no root commit; its shards' unmerged entries
         // wait for the restart's sweep, as after a crash.
         if self.failure().is_some() {
             return Ok(());
         }
-        loop {
-            let _merging = match (wait, self.index.merging.try_lock()) {
+        for _ in 0..if wait { 1 } else { 2 } {
+            let merging = match (wait, self.index.merging.try_lock()) {
                 (_, Ok(g)) => g,
                 (false, Err(_)) => return Ok(()),
                 (true, Err(_)) => lock(&self.index.merging),
@@ -366,11 +370,12 @@ impl Meta {
                 }
                 return Err(e);
             }
-            drop(_merging);
+            drop(merging);
             if lock(&self.index.pending).is_empty() {
                 return Ok(());
             }
         }
+        Ok(())
     }
 
     /// Moves what `shards` logged since their last merges to the site's log, in root
