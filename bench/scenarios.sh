@@ -13,24 +13,9 @@ cargo build --release --quiet -p strata-gateway
 bin=target/release/strata
 work="$(mktemp -d)"
 trap 'pkill -INT -P "$server" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port); admin=$(free_port)
-cat > "$work/strata.toml" <<TOML
-site_name = "bench"
-data_dir = "data"
-[s3]
-listen = "127.0.0.1:$port"
-[admin]
-listen = "127.0.0.1:$admin"
-token = "bench-admin-token-0123456789"
-TOML
-/usr/bin/time -v -o "$work/time.txt" "$bin" serve --config "$work/strata.toml" 2> "$work/strata.log" &
-server=$!
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$admin") 2>/dev/null && break; sleep 0.1; done
-"$bin" admin --config "$work/strata.toml" user create bench --access-key BENCHKEY000000000001 \
-    --secret-key bench-secret-0000000000000000000000001 > /dev/null
-b() { "$bin" bench --endpoint "http://127.0.0.1:$port" --access-key BENCHKEY000000000001 \
-    --secret-key bench-secret-0000000000000000000000001 --json "$@"; }
+source bench/site.sh
+start_site "$bin" "$work" /usr/bin/time -v -o "$work/time.txt"
+b() { bench_cmd "$bin" "$@"; }
 b --op put --workers 1 --size 1GiB --count 3 > "$work/1-put.json"
 b --op get --workers 1 --size 1GiB --objects 1 --count 3 > "$work/1-get.json"
 # The peak so far is the peak of scenario 1 (GNU time's figure covers the whole run).

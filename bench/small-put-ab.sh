@@ -7,28 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before="$1"; after="$2"; pairs="${3:-4}"; secs="${4:-10}"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/site.sh
 
 run() {
-    local bin="$1" label="$2" work port admin server
+    local bin="$1" label="$2" work
     work="$(mktemp -d)"
-    port=$(free_port); admin=$(free_port)
-    cat > "$work/strata.toml" <<TOML
-site_name = "bench"
-data_dir = "data"
-[s3]
-listen = "127.0.0.1:$port"
-[admin]
-listen = "127.0.0.1:$admin"
-token = "bench-admin-token-0123456789"
-TOML
-    "$bin" serve --config "$work/strata.toml" 2> "$work/strata.log" &
-    server=$!
-    for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$admin") 2>/dev/null && break; sleep 0.1; done
-    "$bin" admin --config "$work/strata.toml" user create bench --access-key BENCHKEY000000000001 \
-        --secret-key bench-secret-0000000000000000000000001 > /dev/null
-    b() { "$bin" bench --endpoint "http://127.0.0.1:$port" --access-key BENCHKEY000000000001 \
-        --secret-key bench-secret-0000000000000000000000001 --json "$@"; }
+    start_site "$bin" "$work"
+    b() { bench_cmd "$bin" "$@"; }
     b --op put --workers 32 --size 4KiB --duration "${secs}s" > "$work/put.json"
     b --op list --workers 1 --objects 10000 --max-keys 1000 --duration "${secs}s" > "$work/list.json"
     kill -INT "$server"; wait "$server" || true
