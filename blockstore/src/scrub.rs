@@ -41,22 +41,7 @@ impl Store {
             Some(h) => Bound::Excluded(&h[..]),
             None => Bound::Unbounded,
         };
-        // Every shard counts its own references (on RADOS apart from the root's), and a
-        // block several shards hold comes once from each: the merged scan is ascending,
-        // so its repeats are neighbours.
-        let mut hashes: Vec<BlockHash> = Vec::with_capacity(limit);
-        for r in self.meta.range_everywhere(Tree::Refs, lower, Bound::Unbounded)? {
-            let (k, _) = r?;
-            let Ok(h) = <[u8; 32]>::try_from(k.as_slice()) else {
-                continue;
-            };
-            if hashes.last() != Some(&BlockHash(h)) {
-                if hashes.len() == limit {
-                    break;
-                }
-                hashes.push(BlockHash(h));
-            }
-        }
+        let hashes = self.referenced_after(lower).take(limit).collect::<Result<Vec<_>>>()?;
         let mut step = ScrubStep {
             next: (hashes.len() == limit).then(|| hashes[limit - 1]),
             ..ScrubStep::default()
@@ -121,20 +106,27 @@ impl Store {
 
     /// Referenced blocks, for a scrub's progress (an estimate: counted by a scan).
     pub fn referenced_blocks(&self) -> Result<u64> {
-        // Shards count references apart: a block several hold appears once per shard.
+        self.referenced_after(Bound::Unbounded)
+            .try_fold(0, |n, h| h.map(|_| n + 1))
+    }
+
+    /// Every block some shard references, after `lower`, in hash order, each once.
+    /// Shards count their references apart (on RADOS each in its own object), so a
+    /// block several hold comes once from each: the merged scan is ascending, so its
+    /// repeats are neighbours.
+    fn referenced_after(&self, lower: Bound<&[u8]>) -> Box<dyn Iterator<Item = Result<BlockHash>>> {
+        let scan = match self.meta.range_everywhere(Tree::Refs, lower, Bound::Unbounded) {
+            Ok(scan) => scan,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
         let mut last = None;
-        let mut n = 0;
-        for r in self
-            .meta
-            .range_everywhere(Tree::Refs, Bound::Unbounded, Bound::Unbounded)?
-        {
-            let (k, _) = r?;
-            if last.as_ref() != Some(&k) {
-                n += 1;
-                last = Some(k);
+        Box::new(scan.filter_map(move |r| match r {
+            Err(e) => Some(Err(e)),
+            Ok((k, _)) => {
+                let h = BlockHash(<[u8; 32]>::try_from(k.as_slice()).ok()?);
+                (last.replace(h) != Some(h)).then_some(Ok(h))
             }
-        }
-        Ok(n)
+        }))
     }
 
     /// A small record of the site's own (scrub's progress and last result), kept in the

@@ -307,6 +307,11 @@ impl Meta {
         self.in_shard(bucket, key, |shard| shard.commit(now_ms, &f))
     }
 
+    /// Whether this shard committed entries here that are not merged yet.
+    fn unmerged(&self) -> bool {
+        self.last_seq.load(Ordering::SeqCst) > self.merged.load(Ordering::SeqCst)
+    }
+
     /// Moves the entries `shard` logged since its last merge to the site's log.
     pub fn merge(&self, shard: &Meta) -> Result<()> {
         // Nothing new this gateway knows of (what others committed, `merge_all` finds).
@@ -358,16 +363,13 @@ impl Meta {
                 (false, Err(_)) => return Ok(()),
                 (true, Err(_)) => lock(&self.index.merging),
             };
-            let batch: Vec<Arc<Meta>> = lock(&self.index.pending).drain().map(|(_, s)| s).collect();
+            let batch: Vec<(ShardId, Arc<Meta>)> = lock(&self.index.pending).drain().collect();
             if batch.is_empty() {
                 return Ok(());
             }
-            let shards: Vec<&Meta> = batch.iter().map(|s| &**s).collect();
+            let shards: Vec<&Meta> = batch.iter().map(|(_, s)| &**s).collect();
             if let Err(e) = self.merge_now(&shards) {
-                let mut pending = lock(&self.index.pending);
-                for s in &batch {
-                    pending.insert(s.shard.clone().expect("an index shard"), s.clone());
-                }
+                lock(&self.index.pending).extend(batch);
                 return Err(e);
             }
             drop(merging);
@@ -383,54 +385,71 @@ impl Meta {
     /// how far each was merged; a commit that finds a shard merged meanwhile (by
     /// another gateway, or a sweep) reads again.
     fn merge_now(&self, shards: &[&Meta]) -> Result<()> {
+        /// One shard's part of a root commit: its entries after `from`, where the
+        /// root's cursor for it stood when they were read.
+        struct Move<'a> {
+            shard: &'a Meta,
+            cursor: Vec<u8>,
+            from: u64,
+            entries: Vec<super::LogEntry>,
+        }
+        impl Move<'_> {
+            fn last(&self) -> u64 {
+                self.entries.last().map_or(self.from, |e| e.seq)
+            }
+        }
         let merged_to = |v: Option<Vec<u8>>| v.map_or(0, |v| be_u64(&v));
         let mut todo: Vec<&Meta> = shards.to_vec();
         while !todo.is_empty() {
             // Read before the commit (an engine may not be read inside one of its
             // transactions); the commit applies only if nobody merged meanwhile.
             let mut work = Vec::with_capacity(todo.len());
-            for shard in &todo {
+            for shard in todo.drain(..) {
                 let id = shard.shard.as_ref().expect("only an index shard is merged");
                 let cursor = key_of(MERGED, &id.name());
                 let from = merged_to(self.get_raw(Tree::Meta, &cursor)?);
                 let entries = shard.changes_after(from, MERGE_BATCH, u64::MAX)?;
-                match entries.last().map(|e| e.seq) {
-                    Some(last) => work.push((*shard, cursor, from, entries, last)),
-                    None => {
-                        shard.merged.fetch_max(from, Ordering::SeqCst);
-                    }
+                if entries.is_empty() {
+                    shard.merged.fetch_max(from, Ordering::SeqCst);
+                } else {
+                    work.push(Move {
+                        shard,
+                        cursor,
+                        from,
+                        entries,
+                    });
                 }
             }
             if work.is_empty() {
                 return Ok(());
             }
             let moved = self.commit(crate::hlc::now_millis(), |tx| {
-                for (_, cursor, from, _, _) in &work {
-                    if merged_to(tx.get_raw(Tree::Meta, cursor)?) != *from {
+                for m in &work {
+                    if merged_to(tx.get_raw(Tree::Meta, &m.cursor)?) != m.from {
                         return Ok(false);
                     }
                 }
-                for (_, cursor, _, entries, last) in &work {
-                    for e in entries {
+                for m in &work {
+                    for e in &m.entries {
                         tx.set_via(&e.via);
                         tx.log(&e.change)?;
                     }
-                    tx.put_raw(Tree::Meta, cursor, &last.to_be_bytes())?;
+                    tx.put_raw(Tree::Meta, &m.cursor, &m.last().to_be_bytes())?;
                 }
                 Ok(true)
             })?;
             if !moved {
-                todo = work.iter().map(|w| w.0).collect();
+                todo = work.iter().map(|m| m.shard).collect();
                 continue;
             }
-            todo.clear();
-            for (shard, _, _, entries, last) in &work {
-                shard.merged.fetch_max(*last, Ordering::SeqCst);
-                if *last >= shard.trimmed.load(Ordering::SeqCst) + TRIM_EVERY {
-                    shard.trim_changes(*last)?;
-                    shard.trimmed.fetch_max(*last, Ordering::SeqCst);
+            for m in &work {
+                let (shard, last) = (m.shard, m.last());
+                shard.merged.fetch_max(last, Ordering::SeqCst);
+                if last >= shard.trimmed.load(Ordering::SeqCst) + TRIM_EVERY {
+                    shard.trim_changes(last)?;
+                    shard.trimmed.fetch_max(last, Ordering::SeqCst);
                 }
-                if entries.len() == MERGE_BATCH {
+                if m.entries.len() == MERGE_BATCH {
                     todo.push(shard);
                 }
             }
@@ -548,13 +567,6 @@ impl Meta {
     pub fn reopen(&self, bucket: &str, shards: &[Arc<Meta>]) -> Result<()> {
         let token = self.begin_closing(bucket)?;
         self.abandon_closing(bucket, &token, shards)
-    }
-}
-
-impl Meta {
-    /// Whether this shard committed entries here that are not merged yet.
-    fn unmerged(&self) -> bool {
-        self.last_seq.load(Ordering::SeqCst) > self.merged.load(Ordering::SeqCst)
     }
 }
 
