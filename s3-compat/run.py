@@ -597,6 +597,47 @@ def boto3_surface_scenarios(r, site):
         s3.delete_bucket(Bucket="boto3-more")
     r.run("boto3: delete_objects and versioned-style cleanup", batch_delete)
 
+    def versions_paginator():
+        # 2 500 versions of 30 keys, delete markers among them, walked by boto3's own
+        # paginator in pages of 100: every version and marker exactly once, in order.
+        s3.create_bucket(Bucket="boto3-versions")
+        s3.put_bucket_versioning(Bucket="boto3-versions", VersioningConfiguration={"Status": "Enabled"})
+        check(s3.get_bucket_versioning(Bucket="boto3-versions")["Status"] == "Enabled", "versioning status")
+        made = []
+        for i in range(2500):
+            key = f"key-{i % 30:02d}"
+            if i % 11 == 10:
+                out = s3.delete_object(Bucket="boto3-versions", Key=key)
+                check(out.get("DeleteMarker") is True, f"no delete marker: {out}")
+            else:
+                out = s3.put_object(Bucket="boto3-versions", Key=key, Body=f"{i}".encode())
+            made.append((key, out["VersionId"]))
+        seen, latest = [], {}
+        pages = s3.get_paginator("list_object_versions").paginate(
+            Bucket="boto3-versions", PaginationConfig={"PageSize": 100})
+        for page in pages:
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                seen.append((v["Key"], v["VersionId"]))
+                if v["IsLatest"]:
+                    check(v["Key"] not in latest, f"two latest versions of {v['Key']}")
+                    latest[v["Key"]] = v["VersionId"]
+        check(len(seen) == len(set(seen)) == 2500, f"{len(seen)} listed, {len(set(seen))} distinct")
+        check(set(seen) == set(made), "the listed versions are not the ones written")
+        newest = {}
+        for key, vid in made:
+            newest[key] = vid
+        check(latest == newest, "IsLatest is not the newest version of each key")
+        # A version reads back by id; the bucket empties by version id.
+        key, vid = next(m for i, m in enumerate(made) if i % 11 != 10)
+        body = s3.get_object(Bucket="boto3-versions", Key=key, VersionId=vid)["Body"].read()
+        check(body == str(made.index((key, vid))).encode(), "a version read by id differs")
+        for start in range(0, 2500, 1000):
+            batch = [{"Key": k, "VersionId": v} for k, v in made[start:start + 1000]]
+            out = s3.delete_objects(Bucket="boto3-versions", Delete={"Objects": batch, "Quiet": True})
+            check(not out.get("Errors"), f"delete_objects: {out.get('Errors')}")
+        s3.delete_bucket(Bucket="boto3-versions")
+    r.run("boto3: list_object_versions paginator over 2 500 versions of 30 keys", versions_paginator)
+
 
 # ---------------------------------------------------------------- TLS
 

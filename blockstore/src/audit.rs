@@ -7,9 +7,8 @@
 use crate::engine::Tree;
 use crate::error::Result;
 use crate::hlc::Hlc;
-use crate::keys::object_key;
-use crate::meta::{decode, encode};
-use crate::records::{BlockRef, Bucket, Manifest, SiteId, User};
+use crate::meta::encode;
+use crate::records::{BlockRef, Bucket, SiteId, User};
 use crate::store::Store;
 use crate::sync_tree::{digest16, Digest16, GROUP_SIZE};
 use serde::{Deserialize, Serialize};
@@ -79,15 +78,15 @@ impl Store {
                             }
                         }
                         _ => {
-                            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                            let shard = self.meta.shard_of(bucket, key)?;
-                            if let Some(raw) = shard.get_raw(Tree::Objects, &object_key(bucket, key))? {
-                                let m: Manifest = decode(&raw)?;
+                            let Some((bucket, key, version)) = crate::keys::split_object_sync_key(&e.key) else {
+                                continue;
+                            };
+                            if let Some(m) = self.stored_version(bucket, key, Some(version))? {
                                 s.live = m.is_live();
                                 s.size = m.size;
                                 s.etag = m.etag.clone();
                                 s.data = digest16(&encode(&(&m.blocks, &m.inline)));
-                                s.record = digest16(&raw);
+                                s.record = digest16(&encode(&m));
                                 if with_blocks {
                                     s.blocks = m.blocks;
                                 }

@@ -295,14 +295,21 @@ impl BlockFiles {
                     Some((at, total, free)) if at.elapsed() < CLUSTER_SPACE_FOR => (total, free),
                     _ => {
                         let (total, free) = pool.capacity()?;
-                        *known = Some((Instant::now(), total, free));
+                        if total > 0 {
+                            *known = Some((Instant::now(), total, free));
+                        }
                         (total, free)
                     }
                 };
+                // A cluster whose OSDs have not yet reported their statistics (the first
+                // seconds after it starts) answers 0 of 0: its room is not known, and
+                // refusing writes on it would refuse them on a cluster with room. Its
+                // OSDs still refuse writes themselves when full.
+                let reserve = if total == 0 { 0 } else { self.reserve };
                 Ok(Space {
                     free,
                     total,
-                    reserve: self.reserve,
+                    reserve,
                     ballast: 0,
                 })
             }

@@ -14,13 +14,22 @@ use crate::store::Store;
 pub(crate) struct BucketContents {
     /// Live objects (deletes are graves in the sync tree, which stay: see `graves`).
     pub objects: Vec<(Vec<u8>, Manifest)>,
+    /// Versions (delete markers included) of keys that have versions (see
+    /// `versions`), and those keys' version lists. Their objects records are copies.
+    pub versions: Vec<(Vec<u8>, Manifest)>,
+    pub version_lists: Vec<Vec<u8>>,
     pub uploads: Vec<(Vec<u8>, Upload)>,
     pub parts: Vec<(Vec<u8>, Part)>,
 }
 
 impl BucketContents {
     pub fn is_empty(&self) -> bool {
-        self.objects.is_empty() && self.uploads.is_empty()
+        self.objects.is_empty() && self.versions.is_empty() && self.uploads.is_empty()
+    }
+
+    /// Every version it holds: objects, and the versions of versioned keys.
+    pub fn all_versions(&self) -> impl Iterator<Item = &Manifest> {
+        self.objects.iter().chain(&self.versions).map(|(_, m)| m)
     }
 }
 
@@ -39,9 +48,20 @@ impl Tx<'_> {
     /// Removes what a bucket holds (or a batch of it), releasing their blocks.
     pub(crate) fn remove_contents(&self, contents: &BucketContents) -> TxResult<()> {
         for (k, m) in &contents.objects {
-            self.release_refs(&m.blocks)?;
             self.remove(Tree::Objects, k)?;
-            self.unindex_object(&m.bucket, &m.key)?;
+            // A versioned key's current copy: its version holds the references.
+            if !self.contains(Tree::VersionLists, k)? {
+                self.release_refs(&m.blocks)?;
+                self.unindex_object(m)?;
+            }
+        }
+        for (k, m) in &contents.versions {
+            self.release_refs(&m.blocks)?;
+            self.remove(Tree::Versions, k)?;
+            self.unindex_object(m)?;
+        }
+        for k in &contents.version_lists {
+            self.remove(Tree::VersionLists, k)?;
         }
         for (k, part) in &contents.parts {
             self.release_refs(&part.blocks)?;
@@ -73,11 +93,33 @@ pub(crate) fn shard_contents(root: &Meta, shard: &Meta, name: &str, limit: usize
             objects.push((k, m));
         }
     }
+    let mut versions = Vec::new();
+    let mut version_lists = Vec::new();
+    for r in shard.scan_raw(Tree::Versions, &prefix) {
+        let (k, v) = r?;
+        let m: Manifest = decode(&v)?;
+        if objects.len() + versions.len() == limit {
+            break;
+        }
+        if own(&m.key) {
+            versions.push((k, m));
+        }
+    }
+    // A key's list goes with its last version (a batch may end within a key's).
+    for r in shard.scan_raw(Tree::VersionLists, &prefix) {
+        let (k, _) = r?;
+        let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+        let all_taken =
+            versions.len() < limit.saturating_sub(objects.len()) || versions.last().is_some_and(|(_, m)| m.key > key);
+        if own(&key) && all_taken {
+            version_lists.push(k);
+        }
+    }
     let mut uploads = Vec::new();
     for r in shard.scan_raw(Tree::Uploads, &prefix) {
         let (k, v) = r?;
         let u: Upload = decode(&v)?;
-        if objects.len() + uploads.len() == limit {
+        if objects.len() + versions.len() + uploads.len() == limit {
             break;
         }
         if own(&u.key) {
@@ -90,6 +132,8 @@ pub(crate) fn shard_contents(root: &Meta, shard: &Meta, name: &str, limit: usize
     }
     Ok(BucketContents {
         objects,
+        versions,
+        version_lists,
         uploads,
         parts,
     })
@@ -112,19 +156,26 @@ impl Store {
             grants: Vec::new(),
             policy: None,
             public_access_block: None,
+            versioning: Default::default(),
             hlc: Hlc(0),
             site: self.site_id(),
         }
     }
 
-    /// Whether a bucket holds no live object (a missing one holds none).
+    /// Whether a bucket holds no live object and no version (a missing one holds none).
     pub fn bucket_is_empty(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .meta
-            .bucket_scan(name, Tree::Objects, &object_key(name, ""))?
-            .next()
-            .transpose()?
-            .is_none())
+        for tree in [Tree::Objects, Tree::Versions] {
+            if self
+                .meta
+                .bucket_scan(name, tree, &object_key(name, ""))?
+                .next()
+                .transpose()?
+                .is_some()
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Creates a bucket whose settings (ownership, ACL) `init` sets before it is stored.
@@ -193,9 +244,10 @@ impl Store {
         let done = (|| {
             for shard in &shards {
                 shard.scan_then_commit(|guard| {
-                    // One live object is enough to refuse: deletes left no record.
+                    // One live object or version is enough to refuse: deletes left
+                    // no record.
                     let contents = shard_contents(&self.meta, shard, name, usize::MAX)?;
-                    if !contents.objects.is_empty() {
+                    if !contents.objects.is_empty() || !contents.versions.is_empty() {
                         return Err(Error::BucketNotEmpty);
                     }
                     shard.commit_locked(guard, now_millis(), |tx| {

@@ -41,6 +41,12 @@ pub enum Error {
     NoSuchKey,
     #[error("no such upload")]
     NoSuchUpload,
+    #[error("no such version")]
+    NoSuchVersion,
+    /// The version read is a delete marker: the key's current one (`named` false: the
+    /// key reads as deleted, 404) or the one asked for by id (405), as S3 answers.
+    #[error("the version is a delete marker")]
+    DeleteMarker { version_id: String, named: bool },
     #[error("no such user")]
     NoSuchUser,
     #[error("user or access key already exists")]

@@ -26,6 +26,7 @@ mod space;
 mod store;
 mod sync_tree;
 mod users;
+mod versions;
 mod writer;
 
 pub use audit::RecordSummary;
@@ -35,11 +36,11 @@ pub use error::{Error, Result};
 pub use gc::GcStats;
 pub use graves::{PurgeReport, PurgeRule};
 pub use hlc::{now_millis, Hlc};
-pub use keys::{bucket_key, object_sync_key, user_key};
+pub use keys::{bucket_key, object_sync_key, user_key, version_sync_key};
 pub use listing::{ListEntry, ListPage, ListQuery};
 pub use meta::LogEntry;
 pub use multipart::UploadPage;
-pub use objects::Precondition;
+pub use objects::{Deleted, Precondition};
 pub use records::*;
 pub use replica::Applied;
 pub use scrub::{BlockFault, ScrubStep};
@@ -48,4 +49,5 @@ pub use store::{RadosConfig, Store, StoreConfig, DEFAULT_INDEX_SHARDS};
 pub use sync_tree::{
     group_digests, partition_of, Digest16, PartitionDigest, SyncEntry, SyncPosition, GROUPS, GROUP_SIZE, PARTITIONS,
 };
+pub use versions::{check_version_id, VersionEntry, VersionPage};
 pub use writer::{copy_range, ObjectWriter, WrittenData, INLINE_MAX};

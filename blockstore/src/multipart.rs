@@ -233,7 +233,7 @@ impl Store {
                     m.etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
                     // The manifest takes its references before the parts drop theirs, so shared
                     // blocks never touch zero.
-                    let m = tx.install_local(&m)?;
+                    let m = tx.install_new(&m, template.site)?;
                     tx.drop_upload(&upload, &parts)?;
                     Ok(m)
                 })

@@ -4,9 +4,9 @@
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::{now_millis, Hlc};
-use crate::keys::{object_key, object_sync_key};
+use crate::keys::{object_key, NULL_VERSION};
 use crate::meta::{abort, Tx};
-use crate::records::{Change, Manifest, ObjectHeaders, ObjectState};
+use crate::records::{Change, Manifest, ObjectHeaders, ObjectState, SiteId, Versioning};
 use crate::store::Store;
 use crate::writer::WrittenData;
 use std::sync::Arc;
@@ -40,17 +40,9 @@ impl Tx<'_> {
         }
     }
 
-    /// Makes a local write `m` (or tombstone) the current version of its key, stamped
-    /// now (see [`Tx::stamp`]); returns it as committed.
-    pub(crate) fn install_local(&self, m: &Manifest) -> TxResult<Manifest> {
-        let mut m = m.clone();
-        m.hlc = self.stamp(&object_sync_key(&m.bucket, &m.key))?;
-        self.install_manifest(&m)?;
-        Ok(m)
-    }
-
-    /// Makes `m` the current version of its key: it takes references on its blocks, the
-    /// version it replaces releases its own, and the change is logged. A tombstone
+    /// Makes `m` the only version of an unversioned key (see `versions`): it takes
+    /// references on its blocks, the version it replaces releases its own, and the
+    /// change is logged. A tombstone
     /// removes the record and leaves a grave in the sync tree: the objects tree holds
     /// live objects only. A tombstone needs no bucket (one deleted since keeps it); a
     /// live object needs its shard open (the bucket's existence is the root's, read
@@ -75,13 +67,19 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// A new version of `bucket/key`, to be stamped by [`Tx::install_local`] when it
-    /// commits.
+    /// A new version of `bucket/key`, to be stamped by [`Tx::install_new`] when it
+    /// commits: with an id of its own if the bucket's versioning is enabled, else the
+    /// null version.
     pub(crate) fn new_manifest(&self, bucket: &str, key: &str, headers: ObjectHeaders) -> Manifest {
+        let versioning = self.versioning_of(bucket);
         Manifest {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version_id: uuid::Uuid::new_v4().to_string(),
+            version_id: match versioning {
+                Versioning::Enabled => String::new(),
+                _ => NULL_VERSION.to_owned(),
+            },
+            created: (Hlc(0), self.site_id()),
             state: ObjectState::Active,
             size: 0,
             etag: String::new(),
@@ -95,6 +93,16 @@ impl Store {
             hlc: Hlc(0),
             site: self.site_id(),
         }
+    }
+
+    /// The bucket's versioning state (unversioned if it is missing: the commit then
+    /// refuses the write).
+    pub(crate) fn versioning_of(&self, bucket: &str) -> Versioning {
+        self.bucket(bucket)
+            .ok()
+            .flatten()
+            .map(|b| b.versioning)
+            .unwrap_or_default()
     }
 
     /// Commits written data as the new version of `bucket/key`; durable on return.
@@ -113,9 +121,10 @@ impl Store {
         m.blocks = data.blocks.clone();
         m.inline = data.inline.clone();
         self.require_bucket(bucket)?;
+        let site = self.site_id();
         let m = self.meta.commit_in(bucket, key, m.last_modified_ms, |tx| {
             tx.check(bucket, key, cond)?;
-            tx.install_local(&m)
+            tx.install_new(&m, site)
         })?;
         data.mark_committed();
         Ok(m)
@@ -141,79 +150,78 @@ impl Store {
         m.inline = src.inline.clone();
         m.parts = src.parts.clone();
         self.require_bucket(bucket)?;
-        let unchanged =
-            |now: Option<Manifest>| now.is_some_and(|now| now.version_id == src.version_id && now.is_live());
+        let site = self.site_id();
+        // The source version read is still there (a version is never rewritten with
+        // other data: the same `created` is the same bytes).
+        let unchanged = |now: Option<Manifest>| now.is_some_and(|now| now.created == src.created && now.is_live());
         let src_shard = self.meta.shard_of(&src.bucket, &src.key)?;
         let same_shard = !self.meta.partitioned() || Arc::ptr_eq(&src_shard, &self.meta.shard_of(bucket, key)?);
         // A source in another shard is checked just before the commit; the blocks it
         // shares stay meanwhile (GC keeps a block referenced within its grace).
-        if !same_shard && !unchanged(src_shard.get(Tree::Objects, &object_key(&src.bucket, &src.key))?) {
+        if !same_shard && !unchanged(self.stored_version(&src.bucket, &src.key, Some(&src.version_id))?) {
             return Err(Error::Conflict);
         }
         self.meta.commit_in(bucket, key, m.last_modified_ms, |tx| {
-            if same_shard && !unchanged(tx.get::<Manifest>(Tree::Objects, &object_key(&src.bucket, &src.key))?) {
+            if same_shard && !unchanged(tx.version(&src.bucket, &src.key, Some(&src.version_id))?) {
                 return abort(Error::Conflict);
             }
             tx.check(bucket, key, cond)?;
-            tx.install_local(&m)
+            tx.install_new(&m, site)
         })
     }
 
-    /// Changes a live object's tags or ACL. The object keeps its version, ETag and
-    /// modification time; the change is logged with a new timestamp. With `checked`,
-    /// the version the caller's permission was judged on: if another write replaced it
-    /// since, nothing changes (Conflict), so a permission on one object never changes
-    /// another.
+    /// Changes a version's tags or ACL (`version`: the one named, or the current one).
+    /// The version keeps its id, ETag and modification time; the change is logged with
+    /// a new timestamp. With `checked`, the version the caller's permission was judged
+    /// on (its `created`): if another write replaced it since, nothing changes
+    /// (Conflict), so a permission on one object never changes another.
     pub fn update_object(
         &self,
         bucket: &str,
         key: &str,
-        checked: Option<&str>,
+        version: Option<&str>,
+        checked: Option<(Hlc, SiteId)>,
         change: impl Fn(&mut Manifest) + Sync,
     ) -> Result<Manifest> {
+        if let Some(id) = version {
+            crate::versions::check_version_id(id)?;
+        }
         let site = self.site_id();
         self.meta.commit_in(bucket, key, now_millis(), |tx| {
-            let k = object_key(bucket, key);
-            let Some(mut m) = tx.get::<Manifest>(Tree::Objects, &k)?.filter(|m| m.is_live()) else {
-                return abort(Error::NoSuchKey);
+            let Some(mut m) = tx.version(bucket, key, version)?.filter(|m| m.is_live()) else {
+                return abort(match version {
+                    Some(_) => Error::NoSuchVersion,
+                    None => Error::NoSuchKey,
+                });
             };
-            if checked.is_some_and(|v| v != m.version_id) {
+            if checked.is_some_and(|v| v != m.created) {
                 return abort(Error::Conflict);
             }
             change(&mut m);
-            m.hlc = tx.stamp(&object_sync_key(bucket, key))?;
-            m.site = site;
-            tx.put(Tree::Objects, &k, &m)?;
-            tx.index_object(&m)?;
-            tx.log(&Change::Object(Box::new(m.clone())))?;
-            Ok(m)
+            tx.install_change(&m, site)
         })
     }
 
-    /// Deletes many keys (DeleteObjects), one commit per index shard they fall in.
-    /// Missing keys are not errors.
-    pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<()> {
+    /// Deletes many keys (DeleteObjects), one commit per index shard they fall in, as
+    /// [`Store::delete_object`] deletes one. Missing keys are not errors.
+    pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<Vec<Deleted>> {
         self.require_bucket(bucket)?;
         let site = self.site_id();
-        let mut by_shard: std::collections::BTreeMap<u16, Vec<Manifest>> = Default::default();
+        let marker = self.delete_template(bucket);
+        let mut by_shard: std::collections::BTreeMap<u16, Vec<&String>> = Default::default();
         for k in keys {
-            let t = Manifest::tombstone(bucket, k, Hlc(0), site);
-            by_shard.entry(self.meta.shard_index(k)).or_default().push(t);
+            by_shard.entry(self.meta.shard_index(k)).or_default().push(k);
         }
-        for tombs in by_shard.values() {
-            self.meta.commit_in(bucket, &tombs[0].key, now_millis(), |tx| {
-                for t in tombs {
-                    if tx
-                        .get::<Manifest>(Tree::Objects, &object_key(bucket, &t.key))?
-                        .is_some_and(|m| m.is_live())
-                    {
-                        tx.install_local(t)?;
-                    }
-                }
-                Ok(())
-            })?;
+        let mut out = Vec::new();
+        for shard_keys in by_shard.values() {
+            out.extend(self.meta.commit_in(bucket, shard_keys[0], now_millis(), |tx| {
+                shard_keys
+                    .iter()
+                    .map(|k| tx.delete_current(bucket, k, &marker, site))
+                    .collect::<TxResult<Vec<_>>>()
+            })?);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// NoSuchBucket unless the bucket exists.
@@ -226,29 +234,71 @@ impl Store {
 
     /// The live version of a key.
     pub fn object(&self, bucket: &str, key: &str) -> Result<Manifest> {
-        if self.bucket(bucket)?.is_none() {
-            return Err(Error::NoSuchBucket);
-        }
-        match self
-            .meta
-            .shard_of(bucket, key)?
-            .get::<Manifest>(Tree::Objects, &object_key(bucket, key))?
-        {
-            Some(m) if m.is_live() => Ok(m),
-            _ => Err(Error::NoSuchKey),
-        }
+        self.object_version(bucket, key, None)
     }
 
-    /// Deletes a key: its record goes, and a grave carries the delete to other sites.
-    /// Deleting a missing key succeeds, as in S3.
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        let tomb = Manifest::tombstone(bucket, key, Hlc(0), self.site_id());
+    /// Deletes a key: in a bucket never versioned its record goes, and a grave carries
+    /// the delete to other sites; in a versioned bucket a delete marker becomes its
+    /// current version (the null one when versioning is suspended). Deleting a missing
+    /// key succeeds, as in S3.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<Deleted> {
+        self.delete_object_if(bucket, key, None)
+    }
+
+    /// [`Store::delete_object`], if the current version's ETag is `if_match` (`*`: any).
+    pub fn delete_object_if(&self, bucket: &str, key: &str, if_match: Option<&str>) -> Result<Deleted> {
         self.require_bucket(bucket)?;
+        let site = self.site_id();
+        let marker = self.delete_template(bucket);
+        let cond = if_match.map_or(Precondition::None, |e| Precondition::ETag(e.to_owned()));
         self.meta.commit_in(bucket, key, now_millis(), |tx| {
-            match tx.get::<Manifest>(Tree::Objects, &object_key(bucket, key))? {
-                Some(m) if m.is_live() => tx.install_local(&tomb).map(drop),
-                _ => Ok(()),
-            }
+            tx.check(bucket, key, &cond)?;
+            tx.delete_current(bucket, key, &marker, site)
         })
+    }
+
+    /// What a plain delete in `bucket` installs, its key and stamp still to set: a
+    /// delete marker when the bucket is versioned, else the null version's delete.
+    fn delete_template(&self, bucket: &str) -> Manifest {
+        let mut t = Manifest::tombstone(bucket, "", Hlc(0), self.site_id());
+        match self.versioning_of(bucket) {
+            Versioning::Unversioned => {}
+            Versioning::Enabled => {
+                t.state = ObjectState::DeleteMarker;
+                t.version_id = String::new();
+            }
+            Versioning::Suspended => t.state = ObjectState::DeleteMarker,
+        }
+        t
+    }
+}
+
+/// What a plain delete did: the delete marker it made, if it made one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub key: String,
+    pub marker_version: Option<String>,
+}
+
+impl Tx<'_> {
+    /// A plain delete of `key` (DeleteObject without a version id) with `template`
+    /// (see `Store::delete_template`).
+    fn delete_current(&self, bucket: &str, key: &str, template: &Manifest, site: SiteId) -> TxResult<Deleted> {
+        let mut t = template.clone();
+        t.key = key.to_owned();
+        let mut done = Deleted {
+            key: key.to_owned(),
+            marker_version: None,
+        };
+        if t.is_gone() {
+            // Unversioned: a missing key needs no grave.
+            if self.get::<Manifest>(Tree::Objects, &object_key(bucket, key))?.is_some() {
+                self.install_new(&t, site)?;
+            }
+            return Ok(done);
+        }
+        let m = self.install_new(&t, site)?;
+        done.marker_version = Some(m.version_id);
+        Ok(done)
     }
 }

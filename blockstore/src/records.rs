@@ -69,8 +69,34 @@ pub struct Bucket {
     /// The bucket policy, as the owner sent it (checked when it was put).
     pub policy: Option<String>,
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Whether writes keep the versions they replace (PutBucketVersioning).
+    pub versioning: Versioning,
     pub hlc: Hlc,
     pub site: SiteId,
+}
+
+/// A bucket's versioning state. Once versioned, a bucket never returns to
+/// `Unversioned`, as in S3.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Never versioned: a write replaces the key's only version, `null`.
+    #[default]
+    Unversioned,
+    /// Every write adds a version with an id of its own.
+    Enabled,
+    /// Writes replace the `null` version; the versions made while enabled stay.
+    Suspended,
+}
+
+impl Versioning {
+    /// What GetBucketVersioning says (None: no `Status` element).
+    pub fn status(self) -> Option<&'static str> {
+        match self {
+            Versioning::Unversioned => None,
+            Versioning::Enabled => Some("Enabled"),
+            Versioning::Suspended => Some("Suspended"),
+        }
+    }
 }
 
 /// A bucket's object ownership setting, as S3 names it.
@@ -169,8 +195,12 @@ pub enum ObjectState {
     Active,
     /// A delete tombstone: what a delete replicates as, to win or lose by
     /// last-writer-wins like any other write. A site keeps it as a grave in its sync
-    /// tree, not as a record, until the purge (see `graves`).
+    /// tree, not as a record, until the purge (see `graves`). For a version of a
+    /// versioned key, the delete of that one version (DELETE with `versionId`).
     Deleted,
+    /// A delete marker: a version with no data that makes its key read as deleted
+    /// while it is the newest. A record like any version, not a grave.
+    DeleteMarker,
 }
 
 /// Where one part of a multipart object lies in the block list.
@@ -201,12 +231,37 @@ pub struct ObjectHeaders {
     pub acl: Acl,
 }
 
+/// The version id of unversioned and suspended writes.
+pub const NULL_VERSION: &str = "null";
+
+/// The version id of a version made at (hlc, site): 32 hex digits, the same on every
+/// site. Never `null`, which holds no digit.
+pub fn version_id(created: (Hlc, SiteId)) -> String {
+    format!("{:016x}{:016x}", created.0 .0, created.1 .0)
+}
+
+/// When and where the version `id` was made; None for `null` or an id that is not one.
+pub fn parse_version_id(id: &str) -> Option<(Hlc, SiteId)> {
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let hlc = u64::from_str_radix(&id[..16], 16).ok()?;
+    let site = u64::from_str_radix(&id[16..], 16).ok()?;
+    Some((Hlc(hlc), SiteId(site)))
+}
+
 /// One version of an object: its data as a list of blocks, and everything S3 returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub bucket: String,
     pub key: String,
+    /// The S3 version id: `null`, or [`version_id`] of `created` for a
+    /// version made while versioning was enabled.
     pub version_id: String,
+    /// When and where this version was made: it orders a key's versions (newest
+    /// first) by the same rule on every site, and a later change to the version's
+    /// ACL or tags (which takes a new `hlc`) keeps it.
+    pub created: (Hlc, SiteId),
     pub state: ObjectState,
     pub size: u64,
     /// Hex MD5 (single PUT) or `md5-of-md5s-N` (multipart), without quotes.
@@ -235,7 +290,8 @@ impl Manifest {
         Manifest {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            version_id: String::new(),
+            version_id: NULL_VERSION.to_owned(),
+            created: (hlc, site),
             state: ObjectState::Deleted,
             size: 0,
             etag: String::new(),
@@ -251,8 +307,33 @@ impl Manifest {
         }
     }
 
+    /// The delete of version `version_id` of `bucket/key`, at (hlc, site).
+    pub fn version_tombstone(bucket: &str, key: &str, version_id: &str, hlc: Hlc, site: SiteId) -> Manifest {
+        let mut t = Manifest::tombstone(bucket, key, hlc, site);
+        t.version_id = version_id.to_owned();
+        if let Some(created) = parse_version_id(version_id) {
+            t.created = created;
+        }
+        t
+    }
+
+    /// A version with data (not a delete marker, not a delete).
     pub fn is_live(&self) -> bool {
         self.state == ObjectState::Active
+    }
+
+    /// A delete (tombstone): the version, or the key's null version, is gone.
+    pub fn is_gone(&self) -> bool {
+        self.state == ObjectState::Deleted
+    }
+
+    pub fn is_delete_marker(&self) -> bool {
+        self.state == ObjectState::DeleteMarker
+    }
+
+    /// The `null` version: the one unversioned and suspended writes replace.
+    pub fn is_null(&self) -> bool {
+        self.version_id == NULL_VERSION
     }
 
     /// The blocks holding bytes `[start, end)`, in order, each with the offset in the
@@ -344,7 +425,7 @@ impl Change {
     /// A delete: an object tombstone, or a user or bucket removed. It leaves a grave.
     pub fn is_delete(&self) -> bool {
         match self {
-            Change::Object(m) => !m.is_live(),
+            Change::Object(m) => m.is_gone(),
             Change::UserDeleted { .. } | Change::BucketDeleted { .. } => true,
             Change::User(_) | Change::Bucket(_) | Change::UserKeyRetired { .. } => false,
         }
@@ -362,7 +443,7 @@ impl Change {
             Change::UserDeleted { name, .. } | Change::UserKeyRetired { name, .. } => format!("user/{name}"),
             Change::Bucket(b) => format!("bucket/{}", b.name),
             Change::BucketDeleted { name, .. } => format!("bucket/{name}"),
-            Change::Object(m) => format!("object/{}/{}", m.bucket, m.key),
+            Change::Object(m) => m.sync_key(),
         }
     }
 }
@@ -458,6 +539,7 @@ mod tests {
             bucket: "b".into(),
             key: "k".into(),
             version_id: "v".into(),
+            created: (Hlc(1), SiteId(1)),
             state: ObjectState::Active,
             size: 25,
             etag: String::new(),

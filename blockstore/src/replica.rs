@@ -7,7 +7,7 @@ use crate::buckets::{shard_contents, BucketContents};
 use crate::engine::{Tree, TxResult};
 use crate::error::{Error, Result};
 use crate::hlc::now_millis;
-use crate::keys::{bucket_key, object_key, object_sync_key, user_key};
+use crate::keys::{bucket_key, object_key, user_key};
 use crate::meta::{abort, be_u64, decode, LogEntry, Tx, CLOSED};
 use crate::records::{BlockHash, Bucket, Change, Manifest, RetiredKey, SiteId};
 use crate::store::Store;
@@ -85,7 +85,7 @@ impl Tx<'_> {
             }
             Change::Object(m) => {
                 // A delete needs neither room nor the bucket: its grave is kept anyway.
-                let unplaced = m.is_live() && (!room || !bucket_here || self.is_closed()?);
+                let unplaced = !m.is_gone() && (!room || !bucket_here || self.is_closed()?);
                 if unplaced || !blocks_here {
                     return Ok(Applied {
                         skipped: 1,
@@ -93,12 +93,11 @@ impl Tx<'_> {
                         ..Applied::default()
                     });
                 }
-                let key = object_sync_key(&m.bucket, &m.key);
-                if self.synced_version(&key)?.is_some_and(|v| v >= incoming) {
+                if self.synced_version(&m.sync_key())?.is_some_and(|v| v >= incoming) {
                     return Ok(STALE);
                 }
                 // Logs the change itself, so it travels on to this site's own sinks.
-                self.install_manifest(m)?;
+                self.install(m)?;
                 return Ok(APPLIED);
             }
             Change::UserDeleted { .. } | Change::BucketDeleted { .. } | Change::UserKeyRetired { .. } => {
@@ -298,11 +297,13 @@ impl Store {
     /// removed by then was older than the delete anyway.
     fn apply_bucket_delete(&self, name: &str, c: &Change, via: &[SiteId]) -> Result<Applied> {
         let incoming = c.version();
-        let newer = |m: &Manifest| m.is_live() && (m.hlc, m.site) > incoming;
+        let newer = |m: &Manifest| !m.is_gone() && (m.hlc, m.site) > incoming;
         // Decide before removing anything, reading without the lock.
-        for r in self.meta.bucket_scan(name, Tree::Objects, &object_key(name, ""))? {
-            if newer(&decode::<Manifest>(&r?.1)?) {
-                return Ok(STALE);
+        for tree in [Tree::Objects, Tree::Versions] {
+            for r in self.meta.bucket_scan(name, tree, &object_key(name, ""))? {
+                if newer(&decode::<Manifest>(&r?.1)?) {
+                    return Ok(STALE);
+                }
             }
         }
         let bucket_newer = |b: Option<Bucket>| b.is_some_and(|b| (b.hlc, b.site) >= incoming);
@@ -334,7 +335,7 @@ impl Store {
                 loop {
                     let step = shard.scan_then_commit(|guard| {
                         let batch = shard_contents(&self.meta, shard, name, DELETE_BATCH)?;
-                        if batch.objects.iter().any(|(_, m)| newer(m)) {
+                        if batch.all_versions().any(newer) {
                             return Ok(Some(false));
                         }
                         let empty = batch.is_empty();

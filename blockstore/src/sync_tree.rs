@@ -16,7 +16,7 @@
 use crate::engine::{Tree, TxResult};
 use crate::error::Result;
 use crate::hlc::Hlc;
-use crate::keys::{bucket_key, object_sync_key, user_key};
+use crate::keys::{bucket_key, user_key};
 use crate::meta::{encode, Tx};
 use crate::records::{Bucket, Change, Manifest, SiteId, User};
 use crate::store::Store;
@@ -173,17 +173,18 @@ impl Tx<'_> {
         self.put_entry(SyncEntry::record(bucket_key(&b.name), b.hlc, b.site))
     }
 
-    /// A live object's entry, or a tombstone's grave.
+    /// A version's entry (a delete marker's too), or a tombstone's grave.
     pub(crate) fn index_object(&self, m: &Manifest) -> TxResult<()> {
-        let key = object_sync_key(&m.bucket, &m.key);
-        match m.is_live() {
-            true => self.put_entry(SyncEntry::record(key, m.hlc, m.site)),
-            false => self.put_entry(SyncEntry::grave(key, m.hlc, m.site)),
+        let key = m.sync_key();
+        match m.is_gone() {
+            false => self.put_entry(SyncEntry::record(key, m.hlc, m.site)),
+            true => self.put_entry(SyncEntry::grave(key, m.hlc, m.site)),
         }
     }
 
-    pub(crate) fn unindex_object(&self, bucket: &str, key: &str) -> TxResult<()> {
-        self.set_entry(&object_sync_key(bucket, key), None)
+    /// Takes a version out of the tree (its bucket is deleted).
+    pub(crate) fn unindex_object(&self, m: &Manifest) -> TxResult<()> {
+        self.set_entry(&m.sync_key(), None)
     }
 
     /// The version of `key`'s grave, if the key holds one.
@@ -324,8 +325,8 @@ impl Store {
     /// The space holding a sync key's entry and record: an object's index shard, or
     /// the root (None) for users and buckets.
     pub(crate) fn sync_space(&self, key: &str) -> Result<Option<std::sync::Arc<crate::meta::Meta>>> {
-        match key.strip_prefix("object/").and_then(|rest| rest.split_once('/')) {
-            Some((bucket, k)) => Ok(Some(self.meta.shard_of(bucket, k)?)),
+        match crate::keys::split_object_sync_key(key) {
+            Some((bucket, k, _)) => Ok(Some(self.meta.shard_of(bucket, k)?)),
             None => Ok(None),
         }
     }
@@ -421,16 +422,21 @@ impl Store {
                 None => return Ok(None),
             },
             ("object", false) => {
-                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                let k = crate::keys::object_key(bucket, key);
-                match self.meta.shard_of(bucket, key)?.get::<Manifest>(Tree::Objects, &k)? {
+                let Some((bucket, key, version)) = crate::keys::split_object_sync_key(&entry.key) else {
+                    return Ok(None);
+                };
+                match self.stored_version(bucket, key, Some(version))? {
                     Some(m) => Change::Object(Box::new(m)),
                     None => return Ok(None),
                 }
             }
             ("object", true) => {
-                let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                Change::Object(Box::new(Manifest::tombstone(bucket, key, entry.hlc, entry.site)))
+                let Some((bucket, key, version)) = crate::keys::split_object_sync_key(&entry.key) else {
+                    return Ok(None);
+                };
+                Change::Object(Box::new(Manifest::version_tombstone(
+                    bucket, key, version, entry.hlc, entry.site,
+                )))
             }
             _ => return Ok(None),
         };

@@ -546,7 +546,7 @@ fn the_hash_tree_finds_exactly_what_differs_and_carries_deletes() {
     put(&a, "photos", "k007", b"overwritten");
     a.delete_object("photos", "k008").unwrap();
     put(&a, "photos", "new", b"new key");
-    a.update_object("photos", "k009", None, |m| {
+    a.update_object("photos", "k009", None, None, |m| {
         m.headers.tags = vec![("t".into(), "v".into())]
     })
     .unwrap();
@@ -772,9 +772,11 @@ fn an_update_checked_against_one_version_does_not_touch_the_next() {
     let first = put(&store, "bkt", "k", b"first");
     let second = put(&store, "bkt", "k", b"second");
     let tag = |m: &mut strata_blockstore::Manifest| m.headers.tags = vec![("t".into(), "v".into())];
-    let stale = store.update_object("bkt", "k", Some(&first.version_id), tag);
+    let stale = store.update_object("bkt", "k", None, Some(first.created), tag);
     assert!(matches!(stale, Err(Error::Conflict)), "{stale:?}");
     assert!(store.object("bkt", "k").unwrap().headers.tags.is_empty());
-    store.update_object("bkt", "k", Some(&second.version_id), tag).unwrap();
+    store
+        .update_object("bkt", "k", None, Some(second.created), tag)
+        .unwrap();
     assert_eq!(store.object("bkt", "k").unwrap().headers.tags.len(), 1);
 }

@@ -182,7 +182,7 @@ fn a_bucket_delete_racing_writes_leaves_nothing_behind_in_the_deleted_bucket() {
                             break;
                         }
                         match store.delete_object("race", &key) {
-                            Ok(()) | Err(Error::NoSuchBucket) => {}
+                            Ok(_) | Err(Error::NoSuchBucket) => {}
                             Err(e) => panic!("a delete racing a bucket delete: {e}"),
                         }
                     }

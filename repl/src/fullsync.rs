@@ -361,7 +361,8 @@ mod tests {
         Change::Object(Box::new(Manifest {
             bucket: "b".into(),
             key: key.into(),
-            version_id: key.into(),
+            version_id: "null".into(),
+            created: (Hlc(1), SiteId(1)),
             state: if live {
                 ObjectState::Active
             } else {

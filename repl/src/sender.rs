@@ -512,6 +512,7 @@ mod tests {
             bucket: "b".into(),
             key: format!("k{seq}"),
             version_id: seq.to_string(),
+            created: (Hlc(seq), SiteId(site)),
             state: ObjectState::Active,
             size: (blocks as u64) << 20,
             etag: String::new(),

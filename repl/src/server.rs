@@ -566,6 +566,7 @@ mod tests {
             bucket: "a-bucket-name-of-some-length".into(),
             key: "a/key/of/some/length/for/the/largest/object.bin".into(),
             version_id: uuid_like(),
+            created: (Hlc(1), SiteId(1)),
             state: ObjectState::Active,
             size: 5 << 40,
             etag: "0123456789abcdef0123456789abcdef-10000".into(),

@@ -45,6 +45,11 @@ pub enum Tree {
     /// `bucket/key` -> Manifest: live objects only (a delete leaves a grave in the
     /// sync tree instead, so listings and bucket deletes never read deletes).
     Objects,
+    /// `bucket/key\0` + (MAX - hlc, MAX - site) -> Manifest: every version of a key
+    /// that has versions (see `versions`), delete markers included, newest first.
+    Versions,
+    /// `bucket/key` -> VersionList: which versions such a key has, newest first.
+    VersionLists,
     /// `bucket/key\0upload_id` -> Upload.
     Uploads,
     /// upload id + part number (u32 BE) -> Part.
@@ -73,10 +78,12 @@ pub enum Tree {
 }
 
 impl Tree {
-    pub const ALL: [Tree; 15] = [
+    pub const ALL: [Tree; 17] = [
         Tree::Users,
         Tree::Buckets,
         Tree::Objects,
+        Tree::Versions,
+        Tree::VersionLists,
         Tree::Uploads,
         Tree::Parts,
         Tree::Refs,
@@ -97,6 +104,8 @@ impl Tree {
             Tree::Users => "users",
             Tree::Buckets => "buckets",
             Tree::Objects => "objects",
+            Tree::Versions => "versions",
+            Tree::VersionLists => "version_lists",
             Tree::Uploads => "uploads",
             Tree::Parts => "parts",
             Tree::Refs => "refs",

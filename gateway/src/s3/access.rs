@@ -45,7 +45,8 @@ pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S
             req.bucket_record = Some(bucket);
         }
         Scope::Object => {
-            let (bucket, object) = read_target(state, req.bucket(), req.key()).await?;
+            let version = req.q("versionId").map(str::to_owned);
+            let (bucket, object) = read_target(state, req.bucket(), req.key(), version).await?;
             let facts = Facts::of(req, bucket.policy.is_some());
             let object = existing(&facts, &bucket, object)?;
             check(
@@ -62,14 +63,18 @@ pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S
     Ok(())
 }
 
-/// A bucket and the live object a key names, read together in one trip.
+/// A bucket and the object version a key names (None: its current one), read
+/// together in one trip.
 async fn read_target(
     state: &S3State,
     name: &str,
     key: &str,
+    version: Option<String>,
 ) -> S3Result<(Bucket, strata_blockstore::Result<Manifest>)> {
     let (n, k) = (name.to_owned(), key.to_owned());
-    let (bucket, object) = state.run(move |s| Ok((s.bucket(&n)?, s.object(&n, &k)))).await?;
+    let (bucket, object) = state
+        .run(move |s| Ok((s.bucket(&n)?, s.object_version(&n, &k, version.as_deref()))))
+        .await?;
     Ok((bucket.ok_or(S3Error::Store(StoreError::NoSuchBucket))?, object))
 }
 
@@ -78,9 +83,9 @@ async fn read_target(
 fn existing(facts: &Facts, bucket: &Bucket, object: strata_blockstore::Result<Manifest>) -> S3Result<Manifest> {
     match object {
         Ok(m) => Ok(m),
-        Err(StoreError::NoSuchKey) => {
+        Err(e @ (StoreError::NoSuchKey | StoreError::NoSuchVersion | StoreError::DeleteMarker { .. })) => {
             check(facts, "s3:ListBucket", bucket, None, None)?;
-            Err(S3Error::Store(StoreError::NoSuchKey))
+            Err(S3Error::Store(e))
         }
         Err(e) => Err(e.into()),
     }
@@ -88,8 +93,14 @@ fn existing(facts: &Facts, bucket: &Bucket, object: strata_blockstore::Result<Ma
 
 /// The source of a CopyObject or UploadPartCopy, which the requester must be allowed
 /// to read (`s3:GetObject` under the source bucket's rules).
-pub async fn readable_source(state: &S3State, facts: &Facts, bucket: &str, key: &str) -> S3Result<Manifest> {
-    let (b, m) = read_target(state, bucket, key).await?;
+pub async fn readable_source(
+    state: &S3State,
+    facts: &Facts,
+    bucket: &str,
+    key: &str,
+    version: Option<String>,
+) -> S3Result<Manifest> {
+    let (b, m) = read_target(state, bucket, key, version).await?;
     let m = existing(facts, &b, m)?;
     check(facts, "s3:GetObject", &b, Some(key), Some(&m.headers.acl))?;
     Ok(m)

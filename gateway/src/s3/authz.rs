@@ -146,6 +146,7 @@ mod tests {
             grants,
             policy: None,
             public_access_block: None,
+            versioning: Default::default(),
             hlc: Hlc(1),
             site: SiteId(1),
         }

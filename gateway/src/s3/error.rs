@@ -112,6 +112,9 @@ impl S3Error {
             S3Error::Store(e) => match e {
                 StoreError::NoSuchBucket => ("NoSuchBucket", S::NOT_FOUND, "The specified bucket does not exist".into()),
                 StoreError::NoSuchKey => ("NoSuchKey", S::NOT_FOUND, "The specified key does not exist.".into()),
+                StoreError::NoSuchVersion => ("NoSuchVersion", S::NOT_FOUND, "The specified version does not exist.".into()),
+                StoreError::DeleteMarker { named: false, .. } => ("NoSuchKey", S::NOT_FOUND, "The specified key does not exist.".into()),
+                StoreError::DeleteMarker { named: true, .. } => ("MethodNotAllowed", S::METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.".into()),
                 StoreError::NoSuchUpload => ("NoSuchUpload", S::NOT_FOUND, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.".into()),
                 StoreError::BucketAlreadyExists => ("BucketAlreadyExists", S::CONFLICT, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.".into()),
                 StoreError::BucketAlreadyOwnedByYou => ("BucketAlreadyOwnedByYou", S::CONFLICT, "Your previous request to create the named bucket succeeded and you already own it.".into()),

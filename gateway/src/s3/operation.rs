@@ -81,6 +81,7 @@ operations! {
     GetPublicAccessBlock,
     ListObjectsV2,
     ListObjects,
+    PutBucketVersioning,
     PutBucketTagging,
     PutBucketAcl,
     PutBucketCors,
@@ -140,6 +141,7 @@ impl Operation {
             O::ListMultipartUploads => "s3:ListBucketMultipartUploads",
             O::ListObjectVersions => "s3:ListBucketVersions",
             O::GetBucketVersioning => "s3:GetBucketVersioning",
+            O::PutBucketVersioning => "s3:PutBucketVersioning",
             O::GetBucketTagging => "s3:GetBucketTagging",
             O::PutBucketTagging | O::DeleteBucketTagging => "s3:PutBucketTagging",
             O::GetBucketAcl => "s3:GetBucketAcl",
@@ -203,9 +205,8 @@ impl Operation {
     /// answer 501 rather than being taken for another operation.
     pub fn of(req: &S3Request) -> S3Result<Operation> {
         let unsupported = |what: &str| Err(S3Error::NotImplemented(what.to_owned()));
-        // Buckets here are never versioned: the only version of an object is "null".
-        if req.q("versionId").is_some_and(|v| v != "null") {
-            return Err(S3Error::InvalidArgument("Invalid version id specified".into()));
+        if let Some(id) = req.q("versionId") {
+            strata_blockstore::check_version_id(id)?;
         }
         let m = req.method.clone();
         match (req.bucket.is_some(), req.key.is_some()) {
@@ -265,6 +266,10 @@ impl Operation {
                 Method::GET => {
                     only(req, LIST_V1)?;
                     Ok(Operation::ListObjects)
+                }
+                Method::PUT if req.has("versioning") => {
+                    only(req, &["versioning"])?;
+                    Ok(Operation::PutBucketVersioning)
                 }
                 Method::PUT if req.has("tagging") => {
                     only(req, &["tagging"])?;

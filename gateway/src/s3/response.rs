@@ -35,6 +35,14 @@ pub fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 
+/// `x-amz-version-id`, as S3 sends it: for every version of a bucket that has had
+/// versioning (its `null` version included), never for a bucket that has not.
+pub fn version_header(r: &mut Response, bucket: &strata_blockstore::Bucket, m: &Manifest) {
+    if bucket.versioning != strata_blockstore::Versioning::Unversioned || !m.is_null() {
+        set(r, "x-amz-version-id", &m.version_id);
+    }
+}
+
 /// The headers GET and HEAD return for an object.
 pub fn object_headers(r: &mut Response, m: &Manifest) {
     set(r, "etag", &quoted(&m.etag));

@@ -53,6 +53,12 @@ pub async fn handle(State(state): State<S3State>, req: Request) -> Response {
             if let S3Error::InvalidRange { size } = e {
                 set(&mut r, "content-range", &format!("bytes */{size}"));
             }
+            // What S3 tells of a key whose current version (or the version asked
+            // for) is a delete marker.
+            if let S3Error::Store(strata_blockstore::Error::DeleteMarker { version_id, .. }) = &e {
+                set(&mut r, "x-amz-delete-marker", "true");
+                set(&mut r, "x-amz-version-id", version_id);
+            }
             if status == http::StatusCode::SERVICE_UNAVAILABLE {
                 set(&mut r, "retry-after", "1");
             }
@@ -180,6 +186,7 @@ async fn authorized(op: Operation, state: &S3State, mut req: S3Request) -> S3Res
         Operation::GetPublicAccessBlock => policy::get_public_access_block(state, req).await,
         Operation::ListObjectsV2 => list::list_objects(state, req, true).await,
         Operation::ListObjects => list::list_objects(state, req, false).await,
+        Operation::PutBucketVersioning => versioning::put_versioning(state, req).await,
         Operation::PutBucketTagging => tagging::put_bucket_tagging(state, req).await,
         Operation::PutBucketAcl => acl::put_acl(state, req).await,
         Operation::PutBucketCors => cors::put_cors(state, req).await,

@@ -12,3 +12,4 @@ mod multipart;
 mod object;
 mod router;
 mod tagging;
+mod versioning;

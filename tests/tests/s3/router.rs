@@ -110,17 +110,8 @@ async fn unimplemented_operations_answer_501() {
         refused(c.get_bucket_lifecycle_configuration().bucket("bkt").send().await),
         "NotImplemented"
     );
-    let v = aws_sdk_s3::types::VersioningConfiguration::builder()
-        .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-        .build();
     assert_eq!(
-        refused(
-            c.put_bucket_versioning()
-                .bucket("bkt")
-                .versioning_configuration(v)
-                .send()
-                .await
-        ),
+        refused(c.get_object_lock_configuration().bucket("bkt").send().await),
         "NotImplemented"
     );
 }

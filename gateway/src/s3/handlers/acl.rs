@@ -134,6 +134,8 @@ pub async fn get_acl(_state: &S3State, mut req: S3Request) -> S3Result<Response>
 pub async fn put_acl(state: &S3State, mut req: S3Request) -> S3Result<Response> {
     let bucket = req.authorized_bucket()?.clone();
     let object = req.key.is_some().then(|| req.take_object()).transpose()?;
+    let version = req.q("versionId").map(str::to_owned);
+    let checked = object.as_ref().map(|m| m.created);
     let owner = match &object {
         Some(m) => object_owner(&bucket, &m.headers.acl).to_owned(),
         None => bucket.owner.clone(),
@@ -162,11 +164,12 @@ pub async fn put_acl(state: &S3State, mut req: S3Request) -> S3Result<Response> 
     check_public(&bucket, &grants)?;
     check_grantees(state, &grants).await?;
     let (name, key) = (bucket.name.clone(), req.key.clone());
-    let checked = req.object.as_ref().map(|m| m.version_id.clone());
     state
         .run(move |s| match &key {
             Some(k) => s
-                .update_object(&name, k, checked.as_deref(), |m| m.headers.acl.grants = grants.clone())
+                .update_object(&name, k, version.as_deref(), checked, |m| {
+                    m.headers.acl.grants = grants.clone()
+                })
                 .map(drop),
             None => s.update_bucket(&name, |b| b.grants = grants.clone()).map(drop),
         })

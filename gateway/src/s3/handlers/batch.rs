@@ -24,30 +24,61 @@ pub async fn delete_objects(state: &S3State, req: S3Request) -> S3Result<Respons
         return Err(S3Error::MalformedXml);
     }
     let mut keys = Vec::new();
+    let mut versions: Vec<(String, String)> = Vec::new();
     // (key, code, message) for keys refused one by one; the others are deleted together.
     let mut errors: Vec<(String, &str, &str)> = Vec::new();
     for o in objects {
         // Keys are taken as sent: leading and trailing spaces are part of a key.
         let key = o.child("Key").map(|k| k.text.clone()).ok_or(S3Error::MalformedXml)?;
-        match o.text_of("VersionId") {
-            Some(v) if v != "null" => errors.push((key, "NoSuchVersion", "The specified version does not exist.")),
+        let version = o.text_of("VersionId").filter(|v| !v.is_empty());
+        let action = match version {
+            Some(_) => "s3:DeleteObjectVersion",
+            None => "s3:DeleteObject",
+        };
+        match version {
+            Some(v) if strata_blockstore::check_version_id(v).is_err() => {
+                errors.push((key, "NoSuchVersion", "The specified version does not exist."))
+            }
             _ if key.is_empty() || key.len() > MAX_KEY_BYTES => {
                 errors.push((key, "InvalidArgument", "Invalid key length"))
             }
-            _ if !allows(&facts, &record, "s3:DeleteObject", &key) => {
-                errors.push((key, "AccessDenied", "Access Denied"))
-            }
-            _ => keys.push(key),
+            _ if !allows(&facts, &record, action, &key) => errors.push((key, "AccessDenied", "Access Denied")),
+            Some(v) => versions.push((key, v.to_owned())),
+            None => keys.push(key),
         }
     }
-    let deleted = keys.clone();
-    state.run(move |s| s.delete_objects(&bucket, &keys)).await?;
+    // Keys without a version are deleted together; each named version on its own.
+    let (deleted, gone) = state
+        .run(move |s| {
+            let deleted = s.delete_objects(&bucket, &keys)?;
+            let mut gone = Vec::new();
+            for (k, v) in &versions {
+                let found = s.delete_version(&bucket, k, v, None)?;
+                gone.push((k.clone(), v.clone(), found.is_some_and(|m| m.is_delete_marker())));
+            }
+            Ok((deleted, gone))
+        })
+        .await?;
     let mut x = XmlWriter::new();
     x.root("DeleteResult");
     if !quiet {
-        for k in &deleted {
+        for d in &deleted {
+            x.open("Deleted");
+            x.elem("Key", &d.key);
+            if let Some(v) = &d.marker_version {
+                x.elem("DeleteMarker", "true");
+                x.elem("DeleteMarkerVersionId", v);
+            }
+            x.close("Deleted");
+        }
+        for (k, v, marker) in &gone {
             x.open("Deleted");
             x.elem("Key", k);
+            x.elem("VersionId", v);
+            if *marker {
+                x.elem("DeleteMarker", "true");
+                x.elem("DeleteMarkerVersionId", v);
+            }
             x.close("Deleted");
         }
     }

@@ -10,7 +10,7 @@ use crate::s3::handlers::multipart::require_upload;
 use crate::s3::handlers::object::stored_headers;
 use crate::s3::handlers::tagging;
 use crate::s3::request::S3Request;
-use crate::s3::response::{quoted, set, xml};
+use crate::s3::response::{quoted, set, version_header, xml};
 use crate::s3::state::S3State;
 use crate::s3::xml::XmlWriter;
 use crate::timefmt::iso8601;
@@ -46,10 +46,17 @@ async fn source(state: &S3State, facts: &Facts, headers: &HeaderMap) -> S3Result
                 "Copy Source must mention the source bucket and key: sourcebucket/sourcekey".into(),
             )
         })?;
-    if version.is_some_and(|v| v != "null") {
-        return Err(S3Error::InvalidArgument("Invalid version id specified".into()));
+    if let Some(v) = version {
+        strata_blockstore::check_version_id(v)?;
     }
-    let m = readable_source(state, facts, bucket, key).await?;
+    let m = match readable_source(state, facts, bucket, key, version.map(str::to_owned)).await {
+        Err(S3Error::Store(strata_blockstore::Error::DeleteMarker { named: true, .. })) => {
+            return Err(S3Error::InvalidRequest(
+                "The source of a copy request may not specifically refer to a delete marker by version id.".into(),
+            ))
+        }
+        other => other?,
+    };
     if evaluate(headers, "x-amz-copy-source-", &m.etag, m.last_modified_ms) != Verdict::Proceed {
         return Err(S3Error::PreconditionFailed);
     }
@@ -109,10 +116,14 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<Response> 
     // The copy shares the source's blocks: they must all be here for it to be whole.
     ensure_local(state, &src, 0, src.size).await?;
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
+    let source_version = src.version_id.clone();
     let m = state
         .run(move |s| s.copy_object(&src, &bucket, &key, Some(headers), &cond))
         .await?;
-    Ok(copy_result("CopyObjectResult", &m.etag, m.last_modified_ms))
+    let mut r = copy_result("CopyObjectResult", &m.etag, m.last_modified_ms);
+    set(&mut r, "x-amz-copy-source-version-id", &source_version);
+    version_header(&mut r, &record, &m);
+    Ok(r)
 }
 
 /// `bytes=first-last`, inclusive, within the source.
@@ -158,6 +169,7 @@ pub async fn upload_part_copy(state: &S3State, req: S3Request) -> S3Result<Respo
         return Err(S3Error::InvalidRequest("Part copies are limited to 5 GiB".into()));
     }
     ensure_local(state, &src, start, end).await?;
+    let source_version = src.version_id.clone();
     let store = state.store.clone();
     let part = state
         .run(move |s| {
@@ -166,6 +178,6 @@ pub async fn upload_part_copy(state: &S3State, req: S3Request) -> S3Result<Respo
         })
         .await?;
     let mut r = copy_result("CopyPartResult", &part.etag, part.last_modified_ms);
-    set(&mut r, "x-amz-copy-source-version-id", "null");
+    set(&mut r, "x-amz-copy-source-version-id", &source_version);
     Ok(r)
 }

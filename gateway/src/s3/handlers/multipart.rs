@@ -85,6 +85,7 @@ pub async fn upload_part(state: &S3State, req: S3Request) -> S3Result<Response> 
 
 pub async fn complete(state: &S3State, req: S3Request) -> S3Result<Response> {
     let cond = write_precondition(&req.headers)?;
+    let record = req.authorized_bucket()?.clone();
     let body = read_small(req.body, 4 << 20).await?;
     let parts = parse_complete_upload(&body)?;
     if parts.is_empty() {
@@ -109,7 +110,9 @@ pub async fn complete(state: &S3State, req: S3Request) -> S3Result<Response> {
     x.elem("Key", &m.key);
     x.elem("ETag", &quoted(&m.etag));
     x.close("CompleteMultipartUploadResult");
-    Ok(xml(StatusCode::OK, x.finish()))
+    let mut r = xml(StatusCode::OK, x.finish());
+    crate::s3::response::version_header(&mut r, &record, &m);
+    Ok(r)
 }
 
 pub async fn abort(state: &S3State, req: S3Request) -> S3Result<Response> {

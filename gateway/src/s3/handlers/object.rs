@@ -8,7 +8,7 @@ use crate::s3::handlers::acl;
 use crate::s3::handlers::tagging;
 use crate::s3::meta_text;
 use crate::s3::request::S3Request;
-use crate::s3::response::{empty, object_body, object_headers, quoted, set, xml};
+use crate::s3::response::{empty, object_body, object_headers, quoted, set, version_header, xml};
 use crate::s3::state::S3State;
 use crate::s3::xml::XmlWriter;
 use axum::response::Response;
@@ -90,6 +90,7 @@ pub async fn put_object(state: &S3State, req: S3Request) -> S3Result<Response> {
         .await?;
     let mut r = empty(StatusCode::OK);
     set(&mut r, "etag", &quoted(&m.etag));
+    version_header(&mut r, &record, &m);
     if let Some((alg, v)) = checksum {
         set(&mut r, checksum_header(&alg), &v);
     }
@@ -154,6 +155,7 @@ pub async fn get_object(state: &S3State, mut req: S3Request, head: bool) -> S3Re
         ));
     }
     let m = req.take_object()?;
+    let bucket = req.authorized_bucket()?.clone();
     match evaluate(&req.headers, "", &m.etag, m.last_modified_ms) {
         Verdict::Proceed => {}
         Verdict::Failed => return Err(S3Error::PreconditionFailed),
@@ -182,6 +184,7 @@ pub async fn get_object(state: &S3State, mut req: S3Request, head: bool) -> S3Re
     };
     let mut r = Response::new(body);
     object_headers(&mut r, &m);
+    version_header(&mut r, &bucket, &m);
     set(&mut r, "content-length", &(end - start).to_string());
     if !m.headers.tags.is_empty() {
         set(&mut r, "x-amz-tagging-count", &m.headers.tags.len().to_string());
@@ -244,7 +247,7 @@ fn header_number(req: &S3Request, name: &str, default: u64) -> S3Result<u64> {
 }
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
-pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<Response> {
+pub async fn get_object_attributes(_state: &S3State, mut req: S3Request) -> S3Result<Response> {
     // Clients send the list as one comma-separated value or as repeated headers.
     let wanted: Vec<String> = req
         .headers
@@ -259,8 +262,8 @@ pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<
     if wanted.is_empty() || wanted.iter().any(|a| !KNOWN.contains(&a.as_str())) {
         return Err(S3Error::InvalidArgument("Invalid attribute name specified.".into()));
     }
-    let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
-    let m = state.run(move |s| s.object(&bucket, &key)).await?;
+    let m = req.take_object()?;
+    let bucket = req.authorized_bucket()?.clone();
     let has = |a: &str| wanted.iter().any(|w| w == a);
     let mut x = XmlWriter::new();
     x.root("GetObjectAttributesOutput");
@@ -303,13 +306,36 @@ pub async fn get_object_attributes(state: &S3State, req: S3Request) -> S3Result<
     x.close("GetObjectAttributesOutput");
     let mut r = xml(StatusCode::OK, x.finish());
     set(&mut r, "last-modified", &crate::timefmt::http_date(m.last_modified_ms));
+    version_header(&mut r, &bucket, &m);
     Ok(r)
 }
 
+/// DeleteObject: of one version (`versionId`), or a plain delete, which in a versioned
+/// bucket adds a delete marker. `If-Match` must name the current version's ETag.
 pub async fn delete_object(state: &S3State, req: S3Request) -> S3Result<Response> {
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
-    state.run(move |s| s.delete_object(&bucket, &key)).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let if_match = req.header("if-match").map(str::to_owned);
+    let mut r = empty(StatusCode::NO_CONTENT);
+    if let Some(id) = req.q("versionId").map(str::to_owned) {
+        let gone = state
+            .run(move |s| s.delete_version(&bucket, &key, &id, if_match.as_deref()))
+            .await?;
+        if let Some(v) = gone {
+            set(&mut r, "x-amz-version-id", &v.version_id);
+            if v.is_delete_marker() {
+                set(&mut r, "x-amz-delete-marker", "true");
+            }
+        }
+        return Ok(r);
+    }
+    let done = state
+        .run(move |s| s.delete_object_if(&bucket, &key, if_match.as_deref()))
+        .await?;
+    if let Some(v) = done.marker_version {
+        set(&mut r, "x-amz-delete-marker", "true");
+        set(&mut r, "x-amz-version-id", &v);
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use crate::s3::body::read_small;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::request::S3Request;
-use crate::s3::response::{empty, xml};
+use crate::s3::response::{empty, set, xml};
 use crate::s3::signed::query_pairs;
 use crate::s3::state::S3State;
 use crate::s3::xml::{parse, XmlWriter};
@@ -78,26 +78,50 @@ fn tagging_doc(tags: &Tags) -> String {
 
 pub async fn put_object_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
-    let checked = req.object.as_ref().map(|m| m.version_id.clone());
+    let (version, checked) = target_version(&req);
     let tags = read_tagging(req, MAX_OBJECT_TAGS).await?;
-    state
-        .run(move |s| s.update_object(&bucket, &key, checked.as_deref(), |m| m.headers.tags = tags.clone()))
+    let m = state
+        .run(move |s| {
+            s.update_object(&bucket, &key, version.as_deref(), checked, |m| {
+                m.headers.tags = tags.clone()
+            })
+        })
         .await?;
-    Ok(empty(StatusCode::OK))
+    let mut r = empty(StatusCode::OK);
+    set(&mut r, "x-amz-version-id", &m.version_id);
+    Ok(r)
 }
 
 pub async fn get_object_tagging(_state: &S3State, mut req: S3Request) -> S3Result<Response> {
     let m = req.take_object()?;
-    Ok(xml(StatusCode::OK, tagging_doc(&m.headers.tags)))
+    let mut r = xml(StatusCode::OK, tagging_doc(&m.headers.tags));
+    set(&mut r, "x-amz-version-id", &m.version_id);
+    Ok(r)
+}
+
+/// The version a request on an object's subresource names (`versionId`; None: the
+/// current one) and the `created` of the version its permission was judged on.
+pub fn target_version(
+    req: &S3Request,
+) -> (
+    Option<String>,
+    Option<(strata_blockstore::Hlc, strata_blockstore::SiteId)>,
+) {
+    (
+        req.q("versionId").map(str::to_owned),
+        req.object.as_ref().map(|m| m.created),
+    )
 }
 
 pub async fn delete_object_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
     let (bucket, key) = (req.bucket().to_owned(), req.key().to_owned());
-    let checked = req.object.as_ref().map(|m| m.version_id.clone());
-    state
-        .run(move |s| s.update_object(&bucket, &key, checked.as_deref(), |m| m.headers.tags.clear()))
+    let (version, checked) = target_version(&req);
+    let m = state
+        .run(move |s| s.update_object(&bucket, &key, version.as_deref(), checked, |m| m.headers.tags.clear()))
         .await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let mut r = empty(StatusCode::NO_CONTENT);
+    set(&mut r, "x-amz-version-id", &m.version_id);
+    Ok(r)
 }
 
 pub async fn put_bucket_tagging(state: &S3State, req: S3Request) -> S3Result<Response> {
