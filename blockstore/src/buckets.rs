@@ -157,6 +157,7 @@ impl Store {
             policy: None,
             public_access_block: None,
             versioning: Default::default(),
+            object_lock: None,
             hlc: Hlc(0),
             site: self.site_id(),
         }

@@ -43,6 +43,9 @@ pub enum Error {
     NoSuchUpload,
     #[error("no such version")]
     NoSuchVersion,
+    /// Object Lock keeps the version (its retention or legal hold, and why).
+    #[error("the version is protected by Object Lock: {0}")]
+    ObjectLocked(String),
     /// The version read is a delete marker: the key's current one (`named` false: the
     /// key reads as deleted, 404) or the one asked for by id (405), as S3 answers.
     #[error("the version is a delete marker")]

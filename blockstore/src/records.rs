@@ -71,6 +71,8 @@ pub struct Bucket {
     pub public_access_block: Option<PublicAccessBlock>,
     /// Whether writes keep the versions they replace (PutBucketVersioning).
     pub versioning: Versioning,
+    /// Object Lock, once enabled (at creation, or on a versioned bucket later).
+    pub object_lock: Option<ObjectLock>,
     pub hlc: Hlc,
     pub site: SiteId,
 }
@@ -229,6 +231,74 @@ pub struct ObjectHeaders {
     /// The object's owner and ACL, given on write like the tags (so an upload carries
     /// them to its object) and replaceable by PutObjectAcl.
     pub acl: Acl,
+    /// Object Lock: the version's retention and legal hold (see `object_lock`).
+    pub lock: VersionLock,
+}
+
+/// An Object Lock retention mode, as S3 names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionMode {
+    /// Yields to a requester allowed `s3:BypassGovernanceRetention` who asks to.
+    Governance,
+    /// Yields to nobody until it ends; it can be lengthened, never shortened.
+    Compliance,
+}
+
+impl RetentionMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [RetentionMode::Governance, RetentionMode::Compliance]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
+}
+
+/// A version's retention: no delete of it before `until_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: RetentionMode,
+    pub until_ms: u64,
+}
+
+/// What locks one version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionLock {
+    pub retention: Option<Retention>,
+    /// A legal hold: no delete of the version while it is on, whatever its retention.
+    pub legal_hold: bool,
+}
+
+/// A bucket's Object Lock configuration: present once the bucket has Object Lock
+/// (for good, with versioning on for good), with the retention new versions get when
+/// their write names none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLock {
+    pub default_retention: Option<DefaultRetention>,
+}
+
+/// A default retention, in days or in years (365 days each, as S3 counts them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    pub mode: RetentionMode,
+    pub days: Option<u32>,
+    pub years: Option<u32>,
+}
+
+impl DefaultRetention {
+    /// The retention a version written at `now_ms` gets.
+    pub fn from(&self, now_ms: u64) -> Retention {
+        let days = u64::from(self.days.unwrap_or(0)) + 365 * u64::from(self.years.unwrap_or(0));
+        Retention {
+            mode: self.mode,
+            until_ms: now_ms + days * 86_400_000,
+        }
+    }
 }
 
 /// The version id of unversioned and suspended writes.

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::hlc::now_millis;
 use crate::keys::{bucket_key, object_key, user_key};
 use crate::meta::{abort, be_u64, decode, LogEntry, Tx, CLOSED};
+use crate::object_lock::{is_locked, may_remove, Remover};
 use crate::records::{BlockHash, Bucket, Change, Manifest, RetiredKey, SiteId};
 use crate::store::Store;
 
@@ -23,6 +24,8 @@ pub struct Applied {
     pub skipped: u64,
     /// The keys of the skipped changes, for the source to remember as dirty.
     pub skipped_keys: Vec<String>,
+    /// Deletes of versions Object Lock keeps here: refused (and counted as stale).
+    pub refused_locked: u64,
 }
 
 impl Applied {
@@ -31,6 +34,7 @@ impl Applied {
         self.stale += o.stale;
         self.skipped += o.skipped;
         self.skipped_keys.extend(o.skipped_keys);
+        self.refused_locked += o.refused_locked;
     }
 }
 
@@ -46,12 +50,14 @@ const APPLIED: Applied = Applied {
     stale: 0,
     skipped: 0,
     skipped_keys: Vec::new(),
+    refused_locked: 0,
 };
 const STALE: Applied = Applied {
     applied: 0,
     stale: 1,
     skipped: 0,
     skipped_keys: Vec::new(),
+    refused_locked: 0,
 };
 
 impl Tx<'_> {
@@ -95,6 +101,17 @@ impl Tx<'_> {
                 }
                 if self.synced_version(&m.sync_key())?.is_some_and(|v| v >= incoming) {
                     return Ok(STALE);
+                }
+                if m.is_gone() {
+                    let here = self.version(&m.bucket, &m.key, Some(&m.version_id))?;
+                    if let Some(Err(e)) = here.map(|h| may_remove(&h, now_millis(), Remover::Replica)) {
+                        tracing::warn!(key = %c.key(), why = %e, "a replicated delete of a version locked here is refused");
+                        return Ok(Applied {
+                            stale: 1,
+                            refused_locked: 1,
+                            ..Applied::default()
+                        });
+                    }
                 }
                 // Logs the change itself, so it travels on to this site's own sinks.
                 self.install(m)?;
@@ -297,7 +314,9 @@ impl Store {
     /// removed by then was older than the delete anyway.
     fn apply_bucket_delete(&self, name: &str, c: &Change, via: &[SiteId]) -> Result<Applied> {
         let incoming = c.version();
-        let newer = |m: &Manifest| !m.is_gone() && (m.hlc, m.site) > incoming;
+        // A newer version, or one Object Lock keeps, keeps the bucket.
+        let now = now_millis();
+        let newer = |m: &Manifest| !m.is_gone() && ((m.hlc, m.site) > incoming || is_locked(m, now));
         // Decide before removing anything, reading without the lock.
         for tree in [Tree::Objects, Tree::Versions] {
             for r in self.meta.bucket_scan(name, tree, &object_key(name, ""))? {

@@ -247,13 +247,15 @@ impl Store {
     /// and a grave of it carries the delete to other sites; the next newest becomes
     /// current. Deleting a delete marker undeletes. Returns the version deleted (None:
     /// there was none of that id, which succeeds, as in S3).
-    /// With `if_match`, the version's ETag must be it (`*`: any).
+    /// With `if_match`, the version's ETag must be it (`*`: any). A version Object
+    /// Lock keeps is refused (see `object_lock`), `who` saying what may yield.
     pub fn delete_version(
         &self,
         bucket: &str,
         key: &str,
         id: &str,
         if_match: Option<&str>,
+        who: crate::object_lock::Remover,
     ) -> Result<Option<Manifest>> {
         check_version_id(id)?;
         self.require_bucket(bucket)?;
@@ -270,6 +272,7 @@ impl Store {
                     return crate::meta::abort(Error::PreconditionFailed);
                 }
             }
+            crate::object_lock::may_remove(&found, crate::hlc::now_millis(), who)?;
             let mut tomb = Manifest::version_tombstone(bucket, key, &found.version_id, Hlc(0), site);
             tomb.created = found.created;
             tx.install_change(&tomb, site)?;
@@ -388,6 +391,31 @@ impl Store {
             .bucket_range(bucket, Tree::Versions, Bound::Included(from), Bound::Unbounded)?
             .peekable();
         Ok(VersionWalk { objects, versions })
+    }
+
+    /// Sets a version's retention (PutObjectRetention) or legal hold
+    /// (PutObjectLegalHold) by `change`, which refuses what Object Lock forbids.
+    pub fn lock_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        change: impl Fn(&mut crate::records::VersionLock) -> Result<()> + Sync,
+    ) -> Result<Manifest> {
+        if let Some(id) = version {
+            check_version_id(id)?;
+        }
+        let site = self.site_id();
+        self.meta.commit_in(bucket, key, crate::hlc::now_millis(), |tx| {
+            let Some(mut m) = tx.version(bucket, key, version)?.filter(|m| m.is_live()) else {
+                return crate::meta::abort(match version {
+                    Some(_) => Error::NoSuchVersion,
+                    None => Error::NoSuchKey,
+                });
+            };
+            change(&mut m.headers.lock)?;
+            tx.install_change(&m, site)
+        })
     }
 
     /// When the null version of a key was made, if it has one among its versions.

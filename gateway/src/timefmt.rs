@@ -41,6 +41,39 @@ pub fn iso8601(ms: u64) -> String {
     )
 }
 
+/// Parses `2024-05-01T12:30:00Z` (with or without milliseconds, `Z` or `+00:00`) into
+/// milliseconds since the epoch: the timestamps of S3's XML and lock headers.
+pub fn parse_iso8601(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let body = s.strip_suffix('Z').or_else(|| s.strip_suffix("+00:00"))?;
+    let (date, time) = body.split_once('T')?;
+    let (time, frac) = match time.split_once('.') {
+        Some((t, f)) => (t, f),
+        None => (time, ""),
+    };
+    let num = |v: &str| -> Option<u32> { v.bytes().all(|b| b.is_ascii_digit()).then(|| v.parse().ok())? };
+    let mut d = date.split('-');
+    let (y, mo, dd) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    let mut t = time.split(':');
+    let (h, mi, se) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
+    if d.next().is_some()
+        || t.next().is_some()
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&dd)
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
+        return None;
+    }
+    let ms = match frac.len() {
+        0 => 0,
+        n => num(&frac[..n.min(3)])? * 10u32.pow(3 - n.min(3) as u32),
+    };
+    let secs = days_from_civil(y as i64, mo, dd) * 86_400 + (h * 3600 + mi * 60 + se) as i64;
+    u64::try_from(secs).ok().map(|s| s * 1000 + u64::from(ms))
+}
+
 /// `Wed, 01 May 2024 12:30:00 GMT`
 pub fn http_date(ms: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(ms))
@@ -77,6 +110,17 @@ pub fn amz_date(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_round_trips() {
+        for ms in [0, 1_714_566_600_123, 4_102_444_800_000] {
+            assert_eq!(parse_iso8601(&iso8601(ms)), Some(ms));
+        }
+        assert_eq!(parse_iso8601("2024-05-01T12:30:00Z"), Some(1_714_566_600_000));
+        assert_eq!(parse_iso8601("2024-05-01T12:30:00+00:00"), Some(1_714_566_600_000));
+        assert_eq!(parse_iso8601("2024-05-01"), None);
+        assert_eq!(parse_iso8601("2024-13-01T00:00:00Z"), None);
+    }
 
     #[test]
     fn formats_round_trip() {

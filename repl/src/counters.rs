@@ -17,6 +17,8 @@ pub struct Counters {
     pub duplicates: AtomicU64,
     /// Bytes before compression (equal to `bytes` on an uncompressed link).
     pub raw_bytes: AtomicU64,
+    /// Deletes of versions Object Lock keeps here, refused.
+    pub locked_refusals: AtomicU64,
 }
 
 impl Counters {
@@ -36,12 +38,17 @@ impl Counters {
         self.duplicates.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub fn add_locked_refusals(&self, n: u64) {
+        self.locked_refusals.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Starts from saved figures (a restart).
     pub fn restore(&self, t: Traffic) {
         self.objects.store(t.objects, Ordering::Relaxed);
         self.changes.store(t.changes, Ordering::Relaxed);
         self.bytes.store(t.bytes, Ordering::Relaxed);
         self.duplicates.store(t.duplicates, Ordering::Relaxed);
+        self.locked_refusals.store(t.locked_refusals, Ordering::Relaxed);
         // Saved before compression was counted: every byte went as it was.
         self.raw_bytes.store(t.raw_bytes.max(t.bytes), Ordering::Relaxed);
     }
@@ -53,6 +60,7 @@ impl Counters {
             bytes: self.bytes.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             raw_bytes: self.raw_bytes.load(Ordering::Relaxed),
+            locked_refusals: self.locked_refusals.load(Ordering::Relaxed),
         }
     }
 }
@@ -68,6 +76,9 @@ pub struct Traffic {
     /// `bytes` before compression: their ratio is what compression saves.
     #[serde(default)]
     pub raw_bytes: u64,
+    /// Replicated deletes of versions Object Lock keeps on this site: refused.
+    #[serde(default)]
+    pub locked_refusals: u64,
 }
 
 const WINDOW: usize = 65_536;
@@ -180,7 +191,8 @@ mod tests {
                 changes: 3,
                 bytes: 350,
                 duplicates: 0,
-                raw_bytes: 350
+                raw_bytes: 350,
+                locked_refusals: 0,
             }
         );
     }

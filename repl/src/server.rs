@@ -278,6 +278,10 @@ async fn changes(repl: &Arc<Site>, body: &Bytes, wire: u64) -> Handled {
     peer.received.add_sized(objects, n, wire, body.len() as u64);
     // Changes this site already had (in a mesh, a change also comes by a second path).
     peer.received.add_duplicates(applied.stale);
+    if applied.refused_locked > 0 {
+        peer.received.add_locked_refusals(applied.refused_locked);
+        tracing::warn!(source = %peer.name, refused = applied.refused_locked, "deletes of versions Object Lock keeps here were refused");
+    }
     Ok(json(&Ack {
         applied: applied.applied,
         stale: applied.stale,

@@ -212,8 +212,13 @@ pub fn prometheus(peers: &[PeerStatus], proxy: &ProxyGetStatus) -> String {
         ),
     ];
     type SourceFigure = (&'static str, &'static str, fn(&SourceStatus) -> u64);
-    let source_figures: [SourceFigure; 3] = [
+    let source_figures: [SourceFigure; 4] = [
         ("received_objects", "Object changes received", |s| s.received.objects),
+        (
+            "locked_refusals",
+            "Replicated deletes of versions Object Lock keeps here, refused",
+            |s| s.received.locked_refusals,
+        ),
         ("received_bytes", "Bytes received (changes and blocks)", |s| {
             s.received.bytes
         }),

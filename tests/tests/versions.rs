@@ -232,3 +232,59 @@ async fn fullsync_brings_versions_markers_and_version_deletes_to_a_new_sink() {
     assert_eq!(n, 40 - 1 + 3);
     wait_for(10, "verify finds no difference", || a.verify("site-b", &[]).0 == 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_refuses_a_replicated_delete_of_a_version_locked_there() {
+    let (a, b) = strata_tests::pair();
+    let (ca, cb) = (a.client(), b.client());
+    ca.create_bucket()
+        .bucket("locked")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let kept = put(&ca, "locked", "doc", b"evidence".to_vec()).await;
+    assert_same_versions(&ca, &cb, "locked", 30).await;
+    // A hold set on the sink alone (this pair replicates one way).
+    cb.put_object_legal_hold()
+        .bucket("locked")
+        .key("doc")
+        .version_id(&kept)
+        .legal_hold(
+            aws_sdk_s3::types::ObjectLockLegalHold::builder()
+                .status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ca.delete_object()
+        .bucket("locked")
+        .key("doc")
+        .version_id(&kept)
+        .send()
+        .await
+        .unwrap();
+    wait_for(30, "the sink to refuse the delete", || {
+        b.peer_status("site-a", "source")["received"]["locked_refusals"] == 1
+    });
+    let got = cb
+        .get_object()
+        .bucket("locked")
+        .key("doc")
+        .version_id(&kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"evidence");
+    let prom = strata_tests::raw(
+        b.admin,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-admin-token-0123456789\r\nConnection: close\r\n\r\n",
+        false,
+    );
+    let text = prom.text();
+    assert!(
+        text.contains("strata_repl_locked_refusals{peer=\"site-a\"} 1"),
+        "{text}"
+    );
+}

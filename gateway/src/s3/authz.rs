@@ -147,6 +147,7 @@ mod tests {
             policy: None,
             public_access_block: None,
             versioning: Default::default(),
+            object_lock: None,
             hlc: Hlc(1),
             site: SiteId(1),
         }

@@ -77,6 +77,12 @@ pub enum S3Error {
     NoOwnershipControls,
     #[error("NoSuchPublicAccessBlockConfiguration")]
     NoPublicAccessBlock,
+    #[error("ObjectLockConfigurationNotFoundError")]
+    NoObjectLockConfiguration,
+    #[error("NoSuchObjectLockConfiguration")]
+    NoSuchObjectLockConfiguration,
+    #[error("InvalidBucketState: {0}")]
+    InvalidBucketState(String),
     #[error("InvalidPartNumber")]
     InvalidPartNumber,
     #[error("RequestHeaderSectionTooLarge")]
@@ -112,6 +118,7 @@ impl S3Error {
             S3Error::Store(e) => match e {
                 StoreError::NoSuchBucket => ("NoSuchBucket", S::NOT_FOUND, "The specified bucket does not exist".into()),
                 StoreError::NoSuchKey => ("NoSuchKey", S::NOT_FOUND, "The specified key does not exist.".into()),
+                StoreError::ObjectLocked(why) => ("AccessDenied", S::FORBIDDEN, format!("Access Denied because object protected by object lock: {why}.")),
                 StoreError::NoSuchVersion => ("NoSuchVersion", S::NOT_FOUND, "The specified version does not exist.".into()),
                 StoreError::DeleteMarker { named: false, .. } => ("NoSuchKey", S::NOT_FOUND, "The specified key does not exist.".into()),
                 StoreError::DeleteMarker { named: true, .. } => ("MethodNotAllowed", S::METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.".into()),
@@ -173,6 +180,9 @@ impl S3Error {
             S3Error::MalformedPolicy(m) => ("MalformedPolicy", S::BAD_REQUEST, m.clone()),
             S3Error::NoSuchBucketPolicy => ("NoSuchBucketPolicy", S::NOT_FOUND, "The bucket policy does not exist".into()),
             S3Error::NoOwnershipControls => ("OwnershipControlsNotFoundError", S::NOT_FOUND, "The bucket ownership controls were not found".into()),
+            S3Error::NoObjectLockConfiguration => ("ObjectLockConfigurationNotFoundError", S::NOT_FOUND, "Object Lock configuration does not exist for this bucket".into()),
+            S3Error::NoSuchObjectLockConfiguration => ("NoSuchObjectLockConfiguration", S::NOT_FOUND, "The specified object does not have a ObjectLock configuration".into()),
+            S3Error::InvalidBucketState(m) => ("InvalidBucketState", S::CONFLICT, m.clone()),
             S3Error::NoPublicAccessBlock => ("NoSuchPublicAccessBlockConfiguration", S::NOT_FOUND, "The public access block configuration was not found".into()),
             S3Error::InvalidPartNumber => ("InvalidPartNumber", S::RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable".into()),
             S3Error::HeadersTooLarge { limit } => ("RequestHeaderSectionTooLarge", S::BAD_REQUEST, format!("Your request header section exceeds the maximum allowed size ({limit} bytes).")),

@@ -82,6 +82,12 @@ operations! {
     ListObjectsV2,
     ListObjects,
     PutBucketVersioning,
+    GetObjectLockConfiguration,
+    PutObjectLockConfiguration,
+    GetObjectRetention,
+    PutObjectRetention,
+    GetObjectLegalHold,
+    PutObjectLegalHold,
     PutBucketTagging,
     PutBucketAcl,
     PutBucketCors,
@@ -142,6 +148,12 @@ impl Operation {
             O::ListObjectVersions => "s3:ListBucketVersions",
             O::GetBucketVersioning => "s3:GetBucketVersioning",
             O::PutBucketVersioning => "s3:PutBucketVersioning",
+            O::GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+            O::PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
+            O::GetObjectRetention => "s3:GetObjectRetention",
+            O::PutObjectRetention => "s3:PutObjectRetention",
+            O::GetObjectLegalHold => "s3:GetObjectLegalHold",
+            O::PutObjectLegalHold => "s3:PutObjectLegalHold",
             O::GetBucketTagging => "s3:GetBucketTagging",
             O::PutBucketTagging | O::DeleteBucketTagging => "s3:PutBucketTagging",
             O::GetBucketAcl => "s3:GetBucketAcl",
@@ -196,7 +208,11 @@ impl Operation {
             | O::PutObjectAcl
             | O::GetObjectAttributes
             | O::GetObject
-            | O::HeadObject => Scope::Object,
+            | O::HeadObject
+            | O::GetObjectRetention
+            | O::PutObjectRetention
+            | O::GetObjectLegalHold
+            | O::PutObjectLegalHold => Scope::Object,
             _ => Scope::Bucket,
         }
     }
@@ -230,6 +246,10 @@ impl Operation {
                 Method::GET if req.has("versioning") => {
                     only(req, &["versioning"])?;
                     Ok(Operation::GetBucketVersioning)
+                }
+                Method::GET if req.has("object-lock") => {
+                    only(req, &["object-lock"])?;
+                    Ok(Operation::GetObjectLockConfiguration)
                 }
                 Method::GET if req.has("tagging") => {
                     only(req, &["tagging"])?;
@@ -270,6 +290,10 @@ impl Operation {
                 Method::PUT if req.has("versioning") => {
                     only(req, &["versioning"])?;
                     Ok(Operation::PutBucketVersioning)
+                }
+                Method::PUT if req.has("object-lock") => {
+                    only(req, &["object-lock"])?;
+                    Ok(Operation::PutObjectLockConfiguration)
                 }
                 Method::PUT if req.has("tagging") => {
                     only(req, &["tagging"])?;
@@ -347,6 +371,14 @@ impl Operation {
                     only(req, &["acl", "versionId"])?;
                     Ok(Operation::PutObjectAcl)
                 }
+                Method::PUT if req.has("retention") => {
+                    only(req, &["retention", "versionId"])?;
+                    Ok(Operation::PutObjectRetention)
+                }
+                Method::PUT if req.has("legal-hold") => {
+                    only(req, &["legal-hold", "versionId"])?;
+                    Ok(Operation::PutObjectLegalHold)
+                }
                 Method::PUT if req.headers.contains_key("x-amz-copy-source") => {
                     only(req, &[])?;
                     Ok(Operation::CopyObject)
@@ -366,6 +398,14 @@ impl Operation {
                 Method::GET if req.has("acl") => {
                     only(req, &["acl", "versionId"])?;
                     Ok(Operation::GetObjectAcl)
+                }
+                Method::GET if req.has("retention") => {
+                    only(req, &["retention", "versionId"])?;
+                    Ok(Operation::GetObjectRetention)
+                }
+                Method::GET if req.has("legal-hold") => {
+                    only(req, &["legal-hold", "versionId"])?;
+                    Ok(Operation::GetObjectLegalHold)
                 }
                 Method::GET if req.has("attributes") => {
                     only(req, &["attributes", "versionId"])?;

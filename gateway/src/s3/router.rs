@@ -5,7 +5,9 @@
 use crate::s3::access;
 use crate::s3::authn;
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::handlers::{acl, batch, bucket, copy, cors, list, multipart, object, policy, tagging, versioning};
+use crate::s3::handlers::{
+    acl, batch, bucket, copy, cors, list, multipart, object, object_lock, policy, tagging, versioning,
+};
 use crate::s3::operation::Operation;
 use crate::s3::request::{address, check_header_size, parse_query, S3Request};
 use crate::s3::response::{error_document, set};
@@ -187,6 +189,12 @@ async fn authorized(op: Operation, state: &S3State, mut req: S3Request) -> S3Res
         Operation::ListObjectsV2 => list::list_objects(state, req, true).await,
         Operation::ListObjects => list::list_objects(state, req, false).await,
         Operation::PutBucketVersioning => versioning::put_versioning(state, req).await,
+        Operation::GetObjectLockConfiguration => object_lock::get_lock_config(state, req).await,
+        Operation::PutObjectLockConfiguration => object_lock::put_lock_config(state, req).await,
+        Operation::GetObjectRetention => object_lock::get_retention(state, req).await,
+        Operation::PutObjectRetention => object_lock::put_retention(state, req).await,
+        Operation::GetObjectLegalHold => object_lock::get_legal_hold(state, req).await,
+        Operation::PutObjectLegalHold => object_lock::put_legal_hold(state, req).await,
         Operation::PutBucketTagging => tagging::put_bucket_tagging(state, req).await,
         Operation::PutBucketAcl => acl::put_acl(state, req).await,
         Operation::PutBucketCors => cors::put_cors(state, req).await,

@@ -10,6 +10,7 @@ mod cors;
 mod list;
 mod multipart;
 mod object;
+mod object_lock;
 mod router;
 mod tagging;
 mod versioning;

@@ -111,7 +111,7 @@ async fn unimplemented_operations_answer_501() {
         "NotImplemented"
     );
     assert_eq!(
-        refused(c.get_object_lock_configuration().bucket("bkt").send().await),
+        refused(c.get_bucket_encryption().bucket("bkt").send().await),
         "NotImplemented"
     );
 }

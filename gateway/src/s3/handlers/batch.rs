@@ -16,6 +16,7 @@ pub async fn delete_objects(state: &S3State, req: S3Request) -> S3Result<Respons
     let facts = Facts::of(&req, true);
     let record = req.authorized_bucket()?.clone();
     let bucket = req.bucket().to_owned();
+    let bypass = crate::s3::handlers::object_lock::bypass_asked(&req.headers);
     let body = read_small(req.body, 2 << 20).await?;
     let doc = parse(&body, "Delete")?;
     let quiet = doc.text_of("Quiet").is_some_and(|q| q.eq_ignore_ascii_case("true"));
@@ -24,7 +25,7 @@ pub async fn delete_objects(state: &S3State, req: S3Request) -> S3Result<Respons
         return Err(S3Error::MalformedXml);
     }
     let mut keys = Vec::new();
-    let mut versions: Vec<(String, String)> = Vec::new();
+    let mut versions = Vec::new();
     // (key, code, message) for keys refused one by one; the others are deleted together.
     let mut errors: Vec<(String, &str, &str)> = Vec::new();
     for o in objects {
@@ -43,22 +44,35 @@ pub async fn delete_objects(state: &S3State, req: S3Request) -> S3Result<Respons
                 errors.push((key, "InvalidArgument", "Invalid key length"))
             }
             _ if !allows(&facts, &record, action, &key) => errors.push((key, "AccessDenied", "Access Denied")),
-            Some(v) => versions.push((key, v.to_owned())),
+            Some(v) => {
+                let who = crate::s3::handlers::object_lock::remover(bypass, &facts, &record, &key);
+                versions.push((key, v.to_owned(), who))
+            }
             None => keys.push(key),
         }
     }
     // Keys without a version are deleted together; each named version on its own.
-    let (deleted, gone) = state
+    let (deleted, gone, locked) = state
         .run(move |s| {
             let deleted = s.delete_objects(&bucket, &keys)?;
-            let mut gone = Vec::new();
-            for (k, v) in &versions {
-                let found = s.delete_version(&bucket, k, v, None)?;
-                gone.push((k.clone(), v.clone(), found.is_some_and(|m| m.is_delete_marker())));
+            let (mut gone, mut locked) = (Vec::new(), Vec::new());
+            for (k, v, who) in &versions {
+                match s.delete_version(&bucket, k, v, None, *who) {
+                    Ok(found) => gone.push((k.clone(), v.clone(), found.is_some_and(|m| m.is_delete_marker()))),
+                    Err(strata_blockstore::Error::ObjectLocked(_)) => locked.push(k.clone()),
+                    Err(e) => return Err(e),
+                }
             }
-            Ok((deleted, gone))
+            Ok((deleted, gone, locked))
         })
         .await?;
+    for k in locked {
+        errors.push((
+            k,
+            "AccessDenied",
+            "Access Denied because object protected by object lock.",
+        ));
+    }
     let mut x = XmlWriter::new();
     x.root("DeleteResult");
     if !quiet {

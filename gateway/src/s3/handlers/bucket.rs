@@ -46,10 +46,18 @@ pub async fn create_bucket(state: &S3State, req: S3Request) -> S3Result<Response
     let owner = req.user_name().unwrap_or_default().to_owned();
     let grants = acl::for_new_bucket(state, &req.headers, &owner, ownership).await?;
     // The optional CreateBucketConfiguration only names a location; one site has one.
+    // Object Lock is chosen at creation (with versioning on, for good), as in S3.
+    let locked = req
+        .header("x-amz-bucket-object-lock-enabled")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     read_small(req.body, 64 << 10).await?;
     let init = move |b: &mut Bucket| {
         b.ownership = Some(ownership);
         b.grants = grants.clone();
+        if locked {
+            b.object_lock = Some(Default::default());
+            b.versioning = strata_blockstore::Versioning::Enabled;
+        }
     };
     // In a group with a namespace authority, it decides (and this site applies what it
     // decided before answering, so the bucket is usable here at once).

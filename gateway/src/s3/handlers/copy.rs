@@ -110,8 +110,10 @@ pub async fn copy_object(state: &S3State, req: S3Request) -> S3Result<Response> 
         // A replaced header set keeps the data's checksum: the bytes did not change.
         headers.checksum = src.headers.checksum.clone();
     }
-    // A copy is a new object: its ACL is the request's, never the source's.
+    // A copy is a new object: its ACL and lock are the request's (or the bucket's
+    // default retention), never the source's.
     headers.acl = acl;
+    headers.lock = crate::s3::handlers::object_lock::lock_for_write(&req.headers, &record)?;
     let cond = write_precondition(&req.headers)?;
     // The copy shares the source's blocks: they must all be here for it to be whole.
     ensure_local(state, &src, 0, src.size).await?;

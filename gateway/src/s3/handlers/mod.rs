@@ -9,6 +9,7 @@ pub mod cors;
 pub mod list;
 pub mod multipart;
 pub mod object;
+pub mod object_lock;
 pub mod policy;
 pub mod tagging;
 pub mod versioning;

@@ -26,6 +26,7 @@ pub async fn create(state: &S3State, req: S3Request) -> S3Result<Response> {
     let record = req.authorized_bucket()?.clone();
     let mut headers = stored_headers(&req.headers)?;
     headers.tags = tagging::from_header(&req)?;
+    headers.lock = crate::s3::handlers::object_lock::lock_for_write(&req.headers, &record)?;
     let writer = req.user_name().map(str::to_owned);
     headers.acl = acl::for_new_object(state, &req.headers, writer.as_deref(), &record).await?;
     let initiator = req.user_name().unwrap_or(&record.owner).to_owned();

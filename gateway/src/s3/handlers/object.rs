@@ -5,6 +5,7 @@ use crate::s3::body::ingest;
 use crate::s3::conditions::{evaluate, write_precondition, Verdict};
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::handlers::acl;
+use crate::s3::handlers::object_lock;
 use crate::s3::handlers::tagging;
 use crate::s3::meta_text;
 use crate::s3::request::S3Request;
@@ -69,6 +70,7 @@ pub async fn put_object(state: &S3State, req: S3Request) -> S3Result<Response> {
     let record = req.authorized_bucket()?.clone();
     let mut headers = stored_headers(&req.headers)?;
     headers.tags = tagging::from_header(&req)?;
+    headers.lock = object_lock::lock_for_write(&req.headers, &record)?;
     let writer = req.user_name().map(str::to_owned);
     headers.acl = acl::for_new_object(state, &req.headers, writer.as_deref(), &record).await?;
     let cond = write_precondition(&req.headers)?;
@@ -185,6 +187,7 @@ pub async fn get_object(state: &S3State, mut req: S3Request, head: bool) -> S3Re
     let mut r = Response::new(body);
     object_headers(&mut r, &m);
     version_header(&mut r, &bucket, &m);
+    object_lock::lock_headers(&mut r, &m);
     set(&mut r, "content-length", &(end - start).to_string());
     if !m.headers.tags.is_empty() {
         set(&mut r, "x-amz-tagging-count", &m.headers.tags.len().to_string());
@@ -317,8 +320,9 @@ pub async fn delete_object(state: &S3State, req: S3Request) -> S3Result<Response
     let if_match = req.header("if-match").map(str::to_owned);
     let mut r = empty(StatusCode::NO_CONTENT);
     if let Some(id) = req.q("versionId").map(str::to_owned) {
+        let who = object_lock::remover_of(&req, req.authorized_bucket()?, &key);
         let gone = state
-            .run(move |s| s.delete_version(&bucket, &key, &id, if_match.as_deref()))
+            .run(move |s| s.delete_version(&bucket, &key, &id, if_match.as_deref(), who))
             .await?;
         if let Some(v) = gone {
             set(&mut r, "x-amz-version-id", &v.version_id);

@@ -28,6 +28,7 @@ pub async fn get_versioning(_state: &S3State, req: S3Request) -> S3Result<Respon
 
 pub async fn put_versioning(state: &S3State, req: S3Request) -> S3Result<Response> {
     let name = req.bucket().to_owned();
+    let locked = req.authorized_bucket()?.object_lock.is_some();
     let body = read_small(req.body, 64 << 10).await?;
     let doc = parse(&body, "VersioningConfiguration")?;
     if doc.text_of("MfaDelete").is_some_and(|m| m == "Enabled") {
@@ -47,6 +48,11 @@ pub async fn put_versioning(state: &S3State, req: S3Request) -> S3Result<Respons
         None => None,
         Some(_) => return Err(S3Error::MalformedXml),
     };
+    if status == Some(Versioning::Suspended) && locked {
+        return Err(S3Error::InvalidBucketState(
+            "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.".into(),
+        ));
+    }
     if let Some(status) = status {
         state
             .run(move |s| s.update_bucket(&name, |b| b.versioning = status))
