@@ -158,6 +158,7 @@ impl Store {
             public_access_block: None,
             versioning: Default::default(),
             object_lock: None,
+            lifecycle: Vec::new(),
             hlc: Hlc(0),
             site: self.site_id(),
         }

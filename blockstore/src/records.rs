@@ -73,6 +73,8 @@ pub struct Bucket {
     pub versioning: Versioning,
     /// Object Lock, once enabled (at creation, or on a versioned bucket later).
     pub object_lock: Option<ObjectLock>,
+    /// Lifecycle rules (PutBucketLifecycleConfiguration); none when empty.
+    pub lifecycle: Vec<LifecycleRule>,
     pub hlc: Hlc,
     pub site: SiteId,
 }
@@ -233,6 +235,30 @@ pub struct ObjectHeaders {
     pub acl: Acl,
     /// Object Lock: the version's retention and legal hold (see `object_lock`).
     pub lock: VersionLock,
+}
+
+/// One lifecycle rule: which versions it covers and what it does to them. Times are in
+/// lifecycle days (`lifecycle_day_secs`, a real day unless a test shortens it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleRule {
+    pub id: String,
+    pub enabled: bool,
+    pub prefix: String,
+    /// Every one of these tags must be on a version for the rule to cover it.
+    pub tags: Vec<(String, String)>,
+    pub size_greater_than: Option<u64>,
+    pub size_less_than: Option<u64>,
+    /// Expiration of the current version, `days` after it was written or at `date`.
+    pub expiration_days: Option<u32>,
+    pub expiration_date_ms: Option<u64>,
+    /// Removes a delete marker that is a key's only version.
+    pub expired_object_delete_marker: bool,
+    /// Removes versions this many days after they stopped being current, keeping the
+    /// `newer_noncurrent_versions` newest of them.
+    pub noncurrent_days: Option<u32>,
+    pub newer_noncurrent_versions: Option<u32>,
+    /// Aborts multipart uploads this many days after they began.
+    pub abort_incomplete_upload_days: Option<u32>,
 }
 
 /// An Object Lock retention mode, as S3 names it.

@@ -380,7 +380,7 @@ impl Store {
     /// Every version of the bucket's keys from `from`, in listing order: the objects
     /// tree's records (keys with only a null version) merged with the versions tree's
     /// (whose keys' objects records are copies, skipped).
-    fn version_walk(&self, bucket: &str, from: &[u8]) -> Result<impl Iterator<Item = Result<Manifest>>> {
+    pub(crate) fn version_walk(&self, bucket: &str, from: &[u8]) -> Result<impl Iterator<Item = Result<Manifest>>> {
         use std::ops::Bound;
         let objects = self
             .meta

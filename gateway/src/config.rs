@@ -30,6 +30,10 @@ pub struct Config {
     /// Seconds a delete is kept (as a grave) at least, once every sink has carried it.
     #[serde(default = "default_tombstone_retention")]
     pub tombstone_retention: u64,
+    /// Seconds in a lifecycle "day" (rules count days): 86400 but in tests, as Ceph
+    /// RGW's `rgw_lc_debug_interval` does.
+    #[serde(default = "default_lifecycle_day_secs")]
+    pub lifecycle_day_secs: u64,
     pub s3: S3Config,
     pub admin: AdminConfig,
     #[serde(default)]
@@ -265,6 +269,10 @@ fn default_scrub_interval() -> u64 {
     7 * 24 * 3600
 }
 
+fn default_lifecycle_day_secs() -> u64 {
+    86_400
+}
+
 fn default_tombstone_retention() -> u64 {
     7 * 24 * 3600
 }
@@ -468,6 +476,9 @@ scrub_max_bytes_per_sec = 33554432
 # arrive later lose) once every sink has carried it; then it is purged. A sink that is
 # away holds back the purge of deletes it has not carried, however long. Default a week.
 tombstone_retention = 604800
+# Seconds in a lifecycle "day": lifecycle rules expire objects, noncurrent versions and
+# uploads after whole days. Shorten it only to test rules. Default 86400.
+lifecycle_day_secs = 86400
 
 [s3]
 # Address the S3 API listens on.

@@ -6,6 +6,7 @@ mod config;
 mod dev;
 mod dev_certs;
 mod http_serve;
+mod lifecycle;
 mod metrics;
 mod purge;
 mod repl_auth;

@@ -3,6 +3,7 @@
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::http_serve;
+use crate::lifecycle::Lifecycle;
 use crate::metrics::Metrics;
 use crate::purge::Purger;
 use crate::repl_auth::ReplAuth;
@@ -165,6 +166,8 @@ pub async fn serve(
         Duration::from_secs(cfg.tombstone_retention),
     );
     purge.spawn();
+    let lifecycle = Lifecycle::open(store.clone(), Duration::from_secs(cfg.lifecycle_day_secs.max(1))).await;
+    lifecycle.spawn();
     let metrics = Arc::new(Metrics::default());
     let s3_app = s3::service(S3State {
         store: store.clone(),
@@ -178,6 +181,7 @@ pub async fn serve(
             cfg.s3.max_uploads_per_key,
             Duration::from_secs(cfg.s3.body_read_timeout_secs),
         ),
+        lifecycle_day_ms: cfg.lifecycle_day_secs.max(1) * 1000,
     });
     let admin_state = AdminState {
         store: store.clone(),
@@ -190,6 +194,7 @@ pub async fn serve(
         tls_refusals: tls_refusals.clone(),
         scrub,
         purge,
+        lifecycle,
     };
     admin::spawn_sampler(admin_state.clone());
     let admin_app = admin::service(admin_state);

@@ -184,6 +184,8 @@ pub struct SiteOptions {
     pub repl_extra: String,
     /// Environment variables the site's process starts with.
     pub env: Vec<(String, String)>,
+    /// `lifecycle_day_secs`: a lifecycle day, shortened for lifecycle tests.
+    pub lifecycle_day_secs: u64,
 }
 
 impl SiteOptions {
@@ -226,6 +228,7 @@ impl Default for SiteOptions {
             s3_extra: String::new(),
             repl_extra: String::new(),
             env: Vec::new(),
+            lifecycle_day_secs: 86_400,
         }
     }
 }
@@ -259,11 +262,12 @@ impl Site {
         let config = dir.path().join("strata.toml");
         let data_dir = o.data_dir.clone().unwrap_or_else(|| "data".into());
         let mut text = format!(
-            "site_name = \"{}\"\ndata_dir = \"{}\"\nblock_size = {}\nreserve_bytes = {}\n{}[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n{}[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
+            "site_name = \"{}\"\ndata_dir = \"{}\"\nblock_size = {}\nreserve_bytes = {}\nlifecycle_day_secs = {}\n{}[s3]\nlisten = \"127.0.0.1:{s3}\"\nroot_domain = \"localhost\"\n{}[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken = \"test-admin-token-0123456789\"\n[gc]\ngrace_secs = {}\ninterval_secs = {}\n",
             o.name,
             data_dir.display(),
             o.block_size,
             o.reserve_bytes,
+            o.lifecycle_day_secs,
             o.top_extra,
             o.s3_extra,
             o.gc_grace_secs,

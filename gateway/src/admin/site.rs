@@ -45,6 +45,9 @@ pub struct SiteStatus {
     /// Deletes kept as graves, and their purge.
     #[serde(default)]
     pub purge: PurgeStatus,
+    /// The lifecycle worker's last pass.
+    #[serde(default)]
+    pub lifecycle: crate::lifecycle::LifecycleStatus,
 }
 
 impl SiteStatus {
@@ -141,6 +144,31 @@ impl SiteStatus {
                 "Graves purged since the site started.",
                 self.purge.purged_total,
             ),
+            (
+                "strata_lifecycle_last_run_ms",
+                "When the lifecycle worker's last pass ended (Unix ms; 0: never).",
+                self.lifecycle.last_run_ms.unwrap_or(0),
+            ),
+            (
+                "strata_lifecycle_expired_total",
+                "Current versions lifecycle expired, since the site was made.",
+                self.lifecycle.total.expired,
+            ),
+            (
+                "strata_lifecycle_removed_total",
+                "Noncurrent versions and delete markers lifecycle removed, since the site was made.",
+                self.lifecycle.total.noncurrent_removed + self.lifecycle.total.markers_removed,
+            ),
+            (
+                "strata_lifecycle_uploads_aborted_total",
+                "Multipart uploads lifecycle aborted, since the site was made.",
+                self.lifecycle.total.uploads_aborted,
+            ),
+            (
+                "strata_lifecycle_locked_kept",
+                "Versions due for removal that Object Lock kept, in the last pass.",
+                self.lifecycle.last.locked_kept,
+            ),
         ] {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
         }
@@ -170,5 +198,6 @@ pub async fn site_status(s: &AdminState) -> Result<SiteStatus, Response> {
             .saturating_sub(strata_blockstore::now_millis()),
         scrub: s.scrub.status(),
         purge: s.purge.status(),
+        lifecycle: s.lifecycle.status(),
     })
 }

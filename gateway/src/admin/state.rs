@@ -25,6 +25,8 @@ pub struct AdminState {
     pub scrub: Arc<crate::scrub::Scrubber>,
     /// The purge of graves (its status).
     pub purge: Arc<crate::purge::Purger>,
+    /// The lifecycle worker (its status).
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
 }
 
 /// One throughput sample: every peer's traffic counters at a moment.

@@ -148,6 +148,7 @@ mod tests {
             public_access_block: None,
             versioning: Default::default(),
             object_lock: None,
+            lifecycle: Vec::new(),
             hlc: Hlc(1),
             site: SiteId(1),
         }

@@ -77,6 +77,8 @@ pub enum S3Error {
     NoOwnershipControls,
     #[error("NoSuchPublicAccessBlockConfiguration")]
     NoPublicAccessBlock,
+    #[error("NoSuchLifecycleConfiguration")]
+    NoSuchLifecycleConfiguration,
     #[error("ObjectLockConfigurationNotFoundError")]
     NoObjectLockConfiguration,
     #[error("NoSuchObjectLockConfiguration")]
@@ -180,6 +182,7 @@ impl S3Error {
             S3Error::MalformedPolicy(m) => ("MalformedPolicy", S::BAD_REQUEST, m.clone()),
             S3Error::NoSuchBucketPolicy => ("NoSuchBucketPolicy", S::NOT_FOUND, "The bucket policy does not exist".into()),
             S3Error::NoOwnershipControls => ("OwnershipControlsNotFoundError", S::NOT_FOUND, "The bucket ownership controls were not found".into()),
+            S3Error::NoSuchLifecycleConfiguration => ("NoSuchLifecycleConfiguration", S::NOT_FOUND, "The lifecycle configuration does not exist".into()),
             S3Error::NoObjectLockConfiguration => ("ObjectLockConfigurationNotFoundError", S::NOT_FOUND, "Object Lock configuration does not exist for this bucket".into()),
             S3Error::NoSuchObjectLockConfiguration => ("NoSuchObjectLockConfiguration", S::NOT_FOUND, "The specified object does not have a ObjectLock configuration".into()),
             S3Error::InvalidBucketState(m) => ("InvalidBucketState", S::CONFLICT, m.clone()),

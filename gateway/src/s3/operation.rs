@@ -82,6 +82,9 @@ operations! {
     ListObjectsV2,
     ListObjects,
     PutBucketVersioning,
+    GetBucketLifecycleConfiguration,
+    PutBucketLifecycleConfiguration,
+    DeleteBucketLifecycle,
     GetObjectLockConfiguration,
     PutObjectLockConfiguration,
     GetObjectRetention,
@@ -148,6 +151,8 @@ impl Operation {
             O::ListObjectVersions => "s3:ListBucketVersions",
             O::GetBucketVersioning => "s3:GetBucketVersioning",
             O::PutBucketVersioning => "s3:PutBucketVersioning",
+            O::GetBucketLifecycleConfiguration => "s3:GetLifecycleConfiguration",
+            O::PutBucketLifecycleConfiguration | O::DeleteBucketLifecycle => "s3:PutLifecycleConfiguration",
             O::GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
             O::PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
             O::GetObjectRetention => "s3:GetObjectRetention",
@@ -247,6 +252,10 @@ impl Operation {
                     only(req, &["versioning"])?;
                     Ok(Operation::GetBucketVersioning)
                 }
+                Method::GET if req.has("lifecycle") => {
+                    only(req, &["lifecycle"])?;
+                    Ok(Operation::GetBucketLifecycleConfiguration)
+                }
                 Method::GET if req.has("object-lock") => {
                     only(req, &["object-lock"])?;
                     Ok(Operation::GetObjectLockConfiguration)
@@ -291,6 +300,10 @@ impl Operation {
                     only(req, &["versioning"])?;
                     Ok(Operation::PutBucketVersioning)
                 }
+                Method::PUT if req.has("lifecycle") => {
+                    only(req, &["lifecycle"])?;
+                    Ok(Operation::PutBucketLifecycleConfiguration)
+                }
                 Method::PUT if req.has("object-lock") => {
                     only(req, &["object-lock"])?;
                     Ok(Operation::PutObjectLockConfiguration)
@@ -327,6 +340,10 @@ impl Operation {
                 Method::DELETE if req.has("tagging") => {
                     only(req, &["tagging"])?;
                     Ok(Operation::DeleteBucketTagging)
+                }
+                Method::DELETE if req.has("lifecycle") => {
+                    only(req, &["lifecycle"])?;
+                    Ok(Operation::DeleteBucketLifecycle)
                 }
                 Method::DELETE if req.has("cors") => {
                     only(req, &["cors"])?;

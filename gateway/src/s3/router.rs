@@ -6,7 +6,7 @@ use crate::s3::access;
 use crate::s3::authn;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::handlers::{
-    acl, batch, bucket, copy, cors, list, multipart, object, object_lock, policy, tagging, versioning,
+    acl, batch, bucket, copy, cors, lifecycle, list, multipart, object, object_lock, policy, tagging, versioning,
 };
 use crate::s3::operation::Operation;
 use crate::s3::request::{address, check_header_size, parse_query, S3Request};
@@ -189,6 +189,9 @@ async fn authorized(op: Operation, state: &S3State, mut req: S3Request) -> S3Res
         Operation::ListObjectsV2 => list::list_objects(state, req, true).await,
         Operation::ListObjects => list::list_objects(state, req, false).await,
         Operation::PutBucketVersioning => versioning::put_versioning(state, req).await,
+        Operation::GetBucketLifecycleConfiguration => lifecycle::get_lifecycle(state, req).await,
+        Operation::PutBucketLifecycleConfiguration => lifecycle::put_lifecycle(state, req).await,
+        Operation::DeleteBucketLifecycle => lifecycle::delete_lifecycle(state, req).await,
         Operation::GetObjectLockConfiguration => object_lock::get_lock_config(state, req).await,
         Operation::PutObjectLockConfiguration => object_lock::put_lock_config(state, req).await,
         Operation::GetObjectRetention => object_lock::get_retention(state, req).await,
@@ -314,6 +317,7 @@ mod tests {
             tls: false,
             repl: None,
             uploads: crate::s3::uploads::Uploads::new(8, std::time::Duration::from_secs(30)),
+            lifecycle_day_ms: 86_400_000,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -19,6 +19,8 @@ pub struct S3State {
     pub repl: Option<Arc<strata_repl::Replication>>,
     /// Request bodies being received, and their limits.
     pub uploads: Arc<crate::s3::uploads::Uploads>,
+    /// A lifecycle day, in milliseconds (`lifecycle_day_secs`).
+    pub lifecycle_day_ms: u64,
 }
 
 impl S3State {

@@ -107,7 +107,7 @@ async fn unimplemented_operations_answer_501() {
         "NotImplemented"
     );
     assert_eq!(
-        refused(c.get_bucket_lifecycle_configuration().bucket("bkt").send().await),
+        refused(c.get_bucket_logging().bucket("bkt").send().await),
         "NotImplemented"
     );
     assert_eq!(

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod bucket;
 pub mod copy;
 pub mod cors;
+pub mod lifecycle;
 pub mod list;
 pub mod multipart;
 pub mod object;

@@ -93,6 +93,7 @@ pub async fn put_object(state: &S3State, req: S3Request) -> S3Result<Response> {
     let mut r = empty(StatusCode::OK);
     set(&mut r, "etag", &quoted(&m.etag));
     version_header(&mut r, &record, &m);
+    crate::s3::handlers::lifecycle::expiration_header(&mut r, state, &record, &m);
     if let Some((alg, v)) = checksum {
         set(&mut r, checksum_header(&alg), &v);
     }
@@ -188,6 +189,9 @@ pub async fn get_object(state: &S3State, mut req: S3Request, head: bool) -> S3Re
     object_headers(&mut r, &m);
     version_header(&mut r, &bucket, &m);
     object_lock::lock_headers(&mut r, &m);
+    if req.q("versionId").is_none() {
+        crate::s3::handlers::lifecycle::expiration_header(&mut r, state, &bucket, &m);
+    }
     set(&mut r, "content-length", &(end - start).to_string());
     if !m.headers.tags.is_empty() {
         set(&mut r, "x-amz-tagging-count", &m.headers.tags.len().to_string());
