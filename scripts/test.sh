@@ -43,7 +43,7 @@ ceph_conf=$(scripts/ceph-cluster.sh start "$ceph_dir")
 # test cluster p99 is about 170 ms, docs/performance.md) and rados_site (clusters of
 # its own, in the run above).
 rados_tests=(authority bad_input bench crash credentials equal failover fullsync identity
-    page_sessions proxy_get purge repl s3 scrub shapes tls wan)
+    lifecycle page_sessions proxy_get purge repl s3 scrub shapes tls versions wan)
 STRATA_TEST_CEPH_CONF=$ceph_conf run_tests -p strata-tests "${rados_tests[@]/#/--test=}"
 # Index shards over RADOS: one object per shard, a bucket delete racing writes.
 STRATA_TEST_CEPH_CONF=$ceph_conf run_tests -p strata-blockstore --test=shards

@@ -189,7 +189,7 @@ impl Store {
             return Err(Error::InvalidPartOrder);
         }
         let min_part = self.cfg.min_part_size;
-        let template = self.new_manifest(bucket, key, ObjectHeaders::default());
+        let template = self.new_manifest(bucket, key, ObjectHeaders::default())?;
         self.meta.in_shard(bucket, key, |shard| {
             shard.scan_then_commit(|guard| {
                 let parts = Self::parts_of(shard, upload_id)?;

@@ -70,9 +70,11 @@ impl Store {
     /// A new version of `bucket/key`, to be stamped by [`Tx::install_new`] when it
     /// commits: with an id of its own if the bucket's versioning is enabled, else the
     /// null version.
-    pub(crate) fn new_manifest(&self, bucket: &str, key: &str, headers: ObjectHeaders) -> Manifest {
-        let versioning = self.versioning_of(bucket);
-        Manifest {
+    /// NoSuchBucket if the bucket is missing: the one read of its record a write makes
+    /// before its commit.
+    pub(crate) fn new_manifest(&self, bucket: &str, key: &str, headers: ObjectHeaders) -> Result<Manifest> {
+        let versioning = self.versioning_of(bucket)?;
+        Ok(Manifest {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             version_id: match versioning {
@@ -92,17 +94,12 @@ impl Store {
             upload_id: None,
             hlc: Hlc(0),
             site: self.site_id(),
-        }
+        })
     }
 
-    /// The bucket's versioning state (unversioned if it is missing: the commit then
-    /// refuses the write).
-    pub(crate) fn versioning_of(&self, bucket: &str) -> Versioning {
-        self.bucket(bucket)
-            .ok()
-            .flatten()
-            .map(|b| b.versioning)
-            .unwrap_or_default()
+    /// The bucket's versioning state; NoSuchBucket if it is missing.
+    pub(crate) fn versioning_of(&self, bucket: &str) -> Result<Versioning> {
+        Ok(self.bucket(bucket)?.ok_or(Error::NoSuchBucket)?.versioning)
     }
 
     /// Commits written data as the new version of `bucket/key`; durable on return.
@@ -115,12 +112,11 @@ impl Store {
         cond: &Precondition,
     ) -> Result<Manifest> {
         self.admit(data.inline.as_ref().map_or(0, |i| i.len() as u64))?;
-        let mut m = self.new_manifest(bucket, key, headers);
+        let mut m = self.new_manifest(bucket, key, headers)?;
         m.size = data.size;
         m.etag = data.etag();
         m.blocks = data.blocks.clone();
         m.inline = data.inline.clone();
-        self.require_bucket(bucket)?;
         let site = self.site_id();
         let m = self.meta.commit_in(bucket, key, m.last_modified_ms, |tx| {
             tx.check(bucket, key, cond)?;
@@ -142,14 +138,13 @@ impl Store {
         cond: &Precondition,
     ) -> Result<Manifest> {
         self.admit(0)?;
-        let mut m = self.new_manifest(bucket, key, headers.unwrap_or_else(|| src.headers.clone()));
+        let mut m = self.new_manifest(bucket, key, headers.unwrap_or_else(|| src.headers.clone()))?;
         m.size = src.size;
         m.etag = src.etag.clone();
         m.block_size = src.block_size;
         m.blocks = src.blocks.clone();
         m.inline = src.inline.clone();
         m.parts = src.parts.clone();
-        self.require_bucket(bucket)?;
         let site = self.site_id();
         // The source version read is still there (a version is never rewritten with
         // other data: the same `created` is the same bytes).
@@ -205,9 +200,8 @@ impl Store {
     /// Deletes many keys (DeleteObjects), one commit per index shard they fall in, as
     /// [`Store::delete_object`] deletes one. Missing keys are not errors.
     pub fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<Vec<Deleted>> {
-        self.require_bucket(bucket)?;
         let site = self.site_id();
-        let marker = self.delete_template(bucket);
+        let marker = self.delete_template(bucket)?;
         let mut by_shard: std::collections::BTreeMap<u16, Vec<&String>> = Default::default();
         for k in keys {
             by_shard.entry(self.meta.shard_index(k)).or_default().push(k);
@@ -247,9 +241,8 @@ impl Store {
 
     /// [`Store::delete_object`], if the current version's ETag is `if_match` (`*`: any).
     pub fn delete_object_if(&self, bucket: &str, key: &str, if_match: Option<&str>) -> Result<Deleted> {
-        self.require_bucket(bucket)?;
         let site = self.site_id();
-        let marker = self.delete_template(bucket);
+        let marker = self.delete_template(bucket)?;
         let cond = if_match.map_or(Precondition::None, |e| Precondition::ETag(e.to_owned()));
         self.meta.commit_in(bucket, key, now_millis(), |tx| {
             tx.check(bucket, key, &cond)?;
@@ -259,9 +252,10 @@ impl Store {
 
     /// What a plain delete in `bucket` installs, its key and stamp still to set: a
     /// delete marker when the bucket is versioned, else the null version's delete.
-    fn delete_template(&self, bucket: &str) -> Manifest {
+    /// NoSuchBucket if the bucket is missing.
+    fn delete_template(&self, bucket: &str) -> Result<Manifest> {
         let mut t = Manifest::tombstone(bucket, "", Hlc(0), self.site_id());
-        match self.versioning_of(bucket) {
+        match self.versioning_of(bucket)? {
             Versioning::Unversioned => {}
             Versioning::Enabled => {
                 t.state = ObjectState::DeleteMarker;
@@ -269,7 +263,7 @@ impl Store {
             }
             Versioning::Suspended => t.state = ObjectState::DeleteMarker,
         }
-        t
+        Ok(t)
     }
 }
 

@@ -316,7 +316,10 @@ async fn both_ways_last_writer_wins_and_nothing_is_sent_back() {
         b.peer_status("site-a", "sink")["pending_entries"] == 0
     });
     let back = b.peer_status("site-a", "sink");
-    assert_eq!(back["sent"]["changes"], 0, "{back}");
+    assert_eq!(back["sent"]["objects"], 0, "{back}");
+    // The one record that may cross: b's own user, marked dirty when realtime to a was
+    // enabled (parents older than realtime are repaired), sent if the repair ran by now.
+    assert!(back["sent"]["changes"].as_u64() <= Some(1), "{back}");
     let peers = b.repl_status()["peers"].clone();
     assert_eq!(peers[0]["role"], "both", "{peers}");
 
