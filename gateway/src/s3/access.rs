@@ -17,6 +17,10 @@ const DENIED: S3Error = S3Error::AccessDenied("Access Denied");
 /// Checks that the request may do `op`, and leaves the bucket (and, for object-scoped
 /// operations, the object) it read in the request.
 pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S3Result<()> {
+    let action = match req.q("versionId") {
+        Some(_) => op.version_action(),
+        None => op.action(),
+    };
     match op.scope() {
         Scope::Service | Scope::NewBucket => {
             if req.user.is_none() {
@@ -31,7 +35,7 @@ pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S
                 .ok_or(S3Error::Store(StoreError::NoSuchBucket))?;
             if op.scope() == Scope::Bucket {
                 let facts = Facts::of(req, bucket.policy.is_some());
-                check(&facts, op.action(), &bucket, req.key.as_deref(), None)?;
+                check(&facts, action, &bucket, req.key.as_deref(), None)?;
                 // Tags sent with a new object need their own permission, as in S3: a
                 // user allowed only s3:PutObject may not tag what it writes.
                 let tags_with_write = matches!(
@@ -49,13 +53,7 @@ pub async fn authorize(state: &S3State, req: &mut S3Request, op: Operation) -> S
             let (bucket, object) = read_target(state, req.bucket(), req.key(), version).await?;
             let facts = Facts::of(req, bucket.policy.is_some());
             let object = existing(&facts, &bucket, object)?;
-            check(
-                &facts,
-                op.action(),
-                &bucket,
-                req.key.as_deref(),
-                Some(&object.headers.acl),
-            )?;
+            check(&facts, action, &bucket, req.key.as_deref(), Some(&object.headers.acl))?;
             req.bucket_record = Some(bucket);
             req.object = Some(object);
         }

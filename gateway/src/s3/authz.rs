@@ -35,14 +35,16 @@ enum Needs {
 fn needs(action: &str) -> Needs {
     match action {
         "s3:ListBucket" | "s3:ListBucketMultipartUploads" | "s3:ListBucketVersions" => Needs::Bucket(Permission::Read),
-        "s3:PutObject" | "s3:DeleteObject" | "s3:AbortMultipartUpload" | "s3:ListMultipartUploadParts" => {
-            Needs::Bucket(Permission::Write)
-        }
+        "s3:PutObject"
+        | "s3:DeleteObject"
+        | "s3:DeleteObjectVersion"
+        | "s3:AbortMultipartUpload"
+        | "s3:ListMultipartUploadParts" => Needs::Bucket(Permission::Write),
         "s3:GetBucketAcl" => Needs::Bucket(Permission::ReadAcp),
         "s3:PutBucketAcl" => Needs::Bucket(Permission::WriteAcp),
-        "s3:GetObject" => Needs::Object(Permission::Read),
-        "s3:GetObjectAcl" => Needs::Object(Permission::ReadAcp),
-        "s3:PutObjectAcl" => Needs::Object(Permission::WriteAcp),
+        "s3:GetObject" | "s3:GetObjectVersion" => Needs::Object(Permission::Read),
+        "s3:GetObjectAcl" | "s3:GetObjectVersionAcl" => Needs::Object(Permission::ReadAcp),
+        "s3:PutObjectAcl" | "s3:PutObjectVersionAcl" => Needs::Object(Permission::WriteAcp),
         _ => Needs::Nothing,
     }
 }

@@ -194,6 +194,24 @@ impl Operation {
         }
     }
 
+    /// The IAM action of the operation on one version named by `versionId`, as S3
+    /// names them: a policy may deny deleting versions while it allows deletes (which
+    /// only add markers), or reading old versions while it allows reading current ones.
+    pub fn version_action(self) -> &'static str {
+        use Operation as O;
+        match self {
+            O::GetObject | O::HeadObject => "s3:GetObjectVersion",
+            O::GetObjectAttributes => "s3:GetObjectVersionAttributes",
+            O::DeleteObject => "s3:DeleteObjectVersion",
+            O::GetObjectTagging => "s3:GetObjectVersionTagging",
+            O::PutObjectTagging => "s3:PutObjectVersionTagging",
+            O::DeleteObjectTagging => "s3:DeleteObjectVersionTagging",
+            O::GetObjectAcl => "s3:GetObjectVersionAcl",
+            O::PutObjectAcl => "s3:PutObjectVersionAcl",
+            other => other.action(),
+        }
+    }
+
     /// Whether the operation changes anything (a read-only site refuses these).
     pub fn is_write(self) -> bool {
         let a = self.action();

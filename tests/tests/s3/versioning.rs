@@ -355,3 +355,41 @@ async fn list_object_versions_pages_without_skipping_or_repeating() {
     assert_eq!(prefixes, vec!["dir/"]);
     assert_eq!(r.versions().len() + r.delete_markers().len(), written.len());
 }
+
+#[tokio::test]
+async fn a_policy_can_deny_version_deletes_and_reads_alone() {
+    let (_site, c) = Site::start_with_bucket("guarded").await;
+    set_versioning(&c, "guarded", BucketVersioningStatus::Enabled).await;
+    let v1 = put_version(&c, "guarded", "k", b"one").await;
+    put_version(&c, "guarded", "k", b"two").await;
+    // The usual guard of versioned data: nobody, the owner included, removes a version
+    // for good or reads an old one; plain deletes (markers) and reads stay allowed.
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*",
+        "Action":["s3:DeleteObjectVersion","s3:GetObjectVersion"],"Resource":"arn:aws:s3:::guarded/*"}]}"#;
+    c.put_bucket_policy()
+        .bucket("guarded")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(
+            c.delete_object()
+                .bucket("guarded")
+                .key("k")
+                .version_id(&v1)
+                .send()
+                .await
+        ),
+        "AccessDenied"
+    );
+    assert_eq!(
+        refused(c.get_object().bucket("guarded").key("k").version_id(&v1).send().await),
+        "AccessDenied"
+    );
+    assert_eq!(strata_tests::get_bytes(&c, "guarded", "k").await, b"two");
+    let d = c.delete_object().bucket("guarded").key("k").send().await.unwrap();
+    assert_eq!(d.delete_marker(), Some(true));
+    c.delete_bucket_policy().bucket("guarded").send().await.unwrap();
+    assert_eq!(get_version(&c, "guarded", "k", &v1).await, b"one");
+}
