@@ -40,17 +40,12 @@ impl Tx<'_> {
         }
     }
 
-    /// Makes `m` the only version of an unversioned key (see `versions`): it takes
-    /// references on its blocks, the version it replaces releases its own, and the
-    /// change is logged. A tombstone
-    /// removes the record and leaves a grave in the sync tree: the objects tree holds
-    /// live objects only. A tombstone needs no bucket (one deleted since keeps it); a
-    /// live object needs its shard open (the bucket's existence is the root's, read
-    /// before the commit: a delete closes the shard before it removes the bucket).
+    /// Makes `m` the only version of an unversioned key, for [`Tx::install`] (which
+    /// has checked its shard is open): it takes references on its blocks, the version
+    /// it replaces releases its own, and the change is logged. A tombstone removes the
+    /// record and leaves a grave in the sync tree: the objects tree holds live objects
+    /// only.
     pub(crate) fn install_manifest(&self, m: &Manifest) -> TxResult<()> {
-        if m.is_live() {
-            self.require_open()?;
-        }
         let k = object_key(&m.bucket, &m.key);
         if let Some(old) = self.get::<Manifest>(Tree::Objects, &k)? {
             self.release_refs(&old.blocks)?;

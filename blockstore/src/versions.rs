@@ -50,7 +50,10 @@ impl Tx<'_> {
     /// Makes `m` (a version, a delete marker, or the delete of a version) part of its
     /// key: the version it replaces (the same id, or the null version) releases its
     /// blocks, the newest version becomes the key's current one, and the change is
-    /// logged. The caller has judged `m` newer than what its sync key holds.
+    /// logged. The caller has judged `m` newer than what its sync key holds. A delete
+    /// needs no bucket (one deleted since keeps its grave); anything else needs its
+    /// shard open (the bucket's existence is the root's, read before the commit: a
+    /// bucket delete closes the shard before it removes the bucket).
     pub(crate) fn install(&self, m: &Manifest) -> TxResult<()> {
         if !m.is_gone() {
             self.require_open()?;
@@ -64,8 +67,9 @@ impl Tx<'_> {
             Some(list) => list,
             None => self.start_versions(&k, m)?,
         };
-        let was_current = list.position_of(m) == Some(0);
-        if let Some(i) = list.position_of(m) {
+        let replaced = list.position_of(m);
+        let was_current = replaced == Some(0);
+        if let Some(i) = replaced {
             let vk = version_key(&m.bucket, &m.key, list.slots[i].created);
             if let Some(old) = self.get::<Manifest>(Tree::Versions, &vk)? {
                 self.release_refs(&old.blocks)?;
@@ -94,16 +98,16 @@ impl Tx<'_> {
         }
         if is_current || was_current {
             match list.slots.first() {
-                Some(s) if !s.marker => {
-                    let current = match is_current {
-                        true => m.clone(),
-                        false => self
-                            .get::<Manifest>(Tree::Versions, &version_key(&m.bucket, &m.key, s.created))?
-                            .ok_or_else(|| Error::InvalidArgument("a listed version has no record".into()))?,
-                    };
+                Some(s) if s.marker => self.remove(Tree::Objects, &k)?,
+                Some(_) if is_current => self.put(Tree::Objects, &k, m)?,
+                Some(s) => {
+                    let vk = version_key(&m.bucket, &m.key, s.created);
+                    let current = self
+                        .get::<Manifest>(Tree::Versions, &vk)?
+                        .ok_or_else(|| Error::Db("a listed version has no record".into()))?;
                     self.put(Tree::Objects, &k, &current)?;
                 }
-                _ => self.remove(Tree::Objects, &k)?,
+                None => self.remove(Tree::Objects, &k)?,
             }
         }
         match list.slots.is_empty() {
@@ -296,7 +300,6 @@ impl Store {
         if q.max == 0 {
             return Ok(page);
         }
-        let bucket_prefix = object_key(bucket, "");
         let prefix_key = object_key(bucket, q.prefix);
         let delimiter = q.delimiter.filter(|d| !d.is_empty());
         let common_of = |key: &str| -> Option<String> {
@@ -328,7 +331,6 @@ impl Store {
                 if !k.starts_with(&prefix_key) {
                     break 'walk;
                 }
-                debug_assert!(k.starts_with(&bucket_prefix));
                 if let Some(cp) = common_of(&m.key) {
                     if page.entries.len() == q.max {
                         page.truncated = true;
@@ -481,8 +483,8 @@ impl Iterator for VersionWalk {
         loop {
             let from_versions = match (self.objects.peek(), self.versions.peek()) {
                 (None, None) => return None,
-                (Some(Err(_)), _) => return self.objects.next().map(|r| r.map(|_| unreachable!())),
-                (_, Some(Err(_))) => return self.versions.next().map(|r| r.map(|_| unreachable!())),
+                (Some(Err(_)), _) => return self.objects.next().and_then(|r| r.err()).map(Err),
+                (_, Some(Err(_))) => return self.versions.next().and_then(|r| r.err()).map(Err),
                 (None, Some(Ok(_))) => true,
                 (Some(Ok(_)), None) => false,
                 (Some(Ok((o, _))), Some(Ok((v, _)))) => {

@@ -1118,6 +1118,58 @@ pub fn status<T: std::fmt::Debug, E: std::fmt::Debug>(
     r.unwrap_err().raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
 }
 
+/// One entry of ListObjectVersions: key, version id, is latest, is a delete marker,
+/// ETag (empty for a marker).
+pub type ListedVersion = (String, String, bool, bool, String);
+
+/// Every version and delete marker of a bucket, walked `page` at a time with the
+/// markers ListObjectVersions returns; None if a page fails (a site down). The SDK
+/// hands a page's versions and markers apart: each page is put back in the listing's
+/// order, by key, then newest first (the ids of one site's versions grow with time,
+/// and `null` sorts above them).
+pub async fn list_versions(c: &Client, bucket: &str, page: i32) -> Option<Vec<ListedVersion>> {
+    let mut out = Vec::new();
+    let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
+    loop {
+        let r = c
+            .list_object_versions()
+            .bucket(bucket)
+            .max_keys(page)
+            .set_key_marker(key_marker.clone())
+            .set_version_id_marker(version_marker.clone())
+            .send()
+            .await
+            .ok()?;
+        let mut here = Vec::new();
+        for v in r.versions() {
+            let etag = v.e_tag().unwrap_or_default().to_owned();
+            here.push((
+                v.key()?.to_owned(),
+                v.version_id()?.to_owned(),
+                v.is_latest()?,
+                false,
+                etag,
+            ));
+        }
+        for m in r.delete_markers() {
+            here.push((
+                m.key()?.to_owned(),
+                m.version_id()?.to_owned(),
+                m.is_latest()?,
+                true,
+                String::new(),
+            ));
+        }
+        here.sort_by(|a: &ListedVersion, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        out.extend(here);
+        if !r.is_truncated().unwrap_or(false) {
+            return Some(out);
+        }
+        key_marker = r.next_key_marker().map(str::to_owned);
+        version_marker = r.next_version_id_marker().map(str::to_owned);
+    }
+}
+
 /// Puts an object; the error as text.
 pub async fn put(c: &Client, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
     c.put_object()

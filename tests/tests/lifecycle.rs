@@ -174,17 +174,10 @@ async fn rules_are_checked_kept_and_announced() {
 
 /// Every (key, version id, is a marker) of a bucket, sorted.
 async fn versions(c: &Client, bucket: &str) -> Vec<(String, String, bool)> {
-    let r = c.list_object_versions().bucket(bucket).send().await.unwrap();
-    let mut out: Vec<_> = r
-        .versions()
-        .iter()
-        .map(|v| (v.key().unwrap().to_owned(), v.version_id().unwrap().to_owned(), false))
-        .chain(
-            r.delete_markers()
-                .iter()
-                .map(|m| (m.key().unwrap().to_owned(), m.version_id().unwrap().to_owned(), true)),
-        )
-        .collect();
+    let listed = strata_tests::list_versions(c, bucket, 1000)
+        .await
+        .expect("ListObjectVersions");
+    let mut out: Vec<_> = listed.into_iter().map(|(k, v, _, marker, _)| (k, v, marker)).collect();
     out.sort();
     out
 }

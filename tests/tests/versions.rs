@@ -8,46 +8,12 @@ use aws_sdk_s3::Client;
 use std::time::{Duration, Instant};
 use strata_tests::{data, wait_for, Proxy, Site, SiteOptions};
 
-/// Every version of a bucket as ListObjectVersions gives it: (key, version id,
-/// latest, marker, ETag), in the listing's order within each page's two lists.
-async fn versions(c: &Client, bucket: &str) -> Option<Vec<(String, String, bool, bool, String)>> {
-    let mut out = Vec::new();
-    let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
-    loop {
-        let r = c
-            .list_object_versions()
-            .bucket(bucket)
-            .max_keys(50)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .send()
-            .await
-            .ok()?;
-        for v in r.versions() {
-            out.push((
-                v.key()?.to_owned(),
-                v.version_id()?.to_owned(),
-                v.is_latest()?,
-                false,
-                v.e_tag().unwrap_or_default().to_owned(),
-            ));
-        }
-        for m in r.delete_markers() {
-            out.push((
-                m.key()?.to_owned(),
-                m.version_id()?.to_owned(),
-                m.is_latest()?,
-                true,
-                String::new(),
-            ));
-        }
-        if !r.is_truncated().unwrap_or(false) {
-            out.sort();
-            return Some(out);
-        }
-        key_marker = r.next_key_marker().map(str::to_owned);
-        version_marker = r.next_version_id_marker().map(str::to_owned);
-    }
+/// Every version of a bucket as ListObjectVersions gives it (see
+/// [`strata_tests::list_versions`]), sorted; None while a site does not answer.
+async fn versions(c: &Client, bucket: &str) -> Option<Vec<strata_tests::ListedVersion>> {
+    let mut listed = strata_tests::list_versions(c, bucket, 50).await?;
+    listed.sort();
+    Some(listed)
 }
 
 async fn assert_same_versions(a: &Client, b: &Client, bucket: &str, secs: u64) -> usize {

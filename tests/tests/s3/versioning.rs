@@ -42,48 +42,15 @@ async fn get_version(c: &Client, bucket: &str, key: &str, version: &str) -> Vec<
 }
 
 /// Every (key, version id, is latest, is a marker) ListObjectVersions gives, walked
-/// page by page with the markers it returns.
-pub async fn all_versions(c: &Client, bucket: &str, page: i32) -> Vec<(String, String, bool, bool)> {
-    let mut out = Vec::new();
-    let (mut key_marker, mut version_marker) = (None::<String>, None::<String>);
-    loop {
-        let r = c
-            .list_object_versions()
-            .bucket(bucket)
-            .max_keys(page)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
-            .send()
-            .await
-            .unwrap();
-        let mut here: Vec<(String, String, bool, bool)> = Vec::new();
-        for v in r.versions() {
-            here.push((
-                v.key().unwrap().into(),
-                v.version_id().unwrap().into(),
-                v.is_latest().unwrap(),
-                false,
-            ));
-        }
-        for m in r.delete_markers() {
-            here.push((
-                m.key().unwrap().into(),
-                m.version_id().unwrap().into(),
-                m.is_latest().unwrap(),
-                true,
-            ));
-        }
-        // The SDK hands versions and markers apart: put back in the listing's order,
-        // by key, then newest first (the ids of one site's versions grow with time,
-        // and `null` sorts above them, as it does in these tests).
-        here.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        out.extend(here);
-        if !r.is_truncated().unwrap_or(false) {
-            return out;
-        }
-        key_marker = r.next_key_marker().map(str::to_owned);
-        version_marker = r.next_version_id_marker().map(str::to_owned);
-    }
+/// `page` at a time.
+async fn all_versions(c: &Client, bucket: &str, page: i32) -> Vec<(String, String, bool, bool)> {
+    let listed = strata_tests::list_versions(c, bucket, page)
+        .await
+        .expect("ListObjectVersions");
+    listed
+        .into_iter()
+        .map(|(k, v, latest, marker, _)| (k, v, latest, marker))
+        .collect()
 }
 
 #[tokio::test]

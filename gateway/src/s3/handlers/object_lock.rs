@@ -96,11 +96,17 @@ pub fn bypass_asked(h: &HeaderMap) -> bool {
     header(h, "x-amz-bypass-governance-retention").is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
+/// Whether a request that `asked` to bypass GOVERNANCE retention on `key` may: with
+/// `s3:BypassGovernanceRetention` only.
+fn may_bypass(asked: bool, facts: &Facts, bucket: &Bucket, key: &str) -> bool {
+    asked && allows(facts, bucket, "s3:BypassGovernanceRetention", key)
+}
+
 /// Who removes a version of `key` for a request (its `facts`, and whether it asked to
-/// bypass GOVERNANCE retention, which it does only with `s3:BypassGovernanceRetention`).
+/// bypass GOVERNANCE retention).
 pub fn remover(asked: bool, facts: &Facts, bucket: &Bucket, key: &str) -> Remover {
     Remover::Client {
-        bypass_governance: asked && allows(facts, bucket, "s3:BypassGovernanceRetention", key),
+        bypass_governance: may_bypass(asked, facts, bucket, key),
     }
 }
 
@@ -193,12 +199,7 @@ pub async fn put_retention(state: &S3State, req: S3Request) -> S3Result<Response
         return Err(S3Error::InvalidRequest(MISSING.into()));
     }
     let key = req.key().to_owned();
-    let bypass = matches!(
-        remover_of(&req, &bucket, &key),
-        Remover::Client {
-            bypass_governance: true
-        }
-    );
+    let bypass = may_bypass(bypass_asked(&req.headers), &Facts::of(&req, true), &bucket, &key);
     let version = req.q("versionId").map(str::to_owned);
     let body = read_small(req.body, 64 << 10).await?;
     let doc = parse(&body, "Retention")?;
